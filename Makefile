@@ -1,0 +1,40 @@
+# The two commands a new user runs (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup setup-peers lint typecheck unit bench clean
+
+# Debian packages lamina itself needs at run time (busybox-static is the demo's rootfs).
+DEB_RUNTIME := python3-venv libarchive13 busybox-static runc
+# Peer tools the test suite compares against (and the benchmark floor: igzip from isal).
+DEB_PEERS := podman buildah skopeo umoci fuse-overlayfs conmon golang-github-containers-common \
+	jq isal debootstrap docker.io
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	scripts/apt-install $(DEB_RUNTIME)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup-peers:
+	scripts/apt-install $(DEB_PEERS)
+
+demo: setup
+	scripts/demo.sh
+
+test: setup setup-peers
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+
+bench: setup setup-peers
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,184 @@
+"""Every error lamina raises on purpose.
+
+::
+
+    LaminaError                          exit 1 unless the class says otherwise
+    ├── UsageError                       exit 2: bad flags, bad --format template, bad reference
+    ├── NotFoundError
+    │   ├── ImageNotFoundError
+    │   ├── LayerNotFoundError
+    │   ├── BlobNotFoundError
+    │   ├── ContainerNotFoundError
+    │   └── VolumeNotFoundError
+    ├── ConflictError
+    │   ├── NameInUseError
+    │   ├── ImageInUseError
+    │   └── LayerInUseError
+    ├── InvalidContentError
+    │   ├── InvalidDigestError
+    │   ├── DigestMismatchError(expected, actual)
+    │   ├── SizeMismatchError(expected, actual)
+    │   ├── InvalidManifestError
+    │   ├── UnsupportedMediaTypeError
+    │   ├── CompressionMismatchError(declared, detected)
+    │   ├── LimitExceededError(limit, value)
+    │   └── UnsafeArchivePathError(member, reason)
+    ├── BuildError
+    │   ├── DockerfileSyntaxError(line, column)
+    │   └── InstructionFailedError(step, exit_status)
+    ├── DriverError
+    │   └── MountError
+    ├── StoreError
+    └── RegistryError
+
+Errors carry their data in fields; code never branches on message text. Context is added
+with ``exc.add_note(...)``. The CLI prints ``error: <message>``, the notes, and exits with
+``exit_status``.
+"""
+
+from __future__ import annotations
+
+
+class LaminaError(Exception):
+    """Base of every error lamina raises on purpose."""
+
+    exit_status: int = 1
+    hint: str | None = None
+
+
+class UsageError(LaminaError):
+    exit_status = 2
+
+
+class NotFoundError(LaminaError):
+    pass
+
+
+class ImageNotFoundError(NotFoundError):
+    pass
+
+
+class LayerNotFoundError(NotFoundError):
+    pass
+
+
+class BlobNotFoundError(NotFoundError):
+    pass
+
+
+class ContainerNotFoundError(NotFoundError):
+    pass
+
+
+class VolumeNotFoundError(NotFoundError):
+    pass
+
+
+class ConflictError(LaminaError):
+    pass
+
+
+class NameInUseError(ConflictError):
+    pass
+
+
+class ImageInUseError(ConflictError):
+    pass
+
+
+class LayerInUseError(ConflictError):
+    pass
+
+
+class InvalidContentError(LaminaError):
+    pass
+
+
+class InvalidDigestError(InvalidContentError):
+    def __init__(self, value: str, reason: str = "not a sha256:<64 lowercase hex> digest") -> None:
+        super().__init__(f"invalid digest {value[:100]!r}: {reason}")
+        self.value = value
+        self.reason = reason
+
+
+class DigestMismatchError(InvalidContentError):
+    def __init__(self, *, expected: str, actual: str, what: str = "content") -> None:
+        super().__init__(f"digest mismatch for {what}: expected {expected}, got {actual}")
+        self.expected = expected
+        self.actual = actual
+        self.what = what
+
+
+class SizeMismatchError(InvalidContentError):
+    def __init__(self, *, expected: int, actual: int, what: str = "content") -> None:
+        super().__init__(f"size mismatch for {what}: expected {expected} bytes, got {actual}")
+        self.expected = expected
+        self.actual = actual
+        self.what = what
+
+
+class InvalidManifestError(InvalidContentError):
+    pass
+
+
+class UnsupportedMediaTypeError(InvalidContentError):
+    def __init__(self, media_type: str, what: str = "content") -> None:
+        super().__init__(f"unsupported media type {media_type!r} for {what}")
+        self.media_type = media_type
+
+
+class CompressionMismatchError(InvalidContentError):
+    def __init__(self, *, declared: str, detected: str, what: str = "layer") -> None:
+        super().__init__(
+            f"{what} is declared as {declared} but its bytes are {detected}"
+        )
+        self.declared = declared
+        self.detected = detected
+
+
+class LimitExceededError(InvalidContentError):
+    def __init__(self, *, limit_name: str, limit: int, what: str = "archive") -> None:
+        super().__init__(f"{what} exceeds the {limit_name} limit of {limit}")
+        self.limit_name = limit_name
+        self.limit = limit
+
+
+class UnsafeArchivePathError(InvalidContentError):
+    def __init__(self, member: str, reason: str) -> None:
+        super().__init__(f"refusing archive member {member!r}: {reason}")
+        self.member = member
+        self.reason = reason
+
+
+class BuildError(LaminaError):
+    pass
+
+
+class DockerfileSyntaxError(BuildError):
+    def __init__(self, message: str, *, line: int, column: int) -> None:
+        super().__init__(f"Dockerfile:{line}:{column}: {message}")
+        self.line = line
+        self.column = column
+
+
+class InstructionFailedError(BuildError):
+    def __init__(self, message: str, *, step: int, exit_status: int) -> None:
+        super().__init__(message)
+        self.step = step
+        self.exit_status = exit_status
+
+
+class DriverError(LaminaError):
+    pass
+
+
+class MountError(DriverError):
+    pass
+
+
+class StoreError(LaminaError):
+    pass
+
+
+class RegistryError(LaminaError):
+    pass
