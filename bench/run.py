@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""lamina vs its peers, side by side in one run: median times and ratios.
+
+Run with ``make bench`` (or ``.venv/bin/python bench/run.py [CASE...]``). Datasets are prepared
+here: a Debian minbase rootfs made with debootstrap (cached in bench/.data) and the busybox
+rootfs. Every store -- lamina's and the peers' -- lives on tmpfs (/dev/shm): the root ext4 here
+has no journal and slows file creation after deletions for every tool alike. Runs alternate
+between the tools so drift hits both. A case whose peer is missing fails instead of printing
+lamina-only numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA = HERE / ".data"
+LAMINA = str(REPO / ".venv" / "bin" / "lamina")
+SHM = Path("/dev/shm")
+
+sys.path.insert(0, str(REPO / "src"))
+from lamina.testing.peers import PodmanEnv  # noqa: E402
+
+
+def sh(cmd: str) -> None:
+    subprocess.run(["sh", "-c", cmd], check=True, capture_output=True)
+
+
+def need(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise SystemExit(f"bench: peer tool(s) missing: {', '.join(missing)} (run make setup-peers)")
+
+
+def debian_rootfs_tar_gz() -> Path:
+    """A Debian bookworm minbase rootfs (~115 MB, ~6.6k entries) as tar.gz, made once."""
+    out = DATA / "debian-minbase.tar.gz"
+    if out.exists():
+        return out
+    need("debootstrap")
+    DATA.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="bench-debootstrap-", dir=SHM))
+    mirror = _apt_mirror()
+    print(f"preparing Debian minbase rootfs with debootstrap from {mirror} ...", file=sys.stderr)
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", "bookworm", str(target), mirror],
+        check=True, capture_output=True,
+    )
+    tmp = out.with_suffix(".tmp")
+    sh(f"tar --numeric-owner --xattrs -C {target} -czf {tmp} .")
+    tmp.rename(out)
+    shutil.rmtree(target, ignore_errors=True)
+    return out
+
+
+def _apt_mirror() -> str:
+    for src in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+        try:
+            text = src.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if parts[:1] == ["deb"] and "debian" in line and "security" not in line:
+                return next(p for p in parts[1:] if p.startswith("http"))
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
+
+
+def timed(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def compare(
+    name: str,
+    contenders: dict[str, tuple[Callable[[], None], Callable[[], None]]],
+    *,
+    runs: int,
+) -> dict[str, float]:
+    """contenders: label -> (setup, action); setup runs untimed before each action."""
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(runs):
+        for label, (setup, action) in contenders.items():
+            setup()
+            times[label].append(timed(action))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n{name}  (median of {runs})")
+    base = medians["lamina"]
+    for label, m in medians.items():
+        ratio = base / m if label != "lamina" else 1.0
+        rel = "" if label == "lamina" else f"   lamina/{label} = {ratio:.2f}x"
+        print(f"  {label:<24} {m * 1000:9.1f} ms{rel}")
+    return medians
+
+
+def case_import(runs: int) -> None:
+    need("podman", "igzip", "tar")
+    tgz = debian_rootfs_tar_gz()
+    work = Path(tempfile.mkdtemp(prefix="bench-import-", dir=SHM))
+    lroot = work / "lamina"
+    floor_dir = work / "floor"
+    penv = PodmanEnv.create(work / "podman")
+    try:
+
+        def lamina_setup() -> None:
+            _rm_lamina_root(lroot)
+
+        def lamina_import() -> None:
+            subprocess.run([LAMINA, "--root", str(lroot), "import", str(tgz), "bench/debian"],
+                           check=True, capture_output=True)
+
+        def podman_setup() -> None:
+            penv.reset()
+
+        def podman_import() -> None:
+            penv.run("podman", "import", str(tgz), "bench/debian")
+
+        def floor_setup() -> None:
+            shutil.rmtree(floor_dir, ignore_errors=True)
+            floor_dir.mkdir()
+
+        def floor() -> None:
+            sh(f"igzip -dc {tgz} | tar -x -C {floor_dir}")
+
+        compare(
+            f"import Debian minbase rootfs ({tgz.stat().st_size / 1e6:.1f} MB tar.gz)",
+            {
+                "lamina": (lamina_setup, lamina_import),
+                "podman import": (podman_setup, podman_import),
+                "igzip -dc | tar -x": (floor_setup, floor),
+            },
+            runs=runs,
+        )
+        print("  targets: lamina <= 0.5x podman import, <= 2x the igzip|tar floor")
+    finally:
+        _rm_lamina_root(lroot)
+        penv.reset()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _rm_lamina_root(root: Path) -> None:
+    if root.exists():
+        subprocess.run(["sh", "-c", f"grep -o ' {root}/[^ ]*' /proc/self/mountinfo | "
+                        "xargs -r -n1 umount -l"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def case_version(runs: int) -> None:
+    compare(
+        "lamina --version (CLI start-up)",
+        {
+            "lamina": (lambda: None, lambda: sh(f"{LAMINA} --version")),
+            "podman --version": (lambda: None, lambda: sh("podman --version")),
+        },
+        runs=runs,
+    )
+
+
+CASES: dict[str, Callable[[int], None]] = {"import": case_import, "version": case_version}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("cases", nargs="*", default=list(CASES), help=", ".join(CASES))
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+    for c in args.cases:
+        CASES[c](args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""The ``lamina`` command: global options, error handling, and the command table.
+
+Each command parses its flags, makes one engine call and renders the result. Heavy modules
+(the engine, rich) are imported inside commands so ``lamina --version`` starts fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lamina import __version__
+from lamina.errors import LaminaError
+
+if TYPE_CHECKING:
+    from lamina.engine.engine import Engine
+
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130
+
+
+class Context:
+    """What the global options decided; opens the engine on first use."""
+
+    def __init__(self, *, root: Path | None, driver: str | None) -> None:
+        self.root = root
+        self.driver = driver
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from lamina.engine.engine import Engine
+
+            self._engine = Engine.open(self.root, driver=self.driver)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-v", prog_name="lamina")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="LAMINA_ROOT",
+    help="Store root (default: $LAMINA_ROOT, else /var/lib/lamina as root).",
+)
+@click.option(
+    "--storage-driver",
+    "-s",
+    "driver",
+    envvar="LAMINA_STORAGE_DRIVER",
+    type=click.Choice(["overlay2", "overlay", "vfs"]),
+    help="Storage driver (default: overlay2 where the kernel can mount it, else vfs).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+)
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: str) -> None:
+    """lamina: a daemonless container storage engine."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()), format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    obj = Context(root=root, driver=driver)
+    ctx.obj = obj
+    ctx.call_on_close(obj.close)
+
+
+def _register() -> None:
+    from lamina.cli.commands import images, system
+
+    for mod in (images, system):
+        for command in mod.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def _print_error(exc: LaminaError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    for note in getattr(exc, "__notes__", ()):
+        click.echo(f"  {note}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status instead of exiting (tests call this in-process)."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="lamina",
+                 standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        return EXIT_INTERRUPTED
+    except LaminaError as exc:
+        _print_error(exc)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (`lamina images | head`): not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception:
+        # Anything that is not a LaminaError is a bug in lamina: show it whole.
+        import traceback
+
+        traceback.print_exc()
+        click.echo("error: internal error (a bug in lamina; please report it)", err=True)
+        return EXIT_BUG
+    return _exit_status_from_context()
+
+
+_STATUS: dict[str, Any] = {"code": 0}
+
+
+def set_exit_status(code: int) -> None:
+    """Commands that succeed but report findings (verify) set a non-zero status here."""
+    _STATUS["code"] = code
+
+
+def _exit_status_from_context() -> int:
+    code = int(_STATUS["code"])
+    _STATUS["code"] = 0
+    return code

@@ -1,0 +1,103 @@
+"""Output the way Docker prints it: tab-aligned tables, SI sizes, "N hours ago", JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns as docker's CLI pads them: Go tabwriter(minwidth=10, tabwidth=1, padding=3)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    out = sys.stdout
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.ljust(max(10, widths[i] + 3)) for i, c in enumerate(cells[:-1])]
+        parts.append(cells[-1])
+        return "".join(parts).rstrip()
+
+    out.write(line(headers) + "\n")
+    for row in rows:
+        out.write(line(row) + "\n")
+
+
+def human_size(n: int | float) -> str:
+    """Docker's units.HumanSize: SI (base 1000), 3 significant digits, no space: 8.46MB."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    size = float(n)
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{units[i]}" if i else f"{size:.4g}B"
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def since(created: str | None, *, now: float | None = None) -> str:
+    """"3 hours ago" from an RFC 3339 timestamp; N/A for missing or pre-2000 dates as docker."""
+    ts = parse_time(created)
+    if ts is None or ts <= 946684800:
+        return "N/A"
+    return human_duration((now if now is not None else time.time()) - ts) + " ago"
+
+
+def parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    v = value.strip()
+    if v.endswith("Z"):
+        v = v[:-1] + "+00:00"
+    # Python 3.11's fromisoformat wants at most 6 fractional digits.
+    if "." in v:
+        head, _, rest = v.partition(".")
+        frac = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(frac):]
+        v = f"{head}.{frac[:6]}{tz}"
+    try:
+        return datetime.fromisoformat(v).timestamp()
+    except ValueError:
+        return None
+
+
+def json_out(value: Any, *, indent: int | None = 4) -> None:
+    """Docker-style JSON: 4-space indent for inspect, compact for --format json lines."""
+    if indent is None:
+        click.echo(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    else:
+        click.echo(json.dumps(value, indent=indent, ensure_ascii=False))

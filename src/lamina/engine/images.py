@@ -1,0 +1,269 @@
+"""Image service: import, list, inspect, layers, tag, remove, mount."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from lamina.build.changes import apply_changes
+from lamina.digest import Digest
+from lamina.engine.inspect import image_inspect
+from lamina.errors import ImageInUseError, ImageNotFoundError, UsageError
+from lamina.oci import mediatype, reference
+from lamina.oci.config import new_config
+from lamina.store.images import ImageRecord
+from lamina.store.layers import LayerRecord
+from lamina.store.store import Store
+
+_HEX_PREFIX = re.compile(r"(sha256:)?[0-9a-f]{1,64}")
+DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageSummary:
+    """One row of ``lamina images``: an (image, name) pair, or the image alone if untagged."""
+
+    id: Digest
+    repository: str  # familiar form, "<none>" when untagged
+    tag: str
+    digest: str  # manifest digest
+    created: str
+    size: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerInfo:
+    index: int
+    chain_id: Digest
+    diff_id: Digest
+    blob_digest: Digest | None
+    media_type: str
+    size: int  # unpacked content bytes, as Docker counts
+    blob_size: int
+    entries: int
+    created_by: str
+
+
+class ImageService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # -- lookup ---------------------------------------------------------------------------
+
+    def resolve(self, name_or_id: str) -> ImageRecord:
+        """An image by name (Docker's normalisation, then podman's unique ``localhost/NAME``
+        match for a short name), by full id, or by a unique id prefix."""
+        images = self._store.images
+        value = name_or_id.strip()
+        if not value:
+            raise UsageError("empty image name")
+        for candidate in reference.candidates(value):
+            rec = images.find_by_name(candidate)
+            if rec is not None:
+                return rec
+        if _HEX_PREFIX.fullmatch(value):
+            hex_ = value.removeprefix("sha256:")
+            rec = images.resolve_prefix(hex_)
+            if rec is not None:
+                return rec
+        short = reference.short_name_candidates(value, [n for r in images.list() for n in r.names])
+        if len(short) == 1:
+            rec = images.find_by_name(short[0])
+            if rec is not None:
+                return rec
+        if len(short) > 1:
+            raise UsageError(
+                f"short name {value!r} matches several images: {', '.join(sorted(short))}"
+            )
+        raise ImageNotFoundError(f"no such image: {value}")
+
+    # -- import ---------------------------------------------------------------------------
+
+    def import_rootfs(
+        self,
+        source: IO[bytes],
+        *,
+        reference_: str | None = None,
+        changes: Sequence[str] = (),
+        message: str | None = None,
+    ) -> ImageRecord:
+        """``docker import``: a rootfs tar (plain, gzip or zstd) becomes a one-layer image."""
+        name = reference.normalize(reference_) if reference_ else None
+        cfg = apply_changes({"Env": [DEFAULT_PATH_ENV]}, changes) if changes else {
+            "Env": [DEFAULT_PATH_ENV]
+        }
+        layer = self._store.layers.ingest(source, parent=None, media_type=None)
+        created = now_rfc3339()
+        history: dict[str, Any] = {"created": created, "created_by": "lamina import"}
+        if message:
+            history["comment"] = message
+        config_bytes = new_config(
+            diff_ids=[layer.diff_id], history=[history], created=created, config=cfg
+        )
+        manifest_bytes = _manifest(config_bytes, [layer])
+        return self._store.images.add(
+            config_bytes=config_bytes,
+            manifest_bytes=manifest_bytes,
+            manifest_media_type=mediatype.OCI_MANIFEST,
+            layers=[layer.chain_id],
+            names=[name] if name else [],
+            created=created,
+        )
+
+    # -- queries --------------------------------------------------------------------------
+
+    def config(self, rec: ImageRecord) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self._store.blobs.read_bytes(rec.id))
+        return data
+
+    def list(self) -> list[ImageSummary]:
+        rows: list[ImageSummary] = []
+        for rec in self._store.images.list():
+            size = self._size(rec)
+            names = tuple(rec.names)
+            if not names:
+                rows.append(
+                    ImageSummary(
+                        id=rec.id, repository="<none>", tag="<none>", digest=rec.manifest_digest,
+                        created=rec.created or "", size=size, names=(),
+                    )
+                )
+            for n in names:
+                repo, tag = reference.split_familiar(n)
+                rows.append(
+                    ImageSummary(
+                        id=rec.id, repository=repo, tag=tag, digest=rec.manifest_digest,
+                        created=rec.created or "", size=size, names=names,
+                    )
+                )
+        rows.sort(key=lambda r: r.created, reverse=True)
+        return rows
+
+    def _size(self, rec: ImageRecord) -> int:
+        return sum(layer.content_size for layer in self._layer_records(rec))
+
+    def _layer_records(self, rec: ImageRecord) -> list[LayerRecord]:
+        if not rec.layers:
+            return []
+        return self._store.layers.chain(rec.layers[-1])
+
+    def inspect(self, name_or_id: str) -> dict[str, Any]:
+        rec = self.resolve(name_or_id)
+        cfg = self.config(rec)
+        if rec.layers:
+            graph: dict[str, Any] = {
+                "Data": dict(self._store.layers.metadata(rec.layers[-1])),
+                "Name": self._store.driver.name,
+            }
+        else:
+            graph = {"Data": None, "Name": self._store.driver.name}
+        digests = [
+            f"{reference.repository(n)}@{rec.manifest_digest}" for n in rec.names
+        ] if rec.pushed_or_pulled else []
+        return image_inspect(
+            image_id=rec.id,
+            repo_tags=[reference.familiar(n) for n in rec.names],
+            repo_digests=digests,
+            config=cfg,
+            size=self._size(rec),
+            graph_driver=graph,
+            last_tag_time=rec.last_tag_time,
+        )
+
+    def layers(self, name_or_id: str) -> list[LayerInfo]:
+        rec = self.resolve(name_or_id)
+        cfg = self.config(rec)
+        steps = [h for h in (cfg.get("history") or []) if not h.get("empty_layer")]
+        out = []
+        for i, layer in enumerate(self._layer_records(rec)):
+            created_by = steps[i].get("created_by", "") if i < len(steps) else ""
+            out.append(
+                LayerInfo(
+                    index=i, chain_id=layer.chain_id, diff_id=layer.diff_id,
+                    blob_digest=layer.blob_digest, media_type=layer.media_type,
+                    size=layer.content_size, blob_size=layer.blob_size, entries=layer.entries,
+                    created_by=created_by,
+                )
+            )
+        return out
+
+    # -- changes --------------------------------------------------------------------------
+
+    def tag(self, source: str, target: str) -> None:
+        rec = self.resolve(source)
+        self._store.images.tag(rec.id, reference.normalize(target))
+
+    def remove(self, name_or_id: str, *, force: bool = False) -> list[tuple[str, str]]:
+        """``docker rmi``: by name, untag it, and delete the image once no name is left; by id,
+        delete (with ``force`` even when several names point at it). Refused while a container
+        uses the image. Returns ("Untagged", name) / ("Deleted", id) lines in Docker's order."""
+        rec = self.resolve(name_or_id)
+        named = self._matching_names(name_or_id, rec)
+        if named and len(rec.names) > 1:
+            self._store.images.untag(named[0])
+            return [("Untagged", reference.familiar(named[0]))]
+        if not named and len(rec.names) > 1 and not force:
+            raise ImageInUseError(
+                f"unable to delete {rec.id.short} (must be forced): image is referenced in "
+                "multiple repositories"
+            )
+        users = self._store.images.users(rec.id)
+        if users:
+            raise ImageInUseError(
+                f"unable to remove image {name_or_id}: in use by container(s) {', '.join(users)}"
+            )
+        out = [("Untagged", reference.familiar(n)) for n in rec.names]
+        self._store.images.remove(rec.id)
+        out.append(("Deleted", str(rec.id)))
+        return out
+
+    def _matching_names(self, value: str, rec: ImageRecord) -> list[str]:
+        cands = set(reference.candidates(value))
+        names = [n for n in rec.names if n in cands]
+        if names:
+            return names
+        return reference.short_name_candidates(value, list(rec.names))
+
+    # -- mounts ---------------------------------------------------------------------------
+
+    def mount(self, name_or_id: str) -> Path:
+        rec = self.resolve(name_or_id)
+        if not rec.layers:
+            raise UsageError(f"image {name_or_id} has no layers to mount")
+        return self._store.layers.mount(rec.layers[-1])
+
+    def unmount(self, name_or_id: str) -> None:
+        rec = self.resolve(name_or_id)
+        if rec.layers:
+            self._store.layers.unmount(rec.layers[-1])
+
+
+def _manifest(config_bytes: bytes, layers: Sequence[LayerRecord]) -> bytes:
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mediatype.OCI_MANIFEST,
+        "config": {
+            "mediaType": mediatype.OCI_CONFIG,
+            "digest": str(Digest.of(config_bytes)),
+            "size": len(config_bytes),
+        },
+        "layers": [
+            {
+                "mediaType": layer.media_type,
+                "digest": str(layer.blob_digest),
+                "size": layer.blob_size,
+            }
+            for layer in layers
+        ],
+    }
+    return json.dumps(manifest, separators=(",", ":")).encode()
