@@ -22,6 +22,7 @@
     │   ├── UnsupportedMediaTypeError
     │   ├── CompressionMismatchError(declared, detected)
     │   ├── LimitExceededError(limit, value)
+    │   ├── InvalidArchiveError(member, reason)
     │   └── UnsafeArchivePathError(member, reason)
     ├── BuildError
     │   ├── DockerfileSyntaxError(line, column)
@@ -141,6 +142,18 @@ class LimitExceededError(InvalidContentError):
         super().__init__(f"{what} exceeds the {limit_name} limit of {limit}")
         self.limit_name = limit_name
         self.limit = limit
+
+
+class InvalidArchiveError(InvalidContentError):
+    """A layer tar that cannot be read as one: bad framing, or a member kind lamina refuses.
+
+    ``member`` is the tar member name, or ``None`` when the framing itself is broken."""
+
+    def __init__(self, member: str | None, reason: str) -> None:
+        where = f"archive member {member!r}" if member is not None else "archive"
+        super().__init__(f"invalid {where}: {reason}")
+        self.member = member
+        self.reason = reason
 
 
 class UnsafeArchivePathError(InvalidContentError):
