@@ -3,15 +3,29 @@
 A driver knows layers only by their ``layer_id`` (the random cache-id the store assigns) and the
 ``parent`` layer_id given at create time; it never sees digests, images or the database.
 Drivers: ``overlay`` (user-facing name ``overlay2``) and ``vfs``; chosen in ``driver.select``.
+
+Also here, shared by both drivers: :class:`MountRefs`, the cross-process mount reference count,
+and :class:`LayerApplier`, ``Driver.apply`` on top of ``archive.apply.apply_layer``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Mapping
+import fcntl
+import os
+import re
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
+
+from lamina.errors import DriverError
+
+if TYPE_CHECKING:
+    from lamina.archive.apply import ApplyResult, Limits, WhiteoutFormat
+    from lamina.archive.compression import Compression
+    from lamina.digest import Digest
 
 
 class ChangeKind(enum.Enum):
@@ -27,7 +41,8 @@ class Change:
 
 
 class Driver(Protocol):
-    """Contract every driver meets (checked by tests/conformance/test_drivers.py)."""
+    """Contract every driver meets (checked by lamina.testing.conformance, run over every driver
+    by tests/conformance/test_drivers.py)."""
 
     name: str  # user-facing: "overlay2" or "vfs"
     home: Path  # <root>/overlay or <root>/vfs
@@ -35,12 +50,30 @@ class Driver(Protocol):
     def create(self, layer_id: str, *, parent: str | None, writable: bool = False) -> Path:
         """Make an empty layer on top of ``parent``; return the dir a layer tar is applied into.
 
-        Raises ConflictError if ``layer_id`` exists. ``writable`` layers (containers) get a work
-        dir and mount read-write."""
+        Raises ConflictError if ``layer_id`` exists, LayerNotFoundError if ``parent`` does not.
+        ``writable`` layers (containers) mount read-write."""
         ...
 
     def apply_dir(self, layer_id: str) -> Path:
         """The dir layer content is written into (overlay: ``diff/``; vfs: the full tree)."""
+        ...
+
+    def apply(
+        self,
+        layer_id: str,
+        source: IO[bytes],
+        *,
+        declared: Compression | None = None,
+        expected_blob_digest: Digest | None = None,
+        expected_blob_size: int | None = None,
+        expected_diff_id: Digest | None = None,
+        tee: IO[bytes] | None = None,
+        lower_symlinks: Collection[str] = (),
+        limits: Limits | None = None,
+    ) -> ApplyResult:
+        """Extract a layer tar into ``apply_dir(layer_id)`` in this driver's whiteout format
+        (``archive.apply.apply_layer``; ``limits=None`` means its defaults). On error the layer
+        is partly written: remove it."""
         ...
 
     def remove(self, layer_id: str) -> None:
@@ -58,7 +91,9 @@ class Driver(Protocol):
         """Drop one reference; unmount on the last. Idempotent when not mounted."""
         ...
 
-    def mount_count(self, layer_id: str) -> int: ...
+    def mount_count(self, layer_id: str) -> int:
+        """References held on the layer's mount (0 when not mounted)."""
+        ...
 
     def changes(self, layer_id: str) -> list[Change]:
         """What ``layer_id`` changed relative to its parent chain, as ``docker diff`` reports it:
@@ -71,10 +106,122 @@ class Driver(Protocol):
         ...
 
     def metadata(self, layer_id: str) -> Mapping[str, str]:
-        """Docker's GraphDriver.Data for this layer: LowerDir/UpperDir/WorkDir/MergedDir
-        (existing paths only; LowerDir omitted for a base layer)."""
+        """Docker's GraphDriver.Data for this layer (every path listed exists)."""
         ...
 
     def recover(self, live_layer_ids: set[str]) -> list[str]:
-        """Remove dirs not in ``live_layer_ids`` and reset stale mount counts; return removed ids."""
+        """Remove dirs not in ``live_layer_ids`` and reset stale mount counts; return removed ids.
+
+        Call it only while no other process creates layers (under the store lock)."""
         ...
+
+
+# Layer ids are the store's random cache-ids (64 hex, maybe with "-init"); anything that could
+# escape ``home`` or collide with the driver's own entries is refused.
+_LAYER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def check_layer_id(layer_id: str, *, reserved: Collection[str] = ()) -> str:
+    if not _LAYER_ID.fullmatch(layer_id) or layer_id in reserved:
+        raise DriverError(f"invalid layer id {layer_id[:140]!r}")
+    return layer_id
+
+
+class LayerApplier:
+    """``Driver.apply`` for drivers that have ``apply_dir`` and a ``whiteout_format``."""
+
+    @property
+    def whiteout_format(self) -> WhiteoutFormat:
+        raise NotImplementedError
+
+    def apply_dir(self, layer_id: str) -> Path:
+        raise NotImplementedError
+
+    def apply(
+        self,
+        layer_id: str,
+        source: IO[bytes],
+        *,
+        declared: Compression | None = None,
+        expected_blob_digest: Digest | None = None,
+        expected_blob_size: int | None = None,
+        expected_diff_id: Digest | None = None,
+        tee: IO[bytes] | None = None,
+        lower_symlinks: Collection[str] = (),
+        limits: Limits | None = None,
+    ) -> ApplyResult:
+        from lamina.archive.apply import DEFAULT_LIMITS, apply_layer
+
+        return apply_layer(
+            source,
+            self.apply_dir(layer_id),
+            fmt=self.whiteout_format,
+            declared=declared,
+            expected_blob_digest=expected_blob_digest,
+            expected_blob_size=expected_blob_size,
+            expected_diff_id=expected_diff_id,
+            tee=tee,
+            lower_symlinks=lower_symlinks,
+            limits=DEFAULT_LIMITS if limits is None else limits,
+        )
+
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+@dataclass(slots=True)
+class RefCount:
+    count: int
+
+
+class MountRefs:
+    """A layer's mount reference count, shared by every lamina process.
+
+    Kept in a small file as ``"<count> <boot-id>\\n"`` and only read or changed under an exclusive
+    ``fcntl.flock`` on that file, so the check-mount-increment sequence is atomic across
+    processes. A count written before the last reboot reads as 0 (nothing survives a reboot
+    mounted); drivers that can see the kernel's state also reconcile with ``mountinfo``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[RefCount]:
+        """Yield the current count under the lock; a changed ``count`` is written back on exit.
+
+        Raises FileNotFoundError when the layer dir is gone."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            ref = RefCount(self._parse(os.pread(fd, 256, 0)))
+            before = ref.count
+            yield ref
+            if ref.count != before:
+                data = f"{max(ref.count, 0)} {_boot_id()}\n".encode()
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)
+
+    def peek(self) -> int:
+        """The count as last written (0 when no file), without reconciling."""
+        try:
+            with self.path.open("rb") as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+                return self._parse(f.read(256))
+        except FileNotFoundError:
+            return 0
+
+    @staticmethod
+    def _parse(data: bytes) -> int:
+        fields = data.split()
+        if len(fields) != 2 or not fields[0].isdigit() or fields[1].decode() != _boot_id():
+            return 0
+        return int(fields[0])
