@@ -1,0 +1,72 @@
+"""JSON bytes as Go's ``encoding/json`` writes them, for documents lamina creates.
+
+Go output is compact, keeps non-ASCII as UTF-8, escapes ``<``, ``>``, ``&``, U+2028 and U+2029 as
+``\\u003c``-style escapes (HTML safety) and writes the control characters Python shortens to
+``\\b``/``\\f`` as ``\\u0008``/``\\u000c``. Matching it byte for byte keeps lamina's digests equal
+to Docker's for the same document. Key order is the caller's: build dicts in the order Go would.
+Loaded documents are never re-encoded (their digests are over the original bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+from lamina.errors import InvalidManifestError
+
+_HTML_ESCAPES: Final = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_HTML_RE: Final = re.compile("[<>&\u2028\u2029]")
+# Match escape pairs left to right so an escaped backslash followed by "b" is left alone.
+_SHORT_ESCAPE_RE: Final = re.compile(r"\\(.)")
+_GO_SHORT: Final = {"b": "\\u0008", "f": "\\u000c"}
+
+
+def _go_escape(match: re.Match[str]) -> str:
+    return _GO_SHORT.get(match.group(1), match.group(0))
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact Go-style JSON bytes of ``obj`` (no trailing newline)."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _SHORT_ESCAPE_RE.sub(_go_escape, text)
+    text = _HTML_RE.sub(lambda m: _HTML_ESCAPES[m.group(0)], text)
+    return text.encode("utf-8")
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def decode_object(raw: bytes, *, what: str) -> dict[str, Any]:
+    """Parse ``raw`` as one JSON object, else :class:`InvalidManifestError` naming ``what``.
+
+    Duplicate keys are refused: Go keeps the last one and other parsers the first, so a document
+    with duplicates can mean different things to different readers.
+    """
+    try:
+        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError as exc:
+        raise InvalidManifestError(f"{what} is not UTF-8: {exc}") from exc
+    except _DuplicateKeyError as exc:
+        raise InvalidManifestError(f"{what} has the key {exc.args[0]!r} twice") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidManifestError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise InvalidManifestError(f"{what} is not a JSON object")
+    return obj
