@@ -232,7 +232,20 @@ class Database:
             # Re-read under the write lock: another process may have migrated meanwhile.
             version = int(c.execute("PRAGMA user_version").fetchone()[0])
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        c.execute(statement)
+                for statement in _statements(_MIGRATIONS[target]):
+                    c.execute(statement)
                 c.execute(f"PRAGMA user_version = {target}")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (``executescript`` would commit our transaction)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise StoreError(f"incomplete SQL statement in a migration: {pending[:80]!r}")
+    return out
