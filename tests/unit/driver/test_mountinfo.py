@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lamina.driver import mountinfo
+from lamina.driver.mountinfo import find_mount, mounts_under, parse_line
+from lamina.errors import MountError
+
+NEW_API = (
+    "45 30 0:39 / /var/lib/lamina/overlay/abc/merged rw,nodev,relatime shared:1 - overlay overlay "
+    "rw,lowerdir+=/x/b/diff,lowerdir+=/x/a/diff,upperdir=/x/abc/diff,workdir=/x/abc/work\n"
+)
+LEGACY = (
+    "46 30 0:40 / /mnt/with\\040space ro,relatime - overlay overlay "
+    "ro,lowerdir=l/AAA:l/BBB:/odd\\:name,redirect_dir=on\n"
+)
+
+
+def test_parse_new_api_line() -> None:
+    m = parse_line(NEW_API)
+    assert m.target == "/var/lib/lamina/overlay/abc/merged"
+    assert m.fs_type == "overlay"
+    assert m.source == "overlay"
+    assert not m.read_only
+    assert m.lowerdirs() == ["/x/b/diff", "/x/a/diff"]
+    assert m.option_values("upperdir") == ["/x/abc/diff"]
+
+
+def test_parse_legacy_line_unescapes() -> None:
+    m = parse_line(LEGACY)
+    assert m.target == "/mnt/with space"
+    assert m.read_only
+    assert m.lowerdirs() == ["l/AAA", "l/BBB", "/odd:name"]
+
+
+def test_find_mount_takes_the_last_stacked() -> None:
+    first = parse_line(NEW_API)
+    second = parse_line(NEW_API.replace("45 30", "47 45"))
+    assert find_mount(Path(first.target), [first, second]) is second
+    assert find_mount(Path("/nowhere"), [first]) is None
+
+
+def test_mounts_under_is_prefix_safe() -> None:
+    m = parse_line(NEW_API)
+    assert mounts_under(Path("/var/lib/lamina/overlay"), [m]) == [m]
+    assert mounts_under(Path("/var/lib/lamina/over"), [m]) == []
+
+
+def test_real_mountinfo_parses() -> None:
+    assert any(m.target == "/" for m in mountinfo.read_mounts())
+
+
+def test_verify_overlay_reports_a_wrong_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = parse_line(NEW_API)
+    monkeypatch.setattr(mountinfo, "read_mounts", lambda path=None: [m])
+    target = Path(m.target)
+    assert (
+        mountinfo.verify_overlay(target, lowers=["/x/b/diff", "/x/a/diff"], upper="/x/abc/diff")
+        is m
+    )
+    with pytest.raises(MountError):
+        mountinfo.verify_overlay(target, lowers=["/x/b/diff"], upper="/x/abc/diff")
+    with pytest.raises(MountError):
+        mountinfo.verify_overlay(target, lowers=["/x/b/diff", "/x/a/diff"], upper=None)
+    with pytest.raises(MountError):
+        mountinfo.verify_overlay(Path("/elsewhere"), lowers=[], upper=None)
