@@ -21,6 +21,7 @@ import functools
 import os
 import platform
 from collections.abc import Sequence
+from pathlib import Path
 
 # Syscall numbers. The mount-API calls were added (Linux 5.2) with the same numbers on every
 # architecture's unified table, so x86_64 and aarch64 agree.
@@ -205,11 +206,21 @@ def lowerdir_plus_supported() -> bool:
     return True
 
 
-def legacy_mount(source: str, target: str, fs_type: str, *, options: str, read_only: bool) -> None:
+def legacy_mount(
+    source: str,
+    target: str,
+    fs_type: str,
+    *,
+    options: str,
+    read_only: bool,
+    cwd: Path | None = None,
+) -> None:
     """``mount(2)``, refusing option data the kernel would silently truncate.
 
-    Raises ``OSError(E2BIG)`` when ``options`` needs more than one page; relative paths in
-    ``options`` resolve against the calling process's cwd."""
+    Raises ``OSError(E2BIG)`` when ``options`` needs more than one page. With ``cwd``, relative
+    paths in ``options`` resolve against it: the call runs in a forked child that ``chdir``s
+    there (Docker's trick for short ``l/`` lowers), so this process's cwd never changes under its
+    other threads."""
     data = os.fsencode(options)
     if len(data) >= PAGE_SIZE:
         raise OSError(
@@ -218,9 +229,26 @@ def legacy_mount(source: str, target: str, fs_type: str, *, options: str, read_o
             f"only {PAGE_SIZE - 1} and would mount a truncated stack",
         )
     flags = MS_NODEV | (MS_RDONLY if read_only else 0)
-    r = _libc.mount(os.fsencode(source), os.fsencode(target), fs_type.encode(), flags, data)
-    if r != 0:
-        _raise(f"mount({fs_type} -> {target})")
+    args = (os.fsencode(source), os.fsencode(target), fs_type.encode(), flags, data)
+    if cwd is None:
+        if _libc.mount(*args) != 0:
+            _raise(f"mount({fs_type} -> {target})")
+        return
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child: only async-signal-safe work, then _exit
+        code = 0
+        try:
+            os.chdir(cwd)
+            if _libc.mount(*args) != 0:
+                code = ctypes.get_errno() or 1
+        except OSError as exc:
+            code = exc.errno or 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise OSError(code, f"mount({fs_type} -> {target}) from {cwd}: {os.strerror(code)}")
 
 
 def umount(target: str, *, detach: bool = False) -> None:

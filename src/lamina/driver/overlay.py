@@ -291,9 +291,13 @@ class OverlayDriver(LayerApplier):
                 )
                 shown, shown_upper = lowers, upper
         except OSError as exc:
-            raise MountError(
+            err = MountError(
                 f"cannot mount overlay layer {d.name} ({len(lowers)} lowers): {exc.strerror}"
-            ) from exc
+            )
+            if self.legacy_mount:
+                err.add_note("legacy mount(2) carries one page of options (about 130 layers);")
+                err.add_note("Linux >= 6.8 mounts up to 500 with fsconfig lowerdir+")
+            raise err from exc
         try:
             mountinfo.verify_overlay(merged, lowers=shown, upper=shown_upper)
         except MountError:
@@ -321,14 +325,9 @@ class OverlayDriver(LayerApplier):
             return lowers, upper
         rel_upper = f"{d.name}/diff" if upper else None
         relative = options(rel_lowers, rel_upper, f"{d.name}/work")
-
-        def mount_from_home() -> None:  # relative l/ paths resolve against the cwd
-            os.chdir(self.home)
-            mountapi.legacy_mount(
-                "overlay", merged, "overlay", options=relative, read_only=upper is None
-            )
-
-        _in_child(mount_from_home)
+        mountapi.legacy_mount(
+            "overlay", merged, "overlay", options=relative, read_only=upper is None, cwd=self.home
+        )
         return rel_lowers, rel_upper
 
     def unmount(self, layer_id: str) -> None:
@@ -420,22 +419,3 @@ def _umount(target: Path) -> None:
         if exc.errno != errno.EBUSY:
             raise MountError(f"cannot unmount {target}: {exc.strerror}") from exc
         mountapi.umount(str(target), detach=True)  # as Docker: detach a busy mount
-
-
-def _in_child(action: Callable[[], None]) -> None:
-    """Run ``action`` in a forked child (it may chdir without disturbing this process's threads);
-    raise its OSError here."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        code = 0
-        try:
-            action()
-        except OSError as exc:
-            code = exc.errno or 1
-        except BaseException:
-            code = 255
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code:
-        raise OSError(code, os.strerror(code))
