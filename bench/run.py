@@ -63,17 +63,19 @@ def debian_rootfs_tar_gz() -> Path:
 
 
 def _apt_mirror() -> str:
-    for src in [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]:
+    """The Debian archive apt already uses (the only network here is the package registries)."""
+    sources = [Path("/etc/apt/sources.list")]
+    d = Path("/etc/apt/sources.list.d")
+    if d.is_dir():
+        sources += sorted(p for p in d.iterdir() if p.suffix in (".list", ".sources"))
+    for src in sources:
         try:
             text = src.read_text()
         except OSError:
             continue
-        for line in text.splitlines():
-            parts = line.split()
-            if parts[:1] == ["deb"] and "debian" in line and "security" not in line:
-                return next(p for p in parts[1:] if p.startswith("http"))
-            if line.startswith("URIs:") and "security" not in line:
-                return line.split()[1]
+        for word in text.split():
+            if word.startswith("http") and word.rstrip("/").endswith("/debian"):
+                return word
     return "http://deb.debian.org/debian"
 
 
