@@ -245,12 +245,15 @@ class OverlayDriver(LayerApplier):
     def mount(self, layer_id: str) -> Path:
         d = self._existing(layer_id)
         merged = d / "merged"
-        with MountRefs(d / "mountcount").locked() as refs:
-            if mountinfo.is_mounted(merged):
-                refs.count = refs.count + 1 if refs.count > 0 else 1  # adopt an uncounted mount
-            else:
-                self._mount(d)
-                refs.count = 1
+        try:
+            with MountRefs(d / "mountcount").locked() as refs:
+                if mountinfo.is_mounted(merged):
+                    refs.count = refs.count + 1 if refs.count > 0 else 1  # adopt an uncounted one
+                else:
+                    self._mount(d)
+                    refs.count = 1
+        except FileNotFoundError as exc:  # removed by another process meanwhile
+            raise LayerNotFoundError(f"overlay layer {layer_id} does not exist") from exc
         return merged
 
     def _mount(self, d: Path) -> None:
@@ -402,7 +405,8 @@ class OverlayDriver(LayerApplier):
             for m in reversed(mountinfo.mounts_under(d)):
                 _umount(Path(m.target))
             shutil.rmtree(d, ignore_errors=True)
-            removed.append(entry.name)
+            if not entry.name.startswith("."):  # not a create/remove left half-done
+                removed.append(entry.name)
         links = self.home / LINK_DIR
         for link in os.scandir(links):
             if not os.path.exists(link.path):

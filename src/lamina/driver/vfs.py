@@ -120,8 +120,11 @@ class VfsDriver(LayerApplier):
 
     def mount(self, layer_id: str) -> Path:
         d = self._existing(layer_id)
-        with MountRefs(d / "mountcount").locked() as refs:
-            refs.count += 1
+        try:
+            with MountRefs(d / "mountcount").locked() as refs:
+                refs.count += 1
+        except FileNotFoundError as exc:  # removed by another process meanwhile
+            raise LayerNotFoundError(f"vfs layer {layer_id} does not exist") from exc
         return d / ROOTFS
 
     def unmount(self, layer_id: str) -> None:
@@ -165,7 +168,8 @@ class VfsDriver(LayerApplier):
                     refs.count = refs.count
                 continue
             shutil.rmtree(entry.path, ignore_errors=True)
-            removed.append(entry.name)
+            if not entry.name.startswith("."):  # not a create/remove left half-done
+                removed.append(entry.name)
         return removed
 
 
