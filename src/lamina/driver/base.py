@@ -11,7 +11,6 @@ and :class:`LayerApplier`, ``Driver.apply`` on top of ``archive.apply.apply_laye
 from __future__ import annotations
 
 import contextlib
-import enum
 import fcntl
 import os
 import re
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+# Change/ChangeKind live with the diff code that produces them; re-exported here for drivers.
+from lamina.archive.changes import Change, ChangeKind
 from lamina.errors import DriverError
 
 if TYPE_CHECKING:
@@ -27,17 +28,16 @@ if TYPE_CHECKING:
     from lamina.archive.compression import Compression
     from lamina.digest import Digest
 
-
-class ChangeKind(enum.Enum):
-    MODIFIED = "C"
-    ADDED = "A"
-    DELETED = "D"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    path: str  # absolute, as docker diff prints it: "/etc/passwd"
-    kind: ChangeKind
+__all__ = [
+    "BOOT_ID",
+    "Change",
+    "ChangeKind",
+    "Driver",
+    "LayerApplier",
+    "MountRefs",
+    "RefCount",
+    "check_layer_id",
+]
 
 
 class Driver(Protocol):
