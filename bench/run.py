@@ -38,7 +38,9 @@ def sh(cmd: str) -> None:
 def need(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        raise SystemExit(f"bench: peer tool(s) missing: {', '.join(missing)} (run make setup-peers)")
+        raise SystemExit(
+            f"bench: peer tool(s) missing: {', '.join(missing)} (run make setup-peers)"
+        )
 
 
 def debian_rootfs_tar_gz() -> Path:
@@ -53,7 +55,8 @@ def debian_rootfs_tar_gz() -> Path:
     print(f"preparing Debian minbase rootfs with debootstrap from {mirror} ...", file=sys.stderr)
     subprocess.run(
         ["debootstrap", "--variant=minbase", "bookworm", str(target), mirror],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     tmp = out.with_suffix(".tmp")
     sh(f"tar --numeric-owner --xattrs -C {target} -czf {tmp} .")
@@ -120,8 +123,11 @@ def case_import(runs: int) -> None:
             _rm_lamina_root(lroot)
 
         def lamina_import() -> None:
-            subprocess.run([LAMINA, "--root", str(lroot), "import", str(tgz), "bench/debian"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [LAMINA, "--root", str(lroot), "import", str(tgz), "bench/debian"],
+                check=True,
+                capture_output=True,
+            )
 
         def podman_setup() -> None:
             penv.reset()
@@ -154,8 +160,11 @@ def case_import(runs: int) -> None:
 
 def _rm_lamina_root(root: Path) -> None:
     if root.exists():
-        subprocess.run(["sh", "-c", f"grep -o ' {root}/[^ ]*' /proc/self/mountinfo | "
-                        "xargs -r -n1 umount -l"], check=False, capture_output=True)
+        subprocess.run(
+            ["sh", "-c", f"grep -o ' {root}/[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l"],
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

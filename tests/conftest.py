@@ -36,9 +36,17 @@ def overlay_available() -> bool:
         for d in ("l1", "l2", "m"):
             (base / d).mkdir()
         r = subprocess.run(
-            ["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={base}/l1:{base}/l2", str(base / "m")],
-            capture_output=True, check=False,
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={base}/l1:{base}/l2",
+                str(base / "m"),
+            ],
+            capture_output=True,
+            check=False,
         )
         if r.returncode != 0:
             return False
@@ -67,8 +75,9 @@ def shm_tmp() -> Iterator[Path]:
     try:
         yield d
     finally:
-        subprocess.run(["umount", "-R", "-l", str(d)], capture_output=True, check=False) \
-            if _has_mounts_under(d) else None
+        subprocess.run(
+            ["umount", "-R", "-l", str(d)], capture_output=True, check=False
+        ) if _has_mounts_under(d) else None
         shutil.rmtree(d, ignore_errors=True)
 
 

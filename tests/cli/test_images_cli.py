@@ -15,8 +15,9 @@ from lamina.cli.main import main
 pytestmark = [pytest.mark.needs_root]
 
 
-def run(capsys: pytest.CaptureFixture[str], root: Path, *args: str, driver: str | None = None
-        ) -> tuple[int, str, str]:
+def run(
+    capsys: pytest.CaptureFixture[str], root: Path, *args: str, driver: str | None = None
+) -> tuple[int, str, str]:
     argv = ["--root", str(root)]
     if driver:
         argv += ["--storage-driver", driver]
@@ -36,8 +37,16 @@ def test_import_images_layers_inspect_mount(
     capsys: pytest.CaptureFixture[str], shm_tmp: Path, busybox_tar: Path, driver: str
 ) -> None:
     root = shm_tmp / "root"
-    code, out, err = run(capsys, root, "import", "--change", 'CMD ["/bin/sh"]', str(busybox_tar),
-                         "busybox", driver=driver)
+    code, out, err = run(
+        capsys,
+        root,
+        "import",
+        "--change",
+        'CMD ["/bin/sh"]',
+        str(busybox_tar),
+        "busybox",
+        driver=driver,
+    )
     assert code == 0, err
     image_id = out.strip()
     assert image_id.startswith("sha256:") and len(image_id) == 71
@@ -135,15 +144,15 @@ def test_refused_import_leaves_nothing_behind(
     assert run(capsys, root, "verify")[0] == 0
 
 
-def test_unknown_image_is_a_clear_error(capsys: pytest.CaptureFixture[str], shm_tmp: Path
-                                        ) -> None:
+def test_unknown_image_is_a_clear_error(capsys: pytest.CaptureFixture[str], shm_tmp: Path) -> None:
     code, _, err = run(capsys, shm_tmp / "root", "inspect", "nosuchimage", driver="vfs")
     assert code == 1
     assert "error: no such image: nosuchimage" in err
 
 
-def test_bad_template_is_usage_error(capsys: pytest.CaptureFixture[str], shm_tmp: Path,
-                                     busybox_tar: Path) -> None:
+def test_bad_template_is_usage_error(
+    capsys: pytest.CaptureFixture[str], shm_tmp: Path, busybox_tar: Path
+) -> None:
     root = shm_tmp / "root"
     run(capsys, root, "import", str(busybox_tar), "bb", driver="vfs")
     code, _, err = run(capsys, root, "inspect", "-f", "{{range .X}}", "bb")

@@ -14,10 +14,17 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.needs_root
 @pytest.mark.needs_overlay
 def test_demo_runs(shm_tmp: Path) -> None:
-    env = dict(os.environ, LAMINA_ROOT=str(shm_tmp / "root"),
-               LAMINA=str(REPO / ".venv" / "bin" / "lamina"))
-    r = subprocess.run([str(REPO / "scripts" / "demo.sh")], env=env, capture_output=True,
-                       text=True, timeout=300, check=False)
+    env = dict(
+        os.environ, LAMINA_ROOT=str(shm_tmp / "root"), LAMINA=str(REPO / ".venv" / "bin" / "lamina")
+    )
+    r = subprocess.run(
+        [str(REPO / "scripts" / "demo.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert "busybox" in out

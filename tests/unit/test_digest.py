@@ -22,9 +22,18 @@ HEX = "a" * 64
 @pytest.mark.parametrize(
     "bad",
     [
-        "", "sha256:", f"sha256:{HEX[:-1]}", f"sha256:{HEX}0", f"sha256:{HEX.upper()}",
-        f"SHA256:{HEX}", f"sha512:{'a' * 128}", "sha256:../../etc/passwd" + "a" * 40,
-        f"sha256:{HEX}\n", f" sha256:{HEX}", f"sha256:{'a' * 63}/", f"sha256/{HEX}",
+        "",
+        "sha256:",
+        f"sha256:{HEX[:-1]}",
+        f"sha256:{HEX}0",
+        f"sha256:{HEX.upper()}",
+        f"SHA256:{HEX}",
+        f"sha512:{'a' * 128}",
+        "sha256:../../etc/passwd" + "a" * 40,
+        f"sha256:{HEX}\n",
+        f" sha256:{HEX}",
+        f"sha256:{'a' * 63}/",
+        f"sha256/{HEX}",
     ],
 )
 def test_invalid_digests_refused(bad: str) -> None:

@@ -14,8 +14,18 @@ from typing import Any
 from lamina.errors import UsageError
 
 SUPPORTED = frozenset(
-    {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR",
-     "STOPSIGNAL"}
+    {
+        "CMD",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "LABEL",
+        "ONBUILD",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+        "STOPSIGNAL",
+    }
 )
 
 

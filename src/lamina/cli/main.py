@@ -11,43 +11,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
 from lamina import __version__
+from lamina.cli.context import Context, pop_exit_status
 from lamina.errors import LaminaError
-
-if TYPE_CHECKING:
-    from lamina.engine.engine import Engine
 
 EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
-
-
-class Context:
-    """What the global options decided; opens the engine on first use."""
-
-    def __init__(self, *, root: Path | None, driver: str | None) -> None:
-        self.root = root
-        self.driver = driver
-        self._engine: Engine | None = None
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            from lamina.engine.engine import Engine
-
-            self._engine = Engine.open(self.root, driver=self.driver)
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,7 +48,8 @@ pass_ctx = click.make_pass_decorator(Context)
 def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: str) -> None:
     """lamina: a daemonless container storage engine."""
     logging.basicConfig(
-        level=getattr(logging, log_level.upper()), format="%(levelname)s: %(message)s",
+        level=getattr(logging, log_level.upper()),
+        format="%(levelname)s: %(message)s",
         stream=sys.stderr,
     )
     obj = Context(root=root, driver=driver)
@@ -106,8 +79,9 @@ def _print_error(exc: LaminaError) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status instead of exiting (tests call this in-process)."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="lamina",
-                 standalone_mode=False)
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="lamina", standalone_mode=False
+        )
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -135,18 +109,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         click.echo("error: internal error (a bug in lamina; please report it)", err=True)
         return EXIT_BUG
-    return _exit_status_from_context()
-
-
-_STATUS: dict[str, Any] = {"code": 0}
-
-
-def set_exit_status(code: int) -> None:
-    """Commands that succeed but report findings (verify) set a non-zero status here."""
-    _STATUS["code"] = code
-
-
-def _exit_status_from_context() -> int:
-    code = int(_STATUS["code"])
-    _STATUS["code"] = 0
-    return code
+    return pop_exit_status()

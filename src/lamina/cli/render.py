@@ -38,7 +38,7 @@ def human_size(n: int | float) -> str:
     while size >= 1000 and i < len(units) - 1:
         size /= 1000
         i += 1
-    return f"{size:.4g}{units[i]}" if i else f"{size:.4g}B"
+    return f"{size:.3g}{units[i]}"
 
 
 def human_duration(seconds: float) -> str:
@@ -70,7 +70,7 @@ def human_duration(seconds: float) -> str:
 
 
 def since(created: str | None, *, now: float | None = None) -> str:
-    """"3 hours ago" from an RFC 3339 timestamp; N/A for missing or pre-2000 dates as docker."""
+    """ "3 hours ago" from an RFC 3339 timestamp; N/A for missing or pre-2000 dates as docker."""
     ts = parse_time(created)
     if ts is None or ts <= 946684800:
         return "N/A"
@@ -87,7 +87,7 @@ def parse_time(value: str | None) -> float | None:
     if "." in v:
         head, _, rest = v.partition(".")
         frac = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(frac):]
+        tz = rest[len(frac) :]
         v = f"{head}.{frac[:6]}{tz}"
     try:
         return datetime.fromisoformat(v).timestamp()

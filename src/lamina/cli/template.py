@@ -96,7 +96,9 @@ def _parse(template: str) -> list[_Node]:
                 raise TemplateError("template: missing value for command")
             current.append(_Node("expr", args=_tokenize(body)))
     if stack:
-        raise TemplateError(f"template: unexpected EOF: {{{{{stack[-1][0].kind}}}}} has no {{{{end}}}}")
+        raise TemplateError(
+            f"template: unexpected EOF: {{{{{stack[-1][0].kind}}}}} has no {{{{end}}}}"
+        )
     tail = template[pos:]
     if pending_trim:
         tail = tail.lstrip()
@@ -132,7 +134,9 @@ def _field(value: Any, path: str) -> Any:
         elif cur is None:
             return None
         else:
-            raise TemplateError(f"template: can't evaluate field {part} in type {type(cur).__name__}")
+            raise TemplateError(
+                f"template: can't evaluate field {part} in type {type(cur).__name__}"
+            )
     return cur
 
 

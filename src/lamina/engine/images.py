@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from lamina.digest import Digest
 from lamina.engine.inspect import image_inspect
 from lamina.errors import ImageInUseError, ImageNotFoundError, UsageError
 from lamina.oci import mediatype, reference
-from lamina.oci.config import new_config
+from lamina.oci.config import History, new_config
 from lamina.store.images import ImageRecord
 from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
@@ -61,30 +62,20 @@ class ImageService:
     # -- lookup ---------------------------------------------------------------------------
 
     def resolve(self, name_or_id: str) -> ImageRecord:
-        """An image by name (Docker's normalisation, then podman's unique ``localhost/NAME``
-        match for a short name), by full id, or by a unique id prefix."""
+        """An image by name (Docker's normalisation, then podman's ``localhost/NAME`` for a
+        short name), by full id, or by a unique id prefix."""
         images = self._store.images
         value = name_or_id.strip()
         if not value:
             raise UsageError("empty image name")
-        for candidate in reference.candidates(value):
+        for candidate in _name_candidates(value):
             rec = images.find_by_name(candidate)
             if rec is not None:
                 return rec
         if _HEX_PREFIX.fullmatch(value):
-            hex_ = value.removeprefix("sha256:")
-            rec = images.resolve_prefix(hex_)
+            rec = images.resolve_prefix(value.removeprefix("sha256:"))
             if rec is not None:
                 return rec
-        short = reference.short_name_candidates(value, [n for r in images.list() for n in r.names])
-        if len(short) == 1:
-            rec = images.find_by_name(short[0])
-            if rec is not None:
-                return rec
-        if len(short) > 1:
-            raise UsageError(
-                f"short name {value!r} matches several images: {', '.join(sorted(short))}"
-            )
         raise ImageNotFoundError(f"no such image: {value}")
 
     # -- import ---------------------------------------------------------------------------
@@ -99,14 +90,14 @@ class ImageService:
     ) -> ImageRecord:
         """``docker import``: a rootfs tar (plain, gzip or zstd) becomes a one-layer image."""
         name = reference.normalize(reference_) if reference_ else None
-        cfg = apply_changes({"Env": [DEFAULT_PATH_ENV]}, changes) if changes else {
-            "Env": [DEFAULT_PATH_ENV]
-        }
+        cfg = (
+            apply_changes({"Env": [DEFAULT_PATH_ENV]}, changes)
+            if changes
+            else {"Env": [DEFAULT_PATH_ENV]}
+        )
         layer = self._store.layers.ingest(source, parent=None, media_type=None)
         created = now_rfc3339()
-        history: dict[str, Any] = {"created": created, "created_by": "lamina import"}
-        if message:
-            history["comment"] = message
+        history = History(created=created, created_by="lamina import", comment=message)
         config_bytes = new_config(
             diff_ids=[layer.diff_id], history=[history], created=created, config=cfg
         )
@@ -126,33 +117,43 @@ class ImageService:
         data: dict[str, Any] = json.loads(self._store.blobs.read_bytes(rec.id))
         return data
 
-    def list(self) -> list[ImageSummary]:
-        rows: list[ImageSummary] = []
+    def list(self) -> builtins.list[ImageSummary]:
+        rows: builtins.list[ImageSummary] = []
         for rec in self._store.images.list():
             size = self._size(rec)
             names = tuple(rec.names)
             if not names:
                 rows.append(
                     ImageSummary(
-                        id=rec.id, repository="<none>", tag="<none>", digest=rec.manifest_digest,
-                        created=rec.created or "", size=size, names=(),
+                        id=rec.id,
+                        repository="<none>",
+                        tag="<none>",
+                        digest=rec.manifest_digest,
+                        created=rec.created or "",
+                        size=size,
+                        names=(),
                     )
                 )
             for n in names:
-                repo, tag = reference.split_familiar(n)
+                repo, tag = split_familiar(n)
                 rows.append(
                     ImageSummary(
-                        id=rec.id, repository=repo, tag=tag, digest=rec.manifest_digest,
-                        created=rec.created or "", size=size, names=names,
+                        id=rec.id,
+                        repository=repo,
+                        tag=tag,
+                        digest=rec.manifest_digest,
+                        created=rec.created or "",
+                        size=size,
+                        names=names,
                     )
                 )
         rows.sort(key=lambda r: r.created, reverse=True)
         return rows
 
     def _size(self, rec: ImageRecord) -> int:
-        return sum(layer.content_size for layer in self._layer_records(rec))
+        return rec.size
 
-    def _layer_records(self, rec: ImageRecord) -> list[LayerRecord]:
+    def _layer_records(self, rec: ImageRecord) -> builtins.list[LayerRecord]:
         if not rec.layers:
             return []
         return self._store.layers.chain(rec.layers[-1])
@@ -167,9 +168,8 @@ class ImageService:
             }
         else:
             graph = {"Data": None, "Name": self._store.driver.name}
-        digests = [
-            f"{reference.repository(n)}@{rec.manifest_digest}" for n in rec.names
-        ] if rec.pushed_or_pulled else []
+        # Docker lists RepoDigests only for images that came from (or went to) a registry.
+        digests: builtins.list[str] = []
         return image_inspect(
             image_id=rec.id,
             repo_tags=[reference.familiar(n) for n in rec.names],
@@ -177,10 +177,10 @@ class ImageService:
             config=cfg,
             size=self._size(rec),
             graph_driver=graph,
-            last_tag_time=rec.last_tag_time,
+            last_tag_time=_rfc3339(rec.last_tag_time),
         )
 
-    def layers(self, name_or_id: str) -> list[LayerInfo]:
+    def layers(self, name_or_id: str) -> builtins.list[LayerInfo]:
         rec = self.resolve(name_or_id)
         cfg = self.config(rec)
         steps = [h for h in (cfg.get("history") or []) if not h.get("empty_layer")]
@@ -189,9 +189,14 @@ class ImageService:
             created_by = steps[i].get("created_by", "") if i < len(steps) else ""
             out.append(
                 LayerInfo(
-                    index=i, chain_id=layer.chain_id, diff_id=layer.diff_id,
-                    blob_digest=layer.blob_digest, media_type=layer.media_type,
-                    size=layer.content_size, blob_size=layer.blob_size, entries=layer.entries,
+                    index=i,
+                    chain_id=layer.chain_id,
+                    diff_id=layer.diff_id,
+                    blob_digest=layer.blob_digest,
+                    media_type=layer.media_type,
+                    size=layer.content_size,
+                    blob_size=layer.blob_size,
+                    entries=layer.entry_count,
                     created_by=created_by,
                 )
             )
@@ -203,7 +208,7 @@ class ImageService:
         rec = self.resolve(source)
         self._store.images.tag(rec.id, reference.normalize(target))
 
-    def remove(self, name_or_id: str, *, force: bool = False) -> list[tuple[str, str]]:
+    def remove(self, name_or_id: str, *, force: bool = False) -> builtins.list[tuple[str, str]]:
         """``docker rmi``: by name, untag it, and delete the image once no name is left; by id,
         delete (with ``force`` even when several names point at it). Refused while a container
         uses the image. Returns ("Untagged", name) / ("Deleted", id) lines in Docker's order."""
@@ -227,12 +232,9 @@ class ImageService:
         out.append(("Deleted", str(rec.id)))
         return out
 
-    def _matching_names(self, value: str, rec: ImageRecord) -> list[str]:
-        cands = set(reference.candidates(value))
-        names = [n for n in rec.names if n in cands]
-        if names:
-            return names
-        return reference.short_name_candidates(value, list(rec.names))
+    def _matching_names(self, value: str, rec: ImageRecord) -> builtins.list[str]:
+        cands = _name_candidates(value)
+        return [c for c in cands if c in rec.names][:1]
 
     # -- mounts ---------------------------------------------------------------------------
 
@@ -246,6 +248,33 @@ class ImageService:
         rec = self.resolve(name_or_id)
         if rec.layers:
             self._store.layers.unmount(rec.layers[-1])
+
+
+def _name_candidates(value: str) -> list[str]:
+    try:
+        return reference.candidates(value)
+    except UsageError:
+        # Not a valid name (a full "sha256:..." id, say): only id lookups can match.
+        return []
+
+
+def split_familiar(name: str) -> tuple[str, str]:
+    """("busybox", "latest") for docker.io/library/busybox:latest; "<none>" for a digest-only
+    name's tag."""
+    short = reference.familiar(name)
+    if "@" in short:
+        return short.split("@", 1)[0], "<none>"
+    slash = short.rfind("/")
+    colon = short.rfind(":")
+    if colon > slash:
+        return short[:colon], short[colon + 1 :]
+    return short, "<none>"
+
+
+def _rfc3339(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _manifest(config_bytes: bytes, layers: Sequence[LayerRecord]) -> bytes:

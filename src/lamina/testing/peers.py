@@ -73,15 +73,17 @@ class PodmanEnv:
         return ["--policy", str(self.base / "policy.json")]
 
     def run(
-        self, tool: str, *args: str, check: bool = True, input: bytes | None = None,
+        self,
+        tool: str,
+        *args: str,
+        check: bool = True,
+        input: bytes | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         env = self.env
         if extra_env:
             env.update(extra_env)
-        return subprocess.run(
-            [tool, *args], env=env, capture_output=True, check=check, input=input
-        )
+        return subprocess.run([tool, *args], env=env, capture_output=True, check=check, input=input)
 
     def reset(self) -> None:
         """Wipe podman's store (podman system reset would need a running config)."""

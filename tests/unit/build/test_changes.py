@@ -20,8 +20,15 @@ def test_env_replaces_and_appends() -> None:
 def test_label_expose_volume_user_workdir() -> None:
     cfg = apply_changes(
         {},
-        ['LABEL a=1 "b c"=2', "EXPOSE 80 53/udp", 'VOLUME ["/data"]', "USER 1000:1000",
-         "WORKDIR /srv", "STOPSIGNAL SIGINT", "ONBUILD RUN true"],
+        [
+            'LABEL a=1 "b c"=2',
+            "EXPOSE 80 53/udp",
+            'VOLUME ["/data"]',
+            "USER 1000:1000",
+            "WORKDIR /srv",
+            "STOPSIGNAL SIGINT",
+            "ONBUILD RUN true",
+        ],
     )
     assert cfg["Labels"] == {"a": "1", "b c": "2"}
     assert cfg["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}

@@ -27,7 +27,10 @@ DATA = {
         ("{{.Config.Env}}", "<no value>"),
         ("{{.Size}}", "1985635"),
         ("{{if .Config.Env}}yes{{else}}no{{end}}", "no"),
-        ("{{.GraphDriver | json}}", '{"Data":{"MergedDir":"/m","LowerDir":"/a:/b"},"Name":"overlay2"}'),
+        (
+            "{{.GraphDriver | json}}",
+            '{"Data":{"MergedDir":"/m","LowerDir":"/a:/b"},"Name":"overlay2"}',
+        ),
         ('{{join .RootFS.Layers ","}}', "sha256:1,sha256:2"),
         ("{{range .RootFS.Layers -}} x {{- end}}", "xx"),
         ("{{.Missing.Deeper}}", "<no value>"),

@@ -7,7 +7,7 @@ from typing import IO
 
 import click
 
-from lamina.cli.main import Context, pass_ctx
+from lamina.cli.context import Context, pass_ctx
 from lamina.cli.render import human_size, json_out, since, table
 
 
@@ -18,12 +18,18 @@ def _short(digest: str, no_trunc: bool) -> str:
 @click.command("import")
 @click.argument("source")
 @click.argument("repository", required=False)
-@click.option("-c", "--change", "changes", multiple=True,
-              help="Apply a Dockerfile instruction to the image config (CMD, ENV, ...).")
+@click.option(
+    "-c",
+    "--change",
+    "changes",
+    multiple=True,
+    help="Apply a Dockerfile instruction to the image config (CMD, ENV, ...).",
+)
 @click.option("-m", "--message", help="Commit message for the imported image's history.")
 @pass_ctx
-def import_(ctx: Context, source: str, repository: str | None, changes: tuple[str, ...],
-            message: str | None) -> None:
+def import_(
+    ctx: Context, source: str, repository: str | None, changes: tuple[str, ...], message: str | None
+) -> None:
     """Import a rootfs tarball (plain, gzip or zstd; FILE or - for stdin) as a one-layer image."""
     stream: IO[bytes]
     if source == "-":
@@ -35,8 +41,9 @@ def import_(ctx: Context, source: str, repository: str | None, changes: tuple[st
         try:
             f = open(source, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise click.BadParameter(f"cannot open {source}: {exc.strerror}",
-                                     param_hint="SOURCE") from exc
+            raise click.BadParameter(
+                f"cannot open {source}: {exc.strerror}", param_hint="SOURCE"
+            ) from exc
         with f:
             rec = ctx.engine.images.import_rootfs(
                 f, reference_=repository, changes=changes, message=message
@@ -76,8 +83,9 @@ def images(ctx: Context, quiet: bool, digests: bool, no_trunc: bool, fmt: str | 
                 indent=None,
             )
         return
-    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + [
-        "IMAGE ID", "CREATED", "SIZE"]
+    headers = (
+        ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    )
     body = []
     for r in rows:
         cells = [r.repository, r.tag]
@@ -133,8 +141,13 @@ def layers(ctx: Context, image: str, no_trunc: bool, fmt: str) -> None:
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", help="json, or a Go template.")
-@click.option("--type", "type_", type=click.Choice(["image"]), default=None,
-              help="Only look for this kind of object.")
+@click.option(
+    "--type",
+    "type_",
+    type=click.Choice(["image"]),
+    default=None,
+    help="Only look for this kind of object.",
+)
 @pass_ctx
 def inspect(ctx: Context, names: tuple[str, ...], fmt: str | None, type_: str | None) -> None:
     """Show low-level information on images as JSON (Docker API 1.41's shape)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lamina.cli.main import Context, pass_ctx, set_exit_status
+from lamina.cli.context import Context, pass_ctx, set_exit_status
 from lamina.cli.render import human_size, json_out
 
 
