@@ -69,7 +69,7 @@ def test_imports_point_down(path: Path) -> None:
     assert pkg in RANK, f"{pkg} has no place in the layer map; add it to RANK (DESIGN.md §2)"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for target, line in _lamina_imports(tree, pkg, path):
-        if target == pkg or target == "__init__":
+        if target in (pkg, "__init__"):
             continue
         assert target in RANK, f"{path}:{line} imports unknown package lamina.{target}"
         if RANK[target] < RANK[pkg] or (pkg, target) in ALLOWED_SIBLING:
