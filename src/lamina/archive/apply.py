@@ -1,0 +1,381 @@
+"""Apply one layer blob to a directory in one pass: read -> (tee) -> hash blob -> inflate ->
+hash diff_id -> parse -> fd-confined extraction -> file-index rows.
+
+Two threads: :class:`~lamina.archive.compression.LayerPipe`'s producer reads, tees, hashes and
+inflates; the calling thread parses (:class:`~lamina.archive.tarstream.TarStream`) and writes
+through :class:`~lamina.archive.safepath.Tree`. Both digests cover the whole stream, trailing
+bytes after the tar's end included: the stream is drained before they are compared.
+
+Formats (:class:`WhiteoutFormat`):
+
+- ``OVERLAY``: ``dest`` is an empty overlay ``diff/``. ``.wh.x`` becomes a char device 0:0 ``x``;
+  ``.wh..wh..opq`` sets ``trusted.overlay.opaque=y`` on its dir, as does a dir entry that replaces
+  a whiteout of the same layer (lower content stays hidden). Image-supplied ``trusted.overlay.*``
+  and ``user.overlay.*`` xattrs are escaped to ``trusted.overlay.overlay.*`` /
+  ``user.overlay.overlay.*`` (the kernel >= 6.7 shows the original names in the merged view and
+  never acts on them). Hardlink targets must be entries of this layer.
+- ``APPLY``: ``dest`` holds the full parent tree (vfs). Whiteouts delete. An opaque marker must act
+  before the layer's own children of its dir wherever it sits in the tar, and a stream cannot be
+  pre-scanned, so the layer remembers what it wrote: at the marker, every child of the dir that
+  this layer did not write (or write into) is deleted, recursively inside dirs it wrote into.
+  xattrs are stored verbatim (a vfs tree is used as is, never as an overlay layer).
+
+In both: a whiteout never removes what this same layer wrote (it applies to lower layers only);
+a whiteout or opaque marker under a non-directory is moot and ignored; an entry that would
+replace a directory this layer already wrote into is refused; an existing non-directory (or a
+directory, for a non-dir entry) is removed and recreated, a dir over a dir gets new attributes.
+Any path whose walk meets a symlink is refused, including across layers via ``lower_symlinks``.
+Ownership is applied only as root (fchown, then fchmod so setuid survives, then xattrs, since
+chown clears ``security.capability``); directory mtimes are set last, after their children.
+On any error the exception is raised and ``dest`` may be partly written: the caller discards it.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+from lamina.archive.compression import Compression, LayerPipe
+from lamina.archive.entry import Entry, EntryKind, IndexEntry
+from lamina.archive.safepath import Tree, proc_path
+from lamina.archive.tarstream import Limits, Member, TarStream, limits_from_env
+from lamina.archive.whiteout import OPAQUE_XATTR, OPAQUE_XATTR_VALUE, escape_xattr_name
+from lamina.digest import Digest
+from lamina.errors import (
+    DigestMismatchError,
+    DriverError,
+    SizeMismatchError,
+    UnsafeArchivePathError,
+)
+
+__all__ = ["DEFAULT_LIMITS", "ApplyResult", "Limits", "WhiteoutFormat", "apply_layer"]
+
+DEFAULT_LIMITS: Final = limits_from_env()
+_FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_COPY_CHUNK: Final = 1 << 20
+_EMPTY_SHA256: Final = hashlib.sha256().hexdigest()
+
+
+class WhiteoutFormat(enum.Enum):
+    OVERLAY = "overlay"
+    APPLY = "apply"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    blob_digest: Digest
+    blob_size: int
+    compression: Compression
+    diff_id: Digest
+    diff_size: int
+    content_size: int  # sum of FILE sizes (Docker's layer Size)
+    entries: list[IndexEntry] = field(default_factory=list)
+
+
+def apply_layer(
+    source: IO[bytes],
+    dest: Path,
+    *,
+    fmt: WhiteoutFormat,
+    declared: Compression | None = None,
+    expected_blob_digest: Digest | None = None,
+    expected_blob_size: int | None = None,
+    expected_diff_id: Digest | None = None,
+    tee: IO[bytes] | None = None,
+    lower_symlinks: Collection[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> ApplyResult:
+    """Extract the layer blob ``source`` into ``dest`` and return its digests and index rows.
+
+    Raises InvalidContentError subclasses for bad content (digest/size mismatch, unsafe paths,
+    limits, unsupported or mismatching compression), DriverError when the filesystem refuses."""
+    pipe = LayerPipe(
+        source,
+        declared=declared,
+        tee=tee,
+        max_uncompressed_bytes=limits.max_uncompressed_bytes,
+        expected_blob_size=expected_blob_size,
+    )
+    pipe.start()
+    try:
+        tar = TarStream(pipe, limits=limits)  # type: ignore[arg-type]  # only read() is used
+        with Tree(dest) as tree:
+            extractor = _Extractor(tree, tar, fmt=fmt, lower_symlinks=lower_symlinks)
+            for member in tar:
+                extractor.apply(member)
+            extractor.finish()
+        pipe.drain()
+    except BaseException:
+        pipe.abort()
+        raise
+    blob, diff = pipe.blob.digest(), pipe.diff.digest()
+    if expected_blob_size is not None and pipe.blob.size != expected_blob_size:
+        raise SizeMismatchError(
+            expected=expected_blob_size, actual=pipe.blob.size, what="layer blob"
+        )
+    if expected_blob_digest is not None and blob != expected_blob_digest:
+        raise DigestMismatchError(expected=expected_blob_digest, actual=blob, what="layer blob")
+    if expected_diff_id is not None and diff != expected_diff_id:
+        raise DigestMismatchError(expected=expected_diff_id, actual=diff, what="layer diff_id")
+    return ApplyResult(
+        blob_digest=blob,
+        blob_size=pipe.blob.size,
+        compression=pipe.compression,
+        diff_id=diff,
+        diff_size=pipe.diff.size,
+        content_size=extractor.content_size,
+        entries=extractor.entries,
+    )
+
+
+class _Extractor:
+    def __init__(
+        self, tree: Tree, tar: TarStream, *, fmt: WhiteoutFormat, lower_symlinks: Collection[str]
+    ) -> None:
+        self.tree = tree
+        self.tar = tar
+        self.overlay = fmt is WhiteoutFormat.OVERLAY
+        self.lower_symlinks = frozenset(p.strip("/") for p in lower_symlinks)
+        self.chown = os.geteuid() == 0  # rootless: owners live only in the index rows
+        self.written: dict[str, EntryKind] = {}
+        self.ancestors: set[str] = set()  # every parent dir of what this layer wrote
+        self.whiteouts: set[str] = set()
+        self.file_sha: dict[str, str] = {}
+        self.dir_times: list[tuple[str, int]] = []
+        self.entries: list[IndexEntry] = []
+        self.content_size = 0
+
+    def apply(self, member: Member) -> None:
+        e = member.entry
+        try:
+            self._check_lower_symlinks(e)
+            sha = self._HANDLERS[e.kind](self, e)
+        except UnsafeArchivePathError as exc:
+            if exc.member == member.name:
+                raise
+            raise UnsafeArchivePathError(member.name, exc.reason) from exc
+        except NotADirectoryError as exc:
+            raise UnsafeArchivePathError(
+                member.name, f"parent {exc.filename!r} is not a directory"
+            ) from exc
+        except OSError as exc:
+            err = DriverError(f"cannot extract archive member {member.name!r}: {exc}")
+            err.add_note(f"into {e.path!r} as {e.kind.value}")
+            raise err from exc
+        self._record(e)
+        self.entries.append(IndexEntry(entry=e, sha256=sha, position=member.position))
+
+    def finish(self) -> None:
+        for path, mtime in self.dir_times:
+            try:
+                os.utime(self.tree.dir_fd(path, create=False), ns=(mtime, mtime))
+            except OSError as exc:
+                raise DriverError(f"cannot set the mtime of {path!r}: {exc}") from exc
+
+    # -- per kind -------------------------------------------------------------------------
+
+    def _file(self, e: Entry) -> str:
+        pfd, name = self.tree.parent_fd(e.path, create=True)
+        fd = self._create(pfd, name, e.path, lambda: os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd))
+        try:
+            if e.size:
+                h = hashlib.sha256()
+                while chunk := self.tar.read(_COPY_CHUNK):
+                    h.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                sha = h.hexdigest()
+            else:
+                sha = _EMPTY_SHA256
+            self._attrs_fd(fd, e)
+            os.utime(fd, ns=(e.mtime * 10**9, e.mtime * 10**9))
+        finally:
+            os.close(fd)
+        self.file_sha[e.path] = sha
+        self.content_size += e.size
+        return sha
+
+    def _dir(self, e: Entry) -> None:
+        pfd, name = self.tree.parent_fd(e.path, create=True)
+        fd = self.tree.open_dir_at(pfd, name)
+        if fd is None:
+            self._create(pfd, name, e.path, lambda: os.mkdir(name, 0o700, dir_fd=pfd))
+            fd = self.tree.open_dir_at(pfd, name)
+            if fd is None:
+                raise OSError(errno.ENOTDIR, "directory vanished while extracting", e.path)
+        self.tree.adopt(e.path, fd)
+        self._attrs_fd(fd, e)
+        if self.overlay and e.path in self.whiteouts:
+            os.setxattr(fd, OPAQUE_XATTR, OPAQUE_XATTR_VALUE)
+        self.dir_times.append((e.path, e.mtime * 10**9))
+
+    def _symlink(self, e: Entry) -> None:
+        pfd, name = self.tree.parent_fd(e.path, create=True)
+        self._create(pfd, name, e.path, lambda: os.symlink(e.linkname, name, dir_fd=pfd))
+        self._attrs_at(pfd, name, e, chmod=False)
+
+    def _node(self, e: Entry) -> None:
+        pfd, name = self.tree.parent_fd(e.path, create=True)
+        if e.kind is EntryKind.FIFO:
+            self._create(pfd, name, e.path, lambda: os.mkfifo(name, 0o600, dir_fd=pfd))
+        else:
+            kind = stat.S_IFCHR if e.kind is EntryKind.CHAR else stat.S_IFBLK
+            dev = os.makedev(e.devmajor, e.devminor)
+            self._create(pfd, name, e.path, lambda: os.mknod(name, kind | 0o600, dev, dir_fd=pfd))
+        self._attrs_at(pfd, name, e, chmod=True)
+
+    def _hardlink(self, e: Entry) -> str | None:
+        target = e.linkname
+        if self.overlay and self.written.get(target, EntryKind.DIR) is EntryKind.DIR:
+            raise UnsafeArchivePathError(e.path, f"hardlink target {target!r} is not in this layer")
+        try:
+            tpfd, tname = self.tree.parent_fd(target, create=False)
+        except FileNotFoundError:
+            tpfd, tname = -1, ""
+        st = self.tree.lstat(tpfd, tname) if tpfd >= 0 else None
+        if st is None or stat.S_ISDIR(st.st_mode):
+            raise UnsafeArchivePathError(e.path, f"hardlink target {target!r} is not a file")
+        tfd = os.dup(tpfd)  # the walk below may evict the borrowed fd from the cache
+        try:
+            pfd, name = self.tree.parent_fd(e.path, create=True)
+            self._create(
+                pfd,
+                name,
+                e.path,
+                lambda: os.link(tname, name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False),
+            )
+            sha = self.file_sha.get(target)
+            if sha is None and stat.S_ISREG(st.st_mode):
+                sha = _hash_at(tfd, tname)
+        finally:
+            os.close(tfd)
+        if sha is not None:
+            self.file_sha[e.path] = sha
+        return sha
+
+    def _whiteout(self, e: Entry) -> None:
+        if e.path in self.written:
+            return  # whiteouts hide lower layers only; this layer's own entry stays
+        if e.path in self.ancestors:
+            raise UnsafeArchivePathError(e.path, "whiteout of a directory this layer wrote into")
+        try:
+            pfd, name = self.tree.parent_fd(e.path, create=self.overlay)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # no parent directory, so nothing of that name exists to hide
+        self.whiteouts.add(e.path)
+        if not self.overlay:
+            self.tree.remove(pfd, name, e.path)
+            return
+        dev = os.makedev(0, 0)
+        self._create(pfd, name, e.path, lambda: os.mknod(name, stat.S_IFCHR, dev, dir_fd=pfd))
+        if self.chown:
+            os.chown(name, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+
+    def _opaque(self, e: Entry) -> None:
+        try:
+            fd = self.tree.dir_fd(e.path, create=True)
+        except NotADirectoryError:
+            return  # the dir was replaced by a non-dir: no children to hide
+        if self.overlay:
+            os.setxattr(fd, OPAQUE_XATTR, OPAQUE_XATTR_VALUE)
+        else:
+            self._purge(fd, e.path)
+
+    _HANDLERS: Final[dict[EntryKind, Callable[[_Extractor, Entry], str | None]]] = {
+        EntryKind.FILE: _file,
+        EntryKind.DIR: _dir,
+        EntryKind.SYMLINK: _symlink,
+        EntryKind.HARDLINK: _hardlink,
+        EntryKind.CHAR: _node,
+        EntryKind.BLOCK: _node,
+        EntryKind.FIFO: _node,
+        EntryKind.WHITEOUT: _whiteout,
+        EntryKind.OPAQUE: _opaque,
+    }
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _purge(self, fd: int, rel: str) -> None:
+        """APPLY opaque: delete what this layer did not write below ``rel``."""
+        for name in os.listdir(fd):
+            child = f"{rel}/{name}" if rel else name
+            if child not in self.written and child not in self.ancestors:
+                self.tree.remove(fd, name, child)
+            elif child in self.ancestors or self.written[child] is EntryKind.DIR:
+                cfd = self.tree.open_dir_at(fd, name)
+                if cfd is not None:
+                    try:
+                        self._purge(cfd, child)
+                    finally:
+                        os.close(cfd)
+
+    def _create(self, pfd: int, name: str, rel: str, make: Callable[[], int | None]) -> int:
+        """Run ``make``; if the name exists, remove what is there (see module doc) and retry."""
+        try:
+            return make() or 0
+        except FileExistsError:
+            if rel in self.ancestors:
+                raise UnsafeArchivePathError(
+                    rel, "replaces a directory this layer already wrote into"
+                ) from None
+            self.tree.remove(pfd, name, rel)
+            return make() or 0
+
+    def _xattr_name(self, name: str) -> str:
+        return escape_xattr_name(name) if self.overlay else name
+
+    def _attrs_fd(self, fd: int, e: Entry) -> None:
+        if self.chown:
+            os.fchown(fd, e.uid, e.gid)
+        os.fchmod(fd, e.mode)
+        for key, value in e.xattrs.items():
+            os.setxattr(fd, self._xattr_name(key), value)
+
+    def _attrs_at(self, pfd: int, name: str, e: Entry, *, chmod: bool) -> None:
+        if self.chown:
+            os.chown(name, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+        if chmod:
+            os.chmod(name, e.mode, dir_fd=pfd, follow_symlinks=False)
+        for key, value in e.xattrs.items():
+            os.setxattr(proc_path(pfd, name), self._xattr_name(key), value, follow_symlinks=False)
+        ns = e.mtime * 10**9
+        os.utime(name, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
+
+    def _check_lower_symlinks(self, e: Entry) -> None:
+        if not self.lower_symlinks:
+            return
+        path = e.path if e.kind is EntryKind.OPAQUE else e.path.rpartition("/")[0]
+        while path:
+            if path in self.lower_symlinks and self.written.get(path) is not EntryKind.DIR:
+                raise UnsafeArchivePathError(e.path, f"{path!r} is a symlink in a lower layer")
+            path = path.rpartition("/")[0]
+
+    def _record(self, e: Entry) -> None:
+        if e.kind is EntryKind.OPAQUE:
+            path = e.path
+            if path:
+                self.ancestors.add(path)
+        else:
+            path = e.path
+            if e.kind is not EntryKind.WHITEOUT:
+                self.written[path] = e.kind
+        while True:
+            head = path.rpartition("/")[0]
+            if not head or head in self.ancestors:
+                return
+            self.ancestors.add(head)
+            path = head
+
+
+def _hash_at(dir_fd: int, name: str) -> str:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
