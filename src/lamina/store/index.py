@@ -207,15 +207,29 @@ def merged_view(conn: sqlite3.Connection, layers: Sequence[int]) -> dict[str, In
     )
 
 
-def merged_symlinks(conn: sqlite3.Connection, layers: Sequence[int]) -> set[str]:
+def merged_symlinks(conn: sqlite3.Connection, layers: Sequence[int]) -> frozenset[str]:
     """Paths that are symlinks in the merged view of the chain (the ``lower_symlinks`` an apply
-    on top of it must not write through). Reads only paths and kinds."""
+    on top of it must not write through)."""
+    links: frozenset[str] = frozenset()
+    for layer in layers:
+        links = symlinks_after(conn, layer, links)
+    return links
 
-    def rows(layer: int) -> list[tuple[str, EntryKind]]:
-        cur = conn.execute(
-            "SELECT path, kind FROM files WHERE layer = ? ORDER BY position", (layer,)
-        )
-        return [(os.fsdecode(p), _KINDS[k]) for p, k in cur]
 
-    view = merge((rows(layer) for layer in layers), path_of=lambda r: r[0], kind_of=lambda r: r[1])
-    return {p for p, (_, kind) in view.items() if kind is EntryKind.SYMLINK}
+def symlinks_after(conn: sqlite3.Connection, layer: int, below: frozenset[str]) -> frozenset[str]:
+    """The merged symlink set once ``layer`` lies on a chain whose set is ``below``: the
+    :func:`merge` rules restricted to symlinks, reading only this layer's paths and kinds (so
+    a chain's set costs one pass per layer, not one per layer per ancestor)."""
+    rows = [
+        (os.fsdecode(p), _KINDS[k])
+        for p, k in conn.execute("SELECT path, kind FROM files WHERE layer = ?", (layer,))
+    ]
+    gone = {p for p, k in rows if k is EntryKind.WHITEOUT}
+    emptied = {p for p, k in rows if k not in (EntryKind.WHITEOUT, EntryKind.DIR)}
+    links = {s for s in below if not _hidden(s, gone=gone, emptied=emptied)}
+    for path, kind in rows:
+        if kind is EntryKind.SYMLINK:
+            links.add(path)
+        elif kind not in _REMOVALS:
+            links.discard(path)  # replaced by a dir, file, ... of this layer
+    return frozenset(links)

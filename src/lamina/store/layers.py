@@ -113,6 +113,7 @@ class LayerStore:
         self._lock = lock
         self._token = ProcessToken.current()
         self.references: list[LayerReferences] = list(references)
+        self._symlinks: dict[Digest, frozenset[str]] = {}
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -171,9 +172,19 @@ class LayerStore:
             rows = index.path_history(conn, [r.index_key for r in records], path)
         return [(records[i], row) for i, row in rows]
 
-    def merged_symlinks(self, chain_id: Digest) -> set[str]:
+    def merged_symlinks(self, chain_id: Digest) -> frozenset[str]:
+        """Paths that are symlinks in the merged view of the chain ending at ``chain_id``."""
+        # A chain_id names immutable content, so its set can be cached for the process's life.
+        cached = self._symlinks.get(chain_id)
+        if cached is not None:
+            return cached
+        links: frozenset[str] = frozenset()
         with self._db.snapshot() as conn:
-            return index.merged_symlinks(conn, [r.index_key for r in self.chain(chain_id)])
+            for rec in self.chain(chain_id):
+                hit = self._symlinks.get(rec.chain_id)
+                links = hit if hit is not None else index.symlinks_after(conn, rec.index_key, links)
+                self._symlinks[rec.chain_id] = links
+        return links
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -206,7 +217,7 @@ class LayerStore:
         self._stage(cache_id)
         try:
             self._driver.create(cache_id, parent=parent_rec.cache_id if parent_rec else None)
-            lower = self.merged_symlinks(parent_rec.chain_id) if parent_rec else set()
+            lower = self.merged_symlinks(parent_rec.chain_id) if parent_rec else frozenset()
             with self._blobs.writer() as w:
                 result = self._driver.apply(
                     cache_id, source, declared=declared,

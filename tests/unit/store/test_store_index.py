@@ -118,3 +118,42 @@ def test_bulk_insert_is_cheap(shm_tmp: Path) -> None:
     print(f"6600 index rows inserted in {elapsed * 1000:.1f} ms")
     assert len(index.layer_entries(db.conn, 1)) == 6600
     db.close()
+
+
+def test_incremental_symlinks_match_full_merge(shm_tmp: Path) -> None:
+    db = Database(shm_tmp / "t.db")
+    layers = [
+        [
+            ie("a", K.SYMLINK, linkname="x"),
+            ie("d", K.DIR),
+            ie("d/l", K.SYMLINK),
+            ie("e", K.DIR),
+            ie("e/l", K.SYMLINK),
+            ie("f", K.SYMLINK),
+            ie("g", K.SYMLINK),
+        ],
+        [
+            ie("a", K.DIR),
+            ie("d", K.OPAQUE),
+            ie("e", K.WHITEOUT),
+            ie("f", K.FILE),
+            ie("h", K.SYMLINK),
+        ],
+        [ie("a", K.WHITEOUT), ie("a", K.SYMLINK), ie("h", K.WHITEOUT), ie("d/l", K.SYMLINK)],
+    ]
+    with db.transaction() as c:
+        for i, rows in enumerate(layers, 1):
+            c.execute(
+                "INSERT INTO layers(id, chain_id, diff_id, blob_digest, media_type, blob_size,"
+                " diff_size, content_size, cache_id, entry_count, created) VALUES"
+                " (?, ?, 'd', 'b', 'm', 0, 0, 0, ?, 0, 0)",
+                (i, f"c{i}", f"x{i}"),
+            )
+            index.insert_entries(
+                c, i, [IndexEntry(entry=r.entry, position=p) for p, r in enumerate(rows)]
+            )
+    for n in range(1, 4):
+        full = {p for p, k in merged(*layers[:n]).items() if k is K.SYMLINK}
+        assert index.merged_symlinks(db.conn, list(range(1, n + 1))) == full
+    assert index.merged_symlinks(db.conn, [1, 2, 3]) == {"a", "d/l", "g"}
+    db.close()
