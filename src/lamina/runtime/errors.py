@@ -1,0 +1,76 @@
+"""Errors of the runtime layer (all under ``lamina.errors.LaminaError``).
+
+::
+
+    LaminaError
+    ├── ContainerStartError             exit 125: the runtime could not start the process
+    │   ├── CommandNotExecutableError   exit 126: the command exists but cannot be invoked
+    │   └── CommandNotFoundError        exit 127: the command does not exist in the image
+    ├── RuncError(args, exit_status)    exit 125: a runc invocation failed
+    └── ConflictError
+        ├── ContainerNotRunningError    kill of a container that is not running
+        └── ContainerRunningError       delete without force of a running container
+
+They live here until ``lamina/errors.py`` takes them in; nothing branches on their text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lamina.errors import ConflictError, LaminaError
+
+
+class ContainerStartError(LaminaError):
+    exit_status = 125
+
+    def __init__(self, message: str, *, container_id: str) -> None:
+        super().__init__(message)
+        self.container_id = container_id
+
+
+class CommandNotFoundError(ContainerStartError):
+    exit_status = 127
+
+    def __init__(self, *, container_id: str, command: str) -> None:
+        super().__init__(
+            f"failed to start container {container_id[:12]}: exec: {command!r}: "
+            "executable file not found in $PATH",
+            container_id=container_id,
+        )
+        self.command = command
+
+
+class CommandNotExecutableError(ContainerStartError):
+    exit_status = 126
+
+    def __init__(self, *, container_id: str, command: str, reason: str) -> None:
+        super().__init__(
+            f"failed to start container {container_id[:12]}: exec: {command!r}: {reason}",
+            container_id=container_id,
+        )
+        self.command = command
+        self.reason = reason
+
+
+class RuncError(LaminaError):
+    exit_status = 125
+
+    def __init__(self, message: str, *, args: Sequence[str], runc_status: int) -> None:
+        super().__init__(message)
+        self.args_used = tuple(args)
+        self.runc_status = runc_status
+
+
+class ContainerNotRunningError(ConflictError):
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"container {container_id[:12]} is not running")
+        self.container_id = container_id
+
+
+class ContainerRunningError(ConflictError):
+    hint = "stop the container first, or force the removal"
+
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"container {container_id[:12]} is running")
+        self.container_id = container_id

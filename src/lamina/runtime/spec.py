@@ -1,0 +1,292 @@
+"""From what the user asked (:class:`RunSpec`) to an OCI runtime bundle (``config.json``).
+
+``build_spec(run, rootfs=...)`` makes a runtime-spec 1.0 config with Docker's defaults
+(:mod:`lamina.runtime.defaults`, :mod:`lamina.runtime.seccomp`): mount, PID, UTS and IPC
+namespaces, plus a network namespace holding only ``lo`` unless the network is the host's;
+the 14 default capabilities in the bounding/effective/permitted sets, inheritable and ambient
+empty (Docker since 20.10.14, CVE-2022-24769); the default seccomp profile, masked and read-only
+paths unless privileged; rlimits never above the host's hard limits, because root here lacks
+CAP_SYS_RESOURCE and runc fails on any ``setrlimit`` that would raise one. The user is resolved
+against the image's ``/etc/passwd`` and ``/etc/group`` (:mod:`lamina.runtime.users`).
+
+``write_bundle(bundle_dir, spec)`` writes ``config.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import os
+import resource
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from lamina.atomic import write_atomic
+from lamina.errors import UsageError
+from lamina.runtime import defaults, seccomp
+from lamina.runtime.users import resolve_user
+
+OCI_VERSION: Final = "1.0.2"
+CONFIG_NAME: Final = "config.json"
+STOP_SIGNAL_ANNOTATION: Final = "org.lamina.stop-signal"
+
+# What a container gets when nothing is asked for: containerd's default (1048576), clamped.
+DEFAULT_NOFILE: Final = 1 << 20
+_RLIM_INFINITY_U64: Final = 2**64 - 1
+
+
+class NetworkMode(enum.Enum):
+    NONE = "none"  # a private network namespace with only loopback
+    HOST = "host"  # the host's network namespace
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountSpec:
+    """A bind mount into the container (``-v /host:/path[:ro]`` or a volume's ``_data``)."""
+
+    source: Path
+    destination: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rlimit:
+    """``--ulimit name=soft:hard``; ``name`` as ``nofile`` or ``RLIMIT_NOFILE``."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSpec:
+    """Everything about a container's process that the runtime needs, in Docker's terms."""
+
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()  # "KEY=value"; the image's env merged with -e by the caller
+    cwd: str = "/"
+    user: str = ""  # "", "name", "uid", "name:group", "uid:gid"
+    hostname: str = ""
+    network: NetworkMode = NetworkMode.NONE
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False  # off by default, as Docker: it breaks setuid tools
+    readonly_rootfs: bool = False
+    mounts: tuple[MountSpec, ...] = ()
+    tty: bool = False
+    rlimits: tuple[Rlimit, ...] = ()
+    stop_signal: str = "SIGTERM"
+    cgroups_path: str | None = None  # None: runc's default (a cgroup named after the id)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def normalize_capability(name: str) -> str:
+    """``net_admin``, ``NET_ADMIN``, ``CAP_NET_ADMIN`` -> ``CAP_NET_ADMIN``; ``all`` -> ``ALL``."""
+    upper = name.strip().upper()
+    if upper == "ALL":
+        return "ALL"
+    full = upper if upper.startswith("CAP_") else f"CAP_{upper}"
+    if full not in defaults.ALL_CAPABILITIES:
+        raise UsageError(f"unknown capability: {name!r}")
+    return full
+
+
+def _host_capabilities() -> set[str]:
+    """The capabilities this process may hand on (its permitted set)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapPrm:"):
+                    mask = int(line.split()[1], 16)
+                    return {c for i, c in enumerate(defaults.ALL_CAPABILITIES) if mask >> i & 1}
+    except OSError:
+        pass
+    return set(defaults.ALL_CAPABILITIES)
+
+
+def capabilities(
+    *, privileged: bool, cap_add: tuple[str, ...], cap_drop: tuple[str, ...]
+) -> list[str]:
+    """The container's capability set, by moby's ``TweakCapabilities`` rules (an add wins).
+
+    ``--privileged`` means every capability lamina itself holds: asking runc for one it lacks
+    (CAP_SYS_RESOURCE here) would fail the start."""
+    if privileged:
+        host = _host_capabilities()
+        return [c for c in defaults.ALL_CAPABILITIES if c in host]
+    adds = [normalize_capability(c) for c in cap_add]
+    drops = [normalize_capability(c) for c in cap_drop]
+    if "ALL" in adds:
+        return [c for c in defaults.ALL_CAPABILITIES if c not in drops]
+    caps = [] if "ALL" in drops else [c for c in defaults.DEFAULT_CAPABILITIES if c not in drops]
+    for c in adds:
+        if c not in caps:
+            caps.append(c)
+    return caps
+
+
+def _rlimit_const(name: str) -> tuple[str, int]:
+    upper = name.strip().upper()
+    full = upper if upper.startswith("RLIMIT_") else f"RLIMIT_{upper}"
+    const = getattr(resource, full, None)
+    if not isinstance(const, int):
+        raise UsageError(f"unknown rlimit: {name!r}")
+    return full, const
+
+
+def _limit(value: int) -> float:
+    """An rlimit value on a line where "unlimited" (-1 or RLIM_INFINITY) sorts above all."""
+    return math.inf if value < 0 or value == resource.RLIM_INFINITY else value
+
+
+def _u64(value: float) -> int:
+    return _RLIM_INFINITY_U64 if value == math.inf else int(value)
+
+
+def rlimits(requested: tuple[Rlimit, ...]) -> list[dict[str, Any]]:
+    """``process.rlimits``: the requested ones plus a default RLIMIT_NOFILE, each hard limit
+    clamped to the host's and each soft limit to its hard limit. -1 means unlimited."""
+    wanted: dict[str, tuple[int, int]] = {}
+    for r in requested:
+        name, _ = _rlimit_const(r.name)
+        wanted[name] = (r.soft, r.hard)
+    wanted.setdefault("RLIMIT_NOFILE", (DEFAULT_NOFILE, DEFAULT_NOFILE))
+    out: list[dict[str, Any]] = []
+    for name, (soft, hard) in wanted.items():
+        _, const = _rlimit_const(name)
+        hard_v = min(_limit(hard), _limit(resource.getrlimit(const)[1]))
+        soft_v = min(_limit(soft), hard_v)
+        out.append({"type": name, "hard": _u64(hard_v), "soft": _u64(soft_v)})
+    return out
+
+
+def _check_destination(dest: str) -> str:
+    if not dest.startswith("/") or ".." in dest.split("/"):
+        raise UsageError(
+            f"invalid mount destination {dest!r}: must be an absolute path without '..'"
+        )
+    return "/" + "/".join(p for p in dest.split("/") if p)
+
+
+def _mounts(run: RunSpec) -> list[dict[str, Any]]:
+    user: list[dict[str, Any]] = []
+    for m in run.mounts:
+        dest = _check_destination(m.destination)
+        if not m.source.is_absolute():
+            raise UsageError(f"bind source {str(m.source)!r} must be an absolute path")
+        if not m.source.exists():
+            raise UsageError(f"bind source path does not exist: {m.source}")
+        user.append(
+            {
+                "destination": dest,
+                "type": "bind",
+                "source": str(m.source),
+                "options": ["rbind", "rprivate", "ro" if m.readonly else "rw"],
+            }
+        )
+    taken = {m["destination"] for m in user}
+    base = [
+        m
+        for m in defaults.default_mounts(privileged=run.privileged)
+        if m["destination"] not in taken
+    ]
+    # Parents before children, so /data/sub is mounted on top of /data, not under it.
+    user.sort(key=lambda m: m["destination"].count("/"))
+    return base + user
+
+
+def _env(run: RunSpec, *, home: str) -> list[str]:
+    keys = {e.partition("=")[0] for e in run.env}
+    env = list(run.env)
+    if "PATH" not in keys:
+        env.insert(0, f"PATH={defaults.DEFAULT_PATH}")
+    if run.hostname and "HOSTNAME" not in keys:
+        env.insert(1, f"HOSTNAME={run.hostname}")
+    if run.tty and "TERM" not in keys:
+        env.append("TERM=xterm")
+    if "HOME" not in keys:
+        env.append(f"HOME={home}")
+    return env
+
+
+def _signal_name(sig: str) -> str:
+    text = sig.strip().upper()
+    if text.isdigit():
+        return signal.Signals(int(text)).name
+    name = text if text.startswith("SIG") else f"SIG{text}"
+    if name not in signal.Signals.__members__:
+        raise UsageError(f"invalid stop signal: {sig!r}")
+    return name
+
+
+def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
+    """The runtime-spec ``config.json`` for ``run`` over the prepared ``rootfs`` directory.
+
+    Raises UsageError for a bad capability, rlimit, signal, mount or user (UnknownUserError)."""
+    if not run.args:
+        raise UsageError("no command specified")
+    if not run.cwd.startswith("/"):
+        raise UsageError(f"the working directory {run.cwd!r} is not an absolute path")
+    user = resolve_user(run.user, rootfs=rootfs)
+    caps = capabilities(privileged=run.privileged, cap_add=run.cap_add, cap_drop=run.cap_drop)
+    proc_user: dict[str, Any] = {"uid": user.uid, "gid": user.gid}
+    if user.additional_gids:
+        proc_user["additionalGids"] = list(user.additional_gids)
+    process: dict[str, Any] = {
+        "terminal": run.tty,
+        "user": proc_user,
+        "args": list(run.args),
+        "env": _env(run, home=user.home),
+        "cwd": run.cwd,
+        "capabilities": {
+            "bounding": caps,
+            "effective": caps,
+            "permitted": caps,
+            "inheritable": [],
+            "ambient": [],
+        },
+        "rlimits": rlimits(run.rlimits),
+        "noNewPrivileges": run.no_new_privileges,
+        "oomScoreAdj": 0,
+    }
+    namespaces = [{"type": t} for t in ("mount", "pid", "uts", "ipc")]
+    if run.network is NetworkMode.NONE:
+        namespaces.append({"type": "network"})
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "resources": {"devices": defaults.device_cgroup_rules(privileged=run.privileged)},
+    }
+    if run.cgroups_path is not None:
+        linux["cgroupsPath"] = run.cgroups_path
+    if not run.privileged:
+        linux["maskedPaths"] = list(defaults.MASKED_PATHS)
+        linux["readonlyPaths"] = list(defaults.READONLY_PATHS)
+        linux["seccomp"] = seccomp.default_profile(capabilities=caps)
+    spec: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": str(rootfs), "readonly": run.readonly_rootfs},
+        "hostname": run.hostname or os.uname().nodename,
+        "mounts": _mounts(run),
+        "linux": linux,
+        "annotations": {**run.annotations, STOP_SIGNAL_ANNOTATION: _signal_name(run.stop_signal)},
+    }
+    return spec
+
+
+def write_bundle(bundle_dir: Path, spec: dict[str, Any]) -> None:
+    """Write ``bundle_dir/config.json`` (dir made 0700 if missing); atomic, replaces any old one."""
+    bundle_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data = json.dumps(spec, indent=1, sort_keys=False).encode() + b"\n"
+    write_atomic(bundle_dir / CONFIG_NAME, data, mode=0o600, durable=False)
+
+
+def read_bundle(bundle_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` of a bundle written by :func:`write_bundle`."""
+    with open(bundle_dir / CONFIG_NAME, "rb") as f:
+        spec: dict[str, Any] = json.load(f)
+    return spec
