@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from lamina.digest import Digest
 from lamina.driver.base import Driver
-from lamina.driver.select import open_driver
+from lamina.driver.select import NAMES, open_driver
 from lamina.errors import (
     BlobNotFoundError,
     DigestMismatchError,
@@ -112,6 +112,14 @@ class Store:
         db = Database(paths.db)
         try:
             recorded = db.get_meta(_DRIVER_KEY)
+            if (
+                driver is not None
+                and recorded is not None
+                and NAMES.get(driver) != NAMES.get(recorded)
+            ):
+                raise StoreError(
+                    f"the store at {paths.root} uses the {recorded} driver, not {driver}"
+                )
             drv = open_driver(driver if driver is not None else recorded, root=paths.root)
             if recorded is None:
                 db.set_meta(_DRIVER_KEY, drv.name)
