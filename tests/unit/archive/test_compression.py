@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import gzip
+import io
+import lzma
+import bz2
+
+import pytest
+from layer_tars import LayerTar, gz, zst
+
+from lamina.archive.compression import (
+    Compression,
+    LayerPipe,
+    detect,
+    new_inflater,
+    open_compressor,
+    open_decompressor,
+)
+from lamina.errors import (
+    CompressionMismatchError,
+    InvalidContentError,
+    LimitExceededError,
+    UnsupportedMediaTypeError,
+)
+
+TAR = LayerTar().file("a", b"x" * 5000).bytes()
+
+
+@pytest.mark.parametrize(
+    ("media_type", "expected"),
+    [
+        ("application/vnd.oci.image.layer.v1.tar", Compression.NONE),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", Compression.GZIP),
+        ("application/vnd.oci.image.layer.v1.tar+zstd", Compression.ZSTD),
+        ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Compression.GZIP),
+        ("application/vnd.docker.image.rootfs.diff.tar.gzip", Compression.GZIP),
+        ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", Compression.GZIP),
+    ],
+)
+def test_from_media_type(media_type: str, expected: Compression) -> None:
+    assert Compression.from_media_type(media_type) is expected
+
+
+def test_from_media_type_unknown() -> None:
+    with pytest.raises(UnsupportedMediaTypeError):
+        Compression.from_media_type("application/vnd.oci.image.layer.v1.tar+xz")
+
+
+def test_detect() -> None:
+    assert detect(gz(TAR)[:512]) is Compression.GZIP
+    assert detect(zst(TAR)[:512]) is Compression.ZSTD
+    assert detect(TAR[:512]) is Compression.NONE
+    assert detect(bytes(1024)) is Compression.NONE
+
+
+@pytest.mark.parametrize("blob", [lzma.compress(TAR), bz2.compress(TAR), b"hello world" * 100])
+def test_detect_refuses_other_formats(blob: bytes) -> None:
+    with pytest.raises(UnsupportedMediaTypeError):
+        detect(blob[:512])
+
+
+@pytest.mark.parametrize("c", list(Compression))
+def test_compress_round_trip(c: Compression) -> None:
+    out = io.BytesIO()
+    with open_compressor(out, c) as w:
+        w.write(TAR)
+    assert not out.closed
+    blob = out.getvalue()
+    assert detect(blob[:512]) is c
+    assert open_decompressor(io.BytesIO(blob), c).read() == TAR
+
+
+def test_gzip_output_is_deterministic() -> None:
+    def once() -> bytes:
+        out = io.BytesIO()
+        with open_compressor(out, Compression.GZIP) as w:
+            w.write(TAR)
+        return out.getvalue()
+
+    assert once() == once()
+    assert gzip.decompress(once()) == TAR
+
+
+def test_multi_member_gzip_and_nul_padding() -> None:
+    blob = gzip.compress(b"abc") + gzip.compress(b"def") + bytes(7)
+    assert open_decompressor(io.BytesIO(blob), Compression.GZIP).read() == b"abcdef"
+
+
+def test_gzip_trailing_garbage_refused() -> None:
+    with pytest.raises(InvalidContentError):
+        open_decompressor(io.BytesIO(gzip.compress(b"abc") + b"\x00junk"), Compression.GZIP).read()
+
+
+@pytest.mark.parametrize("c", [Compression.GZIP, Compression.ZSTD])
+def test_truncated_stream_refused(c: Compression) -> None:
+    blob = gz(TAR) if c is Compression.GZIP else zst(TAR)
+    with pytest.raises(InvalidContentError, match="truncated"):
+        open_decompressor(io.BytesIO(blob[: len(blob) // 2]), c).read()
+
+
+def test_inflater_output_is_bounded() -> None:
+    bomb = gzip.compress(bytes(64 << 20))
+    pieces = new_inflater(Compression.GZIP, chunk=1 << 16).feed(bomb)
+    assert max(len(next(pieces)) for _ in range(100)) <= 1 << 16
+
+
+def _pipe(blob: bytes, **kw: object) -> LayerPipe:
+    args: dict[str, object] = {"declared": None, "tee": None, "max_uncompressed_bytes": 1 << 40,
+                               "expected_blob_size": None}
+    args.update(kw)
+    p = LayerPipe(io.BytesIO(blob), **args)  # type: ignore[arg-type]
+    p.start()
+    return p
+
+
+def test_pipe_tees_and_hashes() -> None:
+    import hashlib
+
+    blob = gz(TAR) + b"\x00" * 3
+    tee = io.BytesIO()
+    p = _pipe(blob, tee=tee)
+    out = b"".join(iter(lambda: p.read(1000), b""))
+    p.drain()
+    assert out == TAR
+    assert tee.getvalue() == blob
+    assert p.blob.digest().hex == hashlib.sha256(blob).hexdigest()
+    assert p.diff.digest().hex == hashlib.sha256(TAR).hexdigest()
+    assert p.compression is Compression.GZIP
+
+
+def test_pipe_declared_mismatch() -> None:
+    p = _pipe(gz(TAR), declared=Compression.ZSTD)
+    with pytest.raises(CompressionMismatchError) as info:
+        p.read()
+    assert (info.value.declared, info.value.detected) == ("zstd", "gzip")
+    p.abort()
+
+
+def test_pipe_bomb_stops_at_limit() -> None:
+    p = _pipe(gzip.compress(bytes(64 << 20)), max_uncompressed_bytes=4 << 20)
+    with pytest.raises(LimitExceededError):
+        p.drain()
+
+
+def test_pipe_abort_unblocks_producer() -> None:
+    p = _pipe(gz(bytes(32 << 20)))
+    p.read(10)
+    p.abort()  # must return although the producer is blocked on a full queue
