@@ -90,8 +90,16 @@ def test_import_images_layers_inspect_mount(
 
     code, out, _ = run(capsys, root, "rmi", "busybox")
     assert code == 0
-    assert out.splitlines() == ["Untagged: busybox:latest", f"Deleted: {image_id}"]
+    assert out.splitlines() == [
+        "Untagged: busybox:latest",
+        f"Deleted: {image_id}",
+        f"Deleted: {layer['ChainID']}",
+    ]
     assert run(capsys, root, "images", "-q")[1] == ""
+    # Nothing is left behind: no blob, no layer dir, no record.
+    assert list((root / "blobs" / "sha256").iterdir()) == []
+    home = root / ("overlay" if driver == "overlay2" else "vfs")
+    assert [p.name for p in home.iterdir() if len(p.name) == 64] == []
 
 
 def test_verify_names_a_flipped_blob(

@@ -14,7 +14,13 @@ from typing import IO, Any
 from lamina.build.changes import apply_changes
 from lamina.digest import Digest
 from lamina.engine.inspect import image_inspect
-from lamina.errors import ImageInUseError, ImageNotFoundError, UsageError
+from lamina.errors import (
+    ImageInUseError,
+    ImageNotFoundError,
+    LayerInUseError,
+    LayerNotFoundError,
+    UsageError,
+)
 from lamina.oci import mediatype, reference
 from lamina.oci.config import History, new_config
 from lamina.store.images import ImageRecord
@@ -227,9 +233,27 @@ class ImageService:
             raise ImageInUseError(
                 f"unable to remove image {name_or_id}: in use by container(s) {', '.join(users)}"
             )
+        top = rec.top_layer
+        if top is not None and self._store.layers.mount_count(top) > 0:
+            # Mounts belong to the layer stack: refuse only when no other image keeps that
+            # stack (and so could still be unmounted by name).
+            sharers = [r for r in self._store.images.list() if r.id != rec.id and top in r.layers]
+            if not sharers:
+                raise ImageInUseError(
+                    f"unable to remove image {name_or_id}: it is mounted "
+                    f"(lamina image umount {name_or_id})"
+                )
         out = [("Untagged", reference.familiar(n)) for n in rec.names]
         self._store.images.remove(rec.id)
         out.append(("Deleted", str(rec.id)))
+        # Then its layers, top down, while nothing else (another image, a child layer, a mount,
+        # a concurrent import) still needs them -- as docker rmi prints them.
+        for chain_id in reversed(rec.layers):
+            try:
+                self._store.layers.remove(chain_id)
+            except (LayerInUseError, LayerNotFoundError):
+                break
+            out.append(("Deleted", str(chain_id)))
         return out
 
     def _matching_names(self, value: str, rec: ImageRecord) -> builtins.list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -138,7 +139,7 @@ class Database:
                 check_same_thread=False,
             )
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._enable_wal()
             if mode != "wal":
                 raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
             # NORMAL is durable across process crashes in WAL mode; only a power loss may drop
@@ -150,6 +151,23 @@ class Database:
         self._mutex = threading.RLock()
         self._depth = 0
         self._migrate()
+
+    def _enable_wal(self) -> str:
+        # Switching a new database to WAL needs an exclusive lock, and SQLite does not call the
+        # busy handler for it: a second process opening the same fresh store gets SQLITE_BUSY
+        # at once. Retry until the busy timeout instead.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", None) in (
+                    sqlite3.SQLITE_BUSY,
+                    sqlite3.SQLITE_LOCKED,
+                )
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @property
     def conn(self) -> sqlite3.Connection:
