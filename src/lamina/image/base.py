@@ -20,6 +20,7 @@ from lamina.archive.compression import Compression, open_decompressor
 from lamina.digest import Digest, Hasher
 from lamina.errors import (
     DigestMismatchError,
+    InvalidContentError,
     InvalidManifestError,
     LimitExceededError,
     SizeMismatchError,
@@ -107,6 +108,40 @@ def check_bytes(data: bytes, desc: Descriptor, *, what: str) -> bytes:
     return data
 
 
+class _BlameBlob(io.RawIOBase):
+    """Reads the decompressed stream; when inflating fails, finishes reading the verified blob
+    so a tampered blob is reported as the digest/size mismatch it is, not as bad gzip."""
+
+    def __init__(self, tar: IO[bytes], blob: IO[bytes]) -> None:
+        self._tar = tar
+        self._blob = blob
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._tar.read(len(b))
+        except (DigestMismatchError, SizeMismatchError):
+            raise
+        except InvalidContentError as exc:
+            try:
+                while self._blob.read(1 << 20):
+                    pass
+            except (DigestMismatchError, SizeMismatchError) as mismatch:
+                raise mismatch from exc
+            raise
+        n = len(data)
+        memoryview(b)[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._tar.close()
+            self._blob.close()  # the decompressor does not close its source
+        super().close()
+
+
 class LayerBase(abc.ABC):
     """A :class:`Layer` from ``digest``, ``diff_id``, ``size``, ``media_type`` and a raw blob."""
 
@@ -148,7 +183,7 @@ class LayerBase(abc.ABC):
                 return blob
             tar = blob
         else:
-            tar = open_decompressor(blob, compression)
+            tar = io.BufferedReader(_BlameBlob(open_decompressor(blob, compression), blob), 1 << 20)
         return verified_reader(tar, expected=self.diff_id, what=f"layer {self.digest} (diff_id)")
 
 

@@ -1,0 +1,129 @@
+"""``oci:DIR[:REF]`` — an OCI image layout directory (image-spec ``image-layout.md``).
+
+``read`` resolves REF through the ``org.opencontainers.image.ref.name`` annotations of
+``index.json`` (nested indexes included, host platform by default) and returns a lazy view whose
+blobs are verified as they are read. ``write`` adds an image to a new or existing layout: blobs
+already present with the right size are kept, ``index.json`` is replaced atomically, and an
+entry with the same REF is replaced (as skopeo does). Docker schema 2 images are written with
+an OCI manifest; config and layer bytes are kept as they are.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from lamina.atomic import atomic_writer, write_atomic
+from lamina.digest import Digest
+from lamina.errors import BlobNotFoundError
+from lamina.image.model import Image
+from lamina.oci import mediatype
+from lamina.oci.descriptor import Descriptor, Platform
+from lamina.oci.manifest import Index
+from lamina.transports import layout
+from lamina.transports.convert import oci_manifest
+from lamina.transports.source import DirSource, blob_name
+
+LAYOUT_HEADER = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+def read(path: Path, ref: str | None = None, *, platform: Platform | None = None) -> Image:
+    """The image ``ref`` of the layout at ``path`` (the only one when ``ref`` is None)."""
+    return layout.read_layout(DirSource(path), ref, platform=platform)
+
+
+def refs(path: Path) -> list[str]:
+    """The refs the layout at ``path`` names, in ``index.json`` order."""
+    return layout.refs(DirSource(path))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Blob:
+    """One blob to put into a layout: its descriptor and how to read its bytes."""
+
+    descriptor: Descriptor
+    data: bytes | None = None  # small documents
+    image: Image | None = None  # layers: read from the image's layer views
+
+    def open(self) -> IO[bytes]:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        for layer in self.image.layers() if self.image is not None else ():
+            if layer.digest == self.descriptor.digest:
+                return layer.open_compressed()
+        raise BlobNotFoundError(f"layer {self.descriptor.digest} is not in the image")
+
+
+def image_blobs(image: Image) -> tuple[Descriptor, list[Blob]]:
+    """The OCI manifest descriptor of ``image`` and every blob a layout needs for it
+    (layers, config, manifest: the order a reader can verify them in)."""
+    raw = oci_manifest(image)
+    mdesc = Descriptor.of(mediatype.OCI_MANIFEST, raw)
+    blobs: list[Blob] = []
+    seen: set[Digest] = set()
+    for layer in image.layers():
+        if layer.digest not in seen:
+            seen.add(layer.digest)
+            desc = Descriptor(media_type=layer.media_type, digest=layer.digest, size=layer.size)
+            blobs.append(Blob(descriptor=desc, image=image))
+    cdesc = Descriptor.of(mediatype.OCI_CONFIG, image.raw_config)
+    blobs.append(Blob(descriptor=cdesc, data=image.raw_config))
+    blobs.append(Blob(descriptor=mdesc, data=raw))
+    return mdesc, blobs
+
+
+def index_entry(mdesc: Descriptor, ref: str | None) -> Descriptor:
+    annotations = {layout.REF_NAME: layout.check_ref_name(ref)} if ref is not None else {}
+    return Descriptor(
+        media_type=mdesc.media_type, digest=mdesc.digest, size=mdesc.size, annotations=annotations
+    )
+
+
+def merge_index(old: Index | None, new: Sequence[Descriptor]) -> Index:
+    """``old`` with ``new`` appended; older entries with the same ref name lose that entry."""
+    names = {d.annotations[layout.REF_NAME] for d in new if layout.REF_NAME in d.annotations}
+    kept = [
+        d
+        for d in (old.manifests if old else ())
+        if d.annotations.get(layout.REF_NAME) not in names or layout.REF_NAME not in d.annotations
+    ]
+    return Index(manifests=(*kept, *new), annotations=old.annotations if old else {})
+
+
+def _write_blob(root: Path, blob: Blob) -> None:
+    dest = root / blob_name(blob.descriptor.digest)
+    if dest.is_file() and not dest.is_symlink() and dest.stat().st_size == blob.descriptor.size:
+        return  # content-addressed: same name and size is the same blob (verified on read)
+    with blob.open() as src, atomic_writer(dest) as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+        src.read()  # reach EOF so a verifying reader checks the digest before the rename
+
+
+def write_all(path: Path, items: Sequence[tuple[Image, str | None]]) -> None:
+    """Add several images (each with an optional ref) to the layout at ``path``."""
+    (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    if not (path / layout.LAYOUT_FILE).exists():
+        write_atomic(path / layout.LAYOUT_FILE, LAYOUT_HEADER)
+    source = DirSource(path)
+    old = layout.read_index(source) if source.exists(layout.INDEX_FILE) else None
+    entries = []
+    for image, ref in items:
+        mdesc, blobs = image_blobs(image)
+        for blob in blobs:
+            _write_blob(path, blob)
+        entries.append(index_entry(mdesc, ref))
+    write_atomic(path / layout.INDEX_FILE, merge_index(old, entries).encode())
+
+
+def write(path: Path, image: Image, ref: str | None = None) -> None:
+    """Add ``image`` to the layout at ``path`` (created if missing), named ``ref``."""
+    write_all(path, [(image, ref)])
+
+
+def entries(path: Path, *, platform: Platform | None = None) -> Iterator[layout.Entry]:
+    """Every top-level entry of the layout, resolved to an image."""
+    return layout.entries(DirSource(path), platform=platform)
