@@ -161,10 +161,17 @@ def _docker_differs(old: _Node, new: _Node) -> bool:
     )
 
 
-def image_xattrs(disk: dict[str, bytes]) -> dict[str, bytes]:
-    """The xattrs a layer tar records for what is on disk: overlay's own ``trusted.overlay.*``
-    dropped, the ingest side's escapes (``trusted.overlay.overlay.X``,
-    ``user.overlay.overlay.X``) undone, host SELinux labels dropped."""
+def tree_xattrs(disk: dict[str, bytes]) -> dict[str, bytes]:
+    """The xattrs a layer tar records for a plain (vfs) tree, where ingest stores them
+    verbatim: all but host SELinux labels."""
+    return {k: v for k, v in disk.items() if k not in _HOST_XATTRS}
+
+
+def upper_xattrs(disk: dict[str, bytes]) -> dict[str, bytes]:
+    """The xattrs a layer tar records for an overlay upper dir: overlay's own
+    ``trusted.overlay.*`` dropped, the escapes ingest and the kernel (>= 6.7) apply to image
+    xattrs (``trusted.overlay.overlay.X``, ``user.overlay.overlay.X``) undone, host SELinux
+    labels dropped."""
     out: dict[str, bytes] = {}
     for name, value in disk.items():
         if name in _HOST_XATTRS:
@@ -275,7 +282,9 @@ def _upper_changes(
 # -- layer tars -------------------------------------------------------------------------------
 
 
-def _entry(n: _Node, *, mtime_clamp: int | None) -> Entry:
+def _entry(
+    n: _Node, *, mtime_clamp: int | None, xattrs: Callable[[dict[str, bytes]], dict[str, bytes]]
+) -> Entry:
     st = n.st
     mode = st.st_mode
     if stat.S_ISREG(mode):
@@ -305,16 +314,23 @@ def _entry(n: _Node, *, mtime_clamp: int | None) -> Entry:
         linkname=n.target,
         devmajor=os.major(st.st_rdev) if dev else 0,
         devminor=os.minor(st.st_rdev) if dev else 0,
-        xattrs=image_xattrs(n.xattrs),
+        xattrs=xattrs(n.xattrs),
     )
 
 
 class _LayerWriter:
     """Writes scanned nodes; hardlinks become TypeLink to the first path written."""
 
-    def __init__(self, out: IO[bytes], *, mtime_clamp: int | None) -> None:
+    def __init__(
+        self,
+        out: IO[bytes],
+        *,
+        mtime_clamp: int | None,
+        xattrs: Callable[[dict[str, bytes]], dict[str, bytes]],
+    ) -> None:
         self.tar = TarWriter(out, mtime_clamp=mtime_clamp)
         self.clamp = mtime_clamp
+        self.xattrs = xattrs
         self.rows: list[IndexEntry] = []
         self._inodes: dict[tuple[int, int], str] = {}
 
@@ -333,7 +349,7 @@ class _LayerWriter:
         self.rows.append(self.tar.add(e))
 
     def node(self, n: _Node, dir_fd: int) -> None:
-        entry = _entry(n, mtime_clamp=self.clamp)
+        entry = _entry(n, mtime_clamp=self.clamp, xattrs=self.xattrs)
         if not n.is_dir and n.st.st_nlink > 1:
             key = (n.st.st_dev, n.st.st_ino)
             first = self._inodes.get(key)
@@ -393,7 +409,7 @@ def write_tree_diff(
             if p in dirty and p not in wanted:
                 break  # its ancestors are marked already
             dirty.add(p)
-    w = _LayerWriter(out, mtime_clamp=mtime_clamp)
+    w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=tree_xattrs)
     fd = os.open(upper, _DIR_FLAGS & ~os.O_NOFOLLOW)
     try:
         _write_diff(old, new, wanted | dirty, w, fd)
@@ -412,7 +428,7 @@ def _plan(old: _Node | None, new: _Node, wanted: set[str], dirty: set[str]) -> N
         if (
             o is None
             or _stat_differs(o.st, n.st)
-            or image_xattrs(o.xattrs) != image_xattrs(n.xattrs)
+            or tree_xattrs(o.xattrs) != tree_xattrs(n.xattrs)
             or (not n.is_dir and o.peers != n.peers)
             or o.target != n.target
         ):
@@ -457,7 +473,7 @@ def write_upper_dir(
                 raise DriverError(
                     f"{n.path!r} in {upper} has {bad}: this upper dir needs a naive diff"
                 )
-    w = _LayerWriter(out, mtime_clamp=mtime_clamp)
+    w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=upper_xattrs)
     fd = os.open(upper, _DIR_FLAGS & ~os.O_NOFOLLOW)
     try:
         _write_upper(root, w, fd, exists_below)
