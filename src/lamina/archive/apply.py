@@ -211,6 +211,12 @@ class _Extractor:
             fd = self.tree.open_dir_at(pfd, name)
             if fd is None:
                 raise OSError(errno.ENOTDIR, "directory vanished while extracting", e.path)
+        elif not self.overlay:
+            # Dir over dir replaces the attributes (layer.md), so xattrs the entry no longer
+            # carries go. (OVERLAY dest dirs are this layer's own, with only its opaque xattr.)
+            for xname in os.listxattr(fd):
+                if xname not in e.xattrs and xname != "security.selinux":
+                    os.removexattr(fd, xname)
         self.tree.adopt(e.path, fd)
         self._attrs_fd(fd, e)
         if self.overlay and e.path in self.whiteouts:

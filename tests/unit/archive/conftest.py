@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from layer_tars import Sandbox  # noqa: E402
+from layer_tars import Sandbox
 
 
 @pytest.fixture

@@ -19,11 +19,13 @@ from lamina.archive.apply import ApplyResult, WhiteoutFormat, apply_layer
 class LayerTar:
     def __init__(self, *, fmt: int = tarfile.PAX_FORMAT) -> None:
         self._buf = io.BytesIO()
-        self._tar = tarfile.open(fileobj=self._buf, mode="w", format=fmt, encoding="utf-8",
-                                 errors="surrogateescape")
+        self._tar = tarfile.open(  # noqa: SIM115 - closed by bytes()
+            fileobj=self._buf, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape"
+        )
 
-    def add(self, name: str, typ: bytes = tarfile.REGTYPE, data: bytes = b"", **attrs: object
-            ) -> LayerTar:
+    def add(
+        self, name: str, typ: bytes = tarfile.REGTYPE, data: bytes = b"", **attrs: object
+    ) -> LayerTar:
         ti = tarfile.TarInfo(name)
         ti.type = typ
         ti.mtime = 1_700_000_000
@@ -46,10 +48,8 @@ class LayerTar:
     def hardlink(self, name: str, target: str) -> LayerTar:
         return self.add(name, tarfile.LNKTYPE, linkname=target)
 
-    def xattrs(self, name: str, xattrs: dict[str, bytes], typ: bytes = tarfile.DIRTYPE
-               ) -> LayerTar:
-        pax = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape")
-               for k, v in xattrs.items()}
+    def xattrs(self, name: str, xattrs: dict[str, bytes], typ: bytes = tarfile.DIRTYPE) -> LayerTar:
+        pax = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in xattrs.items()}
         return self.add(name, typ, pax_headers=pax, mode=0o755)
 
     def bytes(self) -> bytes:
@@ -69,8 +69,9 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def apply(data: bytes, dest: Path, fmt: WhiteoutFormat = WhiteoutFormat.APPLY,
-          **kw: object) -> ApplyResult:
+def apply(
+    data: bytes, dest: Path, fmt: WhiteoutFormat = WhiteoutFormat.APPLY, **kw: object
+) -> ApplyResult:
     return apply_layer(io.BytesIO(data), dest, fmt=fmt, **kw)  # type: ignore[arg-type]
 
 

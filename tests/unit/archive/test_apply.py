@@ -39,9 +39,14 @@ def everything() -> bytes:
         .add("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666)
         .add("dev/sda", tarfile.BLKTYPE, devmajor=8, devminor=0, mode=0o660)
         .add("run/fifo", tarfile.FIFOTYPE, mode=0o600)
-        .xattrs("usr/bin/ping", {"security.capability": b"\x01\x00\x00\x02\x00\x20\x00\x00"
-                                 b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
-                tarfile.REGTYPE)
+        .xattrs(
+            "usr/bin/ping",
+            {
+                "security.capability": b"\x01\x00\x00\x02\x00\x20\x00\x00"
+                b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+            },
+            tarfile.REGTYPE,
+        )
         .file("caf\udce9", b"latin-1 name")
         .file("d/" + "long" * 40 + "/n", b"long name")
         .bytes()
@@ -80,8 +85,7 @@ def test_every_kind_round_trips(sandbox: Sandbox, fmt: WhiteoutFormat) -> None:
     assert rows["usr/bin/su2"].entry.kind is EntryKind.HARDLINK
     assert rows["usr/bin/su2"].sha256 == sha(b"\x7fELF")[7:]
     assert [row.position for row in r.entries] == list(range(len(r.entries)))
-    assert r.content_size == sum(e.entry.size for e in r.entries
-                                 if e.entry.kind is EntryKind.FILE)
+    assert r.content_size == sum(e.entry.size for e in r.entries if e.entry.kind is EntryKind.FILE)
 
 
 @pytest.mark.parametrize("wrap", [lambda b: b, gz, zst])
@@ -89,9 +93,15 @@ def test_digests_cover_raw_and_uncompressed_bytes(shm_tmp: Path, wrap: object) -
     data = LayerTar().file("a", os.urandom(100_000)).bytes() + b"trailing junk after the end"
     blob = wrap(data)  # type: ignore[operator]
     tee = io.BytesIO()
-    r = apply_layer(io.BytesIO(blob), shm_tmp, fmt=APPLY, tee=tee,
-                    expected_blob_digest=Digest(sha(blob)), expected_blob_size=len(blob),
-                    expected_diff_id=Digest(sha(data)))
+    r = apply_layer(
+        io.BytesIO(blob),
+        shm_tmp,
+        fmt=APPLY,
+        tee=tee,
+        expected_blob_digest=Digest(sha(blob)),
+        expected_blob_size=len(blob),
+        expected_diff_id=Digest(sha(data)),
+    )
     assert (r.blob_digest, r.diff_id) == (sha(blob), sha(data))
     assert tee.getvalue() == blob
 
@@ -121,8 +131,9 @@ def test_compression_mismatch(shm_tmp: Path) -> None:
 @pytest.mark.needs_root
 def test_overlay_whiteouts_on_disk(sandbox: Sandbox) -> None:
     d = sandbox.dest
-    apply(LayerTar().file("a/.wh.gone").file("b/.wh..wh..opq").file("b/new", b"n").bytes(), d,
-          OVERLAY)
+    apply(
+        LayerTar().file("a/.wh.gone").file("b/.wh..wh..opq").file("b/new", b"n").bytes(), d, OVERLAY
+    )
     gone = (d / "a/gone").lstat()
     assert stat.S_ISCHR(gone.st_mode) and gone.st_rdev == os.makedev(0, 0)
     assert os.getxattr(d / "b", "trusted.overlay.opaque") == b"y"
@@ -137,13 +148,26 @@ def test_overlay_dir_over_own_whiteout_is_opaque(sandbox: Sandbox) -> None:
 
 
 def lower_tree(d: Path) -> None:
-    apply(LayerTar().file("a/keep", b"k").file("a/gone", b"g").dir("a/sub/").file("a/sub/old")
-          .file("b/old1").file("b/sub/old2").file("c").dir("e/").file("e/f").bytes(), d)
+    apply(
+        LayerTar()
+        .file("a/keep", b"k")
+        .file("a/gone", b"g")
+        .dir("a/sub/")
+        .file("a/sub/old")
+        .file("b/old1")
+        .file("b/sub/old2")
+        .file("c")
+        .dir("e/")
+        .file("e/f")
+        .bytes(),
+        d,
+    )
 
 
 @pytest.mark.parametrize("marker_first", [True, False])
-def test_apply_opaque_clears_lower_children_wherever_it_sits(sandbox: Sandbox,
-                                                             marker_first: bool) -> None:
+def test_apply_opaque_clears_lower_children_wherever_it_sits(
+    sandbox: Sandbox, marker_first: bool
+) -> None:
     d = sandbox.dest
     lower_tree(d)
     t = LayerTar()
@@ -161,8 +185,17 @@ def test_apply_opaque_clears_lower_children_wherever_it_sits(sandbox: Sandbox,
 def test_apply_whiteouts_delete(sandbox: Sandbox) -> None:
     d = sandbox.dest
     lower_tree(d)
-    apply(LayerTar().file("a/.wh.gone").file(".wh.c").file("a/.wh.sub").file(".wh.nothere")
-          .file(".wh.e").file("e/g", b"readded").bytes(), d)
+    apply(
+        LayerTar()
+        .file("a/.wh.gone")
+        .file(".wh.c")
+        .file("a/.wh.sub")
+        .file(".wh.nothere")
+        .file(".wh.e")
+        .file("e/g", b"readded")
+        .bytes(),
+        d,
+    )
     assert sorted(os.listdir(d / "a")) == ["keep"]
     assert not (d / "c").exists()
     assert os.listdir(d / "e") == ["g"]
@@ -178,8 +211,14 @@ def test_replace_rules(sandbox: Sandbox) -> None:
     d = sandbox.dest
     lower_tree(d)
     os.chmod(d / "e", 0o700)
-    apply(LayerTar().file("a/sub", b"now a file").symlink("c", "a/keep").dir("e/", mode=0o750)
-          .bytes(), d)
+    apply(
+        LayerTar()
+        .file("a/sub", b"now a file")
+        .symlink("c", "a/keep")
+        .dir("e/", mode=0o750)
+        .bytes(),
+        d,
+    )
     assert (d / "a/sub").read_bytes() == b"now a file"
     assert os.readlink(d / "c") == "a/keep"
     assert stat.S_IMODE((d / "e").stat().st_mode) == 0o750 and (d / "e/f").exists()
@@ -212,11 +251,24 @@ def test_overlay_hardlink_must_target_this_layer(sandbox: Sandbox) -> None:
 @pytest.mark.needs_root
 def test_overlay_xattrs_escaped(sandbox: Sandbox) -> None:
     d = sandbox.dest
-    r = apply(LayerTar().xattrs("d", {"trusted.overlay.opaque": b"y",
-                                      "user.overlay.redirect": b"/x", "user.plain": b"p"})
-              .bytes(), d, OVERLAY)
+    r = apply(
+        LayerTar()
+        .xattrs(
+            "d",
+            {"trusted.overlay.opaque": b"y", "user.overlay.redirect": b"/x", "user.plain": b"p"},
+        )
+        .bytes(),
+        d,
+        OVERLAY,
+    )
     names = set(os.listxattr(d / "d"))
-    assert names == {"trusted.overlay.overlay.opaque", "user.overlay.overlay.redirect",
-                     "user.plain"}
-    assert set(r.entries[0].entry.xattrs) == {"trusted.overlay.opaque", "user.overlay.redirect",
-                                              "user.plain"}
+    assert names == {
+        "trusted.overlay.overlay.opaque",
+        "user.overlay.overlay.redirect",
+        "user.plain",
+    }
+    assert set(r.entries[0].entry.xattrs) == {
+        "trusted.overlay.opaque",
+        "user.overlay.redirect",
+        "user.plain",
+    }

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import lzma
-import bz2
 
 import pytest
 from layer_tars import LayerTar, gz, zst
@@ -105,8 +105,12 @@ def test_inflater_output_is_bounded() -> None:
 
 
 def _pipe(blob: bytes, **kw: object) -> LayerPipe:
-    args: dict[str, object] = {"declared": None, "tee": None, "max_uncompressed_bytes": 1 << 40,
-                               "expected_blob_size": None}
+    args: dict[str, object] = {
+        "declared": None,
+        "tee": None,
+        "max_uncompressed_bytes": 1 << 40,
+        "expected_blob_size": None,
+    }
     args.update(kw)
     p = LayerPipe(io.BytesIO(blob), **args)  # type: ignore[arg-type]
     p.start()

@@ -17,8 +17,15 @@ def entries(data: bytes, limits: Limits | None = None) -> list[Entry]:
 
 @pytest.mark.parametrize(
     ("raw", "norm"),
-    [("./a/b", "a/b"), ("/abs/x", "abs/x"), ("a//b/./c/", "a/b/c"), ("./", ""), (".", ""),
-     ("/", ""), ("C:\\x", "C:\\x")],
+    [
+        ("./a/b", "a/b"),
+        ("/abs/x", "abs/x"),
+        ("a//b/./c/", "a/b/c"),
+        ("./", ""),
+        (".", ""),
+        ("/", ""),
+        ("C:\\x", "C:\\x"),
+    ],
 )
 def test_normalise(raw: str, norm: str) -> None:
     assert normalise_name(raw, member=raw) == norm
@@ -37,8 +44,9 @@ def test_go_style_header_quirks() -> None:
         .dir("./usr/", mode=0o40755, uid=1000, gid=1000)
         .file("usr/bin/su", b"x", mode=0o104755)
         .dir("tmp/", mode=0o41777)
-        .xattrs("usr/bin/ping", {"security.capability": b"\x01\x00\x00\x02\xff\x80"},
-                tarfile.REGTYPE)
+        .xattrs(
+            "usr/bin/ping", {"security.capability": b"\x01\x00\x00\x02\xff\x80"}, tarfile.REGTYPE
+        )
         .bytes()
     )
     es = entries(data)
@@ -64,13 +72,19 @@ def test_long_and_non_utf8_names(fmt: int) -> None:
 def test_whiteouts_decoded_and_meta_dropped() -> None:
     data = (
         LayerTar()
-        .file("a/.wh.b").file(".wh.top").file("a/.wh..wh..opq").file(".wh..wh..opq")
-        .file(".wh..wh.plnk/123.456", b"z").file(".wh..wh.aufs")
+        .file("a/.wh.b")
+        .file(".wh.top")
+        .file("a/.wh..wh..opq")
+        .file(".wh..wh..opq")
+        .file(".wh..wh.plnk/123.456", b"z")
+        .file(".wh..wh.aufs")
         .bytes()
     )
     assert [(e.path, e.kind) for e in entries(data)] == [
-        ("a/b", EntryKind.WHITEOUT), ("top", EntryKind.WHITEOUT),
-        ("a", EntryKind.OPAQUE), ("", EntryKind.OPAQUE),
+        ("a/b", EntryKind.WHITEOUT),
+        ("top", EntryKind.WHITEOUT),
+        ("a", EntryKind.OPAQUE),
+        ("", EntryKind.OPAQUE),
     ]
 
 
@@ -120,8 +134,9 @@ def test_limits() -> None:
     with pytest.raises(LimitExceededError):
         entries(LayerTar().xattrs("d", {"user.a": b"x" * 100}).bytes(), Limits(max_xattr_bytes=64))
     with pytest.raises(LimitExceededError):
-        entries(LayerTar(fmt=tarfile.GNU_FORMAT).file("n" * 5000).bytes(),
-                Limits(max_header_bytes=4096))
+        entries(
+            LayerTar(fmt=tarfile.GNU_FORMAT).file("n" * 5000).bytes(), Limits(max_header_bytes=4096)
+        )
 
 
 def test_empty_archive_and_missing_end() -> None:
