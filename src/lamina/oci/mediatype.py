@@ -36,6 +36,9 @@ DOCKER_CONFIG: Final = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER: Final = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_FOREIGN_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+# Not in the schema 2 spec, but written by moby/containerd; accepted on read.
+DOCKER_LAYER_ZSTD: Final = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+DOCKER_FOREIGN_LAYER: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 DOCKER_PLUGIN_CONFIG: Final = "application/vnd.docker.plugin.v1+json"
 # Schema 1 is obsolete; named only so it can be refused with a clear message.
 DOCKER_MANIFEST_V1: Final = "application/vnd.docker.distribution.manifest.v1+json"
@@ -57,11 +60,14 @@ _LAYER_COMPRESSION: Final[dict[str, str]] = {
     DOCKER_LAYER: "none",
     DOCKER_LAYER_GZIP: "gzip",
     DOCKER_FOREIGN_LAYER_GZIP: "gzip",
+    DOCKER_LAYER_ZSTD: "zstd",
+    DOCKER_FOREIGN_LAYER: "none",
 }
 LAYER_TYPES: Final = frozenset(_LAYER_COMPRESSION)
 FOREIGN_LAYER_TYPES: Final = frozenset(
     {
         DOCKER_FOREIGN_LAYER_GZIP,
+        DOCKER_FOREIGN_LAYER,
         OCI_LAYER_NONDISTRIBUTABLE,
         OCI_LAYER_NONDISTRIBUTABLE_GZIP,
         OCI_LAYER_NONDISTRIBUTABLE_ZSTD,

@@ -18,6 +18,8 @@ _DOCKER_TO_OCI_LAYER: Final = {
     mediatype.DOCKER_LAYER: mediatype.OCI_LAYER,
     mediatype.DOCKER_LAYER_GZIP: mediatype.OCI_LAYER_GZIP,
     mediatype.DOCKER_FOREIGN_LAYER_GZIP: mediatype.OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+    mediatype.DOCKER_FOREIGN_LAYER: mediatype.OCI_LAYER_NONDISTRIBUTABLE,
+    mediatype.DOCKER_LAYER_ZSTD: mediatype.OCI_LAYER_ZSTD,
 }
 
 
