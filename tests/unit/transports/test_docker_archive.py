@@ -22,7 +22,7 @@ from lamina.errors import (
 )
 from lamina.image.validate import validate_image
 from lamina.oci import mediatype as mt
-from lamina.transports import docker_archive, oci_archive
+from lamina.transports import docker_archive, oci_archive, oci_layout
 
 ARCHIVES = [
     "busybox.docker-archive.skopeo.tar",  # <diffid>.tar + <v1id>/layer.tar symlink
@@ -248,3 +248,30 @@ def test_no_manifest_json(tmp_path: Path) -> None:
         tf.addfile(tarfile.TarInfo("repositories"), io.BytesIO(b""))
     with pytest.raises(InvalidManifestError, match=r"manifest\.json"):
         docker_archive.read(path)
+
+
+def test_docker25_layout_form(tmp_path: Path) -> None:
+    # Docker 25+: an OCI layout with uncompressed layers named by diff_id, plus manifest.json.
+    src = docker_archive.read(SAVE)
+    root = tmp_path / "d25"
+    oci_layout.write(root, src, "latest")
+    layer_hex = src.config.diff_ids[0].hex
+    items = [
+        {
+            "Config": f"blobs/sha256/{src.image_id.hex}",
+            "RepoTags": ["busybox:latest"],
+            "Layers": [f"blobs/sha256/{layer_hex}"],
+        }
+    ]
+    (root / "manifest.json").write_text(json.dumps(items))
+    path = tmp_path / "d25.tar"
+    with tarfile.open(path, "w") as tf:
+        tf.add(root, arcname=".")
+    expected = oci_layout.read(root, "latest")
+    [archived] = docker_archive.read_all(path)
+    assert archived.names == ("docker.io/library/busybox:latest",)
+    img = archived.image
+    validate_image(img)
+    assert img.digest == expected.digest  # the layout's real manifest, not a synthesised one
+    assert img.media_type == mt.OCI_MANIFEST
+    assert img.image_id == src.image_id
