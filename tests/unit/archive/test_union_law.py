@@ -24,7 +24,6 @@ from lamina.testing.trees import (
     IS_ROOT,
     Mutation,
     Node,
-    Snap,
     Tree,
     apply_mutations,
     materialise,
@@ -59,24 +58,6 @@ def _dir(base: Path, name: str) -> Path:
 def _record(rows: list[IndexEntry]) -> None:
     for kind in sorted({r.entry.kind.value for r in rows}):
         event(f"entry kind: {kind}")
-
-
-def _same_tree(applied: dict[str, Snap], expected: dict[str, Snap]) -> bool:
-    """Equality, minus one known apply_layer gap: a dir entry over an existing dir leaves the
-    old dir's extra xattrs in place (OCI says the entry's attributes replace the old ones).
-    ``test_dir_entry_replaces_dir_xattrs`` pins the gap strictly; drop this when it passes."""
-    if applied == expected:
-        return True
-    for path in set(applied) | set(expected):
-        a, e = applied.get(path), expected.get(path)
-        if a == e:
-            continue
-        if a is None or e is None or a.kind != "dir" or a._replace(xattrs=e.xattrs) != e:
-            return False
-        if not set(e.xattrs) <= set(a.xattrs):
-            return False
-        event("known apply gap: dir kept old xattrs")
-    return True
 
 
 def _apply(data: bytes, dest: Path, fmt: WhiteoutFormat) -> Digest:
@@ -142,7 +123,7 @@ def test_union_law_for_tree_diffs(case: tuple[Tree, list[Mutation]]) -> None:
         rows = write_tree_diff(lower, upper, out)
         _record(rows)
         _apply(out.getvalue(), target, WhiteoutFormat.APPLY)
-        assert _same_tree(snapshot(target), snapshot(upper)), (snapshot(target), snapshot(upper))
+        assert snapshot(target) == snapshot(upper)
 
 
 # -- through a real overlay mount -------------------------------------------------------------
@@ -193,7 +174,7 @@ def test_union_law_through_overlay(case: tuple[Tree, list[Mutation]]) -> None:
         target = _dir(d, "target")
         materialise(lower_spec, target)
         _apply(layer, target, WhiteoutFormat.APPLY)
-        assert _same_tree(snapshot(target), seen), (snapshot(target), seen)
+        assert snapshot(target) == seen
 
         # overlay style: as a new lower layer above lower.
         diff, view = _dir(d, "diff"), _dir(d, "view")
@@ -257,7 +238,6 @@ def test_tree_strategy_reaches_every_node_kind() -> None:
     assert seen == set(EntryKind) - {EntryKind.WHITEOUT, EntryKind.OPAQUE}
 
 
-@pytest.mark.xfail(strict=True, reason="apply_layer keeps xattrs a dir entry no longer has")
 def test_dir_entry_replaces_dir_xattrs(shm_tmp: Path) -> None:
     lower_spec: Tree = {"d": Node(kind=EntryKind.DIR, mode=0o755, xattrs=(("user.a", b"1"),))}
     lower, upper, target = _dir(shm_tmp, "l"), _dir(shm_tmp, "u"), _dir(shm_tmp, "t")
