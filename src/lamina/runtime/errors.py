@@ -32,10 +32,10 @@ class ContainerStartError(LaminaError):
 class CommandNotFoundError(ContainerStartError):
     exit_status = 127
 
-    def __init__(self, *, container_id: str, command: str) -> None:
+    def __init__(self, *, container_id: str, command: str, detail: str = "") -> None:
         super().__init__(
-            f"failed to start container {container_id[:12]}: exec: {command!r}: "
-            "executable file not found in $PATH",
+            f"failed to start container {container_id[:12]}: "
+            + (detail or f'exec: "{command}": executable file not found in $PATH'),
             container_id=container_id,
         )
         self.command = command
@@ -44,13 +44,29 @@ class CommandNotFoundError(ContainerStartError):
 class CommandNotExecutableError(ContainerStartError):
     exit_status = 126
 
-    def __init__(self, *, container_id: str, command: str, reason: str) -> None:
+    def __init__(self, *, container_id: str, command: str, reason: str, detail: str = "") -> None:
         super().__init__(
-            f"failed to start container {container_id[:12]}: exec: {command!r}: {reason}",
+            f"failed to start container {container_id[:12]}: "
+            + (detail or f'exec: "{command}": {reason}'),
             container_id=container_id,
         )
         self.command = command
         self.reason = reason
+
+
+def start_error(
+    *, container_id: str, command: str, exit_code: int, detail: str
+) -> ContainerStartError:
+    """The error for a start that failed with ``exit_code`` (125/126/127) and runc's text."""
+    if exit_code == 127:
+        return CommandNotFoundError(container_id=container_id, command=command, detail=detail)
+    if exit_code == 126:
+        return CommandNotExecutableError(
+            container_id=container_id, command=command, reason="", detail=detail
+        )
+    return ContainerStartError(
+        f"failed to start container {container_id[:12]}: {detail}", container_id=container_id
+    )
 
 
 class RuncError(LaminaError):

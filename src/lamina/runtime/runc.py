@@ -1,0 +1,133 @@
+"""Invoking runc (runtime-spec 1.0 CLI: run/kill/delete/state) with a private state root.
+
+Every call passes ``--root`` so lamina's containers never mix with another engine's, and
+``--log``/``--log-format json`` where runc's own errors must be told apart from the
+container's stderr (runc prints them to stderr *and* the log; the log is what lamina reads).
+runc is looked up once: ``$LAMINA_RUNC``, then ``PATH``, then ``/usr/sbin/runc`` (Debian's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from lamina.runtime.errors import RuncError
+
+_FALLBACK: Final = "/usr/sbin/runc"
+
+
+def find_runc() -> str:
+    """The runc binary to use. Raises RuncError if none is installed."""
+    env = os.environ.get("LAMINA_RUNC")
+    if env:
+        return env
+    found = shutil.which("runc") or (_FALLBACK if os.access(_FALLBACK, os.X_OK) else None)
+    if found is None:
+        raise RuncError("runc is not installed (apt-get install runc)", args=(), runc_status=127)
+    return found
+
+
+def last_error(log_path: Path) -> str:
+    """The last ``level=error`` message in a runc ``--log-format json`` log ("" if none)."""
+    try:
+        lines = log_path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return ""
+    for raw in reversed(lines):
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+            return str(entry.get("msg", ""))
+    return ""
+
+
+class Runc:
+    """A runc binary bound to one state root."""
+
+    def __init__(self, *, root: Path, binary: str | None = None) -> None:
+        self.root = root
+        self.binary = binary or find_runc()
+
+    def _base(self, log_path: Path | None = None) -> list[str]:
+        argv = [self.binary, "--root", str(self.root)]
+        if log_path is not None:
+            argv += ["--log", str(log_path), "--log-format", "json"]
+        return argv
+
+    def run_argv(
+        self, container_id: str, *, bundle: Path, pid_file: Path, log_path: Path
+    ) -> list[str]:
+        """argv of a foreground ``runc run``: it creates, starts, forwards signals to the
+        process, relays its stdio, deletes the container when it exits and exits with its
+        status (128+N for a signal N)."""
+        return [
+            *self._base(log_path),
+            "run",
+            "--bundle",
+            str(bundle),
+            "--pid-file",
+            str(pid_file),
+            container_id,
+        ]
+
+    def _call(self, args: Sequence[str]) -> bytes:
+        argv = [*self._base(), *args]
+        proc = subprocess.run(argv, capture_output=True, check=False)
+        if proc.returncode != 0:
+            message = _stderr_message(proc.stderr) or f"runc {args[0]} failed"
+            raise RuncError(message, args=argv, runc_status=proc.returncode)
+        return proc.stdout
+
+    def kill(self, container_id: str, signal: str) -> None:
+        """Send ``signal`` (a name such as ``SIGTERM``) to the container's init process."""
+        self._call(["kill", container_id, signal])
+
+    def delete(self, container_id: str, *, force: bool) -> None:
+        """Remove runc's state (and with ``force`` kill a live container first)."""
+        self._call(["delete", *(["--force"] if force else []), container_id])
+
+    def state(self, container_id: str) -> dict[str, Any] | None:
+        """runc's view of the container, or None if runc does not know it."""
+        if not self.exists(container_id):
+            return None
+        try:
+            out = self._call(["state", container_id])
+        except RuncError:
+            if not self.exists(container_id):
+                return None  # deleted between the check and the call
+            raise
+        data: dict[str, Any] = json.loads(out)
+        return data
+
+    def exists(self, container_id: str) -> bool:
+        """Whether runc has state for ``container_id`` (a directory under its root)."""
+        return (self.root / container_id).is_dir()
+
+    def list_ids(self) -> list[str]:
+        """Ids of every container runc keeps under this root."""
+        try:
+            return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+
+def _stderr_message(stderr: bytes) -> str:
+    """runc's logrus line ``time=... level=error msg="..."`` reduced to its message."""
+    text = stderr.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    line = text.splitlines()[-1]
+    key = 'msg="'
+    start = line.find(key)
+    if start < 0:
+        return line
+    body = line[start + len(key) :]
+    end = body.rfind('"')
+    return body[:end].replace('\\"', '"') if end >= 0 else body

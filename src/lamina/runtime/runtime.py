@@ -1,0 +1,315 @@
+"""Running a prepared bundle: the runtime facade the container service calls.
+
+::
+
+    rt = Runtime(state_dir=root / "runtime")
+    write_bundle(bundle, build_spec(RunSpec(args=("sh", "-c", "echo hi")), rootfs=merged))
+    status = rt.run_attached(cid, bundle, stdin=False)     # like `docker run`
+    pid = rt.start_detached(cid, bundle)                   # like `docker run -d`
+    rt.stop(cid, timeout=10)                               # stop signal, then SIGKILL
+    for stream, line, time in rt.logs(cid, follow=False): ...
+    rt.delete(cid, force=True)
+
+Layout under ``state_dir``: ``runc/`` is runc's ``--root``; ``shim/<id>/`` holds the state
+record, runc's pid file and log. The container's output goes to ``<bundle>/<id>-json.log``
+(Docker's place for it). Before anything starts, the command is looked up in the rootfs from
+the host (fd-confined, never executed): a missing command fails with
+:class:`CommandNotFoundError` (exit 127) and a non-executable one with
+:class:`CommandNotExecutableError` (126), and the state record keeps status ``created`` with
+that exit code and the error, as Docker leaves such a container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from lamina.errors import ContainerNotFoundError, UsageError
+from lamina.runtime import shim
+from lamina.runtime.defaults import DEFAULT_PATH
+from lamina.runtime.errors import (
+    CommandNotExecutableError,
+    CommandNotFoundError,
+    ContainerNotRunningError,
+    ContainerRunningError,
+    ContainerStartError,
+    RuncError,
+    start_error,
+)
+from lamina.runtime.logs import LogEntry, read_log
+from lamina.runtime.rootfs import find_command
+from lamina.runtime.runc import Runc
+from lamina.runtime.spec import STOP_SIGNAL_ANNOTATION, read_bundle
+from lamina.runtime.state import (
+    ContainerState,
+    ContainerStatus,
+    Record,
+    process_alive,
+    read_record,
+    write_record,
+)
+
+_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_KILL_WAIT: Final = 30.0  # seconds to wait for the exit after SIGKILL before giving up
+
+
+def _signal_name(sig: int | str) -> str:
+    if isinstance(sig, int):
+        return signal.Signals(sig).name
+    text = sig.strip().upper()
+    if text.isdigit():
+        return signal.Signals(int(text)).name
+    name = text if text.startswith("SIG") else f"SIG{text}"
+    if name not in signal.Signals.__members__:
+        raise UsageError(f"invalid signal: {sig!r}")
+    return name
+
+
+class Runtime:
+    """Containers' processes, run by runc under a lamina shim. Safe to use from several
+    processes at once for different containers."""
+
+    def __init__(self, *, state_dir: Path, runc_binary: str | None = None) -> None:
+        self._runc = Runc(root=state_dir / "runc", binary=runc_binary)
+        self._shims = state_dir / "shim"
+
+    # -- starting -------------------------------------------------------------------------
+
+    def run_attached(self, container_id: str, bundle: Path, *, stdin: bool) -> int:
+        """Run the bundle with this process's stdout/stderr attached (``stdin``: pass our
+        stdin too, else /dev/null); signals this process gets are forwarded. Returns the
+        container's exit status. Raises CommandNotFoundError (127),
+        CommandNotExecutableError (126), ContainerStartError (125)."""
+        config = self._prepare(container_id, bundle, attach=True)
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, shim.FORWARDED)
+        old_handlers: dict[int, Any] = {}
+        try:
+            proc = shim.ShimProcess.spawn(config, detach=False, stdin_fd=0 if stdin else None)
+
+            def forward(signum: int, _frame: object) -> None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signum)
+
+            for sig in shim.FORWARDED:
+                old_handlers[sig] = signal.signal(sig, forward)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            self._check_started(config, proc.read_sync())
+            code = proc.wait()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
+        rec = read_record(config.record_dir)
+        return rec.state.exit_code if rec is not None else code
+
+    def start_detached(self, container_id: str, bundle: Path) -> int:
+        """Start the bundle under a detached shim; returns the container's host pid once it
+        runs. Output goes only to the log. Raises like :meth:`run_attached`."""
+        config = self._prepare(container_id, bundle, attach=False)
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, shim.FORWARDED)
+        try:
+            proc = shim.ShimProcess.spawn(config, detach=True, stdin_fd=None)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        message = proc.read_sync()
+        self._check_started(config, message)
+        return int(message["pid"])
+
+    def _prepare(self, container_id: str, bundle: Path, *, attach: bool) -> shim.ShimConfig:
+        record_dir = self._record_dir(container_id)
+        old = read_record(record_dir)
+        if old is not None and self._live(old):
+            raise ContainerRunningError(container_id)
+        if self._runc.exists(container_id):  # left behind by a shim that was killed
+            with contextlib.suppress(RuncError):
+                self._runc.delete(container_id, force=True)
+        shutil.rmtree(record_dir, ignore_errors=True)
+        record_dir.mkdir(mode=0o700, parents=True)
+        bundle = bundle.resolve()
+        log_path = bundle / f"{container_id}-json.log"
+        self._precheck(container_id, bundle, record_dir=record_dir, log_path=log_path)
+        return shim.ShimConfig(
+            container_id=container_id,
+            bundle=bundle,
+            record_dir=record_dir,
+            log_path=log_path,
+            runc_argv=tuple(
+                self._runc.run_argv(
+                    container_id,
+                    bundle=bundle,
+                    pid_file=record_dir / shim.PID_FILE,
+                    log_path=record_dir / shim.RUNC_LOG,
+                )
+            ),
+            attach=attach,
+            command=read_bundle(bundle)["process"]["args"][0],
+        )
+
+    def _precheck(
+        self, container_id: str, bundle: Path, *, record_dir: Path, log_path: Path
+    ) -> None:
+        spec = read_bundle(bundle)
+        process = spec["process"]
+        root = Path(spec["root"]["path"])
+        root = root if root.is_absolute() else bundle / root
+        path_env = next(
+            (e[5:] for e in process.get("env", ()) if e.startswith("PATH=")), DEFAULT_PATH
+        )
+        command = process["args"][0]
+        found = find_command(root, command, path_env=path_env, cwd=process.get("cwd", "/"))
+        error: ContainerStartError | None = None
+        if found is None:
+            error = CommandNotFoundError(container_id=container_id, command=command)
+        elif not found.executable:
+            error = CommandNotExecutableError(
+                container_id=container_id, command=command, reason=found.reason
+            )
+        if error is None:
+            return
+        state = ContainerState(
+            status=ContainerStatus.CREATED, exit_code=error.exit_status, error=str(error)
+        )
+        write_record(
+            record_dir,
+            Record(
+                container_id=container_id,
+                bundle=str(bundle),
+                log_path=str(log_path),
+                state=state,
+            ),
+        )
+        raise error
+
+    @staticmethod
+    def _check_started(config: shim.ShimConfig, message: dict[str, Any]) -> None:
+        if "pid" in message:
+            return
+        detail = str(message.get("error") or "the lamina shim died before the container started")
+        raise start_error(
+            container_id=config.container_id,
+            command=config.command,
+            exit_code=int(message.get("exit_code", 125)),
+            detail=detail,
+        )
+
+    # -- observing ------------------------------------------------------------------------
+
+    def _record_dir(self, container_id: str) -> Path:
+        if not _ID_RE.fullmatch(container_id):
+            raise UsageError(f"invalid container id {container_id!r}")
+        return self._shims / container_id
+
+    def _record(self, container_id: str) -> Record:
+        rec = read_record(self._record_dir(container_id))
+        if rec is None:
+            raise ContainerNotFoundError(f"no such container: {container_id}")
+        return rec
+
+    def _live(self, rec: Record) -> bool:
+        """Whether the container's process may still run (its shim or runc says so)."""
+        if rec.state.status is not ContainerStatus.RUNNING:
+            return False
+        if process_alive(rec.shim_pid, rec.shim_start_time):
+            return True
+        runc_state = self._runc.state(rec.container_id)
+        return runc_state is not None and runc_state.get("status") in ("running", "created")
+
+    def state(self, container_id: str) -> ContainerState:
+        """The container's state. Raises ContainerNotFoundError if it never started here."""
+        rec = self._record(container_id)
+        if rec.state.status is ContainerStatus.RUNNING and not self._live(rec):
+            # The shim was killed (kill -9) before the process ended: the status is lost.
+            return ContainerState(
+                status=ContainerStatus.EXITED,
+                exit_code=255,
+                started_at=rec.state.started_at,
+                error="the lamina shim died; the exit status was lost",
+            )
+        return rec.state
+
+    def logs(self, container_id: str, *, follow: bool = False) -> Iterator[LogEntry]:
+        """The container's output as ``(stream, line, time)``; with ``follow``, until it exits."""
+        rec = self._record(container_id)
+
+        def finished() -> bool:
+            return self.state(container_id).status is not ContainerStatus.RUNNING
+
+        return read_log(Path(rec.log_path), follow=follow, finished=finished)
+
+    # -- signalling and removing ----------------------------------------------------------
+
+    def kill(self, container_id: str, sig: int | str = "SIGKILL") -> None:
+        """Send ``sig`` to the container's init process. Raises ContainerNotRunningError."""
+        name = _signal_name(sig)
+        if self.state(container_id).status is not ContainerStatus.RUNNING:
+            raise ContainerNotRunningError(container_id)
+        try:
+            self._runc.kill(container_id, name)
+        except RuncError:
+            if self.state(container_id).status is ContainerStatus.RUNNING:
+                raise
+            raise ContainerNotRunningError(container_id) from None
+
+    def stop(self, container_id: str, *, timeout: float = 10.0) -> int:
+        """Send the stop signal, SIGKILL after ``timeout`` seconds; the exit status. A
+        container that is not running is left alone (as ``docker stop``)."""
+        rec = self._record(container_id)
+        if self.state(container_id).status is not ContainerStatus.RUNNING:
+            return self.state(container_id).exit_code
+        try:
+            annotations = read_bundle(Path(rec.bundle)).get("annotations", {})
+        except FileNotFoundError:
+            annotations = {}
+        with contextlib.suppress(ContainerNotRunningError):
+            self.kill(container_id, annotations.get(STOP_SIGNAL_ANNOTATION, "SIGTERM"))
+        if not self._wait_exit(rec, timeout):
+            with contextlib.suppress(ContainerNotRunningError):
+                self.kill(container_id, "SIGKILL")
+            self._wait_exit(rec, _KILL_WAIT)
+        return self.state(container_id).exit_code
+
+    def _wait_exit(self, rec: Record, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the shim to finish; whether the process has ended."""
+        deadline = time.monotonic() + timeout
+        pidfd = -1
+        if process_alive(rec.shim_pid, rec.shim_start_time):
+            with contextlib.suppress(OSError):
+                pidfd = os.pidfd_open(rec.shim_pid)
+        try:
+            while True:
+                if not self._live(self._record(rec.container_id)):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if pidfd >= 0:
+                    select.select([pidfd], [], [], left)
+                else:  # no shim to watch (it was killed): poll runc
+                    time.sleep(min(left, 0.05))
+        finally:
+            if pidfd >= 0:
+                os.close(pidfd)
+
+    def delete(self, container_id: str, *, force: bool = False) -> None:
+        """Forget the container's process state (not its bundle or logs). Idempotent.
+        Raises ContainerRunningError for a running container unless ``force``, which kills
+        it first."""
+        record_dir = self._record_dir(container_id)
+        rec = read_record(record_dir)
+        if rec is not None and self._live(rec):
+            if not force:
+                raise ContainerRunningError(container_id)
+            with contextlib.suppress(ContainerNotRunningError, RuncError):
+                self.kill(container_id, "SIGKILL")
+            self._wait_exit(rec, _KILL_WAIT)
+        if self._runc.exists(container_id):
+            self._runc.delete(container_id, force=True)
+        shutil.rmtree(record_dir, ignore_errors=True)
