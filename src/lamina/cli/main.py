@@ -58,9 +58,9 @@ def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: st
 
 
 def _register() -> None:
-    from lamina.cli.commands import images, system
+    from lamina.cli.commands import images, system, transfer
 
-    for mod in (images, system):
+    for mod in (images, system, transfer):
         for command in mod.COMMANDS:
             cli.add_command(command)
 

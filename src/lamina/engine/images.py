@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from lamina.build.changes import apply_changes
 from lamina.digest import Digest
+from lamina.engine import transfer
 from lamina.engine.inspect import image_inspect
 from lamina.errors import (
     ImageInUseError,
@@ -23,6 +24,7 @@ from lamina.errors import (
 )
 from lamina.oci import mediatype, reference
 from lamina.oci.config import History, new_config
+from lamina.oci.descriptor import Platform
 from lamina.store.images import ImageRecord
 from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
@@ -259,6 +261,46 @@ class ImageService:
     def _matching_names(self, value: str, rec: ImageRecord) -> builtins.list[str]:
         cands = _name_candidates(value)
         return [c for c in cands if c in rec.names][:1]
+
+    # -- transfer -------------------------------------------------------------------------
+
+    def load(
+        self,
+        source: Path | IO[bytes],
+        *,
+        platform: str | None = None,
+        on_layer: transfer.LayerCallback | None = None,
+    ) -> builtins.list[transfer.Loaded]:
+        """``docker load`` of a docker-archive, oci-archive or OCI layout dir (or a stream)."""
+        plat = Platform.parse(platform) if platform else None
+        if isinstance(source, Path):
+            return transfer.load(self._store, source, platform=plat, on_layer=on_layer)
+        with transfer.spooled(source, store=self._store) as path:
+            return transfer.load(self._store, path, platform=plat, on_layer=on_layer)
+
+    def save(self, names: Sequence[str], path: Path, *, format: str) -> None:
+        """``docker save`` of images (by name keeps that name; by id keeps all its names)."""
+        items: builtins.list[tuple[ImageRecord, builtins.list[str]]] = []
+        for n in names:
+            rec = self.resolve(n)
+            matched = self._matching_names(n, rec)
+            items.append((rec, matched or builtins.list(rec.names)))
+        transfer.save(self._store, items, path, transfer.Format(format))
+
+    def copy(
+        self,
+        source: str,
+        destination: str,
+        *,
+        platform: str | None = None,
+        on_layer: transfer.LayerCallback | None = None,
+    ) -> ImageRecord | None:
+        """skopeo-style copy between any two transports (``lamina:REF`` is the store)."""
+        src = transfer.parse_transport(source)
+        dst = transfer.parse_transport(destination)
+        plat = Platform.parse(platform) if platform else None
+        image, names = transfer.read_image(self._store, src, platform=plat, resolve=self.resolve)
+        return transfer.write_image(self._store, dst, image, names, on_layer=on_layer)
 
     # -- mounts ---------------------------------------------------------------------------
 
