@@ -211,26 +211,31 @@ class TarStream:
         name = normalise_name(raw, member=raw)
         if not name:
             return None  # the root itself: lamina never changes the layer root's attributes
-        if len(os.fsencode(name)) > limits.max_path_bytes:
+        # A UTF-8 character is at most 4 bytes: encode only names that could be too long.
+        if len(name) * 4 > limits.max_path_bytes and len(os.fsencode(name)) > limits.max_path_bytes:
             raise LimitExceededError(
                 limit_name="max_path_bytes", limit=limits.max_path_bytes, what=f"member {raw!r}"
             )
         if name in self._seen:
             raise UnsafeArchivePathError(raw, "duplicate path in one layer")
         self._seen.add(name)
-        parts = name.split("/")
-        if len(parts) > limits.max_depth:
+        if name.count("/") >= limits.max_depth:
             raise LimitExceededError(
                 limit_name="max_depth", limit=limits.max_depth, what=f"member {raw!r}"
             )
-        for part in parts[:-1]:
-            cls, _ = classify(part)
-            if cls is NameClass.META:
-                return None  # inside AUFS metadata (.wh..wh.plnk/...)
-            if cls is not NameClass.NORMAL:
-                raise UnsafeArchivePathError(raw, f"reserved whiteout name {part!r} as a directory")
-        parent = "/".join(parts[:-1])
-        cls, target = classify(parts[-1])
+        parent, _, base = name.rpartition("/")
+        if ".wh." not in name:  # the common case: no component can be reserved
+            cls, target = NameClass.NORMAL, base
+        else:
+            for part in parent.split("/") if parent else ():
+                pcls, _ = classify(part)
+                if pcls is NameClass.META:
+                    return None  # inside AUFS metadata (.wh..wh.plnk/...)
+                if pcls is not NameClass.NORMAL:
+                    raise UnsafeArchivePathError(
+                        raw, f"reserved whiteout name {part!r} as a directory"
+                    )
+            cls, target = classify(base)
         if cls is NameClass.META:
             return None
         if cls is NameClass.INVALID:
