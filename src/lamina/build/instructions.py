@@ -134,6 +134,7 @@ class Run(Instruction):
     mounts: tuple[Mount, ...] = ()
     network: NetworkMode | None = None
     security: str | None = None
+    devices: tuple[str, ...] = ()  # --device (CDI names); the builder may refuse them
 
     def inline_script(self) -> Heredoc | None:
         """The heredoc when the whole command is one (``RUN <<EOF``): BuildKit then runs its

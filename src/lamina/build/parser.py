@@ -565,6 +565,7 @@ def _typed(node: Node, escape: str) -> Instruction:
             mounts=mounts,
             network=net,
             security=security,
+            devices=flags.strings("device"),
         )
     elif key in ("CMD", "ENTRYPOINT"):
         if key == "CMD":
