@@ -75,7 +75,7 @@ class ApplyResult:
     compression: Compression
     diff_id: Digest
     diff_size: int
-    content_size: int  # sum of FILE sizes (Docker's layer Size)
+    content_size: int  # Docker's layer Size: file bytes (hardlinks once) + symlink targets
     entries: list[IndexEntry] = field(default_factory=list)
 
 
@@ -227,6 +227,9 @@ class _Extractor:
         pfd, name = self.tree.parent_fd(e.path, create=True)
         self._create(pfd, name, e.path, lambda: os.symlink(e.linkname, name, dir_fd=pfd))
         self._attrs_at(pfd, name, e, chmod=False)
+        # Docker's layer size (directory.Size) is the lstat size of every non-dir, hardlinks
+        # once: a symlink counts the length of its target.
+        self.content_size += len(os.fsencode(e.linkname))
 
     def _node(self, e: Entry) -> None:
         pfd, name = self.tree.parent_fd(e.path, create=True)

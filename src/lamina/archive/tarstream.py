@@ -62,8 +62,11 @@ _STREAM_BUFSIZE: Final = 64 << 10
 # tarfile's header errors are not in its __all__ (nor in typeshed), but they are how
 # TarInfo.fromtarfile reports a short or corrupt header.
 _EOF_HEADER: Final[type[Exception]] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
+# A stream that stops cleanly at a block boundary, without the two zero blocks, is a complete
+# archive for GNU tar and Go's reader alike, and umoci writes layers that way: tarfile reports
+# it as EmptyHeaderError and ends the iteration. Only a short block is truncation.
+_EMPTY_HEADER: Final[type[Exception]] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]
 _SHORT_HEADER: Final[tuple[type[Exception], ...]] = (
-    tarfile.EmptyHeaderError,  # type: ignore[attr-defined]
     tarfile.TruncatedHeaderError,  # type: ignore[attr-defined]
 )
 
@@ -121,7 +124,7 @@ class _TarInfo(tarfile.TarInfo):
     def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
         try:
             obj = super().fromtarfile(tarfile_)
-        except _EOF_HEADER:
+        except (_EOF_HEADER, _EMPTY_HEADER):
             raise  # TarFile.next() reports the end of the archive
         except _SHORT_HEADER as exc:
             raise InvalidArchiveError(

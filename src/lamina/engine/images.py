@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from lamina.engine.inspect import image_inspect
 from lamina.errors import (
     ImageInUseError,
     ImageNotFoundError,
+    InvalidManifestError,
     LayerInUseError,
     LayerNotFoundError,
     UsageError,
@@ -48,6 +50,18 @@ class ImageSummary:
     created: str
     size: int
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryRow:
+    """One ``docker history`` row (newest first)."""
+
+    id: str  # the image id on the top row, "<missing>" below (no local parent chain)
+    created: str | None
+    created_by: str
+    size: int  # the layer's size as Docker counts it; 0 for empty_layer steps
+    comment: str
+    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,6 +223,36 @@ class ImageService:
                 )
             )
         return out
+
+    def history(self, name_or_id: str) -> builtins.list[HistoryRow]:
+        """``docker history``: one row per history entry, newest first; a non-empty entry gets
+        the size of the layer it made, matched in order across ``empty_layer`` entries."""
+        rec = self.resolve(name_or_id)
+        cfg = self.config(rec)
+        layers = self._layer_records(rec)
+        rows: builtins.list[HistoryRow] = []
+        counter = 0
+        for h in cfg.get("history") or []:
+            size = 0
+            if not h.get("empty_layer"):
+                if counter >= len(layers):
+                    raise InvalidManifestError(
+                        f"image {rec.id.short}: more non-empty history entries than layers"
+                    )
+                size = layers[counter].content_size
+                counter += 1
+            rows.append(
+                HistoryRow(
+                    id="<missing>", created=h.get("created"), created_by=h.get("created_by", ""),
+                    size=size, comment=h.get("comment", ""), tags=(),
+                )
+            )
+        rows.reverse()
+        if rows:
+            rows[0] = dataclasses.replace(
+                rows[0], id=str(rec.id), tags=tuple(reference.familiar(n) for n in rec.names)
+            )
+        return rows
 
     # -- changes --------------------------------------------------------------------------
 

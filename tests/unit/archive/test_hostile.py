@@ -199,7 +199,9 @@ def test_gzip_bomb_over_limit(sandbox: Sandbox, fmt: WhiteoutFormat) -> None:
     sandbox.assert_untouched()
 
 
-@pytest.mark.parametrize("cut", [100, 600, 1500, 2560])
+# Cuts inside a header or inside file data. A cut exactly at a block boundary is a complete
+# archive without end blocks (GNU tar, Go and umoci agree), so it is not in this list.
+@pytest.mark.parametrize("cut", [100, 600, 1500, 2600])
 def test_truncated_archive(sandbox: Sandbox, cut: int) -> None:
     data = LayerTar().file("a", b"x" * 2000).file("b", b"y").bytes()
     whole = gzip.compress(data)

@@ -141,8 +141,11 @@ def test_limits() -> None:
 
 def test_empty_archive_and_missing_end() -> None:
     assert entries(bytes(1024)) == []
-    with pytest.raises(InvalidArchiveError, match="truncated"):
+    with pytest.raises(InvalidArchiveError, match="empty"):
         entries(b"")
     one = LayerTar().file("a", b"x" * 10).bytes()
+    # No end-of-archive blocks but a clean stop at a block boundary: a complete archive for GNU
+    # tar and Go's archive/tar, and how umoci writes layers (../shared/fixtures' umoci layout).
+    assert [m.entry.path for m in entries(one[:1024])] == ["a"]
     with pytest.raises(InvalidArchiveError, match="truncated"):
-        entries(one[:1024])  # header + data, no end-of-archive block
+        entries(one[:700])  # a short block is truncation
