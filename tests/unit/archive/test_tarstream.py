@@ -146,6 +146,6 @@ def test_empty_archive_and_missing_end() -> None:
     one = LayerTar().file("a", b"x" * 10).bytes()
     # No end-of-archive blocks but a clean stop at a block boundary: a complete archive for GNU
     # tar and Go's archive/tar, and how umoci writes layers (../shared/fixtures' umoci layout).
-    assert [m.entry.path for m in entries(one[:1024])] == ["a"]
+    assert [e.path for e in entries(one[:1024])] == ["a"]
     with pytest.raises(InvalidArchiveError, match="truncated"):
         entries(one[:700])  # a short block is truncation
