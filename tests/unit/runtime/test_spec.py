@@ -1,0 +1,243 @@
+"""build_spec: Docker's defaults, the user's asks, and the host's limits."""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+import pytest
+
+from lamina.errors import UsageError
+from lamina.runtime import defaults
+from lamina.runtime.spec import (
+    STOP_SIGNAL_ANNOTATION,
+    MountSpec,
+    NetworkMode,
+    Rlimit,
+    RunSpec,
+    build_spec,
+    capabilities,
+    read_bundle,
+    write_bundle,
+)
+
+
+@pytest.fixture
+def rootfs(tmp_path: Path) -> Path:
+    r = tmp_path / "rootfs"
+    (r / "etc").mkdir(parents=True)
+    (r / "etc/passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
+    )
+    (r / "etc/group").write_text("root:x:0:\napp:x:1000:\nwheel:x:10:app\n")
+    return r
+
+
+def _mask(caps: list[str]) -> int:
+    return sum(1 << defaults.ALL_CAPABILITIES.index(c) for c in caps)
+
+
+def test_default_capabilities_make_dockers_capeff() -> None:
+    # Docker's documented CapEff for a root process with the default set.
+    assert _mask(list(defaults.DEFAULT_CAPABILITIES)) == 0xA80425FB
+
+
+def test_default_spec_shape(rootfs: Path) -> None:
+    spec = build_spec(RunSpec(args=("sh",), hostname="h1"), rootfs=rootfs)
+    assert spec["ociVersion"].startswith("1.0")
+    assert spec["root"] == {"path": str(rootfs), "readonly": False}
+    assert spec["hostname"] == "h1"
+    proc = spec["process"]
+    assert proc["args"] == ["sh"]
+    assert proc["user"] == {"uid": 0, "gid": 0}
+    assert proc["cwd"] == "/"
+    assert proc["noNewPrivileges"] is False
+    assert proc["terminal"] is False
+    caps = proc["capabilities"]
+    for kind in ("bounding", "effective", "permitted"):
+        assert _mask(caps[kind]) == 0xA80425FB
+    assert caps["inheritable"] == []
+    assert caps["ambient"] == []
+    assert "PATH=" + defaults.DEFAULT_PATH in proc["env"]
+    assert "HOSTNAME=h1" in proc["env"]
+    assert "HOME=/root" in proc["env"]
+    linux = spec["linux"]
+    assert [n["type"] for n in linux["namespaces"]] == ["mount", "pid", "uts", "ipc", "network"]
+    assert "/proc/kcore" in linux["maskedPaths"]
+    assert "/sys/devices/virtual/powercap" in linux["maskedPaths"]
+    assert "/proc/sysrq-trigger" in linux["readonlyPaths"]
+    assert linux["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert linux["resources"]["devices"][0] == {"allow": False, "access": "rwm"}
+    assert "cgroupsPath" not in linux
+    dests = [m["destination"] for m in spec["mounts"]]
+    assert dests == [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/dev/mqueue",
+        "/dev/shm",
+    ]
+    sys_mount = next(m for m in spec["mounts"] if m["destination"] == "/sys")
+    assert "ro" in sys_mount["options"]
+    assert spec["annotations"][STOP_SIGNAL_ANNOTATION] == "SIGTERM"
+
+
+def test_host_network_has_no_network_namespace(rootfs: Path) -> None:
+    spec = build_spec(RunSpec(args=("sh",), network=NetworkMode.HOST), rootfs=rootfs)
+    assert "network" not in [n["type"] for n in spec["linux"]["namespaces"]]
+
+
+def test_privileged_drops_confinement(rootfs: Path) -> None:
+    spec = build_spec(RunSpec(args=("sh",), privileged=True), rootfs=rootfs)
+    linux = spec["linux"]
+    assert "seccomp" not in linux
+    assert "maskedPaths" not in linux
+    assert "readonlyPaths" not in linux
+    assert linux["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
+    sys_mount = next(m for m in spec["mounts"] if m["destination"] == "/sys")
+    assert "rw" in sys_mount["options"]
+
+
+def test_cap_add_and_drop_follow_docker() -> None:
+    caps = capabilities(privileged=False, cap_add=("net_admin",), cap_drop=("CAP_CHOWN", "mknod"))
+    assert "CAP_NET_ADMIN" in caps
+    assert "CAP_CHOWN" not in caps
+    assert "CAP_MKNOD" not in caps
+    assert capabilities(privileged=False, cap_add=("SYS_TIME",), cap_drop=("ALL",)) == [
+        "CAP_SYS_TIME"
+    ]
+    everything = capabilities(privileged=False, cap_add=("ALL",), cap_drop=("SYS_ADMIN",))
+    assert "CAP_SYS_ADMIN" not in everything
+    assert len(everything) == len(defaults.ALL_CAPABILITIES) - 1
+    # An add wins over a drop of the same capability (moby TweakCapabilities).
+    assert "CAP_KILL" in capabilities(privileged=False, cap_add=("KILL",), cap_drop=("KILL",))
+    with pytest.raises(UsageError):
+        capabilities(privileged=False, cap_add=("CAP_FLY",), cap_drop=())
+
+
+def test_cap_add_sys_admin_opens_mount_in_seccomp(rootfs: Path) -> None:
+    spec = build_spec(RunSpec(args=("sh",), cap_add=("SYS_ADMIN",)), rootfs=rootfs)
+    names = {n for rule in spec["linux"]["seccomp"]["syscalls"] for n in rule["names"]}
+    assert "mount" in names
+    assert "unshare" in names
+
+
+def test_nofile_is_clamped_to_the_host_hard_limit(rootfs: Path) -> None:
+    host_hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    spec = build_spec(
+        RunSpec(args=("sh",), rlimits=(Rlimit(name="nproc", soft=10**9, hard=10**9),)),
+        rootfs=rootfs,
+    )
+    limits = {r["type"]: r for r in spec["process"]["rlimits"]}
+    nofile = limits["RLIMIT_NOFILE"]
+    expected = min(1 << 20, host_hard) if host_hard != resource.RLIM_INFINITY else 1 << 20
+    assert nofile == {"type": "RLIMIT_NOFILE", "hard": expected, "soft": expected}
+    nproc_hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    if nproc_hard != resource.RLIM_INFINITY:
+        assert limits["RLIMIT_NPROC"]["hard"] <= nproc_hard
+    assert limits["RLIMIT_NPROC"]["soft"] <= limits["RLIMIT_NPROC"]["hard"]
+
+
+def test_soft_limit_never_exceeds_hard(rootfs: Path) -> None:
+    spec = build_spec(
+        RunSpec(args=("sh",), rlimits=(Rlimit(name="RLIMIT_NOFILE", soft=500, hard=100),)),
+        rootfs=rootfs,
+    )
+    nofile = spec["process"]["rlimits"][0]
+    assert nofile["soft"] == 100
+    with pytest.raises(UsageError):
+        build_spec(
+            RunSpec(args=("sh",), rlimits=(Rlimit(name="bogus", soft=1, hard=1),)), rootfs=rootfs
+        )
+
+
+def test_user_mounts_and_overrides(rootfs: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    spec = build_spec(
+        RunSpec(
+            args=("sh",),
+            mounts=(
+                MountSpec(source=data, destination="/data/sub", readonly=True),
+                MountSpec(source=data, destination="/dev/shm"),
+                MountSpec(source=data, destination="//data/"),
+            ),
+        ),
+        rootfs=rootfs,
+    )
+    mounts = spec["mounts"]
+    shm = [m for m in mounts if m["destination"] == "/dev/shm"]
+    assert shm == [
+        {
+            "destination": "/dev/shm",
+            "type": "bind",
+            "source": str(data),
+            "options": ["rbind", "rprivate", "rw"],
+        }
+    ]
+    dests = [m["destination"] for m in mounts]
+    assert dests.index("/data") < dests.index("/data/sub")
+    sub = next(m for m in mounts if m["destination"] == "/data/sub")
+    assert "ro" in sub["options"]
+
+
+@pytest.mark.parametrize("dest", ["relative", "/a/../../etc"])
+def test_bad_mount_destination_is_refused(rootfs: Path, tmp_path: Path, dest: str) -> None:
+    with pytest.raises(UsageError):
+        build_spec(
+            RunSpec(args=("sh",), mounts=(MountSpec(source=tmp_path, destination=dest),)),
+            rootfs=rootfs,
+        )
+
+
+def test_missing_bind_source_is_refused(rootfs: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        build_spec(
+            RunSpec(args=("sh",), mounts=(MountSpec(source=tmp_path / "nope", destination="/x"),)),
+            rootfs=rootfs,
+        )
+
+
+def test_user_group_and_supplementary_groups(rootfs: Path) -> None:
+    spec = build_spec(RunSpec(args=("sh",), user="app"), rootfs=rootfs)
+    assert spec["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [10]}
+    assert "HOME=/home/app" in spec["process"]["env"]
+
+
+def test_options_and_validation(rootfs: Path) -> None:
+    spec = build_spec(
+        RunSpec(
+            args=("sh",),
+            env=("PATH=/custom", "HOME=/h"),
+            no_new_privileges=True,
+            readonly_rootfs=True,
+            tty=True,
+            stop_signal="usr1",
+            cgroups_path="/lamina/abc",
+        ),
+        rootfs=rootfs,
+    )
+    assert spec["process"]["env"][:1] == ["PATH=/custom"]
+    assert "HOME=/h" in spec["process"]["env"]
+    assert "TERM=xterm" in spec["process"]["env"]
+    assert spec["process"]["noNewPrivileges"] is True
+    assert spec["process"]["terminal"] is True
+    assert spec["root"]["readonly"] is True
+    assert spec["linux"]["cgroupsPath"] == "/lamina/abc"
+    assert spec["annotations"][STOP_SIGNAL_ANNOTATION] == "SIGUSR1"
+    for bad in (
+        RunSpec(args=()),
+        RunSpec(args=("sh",), cwd="rel"),
+        RunSpec(args=("sh",), stop_signal="SIGNOPE"),
+    ):
+        with pytest.raises(UsageError):
+            build_spec(bad, rootfs=rootfs)
+
+
+def test_write_bundle_round_trips(rootfs: Path, tmp_path: Path) -> None:
+    spec = build_spec(RunSpec(args=("sh",)), rootfs=rootfs)
+    write_bundle(tmp_path / "bundle", spec)
+    assert read_bundle(tmp_path / "bundle") == spec
+    assert (tmp_path / "bundle" / "config.json").stat().st_mode & 0o777 == 0o600
