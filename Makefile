@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEB_RUNTIME := python3-venv libarchive13 busybox-static runc
 # Peer tools the test suite compares against (and the benchmark floor: igzip from isal).
 DEB_PEERS := podman buildah skopeo umoci fuse-overlayfs conmon golang-github-containers-common \
-	jq isal debootstrap docker.io
+	jq isal debootstrap docker.io chromium
 
 setup: $(STAMP)
 
