@@ -554,9 +554,13 @@ def _typed(node: Node, escape: str) -> Instruction:
         try:
             net = NetworkMode(network) if network is not None else None
         except ValueError:
-            raise flags.error(f"--network must be default, none or host, not {network!r}") from None
+            raise flags.error(
+                f"--network must be default, none or host, not {network!r}", flags.where("network")
+            ) from None
         if security not in (None, "insecure", "sandbox"):
-            raise flags.error(f"--security must be insecure or sandbox, not {security!r}")
+            raise flags.error(
+                f"--security must be insecure or sandbox, not {security!r}", flags.where("security")
+            )
         need(at_least=0 if node.json else 1)
         result = Run(
             **common,
@@ -700,9 +704,11 @@ def _healthcheck(node: Node, flags: _Flags, common: _Common) -> Instruction:
     try:
         retries = int(retries_text) if retries_text else 0
     except ValueError:
-        raise flags.error(f"--retries must be an integer, not {retries_text!r}") from None
+        raise flags.error(
+            f"--retries must be an integer, not {retries_text!r}", flags.where("retries")
+        ) from None
     if retries < 0:
-        raise flags.error(f"--retries cannot be negative ({retries})")
+        raise flags.error(f"--retries cannot be negative ({retries})", flags.where("retries"))
     return Healthcheck(
         **common,
         test=("CMD", *rest) if node.json else ("CMD-SHELL", " ".join(rest)),
