@@ -390,3 +390,22 @@ def test_restart_after_exit_and_delete(rt: Runtime, bundle: Path, rootfs: Path) 
     rt.delete("c-again")  # idempotent
     with pytest.raises(ContainerNotFoundError):
         rt.state("c-again")
+
+
+def test_missing_interpreter_fails_inside_the_container_as_docker(
+    rt: Runtime, bundle: Path, rootfs: Path
+) -> None:
+    # The command exists and is executable, so it starts; runc 1.1's init then fails the
+    # execve after the start, prints the reason to the container's stderr and exits 1 --
+    # what Docker 20.10+ on runc 1.1 shows too (`exec /x: no such file or directory`, exit 1).
+    script = rootfs / "bin" / "orphan-script"
+    script.write_text("#!/no/such/interpreter\n")
+    script.chmod(0o755)
+    try:
+        _prepare(bundle, rootfs, "/bin/orphan-script")
+        assert rt.run_attached("c-interp", bundle, stdin=False) == 1
+        errors = "".join(e.line for e in rt.logs("c-interp") if e.stream == "stderr")
+        assert "exec /bin/orphan-script: no such file or directory" in errors
+        assert rt.state("c-interp").status is ContainerStatus.EXITED
+    finally:
+        script.unlink()

@@ -32,7 +32,6 @@ import os
 import selectors
 import signal
 import subprocess
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -143,6 +142,8 @@ def _child(config: ShimConfig, *, detach: bool, stdin_fd: int | None, sync_w: in
         code = _serve(config)
     except BaseException:
         with contextlib.suppress(BaseException):
+            import traceback  # only on this path: it costs start-up time
+
             (config.record_dir / SHIM_ERR).write_text(traceback.format_exc())
     finally:
         os._exit(code)
