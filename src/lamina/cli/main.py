@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +64,9 @@ def _register() -> None:
     for mod in (images, system, transfer):
         for command in mod.COMMANDS:
             cli.add_command(command)
+    # Docker's image verbs also live under `image` (docker image load, ...).
+    for command in transfer.COMMANDS:
+        images.image.add_command(command)
 
 
 _register()
@@ -76,11 +80,24 @@ def _print_error(exc: LaminaError) -> None:
         click.echo(f"hint: {exc.hint}", err=True)
 
 
+def _go_style_flags(args: list[str]) -> list[str]:
+    """Docker's Go flag parser accepts ``-H=false`` for a short flag; click wants ``-H false``."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        m = re.fullmatch(r"(-[A-Za-z])=(.*)", arg, flags=re.S)
+        out.extend(m.groups() if m else (arg,))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status instead of exiting (tests call this in-process)."""
     try:
         cli.main(
-            args=list(argv) if argv is not None else None, prog_name="lamina", standalone_mode=False
+            args=_go_style_flags(list(argv) if argv is not None else sys.argv[1:]),
+            prog_name="lamina",
+            standalone_mode=False,
         )
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

@@ -101,3 +101,61 @@ def json_out(value: Any, *, indent: int | None = 4) -> None:
         click.echo(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
     else:
         click.echo(json.dumps(value, indent=indent, ensure_ascii=False))
+
+
+def print_rows(
+    fmt: str | None,
+    rows: Sequence[dict[str, Any]],
+    *,
+    default_columns: Sequence[str],
+    headers: dict[str, str],
+) -> None:
+    """Render list rows as Docker's ``--format`` does.
+
+    ``None``/``table`` → the default table; ``json`` → one compact JSON object per line with
+    sorted keys (what ``{{json .}}`` prints); ``table TEMPLATE`` → a table whose columns are the
+    template's tab-separated cells, headed by the fields' names; any other template → one
+    rendered line per row.
+    """
+    from lamina.cli.template import render_template
+
+    if fmt is None or fmt == "table":
+        table(
+            [headers[c] for c in default_columns],
+            [[str(r[c]) for c in default_columns] for r in rows],
+        )
+        return
+    if fmt == "json":
+        for r in rows:
+            click.echo(
+                json.dumps(dict(sorted(r.items())), separators=(",", ":"), ensure_ascii=False)
+            )
+        return
+    if fmt.startswith("table"):
+        body = fmt[len("table") :].strip().replace("\\t", "\t")
+        cells = body.split("\t")
+        head = [
+            render_template(
+                c, {k: headers.get(k, k.upper()) for k in rows[0]} if rows else dict(headers)
+            )
+            for c in cells
+        ]
+        out = [[render_template(c, r) for c in cells] for r in rows]
+        table(head, out)
+        return
+    for r in rows:
+        click.echo(render_template(fmt, r))
+
+
+def truncate(text: str, width: int) -> str:
+    """Docker's stringutils.Ellipsis: at most ``width`` columns, the last one an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def created_at(value: str | None) -> str:
+    """``time.Unix(created).Format(RFC3339)`` in local time, as ``docker history -H=false``."""
+    ts = parse_time(value)
+    if ts is None:
+        return ""
+    text = datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text

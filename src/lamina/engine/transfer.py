@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from lamina.archive.compression import GZIP_MAGIC, ZSTD_MAGIC, Compression, new_inflater
 from lamina.errors import InvalidManifestError, UsageError
 from lamina.image.model import Image, Layer
 from lamina.oci import reference
@@ -25,6 +26,8 @@ from lamina.oci.descriptor import Platform
 from lamina.store.images import ImageRecord
 from lamina.store.store import Store
 from lamina.transports import docker_archive, local, oci_archive, oci_layout
+from lamina.transports.oci_layout import Platforms
+from lamina.transports.recompress import recompressed, recompressed_all
 
 
 class Format(enum.Enum):
@@ -95,17 +98,55 @@ def detect_archive(path: Path) -> Format:
     )
 
 
+def _outer_compression(head: bytes) -> Compression:
+    """gzip or zstd for a compressed archive (``docker save | gzip``, as docker load accepts),
+    NONE for anything else (the format detection reports what it is not)."""
+    if head.startswith(GZIP_MAGIC):
+        return Compression.GZIP
+    if head.startswith(ZSTD_MAGIC):
+        return Compression.ZSTD
+    return Compression.NONE
+
+
 @contextlib.contextmanager
 def spooled(stream: IO[bytes], *, store: Store) -> Iterator[Path]:
-    """Copy a stream (stdin) to a temp file in the store's tmp dir: the readers need to seek."""
+    """Copy a stream (stdin) to a temp file in the store's tmp dir: the readers need to seek.
+    A gzip- or zstd-compressed archive is inflated on the way, in the same pass."""
     fd, name = tempfile.mkstemp(prefix="load-", suffix=".tar", dir=store.paths.tmp)
     try:
         with os.fdopen(fd, "wb") as f:
-            shutil.copyfileobj(stream, f, 1 << 20)
+            head = stream.read(1 << 20)
+            compression = _outer_compression(head)
+            if compression is Compression.NONE:
+                f.write(head)
+                shutil.copyfileobj(stream, f, 1 << 20)
+            else:
+                inflater = new_inflater(compression)
+                data = head
+                while data:
+                    for piece in inflater.feed(data):
+                        f.write(piece)
+                    data = stream.read(1 << 20)
+                inflater.finish()
         yield Path(name)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
+
+
+@contextlib.contextmanager
+def plain_archive(path: Path, *, store: Store) -> Iterator[Path]:
+    """``path`` itself, or an inflated temp copy when it is a gzip/zstd-compressed archive."""
+    if path.is_dir():
+        yield path
+        return
+    with open(path, "rb") as f:
+        if _outer_compression(f.read(4)) is Compression.NONE:
+            yield path
+            return
+        f.seek(0)
+        with spooled(f, store=store) as inflated:
+            yield inflated
 
 
 def _layout_names(ref_name: str | None, full_name: str | None) -> list[str]:
@@ -138,13 +179,15 @@ def load(
     platform: Platform | None = None,
     on_layer: LayerCallback | None = None,
 ) -> list[Loaded]:
-    """``docker load``: every image of the archive, with its names."""
-    fmt = detect_archive(path)
-    out = []
-    for image, names in images_in(path, fmt, platform=platform):
-        rec = local.write(store, image, names=names, on_layer=on_layer)
-        out.append(Loaded(record=rec, names=tuple(names)))
-    return out
+    """``docker load``: every image of the archive (maybe gzip/zstd-compressed as a whole),
+    with its names."""
+    with plain_archive(path, store=store) as plain:
+        fmt = detect_archive(plain)
+        out = []
+        for image, names in images_in(plain, fmt, platform=platform):
+            rec = local.write(store, image, names=names, on_layer=on_layer)
+            out.append(Loaded(record=rec, names=tuple(names)))
+        return out
 
 
 def read_image(
@@ -172,11 +215,18 @@ def read_image(
 def write_image(
     store: Store,
     spec: TransportRef,
-    image: Image,
+    image: Image | Platforms,
     names: Sequence[str],
     *,
     on_layer: LayerCallback | None = None,
 ) -> ImageRecord | None:
+    if isinstance(image, Platforms):
+        assert spec.path is not None, "check_options refuses --all to lamina:"
+        writer = (
+            oci_archive.write_all if spec.format is Format.OCI_ARCHIVE else oci_layout.write_all
+        )
+        writer(spec.path, [(image, spec.ref or _oci_ref(names))])
+        return None
     if spec.format is Format.LAMINA:
         target = [reference.normalize(spec.ref)] if spec.ref else list(names)
         return local.write(store, image, names=target, on_layer=on_layer)
@@ -198,16 +248,99 @@ def _oci_ref(names: Sequence[str]) -> str | None:
     return reference.familiar(names[0]) if names else None
 
 
-def save(
-    store: Store, items: Sequence[tuple[ImageRecord, list[str]]], path: Path, fmt: Format
+def parse_compression(value: str | None) -> Compression | None:
+    """``--compress gzip|zstd|none``; None keeps every layer blob as it is."""
+    if value is None:
+        return None
+    try:
+        return Compression(value)
+    except ValueError:
+        raise UsageError(f"--compress {value!r}: choose gzip, zstd or none") from None
+
+
+def check_options(
+    fmt: Format, *, compression: Compression | None, all_platforms: bool = False
 ) -> None:
-    """``docker save``: several images into one archive or layout."""
+    """``--compress`` and ``--all`` only make sense for OCI destinations: docker-archive layers
+    are always uncompressed tars, and neither it nor the store holds an index."""
+    oci = fmt in (Format.OCI, Format.OCI_ARCHIVE)
+    if compression is not None and not oci:
+        raise UsageError(
+            f"--compress applies to oci: and oci-archive: only ({fmt.value} layers are "
+            + ("always uncompressed)" if fmt is Format.DOCKER_ARCHIVE else "stored as given)")
+        )
+    if all_platforms and not oci:
+        raise UsageError(f"--all needs an oci: or oci-archive: destination, not {fmt.value}:")
+
+
+def _recompressed_platforms(
+    stack: contextlib.ExitStack, item: Platforms, compression: Compression, workdir: Path
+) -> Platforms:
+    children = tuple(
+        (desc, stack.enter_context(recompressed(img, compression=compression, workdir=workdir)))
+        for desc, img in item.children
+    )
+    return Platforms(media_type=item.media_type, raw_index=item.raw_index, children=children)
+
+
+def copy(
+    store: Store,
+    src: TransportRef,
+    dst: TransportRef,
+    *,
+    platform: Platform | None,
+    all_platforms: bool,
+    compression: Compression | None,
+    resolve: Callable[[str], ImageRecord],
+    on_layer: LayerCallback | None = None,
+) -> ImageRecord | None:
+    """skopeo copy: one image (the host's platform, or ``platform``) or, with
+    ``all_platforms``, a whole index; layers recompressed when ``compression`` is given."""
+    check_options(dst.format, compression=compression, all_platforms=all_platforms)
+    if all_platforms and platform is not None:
+        raise UsageError("--all and --platform exclude each other")
+    multi: Platforms | None = None
+    if all_platforms and src.format in (Format.OCI, Format.OCI_ARCHIVE):
+        assert src.path is not None
+        reader = oci_archive.platforms if src.format is Format.OCI_ARCHIVE else oci_layout.platforms
+        multi = reader(src.path, src.ref)
+    with contextlib.ExitStack() as stack:
+        item: Image | Platforms
+        if multi is not None:
+            names: list[str] = []
+            item = multi
+            if compression is not None:
+                item = _recompressed_platforms(stack, multi, compression, store.paths.tmp)
+        else:
+            image, names = read_image(store, src, platform=platform, resolve=resolve)
+            item = image
+            if compression is not None:
+                item = stack.enter_context(
+                    recompressed(image, compression=compression, workdir=store.paths.tmp)
+                )
+        return write_image(store, dst, item, names, on_layer=on_layer)
+
+
+def save(
+    store: Store,
+    items: Sequence[tuple[ImageRecord, list[str]]],
+    path: Path,
+    fmt: Format,
+    *,
+    compression: Compression | None = None,
+) -> None:
+    """``docker save``: several images into one archive or layout; layers recompressed when
+    ``compression`` is given (OCI formats only), else kept byte for byte."""
+    check_options(fmt, compression=compression)
     views = [(local.read(store, rec), names) for rec, names in items]
     if fmt is Format.DOCKER_ARCHIVE:
         docker_archive.write_all(path, views)
-    elif fmt is Format.OCI_ARCHIVE:
-        oci_archive.write_all(path, [(img, _oci_ref(n)) for img, n in views])
-    elif fmt is Format.OCI:
-        oci_layout.write_all(path, [(img, _oci_ref(n)) for img, n in views])
-    else:
+        return
+    if fmt not in (Format.OCI_ARCHIVE, Format.OCI):
         raise UsageError(f"cannot save to {fmt.value}")
+    with recompressed_all(
+        [img for img, _ in views], compression=compression, workdir=store.paths.tmp
+    ) as images:
+        refs = [_oci_ref(n) for _, n in views]
+        writer = oci_archive.write_all if fmt is Format.OCI_ARCHIVE else oci_layout.write_all
+        writer(path, list(zip(images, refs, strict=True)))

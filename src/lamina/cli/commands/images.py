@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import IO
 
 import click
 
 from lamina.cli.context import Context, pass_ctx
-from lamina.cli.render import human_size, json_out, since, table
+from lamina.cli.render import human_size, json_out, print_rows, since, table
 
 
 def _short(digest: str, no_trunc: bool) -> str:
@@ -51,15 +52,45 @@ def import_(
     click.echo(str(rec.id))
 
 
+IMAGE_HEADERS = {
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "ID": "IMAGE ID",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+}
+
+
 @click.command("images")
+@click.argument("repository", required=False)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (the default here).")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--digests", is_flag=True, help="Show manifest digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("--format", "fmt", help="json, or a Go template.")
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    help="dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE].",
+)
+@click.option("--format", "fmt", help="table, json, or a Go template.")
 @pass_ctx
-def images(ctx: Context, quiet: bool, digests: bool, no_trunc: bool, fmt: str | None) -> None:
-    """List images."""
-    rows = ctx.engine.images.list()
+def images(
+    ctx: Context,
+    repository: str | None,
+    all_: bool,
+    quiet: bool,
+    digests: bool,
+    no_trunc: bool,
+    filters: tuple[str, ...],
+    fmt: str | None,
+) -> None:
+    """List images (REPOSITORY TAG IMAGE ID CREATED SIZE)."""
+    rows = ctx.engine.images.list(filters=_parse_filters(filters), repository=repository)
     if quiet:
         seen: set[str] = set()
         for r in rows:
@@ -67,33 +98,85 @@ def images(ctx: Context, quiet: bool, digests: bool, no_trunc: bool, fmt: str | 
                 seen.add(r.id)
                 click.echo(_short(r.id, no_trunc))
         return
-    if fmt == "json":
-        for r in rows:
-            json_out(
-                {
-                    "Containers": "N/A",
-                    "CreatedAt": r.created,
-                    "CreatedSince": since(r.created),
-                    "Digest": r.digest,
-                    "ID": _short(r.id, no_trunc),
-                    "Repository": r.repository,
-                    "Size": human_size(r.size),
-                    "Tag": r.tag,
-                },
-                indent=None,
-            )
-        return
-    headers = (
-        ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    data = [
+        {
+            "Containers": "N/A",
+            "CreatedAt": r.created,
+            "CreatedSince": since(r.created),
+            "Digest": r.digest if digests or fmt else "",
+            "ID": _short(r.id, no_trunc),
+            "Repository": r.repository,
+            "Size": human_size(r.size),
+            "Tag": r.tag,
+        }
+        for r in rows
+    ]
+    columns = (
+        ["Repository", "Tag"] + (["Digest"] if digests else []) + ["ID", "CreatedSince", "Size"]
     )
-    body = []
+    print_rows(fmt, data, default_columns=columns, headers=IMAGE_HEADERS)
+
+
+def _parse_filters(filters: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for f in filters:
+        key, eq, value = f.partition("=")
+        if not eq:
+            raise click.BadParameter(f"{f!r} is not KEY=VALUE", param_hint="--filter")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+
+
+@click.command("history")
+@click.argument("image")
+@click.option(
+    "-H",
+    "--human",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="Print sizes and dates in human readable format.",
+)
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option("--format", "fmt", help="table, json, or a Go template.")
+@pass_ctx
+def history(
+    ctx: Context, image: str, human: bool, no_trunc: bool, quiet: bool, fmt: str | None
+) -> None:
+    """Show the history of an image, newest first (as docker history)."""
+    from lamina.cli.render import created_at, truncate
+
+    rows = ctx.engine.images.history(image)
+    if quiet:
+        for r in rows:
+            click.echo(r.id if no_trunc or r.id == "<missing>" else _short(r.id, False))
+        return
+    data = []
     for r in rows:
-        cells = [r.repository, r.tag]
-        if digests:
-            cells.append(r.digest or "<none>")
-        cells += [_short(r.id, no_trunc), since(r.created), human_size(r.size)]
-        body.append(cells)
-    table(headers, body)
+        by = r.created_by.replace("\t", " ")
+        data.append(
+            {
+                "Comment": r.comment,
+                "CreatedAt": created_at(r.created),
+                "CreatedBy": by if no_trunc else truncate(by, 45),
+                "CreatedSince": since(r.created),
+                "ID": r.id if no_trunc or r.id == "<missing>" else _short(r.id, False),
+                "Size": human_size(r.size) if human else str(r.size),
+            }
+        )
+    columns = ["ID", "CreatedSince" if human else "CreatedAt", "CreatedBy", "Size", "Comment"]
+    print_rows(fmt, data, default_columns=columns, headers=HISTORY_HEADERS)
 
 
 @click.command("layers")
@@ -204,7 +287,58 @@ def image_umount(ctx: Context, name: str) -> None:
     ctx.engine.images.unmount(name)
 
 
-for _cmd in (import_, images, layers, inspect, tag, rmi):
+@image.command("prune")
+@click.option(
+    "-a",
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Remove all images no container uses, not just dangling ones.",
+)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@pass_ctx
+def image_prune(ctx: Context, all_: bool, force: bool) -> None:
+    """Remove dangling (untagged) images and the layers only they used."""
+    if not force:
+        what = "all images without at least one container" if all_ else "all dangling images"
+        click.confirm(
+            f"WARNING! This will remove {what}.\nAre you sure you want to continue?",
+            abort=True,
+            err=True,
+        )
+    result = ctx.engine.images.prune(all_=all_)
+    if result.lines:
+        click.echo("Deleted Images:")
+        for verb, what in result.lines:
+            click.echo(f"{verb.lower()}: {what}")
+        click.echo()
+    click.echo(f"Total reclaimed space: {human_size(result.reclaimed)}")
+
+
+@image.command("export")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=False,
+    help="Write to a file instead of stdout.",
+)
+@pass_ctx
+def image_export(ctx: Context, name: str, output: Path | None) -> None:
+    """Write the image's flattened root filesystem (whiteouts applied) as a tar."""
+    if output is None:
+        if sys.stdout.isatty():
+            raise click.UsageError("cowardly refusing to write a tar to a terminal; use -o")
+        ctx.engine.images.export(name, sys.stdout.buffer)
+        return
+    from lamina.atomic import atomic_writer
+
+    with atomic_writer(output) as f:
+        ctx.engine.images.export(name, f)
+
+
+for _cmd in (import_, images, layers, inspect, tag, rmi, history):
     image.add_command(_cmd, name={"images": "ls", "rmi": "rm"}.get(_cmd.name or "", _cmd.name))
 
-COMMANDS = [import_, images, layers, inspect, tag, rmi, image]
+COMMANDS = [import_, images, layers, inspect, tag, rmi, history, image]

@@ -12,6 +12,10 @@ from lamina.cli.context import Context, pass_ctx
 from lamina.cli.progress import LayerProgress
 
 FORMATS = ["docker-archive", "oci-archive", "oci"]
+COMPRESSIONS = ["gzip", "zstd", "none"]
+_COMPRESS_HELP = (
+    "Re-encode layers as gzip, zstd or none (oci/oci-archive only; default: keep the blobs)."
+)
 
 
 @click.command("load")
@@ -56,11 +60,14 @@ def load(ctx: Context, input_: Path | None, quiet: bool, platform: str | None) -
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="docker-archive", show_default=True
 )
+@click.option("--compress", type=click.Choice(COMPRESSIONS), help=_COMPRESS_HELP)
 @pass_ctx
-def save(ctx: Context, images: tuple[str, ...], output: Path | None, fmt: str) -> None:
+def save(
+    ctx: Context, images: tuple[str, ...], output: Path | None, fmt: str, compress: str | None
+) -> None:
     """Save images to an archive (docker save), or an OCI layout dir."""
     if output is not None:
-        ctx.engine.images.save(images, output, format=fmt)
+        ctx.engine.images.save(images, output, format=fmt, compress=compress)
         return
     if fmt == "oci":
         raise click.UsageError("--format oci writes a directory: give it with -o DIR")
@@ -70,7 +77,7 @@ def save(ctx: Context, images: tuple[str, ...], output: Path | None, fmt: str) -
         )
     with tempfile.TemporaryDirectory(prefix="lamina-save-") as tmp:
         out = Path(tmp) / "image.tar"
-        ctx.engine.images.save(images, out, format=fmt)
+        ctx.engine.images.save(images, out, format=fmt, compress=compress)
         with open(out, "rb") as f:
             import shutil
 
@@ -83,14 +90,36 @@ def save(ctx: Context, images: tuple[str, ...], output: Path | None, fmt: str) -
 @click.argument("destination")
 @click.option("-q", "--quiet", is_flag=True, help="Suppress progress output.")
 @click.option("--platform", help="os/arch[/variant] to pick from an index (default: the host).")
+@click.option(
+    "--all",
+    "all_platforms",
+    is_flag=True,
+    help="Copy every platform of an index (oci/oci-archive to oci/oci-archive).",
+)
+@click.option("--compress", type=click.Choice(COMPRESSIONS), help=_COMPRESS_HELP)
 @pass_ctx
-def copy(ctx: Context, source: str, destination: str, quiet: bool, platform: str | None) -> None:
+def copy(
+    ctx: Context,
+    source: str,
+    destination: str,
+    quiet: bool,
+    platform: str | None,
+    all_platforms: bool,
+    compress: str | None,
+) -> None:
     """Copy an image between transports, skopeo style.
 
     SOURCE and DESTINATION are oci:DIR[:REF], oci-archive:FILE[:REF],
     docker-archive:FILE[:REF] or lamina:REF (the store)."""
     with LayerProgress(verb="Copying", quiet=quiet) as progress:
-        rec = ctx.engine.images.copy(source, destination, platform=platform, on_layer=progress)
+        rec = ctx.engine.images.copy(
+            source,
+            destination,
+            platform=platform,
+            all_platforms=all_platforms,
+            compress=compress,
+            on_layer=progress,
+        )
     if rec is not None and not quiet:
         click.echo(str(rec.id))
 
