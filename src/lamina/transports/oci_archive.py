@@ -15,7 +15,14 @@ from lamina.atomic import atomic_writer
 from lamina.image.model import Image
 from lamina.oci.descriptor import Descriptor, Platform
 from lamina.transports import layout
-from lamina.transports.oci_layout import LAYOUT_HEADER, image_blobs, index_entry, merge_index
+from lamina.transports.oci_layout import (
+    LAYOUT_HEADER,
+    Platforms,
+    index_entry,
+    item_blobs,
+    merge_index,
+    read_platforms,
+)
 from lamina.transports.source import TarSource, blob_name
 from lamina.transports.tarout import TarOut
 
@@ -36,7 +43,12 @@ def entries(path: Path, *, platform: Platform | None = None) -> Iterator[layout.
     return layout.entries(_source(path), platform=platform)
 
 
-def write_all(path: Path, items: Sequence[tuple[Image, str | None]]) -> None:
+def platforms(path: Path, ref: str | None = None) -> Platforms | None:
+    """Every platform of the index ``ref`` names (``copy --all``); None for a single image."""
+    return read_platforms(_source(path), ref)
+
+
+def write_all(path: Path, items: Sequence[tuple[Image | Platforms, str | None]]) -> None:
     """Write a new archive at ``path`` holding ``items`` (replacing any file there)."""
     with atomic_writer(path) as f:
         tar = TarOut(f)
@@ -45,8 +57,8 @@ def write_all(path: Path, items: Sequence[tuple[Image, str | None]]) -> None:
         tar.add_dir("blobs/sha256")
         written: set[str] = set()
         index_entries: list[Descriptor] = []
-        for image, ref in items:
-            mdesc, blobs = image_blobs(image)
+        for item, ref in items:
+            mdesc, blobs = item_blobs(item)
             for blob in blobs:
                 name = blob_name(blob.descriptor.digest)
                 if name in written:

@@ -19,14 +19,14 @@ from typing import IO
 
 from lamina.atomic import atomic_writer, write_atomic
 from lamina.digest import Digest
-from lamina.errors import BlobNotFoundError
+from lamina.errors import BlobNotFoundError, UnsupportedMediaTypeError
 from lamina.image.model import Image
 from lamina.oci import mediatype
 from lamina.oci.descriptor import Descriptor, Platform
-from lamina.oci.manifest import Index
+from lamina.oci.manifest import Index, parse_manifest
 from lamina.transports import layout
 from lamina.transports.convert import oci_manifest
-from lamina.transports.source import DirSource, blob_name
+from lamina.transports.source import DirSource, Source, blob_name
 
 LAYOUT_HEADER = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -76,6 +76,75 @@ def image_blobs(image: Image) -> tuple[Descriptor, list[Blob]]:
     return mdesc, blobs
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Platforms:
+    """An index and the image of each of its entries: what ``copy --all`` carries over."""
+
+    media_type: str
+    raw_index: bytes
+    children: tuple[tuple[Descriptor, Image], ...]  # the index's entry, and its image
+
+
+def read_platforms(source: Source, ref: str | None) -> Platforms | None:
+    """Every platform of the index that ``ref`` (or the layout's only entry) names; None when
+    that entry is a single image, which the caller then reads as usual."""
+    index = layout.read_index(source)
+    cands = [d for d in index.manifests if ref is None or d.annotations.get(layout.REF_NAME) == ref]
+    if len(cands) != 1 or not mediatype.is_index(cands[0].media_type):
+        return None
+    desc = cands[0]
+    raw = layout.read_blob(source, desc, what=f"index {desc.digest}")
+    parsed = parse_manifest(raw, desc.media_type)
+    if not isinstance(parsed, Index):
+        raise UnsupportedMediaTypeError(desc.media_type, what=f"index {desc.digest}")
+    children = []
+    for child in parsed.manifests:
+        # Nested indexes are refused rather than flattened: flattening would change the
+        # digests a --all copy promises to keep (and rules out index cycles).
+        if not mediatype.is_manifest(child.media_type):
+            raise UnsupportedMediaTypeError(
+                child.media_type, what=f"entry {child.digest} of index {desc.digest} (--all)"
+            )
+        children.append((child, layout.LayoutImage(source, child)))
+    return Platforms(media_type=desc.media_type, raw_index=raw, children=tuple(children))
+
+
+def platforms_blobs(item: Platforms) -> tuple[Descriptor, list[Blob]]:
+    """The index descriptor of ``item`` and every blob a layout needs for it. The index bytes
+    are kept unless a child's manifest had to change (Docker -> OCI, recompression)."""
+    blobs: list[Blob] = []
+    entries: list[Descriptor] = []
+    changed = False
+    for old, image in item.children:
+        mdesc, child_blobs = image_blobs(image)
+        blobs += child_blobs
+        changed |= mdesc.digest != old.digest
+        entries.append(
+            Descriptor(
+                media_type=mdesc.media_type,
+                digest=mdesc.digest,
+                size=mdesc.size,
+                platform=old.platform,
+                annotations=old.annotations,
+            )
+        )
+    if changed:
+        before = parse_manifest(item.raw_index, item.media_type)
+        assert isinstance(before, Index)
+        raw = Index(manifests=tuple(entries), annotations=before.annotations).encode()
+        idesc = Descriptor.of(mediatype.OCI_INDEX, raw)
+    else:
+        raw = item.raw_index
+        idesc = Descriptor.of(item.media_type, raw)
+    blobs.append(Blob(descriptor=idesc, data=raw))
+    return idesc, blobs
+
+
+def item_blobs(item: Image | Platforms) -> tuple[Descriptor, list[Blob]]:
+    """:func:`image_blobs` or :func:`platforms_blobs`, whichever ``item`` needs."""
+    return platforms_blobs(item) if isinstance(item, Platforms) else image_blobs(item)
+
+
 def index_entry(mdesc: Descriptor, ref: str | None) -> Descriptor:
     annotations = {layout.REF_NAME: layout.check_ref_name(ref)} if ref is not None else {}
     return Descriptor(
@@ -103,16 +172,16 @@ def _write_blob(root: Path, blob: Blob) -> None:
         src.read()  # reach EOF so a verifying reader checks the digest before the rename
 
 
-def write_all(path: Path, items: Sequence[tuple[Image, str | None]]) -> None:
-    """Add several images (each with an optional ref) to the layout at ``path``."""
+def write_all(path: Path, items: Sequence[tuple[Image | Platforms, str | None]]) -> None:
+    """Add several images or indexes (each with an optional ref) to the layout at ``path``."""
     (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     if not (path / layout.LAYOUT_FILE).exists():
         write_atomic(path / layout.LAYOUT_FILE, LAYOUT_HEADER)
     source = DirSource(path)
     old = layout.read_index(source) if source.exists(layout.INDEX_FILE) else None
     entries = []
-    for image, ref in items:
-        mdesc, blobs = image_blobs(image)
+    for item, ref in items:
+        mdesc, blobs = item_blobs(item)
         for blob in blobs:
             _write_blob(path, blob)
         entries.append(index_entry(mdesc, ref))
@@ -127,3 +196,8 @@ def write(path: Path, image: Image, ref: str | None = None) -> None:
 def entries(path: Path, *, platform: Platform | None = None) -> Iterator[layout.Entry]:
     """Every top-level entry of the layout, resolved to an image."""
     return layout.entries(DirSource(path), platform=platform)
+
+
+def platforms(path: Path, ref: str | None = None) -> Platforms | None:
+    """Every platform of the index ``ref`` names (``copy --all``); None for a single image."""
+    return read_platforms(DirSource(path), ref)
