@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import fnmatch
 import json
 import re
 from collections.abc import Sequence
@@ -50,6 +51,12 @@ class ImageSummary:
     created: str
     size: int
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneResult:
+    lines: list[tuple[str, str]]  # ("Untagged"|"Deleted", what)
+    reclaimed: int  # bytes of blobs freed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,25 +146,25 @@ class ImageService:
         data: dict[str, Any] = json.loads(self._store.blobs.read_bytes(rec.id))
         return data
 
-    def list(self) -> builtins.list[ImageSummary]:
+    def list(
+        self, *, filters: Sequence[tuple[str, str]] = (), repository: str | None = None
+    ) -> builtins.list[ImageSummary]:
+        """``docker images`` rows, newest first: one per (image, name), or one ``<none>`` row
+        for an untagged image. Filters: dangling, reference (glob on the familiar name), before,
+        since, label."""
+        records = self._store.images.list()
+        keep = _ImageFilter(self, filters)
         rows: builtins.list[ImageSummary] = []
-        for rec in self._store.images.list():
-            size = self._size(rec)
+        for rec in records:
+            if not keep.image(rec):
+                continue
             names = tuple(rec.names)
-            if not names:
-                rows.append(
-                    ImageSummary(
-                        id=rec.id,
-                        repository="<none>",
-                        tag="<none>",
-                        digest=rec.manifest_digest,
-                        created=rec.created or "",
-                        size=size,
-                        names=(),
-                    )
-                )
-            for n in names:
-                repo, tag = split_familiar(n)
+            pairs = [split_familiar(n) for n in names] or [("<none>", "<none>")]
+            for repo, tag in pairs:
+                if repository is not None and not _repo_matches(repository, repo, tag):
+                    continue
+                if not keep.name(repo, tag):
+                    continue
                 rows.append(
                     ImageSummary(
                         id=rec.id,
@@ -165,11 +172,11 @@ class ImageService:
                         tag=tag,
                         digest=rec.manifest_digest,
                         created=rec.created or "",
-                        size=size,
+                        size=rec.size,
                         names=names,
                     )
                 )
-        rows.sort(key=lambda r: r.created, reverse=True)
+        rows.sort(key=lambda r: (parse_created(r.created), r.repository, r.tag), reverse=True)
         return rows
 
     def _size(self, rec: ImageRecord) -> int:
@@ -243,8 +250,12 @@ class ImageService:
                 counter += 1
             rows.append(
                 HistoryRow(
-                    id="<missing>", created=h.get("created"), created_by=h.get("created_by", ""),
-                    size=size, comment=h.get("comment", ""), tags=(),
+                    id="<missing>",
+                    created=h.get("created"),
+                    created_by=h.get("created_by", ""),
+                    size=size,
+                    comment=h.get("comment", ""),
+                    tags=(),
                 )
             )
         rows.reverse()
@@ -363,6 +374,33 @@ class ImageService:
             on_layer=on_layer,
         )
 
+    def prune(self, *, all_: bool = False) -> PruneResult:
+        """``docker image prune``: untagged images (``all_``: every image no container uses),
+        then the layers nothing needs any more."""
+        lines: builtins.list[tuple[str, str]] = []
+        reclaimed = 0
+        for rec in self._store.images.list():
+            if rec.names and not all_:
+                continue
+            if self._store.images.users(rec.id):
+                continue
+            if rec.top_layer is not None and self._store.layers.mount_count(rec.top_layer) > 0:
+                continue
+            before = self._store.blobs.total_size()
+            lines += self.remove(str(rec.id), force=True)
+            reclaimed += max(0, before - self._store.blobs.total_size())
+        return PruneResult(lines=lines, reclaimed=reclaimed)
+
+    def export(self, name_or_id: str, out: IO[bytes]) -> None:
+        """The flattened root filesystem (whiteouts applied) as a deterministic tar."""
+        from lamina.archive.changes import write_tree_diff
+
+        merged = self.mount(name_or_id)
+        try:
+            write_tree_diff(None, merged, out)
+        finally:
+            self.unmount(name_or_id)
+
     # -- mounts ---------------------------------------------------------------------------
 
     def mount(self, name_or_id: str) -> Path:
@@ -375,6 +413,74 @@ class ImageService:
         rec = self.resolve(name_or_id)
         if rec.layers:
             self._store.layers.unmount(rec.layers[-1])
+
+
+def parse_created(value: str) -> float:
+    if not value:
+        return 0.0
+    v = value.replace("Z", "+00:00")
+    if "." in v:
+        head, _, rest = v.partition(".")
+        frac = "".join(ch for ch in rest if ch.isdigit())
+        v = f"{head}.{frac[:6]}{rest[len(frac) :]}"
+    try:
+        return datetime.fromisoformat(v).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _repo_matches(wanted: str, repo: str, tag: str) -> bool:
+    """``docker images busybox`` matches every tag of busybox; ``busybox:1`` only that tag; a
+    short name also matches ``localhost/NAME`` (podman's rule)."""
+    ref = reference.parse(wanted)
+    if ref.tag is not None and ref.tag != tag:
+        return False
+    repos = {reference.familiar(reference.parse(c).name) for c in _name_candidates(wanted)}
+    return repo in repos
+
+
+class _ImageFilter:
+    """``--filter`` for images (Docker's keys; unknown keys are a usage error)."""
+
+    KEYS = frozenset({"dangling", "reference", "before", "since", "label"})
+
+    def __init__(self, service: ImageService, filters: Sequence[tuple[str, str]]) -> None:
+        self._filters = list(filters)
+        for key, _ in self._filters:
+            if key not in self.KEYS:
+                raise UsageError(f"invalid filter {key!r} (valid: {', '.join(sorted(self.KEYS))})")
+        self._service = service
+        self._cutoffs: dict[str, float] = {}
+        for key, value in self._filters:
+            if key in ("before", "since"):
+                rec = service.resolve(value)
+                self._cutoffs[key] = parse_created(rec.created or "")
+
+    def image(self, rec: ImageRecord) -> bool:
+        created = parse_created(rec.created or "")
+        for key, value in self._filters:
+            if key == "dangling":
+                want = value.lower() in ("true", "1")
+                if bool(not rec.names) != want:
+                    return False
+            elif (key == "before" and not created < self._cutoffs["before"]) or (
+                key == "since" and not created > self._cutoffs["since"]
+            ):
+                return False
+            elif key == "label":
+                labels = (self._service.config(rec).get("config") or {}).get("Labels") or {}
+                k, eq, v = value.partition("=")
+                if k not in labels or (eq and labels[k] != v):
+                    return False
+        return True
+
+    def name(self, repo: str, tag: str) -> bool:
+        for key, value in self._filters:
+            if key == "reference":
+                full = f"{repo}:{tag}"
+                if not (fnmatch.fnmatchcase(full, value) or fnmatch.fnmatchcase(repo, value)):
+                    return False
+        return True
 
 
 def _name_candidates(value: str) -> list[str]:
