@@ -7,6 +7,7 @@ host's own rlimits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -28,6 +29,7 @@ from lamina.runtime import (
     CommandNotExecutableError,
     CommandNotFoundError,
     ContainerRunningError,
+    ContainerStartError,
     ContainerStatus,
     MountSpec,
     NetworkMode,
@@ -409,3 +411,48 @@ def test_missing_interpreter_fails_inside_the_container_as_docker(
         assert rt.state("c-interp").status is ContainerStatus.EXITED
     finally:
         script.unlink()
+
+
+def test_missing_runc_is_a_clear_125(bundle: Path, rootfs: Path, shm_tmp: Path) -> None:
+    broken = Runtime(state_dir=shm_tmp / "state-broken", runc_binary="/nonexistent/runc")
+    _prepare(bundle, rootfs, "true")
+    with pytest.raises(ContainerStartError) as info:
+        broken.start_detached("c-norunc", bundle)
+    assert info.value.exit_status == 125
+    assert "/nonexistent/runc" in str(info.value)
+    broken.delete("c-norunc")
+
+
+TTY_LAUNCHER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from lamina.runtime import Runtime
+    rt = Runtime(state_dir=Path(sys.argv[1]))
+    sys.exit(rt.run_attached(sys.argv[2], Path(sys.argv[3]), stdin=True))
+    """
+)
+
+
+def test_tty_mode_gives_the_process_a_terminal(
+    rt: Runtime, bundle: Path, rootfs: Path, shm_tmp: Path
+) -> None:
+    import pty
+
+    _prepare(bundle, rootfs, "sh", "-c", "tty; exit 5", tty=True)
+    master, slave = pty.openpty()
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", TTY_LAUNCHER, str(shm_tmp / "state"), "c-tty", str(bundle)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    assert launcher.wait(timeout=20) == 5
+    out = b""
+    with contextlib.suppress(OSError):  # EIO once the last slave fd is closed
+        while chunk := os.read(master, 4096):
+            out += chunk
+    os.close(master)
+    assert b"/dev/pts/0" in out
+    assert any("/dev/pts/0" in e.line for e in rt.logs("c-tty"))

@@ -101,7 +101,10 @@ class Runtime:
             for sig in shim.FORWARDED:
                 old_handlers[sig] = signal.signal(sig, forward)
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-            self._check_started(config, proc.read_sync())
+            message = proc.read_sync()
+            if "pid" not in message:
+                proc.wait()  # it exits right after reporting; reap it before raising
+                self._check_started(config, message)
             code = proc.wait()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)

@@ -234,9 +234,15 @@ def _serve(config: ShimConfig) -> int:
     pid_file = config.record_dir / PID_FILE
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    runc = subprocess.Popen(
-        config.runc_argv, stdin=0, stdout=out_w, stderr=err_w, cwd=config.bundle
-    )
+    try:
+        runc = subprocess.Popen(
+            config.runc_argv, stdin=0, stdout=out_w, stderr=err_w, cwd=config.bundle
+        )
+    except OSError as exc:  # runc missing or not executable
+        message = f"cannot run {config.runc_argv[0]}: {exc.strerror or exc}"
+        record(ContainerState(status=ContainerStatus.CREATED, exit_code=125, error=message))
+        _send_sync({"shim_pid": shim_pid, "error": message, "exit_code": 125})
+        return 125
     os.close(out_w)
     os.close(err_w)
     for early in pending:
