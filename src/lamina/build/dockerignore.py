@@ -91,11 +91,14 @@ def _compile(pattern: str) -> tuple[_Kind, re.Pattern[str] | None]:
         elif ch in _LITERAL_META:
             out += "\\" + ch
         elif ch == "\\":
+            # filepath.Match's escape. patternmatcher leaves such a pattern an exact match
+            # against its own text (so "\\*" never matches "*"); the documented meaning wins.
             if i + 1 < n:
                 i += 1
                 out += re.escape(pattern[i])
             else:
                 out += "\\\\"
+            kind = _Kind.REGEX
         elif ch in "[]":
             out += ch
             in_class = ch == "["
