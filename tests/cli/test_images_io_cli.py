@@ -97,7 +97,7 @@ def test_history_matches_docker_and_podman(
     assert [r["Size"] for r in rows][:2] == ["0B", "0B"]
     assert rows[0]["ID"] == image_id
     assert [r["ID"] for r in rows[1:]] == ["<missing>", "<missing>"]
-    code, out, _ = run(capsys, root, "history", image_id)
+    _, out, _ = run(capsys, root, "history", image_id)
     lines = out.splitlines()
     assert lines[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
     assert lines[1].startswith(image_id[7:19])
