@@ -25,8 +25,10 @@ __all__ = [
     "expand_key_values",
     "expand_word",
     "expand_words",
+    "lex_raw_words",
     "split_key_values",
     "split_words",
+    "unquote_word",
 ]
 
 # POSIX special parameters: ``$@``, ``$#``... are one-character names (never set in a build).

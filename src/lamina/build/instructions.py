@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from lamina.build.expand import unquote_word
+
 __all__ = [
     "Add",
     "Arg",
@@ -139,9 +141,12 @@ class Run(Instruction):
     def inline_script(self) -> Heredoc | None:
         """The heredoc when the whole command is one (``RUN <<EOF``): BuildKit then runs its
         content as the script, through the shell, or as a file when it starts with ``#!``."""
-        if len(self.heredocs) == 1 and re.fullmatch(r"\d*<<-?\S+", self.command.args[0].strip()):
-            return self.heredocs[0]
-        return None
+        if len(self.heredocs) != 1 or self.command.form is not Form.SHELL:
+            return None
+        m = re.fullmatch(r"\d*<<-?([^<]*)", self.command.args[0])
+        if m is None or unquote_word(m.group(1)) != [self.heredocs[0].name]:
+            return None
+        return self.heredocs[0]
 
     def shell_text(self) -> str:
         """The text handed to the shell: the command line followed by each heredoc's body

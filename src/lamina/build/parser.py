@@ -85,7 +85,6 @@ class Node:
     column: int
     heredocs: tuple[Heredoc, ...] = ()
     sub: Node | None = None
-    legacy_pairs: bool = False  # ENV/LABEL written ``K V`` rather than ``K=V``
     flag_positions: tuple[tuple[int, int], ...] = ()
     args_position: tuple[int, int] = (0, 0)
 
@@ -225,7 +224,6 @@ def _node(
     args_line, args_column = locator.at(rest_at)
     args: list[str] = []
     is_json = False
-    legacy = False
     sub: Node | None = None
     try:
         if keyword in _MAYBE_JSON or keyword in _LIST_FORM:
@@ -247,8 +245,6 @@ def _node(
         elif keyword in _STRING:
             args = [rest] if rest else []
         elif keyword in ("ENV", "LABEL") and rest:
-            words = split_words(rest, escape=escape)
-            legacy = bool(words) and "=" not in words[0]
             pairs = split_key_values(rest, escape=escape, line=args_line)
             args = [x for pair in pairs for x in pair]
         elif keyword == "ARG":
@@ -274,7 +270,6 @@ def _node(
         end_line=end_line,
         column=column,
         sub=sub,
-        legacy_pairs=legacy,
         flag_positions=tuple(locator.at(o) for o in offsets),
         args_position=(args_line, args_column),
     )
@@ -284,7 +279,11 @@ def parse_nodes(text: str) -> ParsedText:
     """Split Dockerfile text into nodes: directives, continuations, comments, heredocs."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.splitlines(keepends=True)
+    # Only "\n" ends a line, as for Go's bufio.Scanner: str.splitlines would also split on
+    # \v, \f and U+2028, which are ordinary characters in a Dockerfile.
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
     escape = "\\"
     directives: dict[str, str] = {}
     directives_done = False
@@ -292,7 +291,7 @@ def parse_nodes(text: str) -> ParsedText:
     i = 0
 
     def physical(index: int) -> str:
-        return lines[index].rstrip("\n").removesuffix("\r")
+        return lines[index].removesuffix("\r")
 
     def directive(token: str, line_no: int) -> None:
         nonlocal directives_done, escape
@@ -345,9 +344,8 @@ def parse_nodes(text: str) -> ParsedText:
                 content: list[str] = []
                 terminated = False
                 while i < len(lines):
-                    raw = lines[i]
+                    candidate = physical(i)
                     i += 1
-                    candidate = raw.rstrip("\n").removesuffix("\r")
                     if (candidate.lstrip("\t") if chomp else candidate) == name:
                         terminated = True
                         break

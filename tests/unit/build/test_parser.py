@@ -437,6 +437,17 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
+def test_inline_script_only_when_the_command_is_one_heredoc() -> None:
+    # BuildKit runs the body itself only for "RUN <<EOF" (MustParseHeredoc of the whole line).
+    runs = (
+        parse('FROM x\nRUN <<"E F"\nbody\nE F\nRUN <<EOF cat\nbody\nEOF\nRUN 2<<-X\n\tbody\n\tX\n')
+        .stages[0]
+        .instructions
+    )
+    scripts = [r.inline_script() for r in runs if isinstance(r, Run)]
+    assert [s.content if s else None for s in scripts] == ["body\n", None, "body\n"]
+
+
 def test_original_text_is_kept_for_history() -> None:
     df = parse("FROM x\nLABEL a=b \\\n  c=d\nUSER  me\n")
     label, user = df.stages[0].instructions

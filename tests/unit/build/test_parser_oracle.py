@@ -44,6 +44,8 @@ SNIPPETS = [
     "# unknown=x\n# escape=`\nFROM x\nRUN a `\n b\n",  # not a directive any more: ` is literal
     "FROM x\n# escape=`\nRUN a `\n",
     'FROM x\nENV a "b c" d\n',
+    "FROM x\nRUN a\vb\fc\u2028d\n",  # only \n ends a line
+    'FROM x\nRUN <<"E F"\nbody\nE F\n',
     'FROM x\nLABEL a=b \\\n  c="d e"\n',
 ]
 
