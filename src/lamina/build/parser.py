@@ -513,7 +513,7 @@ def _duration(flags: _Flags, name: str) -> int:
     return value
 
 
-def _typed(node: Node, escape: str) -> Instruction:
+def _typed(node: Node) -> Instruction:
     flags = _Flags(node)
     common = _Common(
         line=node.line,
@@ -627,7 +627,7 @@ def _typed(node: Node, escape: str) -> Instruction:
             raise DockerfileSyntaxError(
                 f"ONBUILD: {what} isn't allowed as a trigger", line=line, column=column
             )
-        trigger = _typed(node.sub, escape)
+        trigger = _typed(node.sub)
         expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original)
         result = Onbuild(**common, expression=expression, trigger=trigger)
     elif key == "HEALTHCHECK":
@@ -729,7 +729,7 @@ def parse(text: str) -> Dockerfile:
     current: From | None = None
     body: list[Instruction] = []
     for node in parsed.nodes:
-        instruction = _typed(node, parsed.escape)
+        instruction = _typed(node)
         if isinstance(instruction, From):
             if current is not None:
                 stages.append(Stage(index=len(stages), from_=current, instructions=tuple(body)))
