@@ -65,7 +65,7 @@ _WORDS = frozenset({"EXPOSE", "FROM"})
 _STRING = frozenset({"MAINTAINER", "STOPSIGNAL", "USER", "WORKDIR"})
 
 
-class NotStringArrayError(ValueError):
+class _NotStringArrayError(ValueError):
     """A JSON array with a non-string member: an error, not a fallback to shell form."""
 
 
@@ -136,7 +136,7 @@ def _parse_json(rest: str) -> list[str] | None:
     if not isinstance(value, list):
         return None
     if not all(isinstance(v, str) for v in value):
-        raise NotStringArrayError(
+        raise _NotStringArrayError(
             "when using JSON array syntax, arrays must be comprised of strings only"
         )
     return value
@@ -254,7 +254,7 @@ def _node(
                 rest, locator, start_line=start_line, end_line=end_line, escape=escape, base=rest_at
             )
             args = [sub.original]
-    except NotStringArrayError as exc:
+    except _NotStringArrayError as exc:
         raise DockerfileSyntaxError(str(exc), line=args_line, column=args_column) from None
     except DockerfileSyntaxError as exc:
         raise DockerfileSyntaxError(
