@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,3 +108,95 @@ def _umount_under(path: Path) -> None:
 
 def have(tools: Sequence[str]) -> bool:
     return all(shutil.which(t) for t in tools)
+
+
+DOCKER_CLIENT = "/usr/bin/docker"  # the 20.10 client; a newer one earlier on PATH speaks API 1.44+
+DOCKERD = "/usr/sbin/dockerd"
+
+
+@dataclass
+class DockerDaemon:
+    """dockerd 20.10 on a private socket, data-root and exec-root under ``base`` (tmpfs).
+
+    Started as ``../shared/peers/README.md`` shows (no iptables, no bridge, overlay2, the
+    host's nofile/nproc hard limits as default ulimits). :meth:`stop` terminates it, waits, and
+    unmounts whatever it left under ``base``.
+    """
+
+    base: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.base / "docker.sock"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0"})
+        env.pop("DOCKER_CONTEXT", None)
+        return env
+
+    def start(self, *, timeout: float = 60.0) -> DockerDaemon:
+        for d in ("data", "exec"):
+            (self.base / d).mkdir(parents=True, exist_ok=True)
+        log = (self.base / "dockerd.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                DOCKERD,
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--storage-driver=overlay2",
+                "--data-root",
+                str(self.base / "data"),
+                "--exec-root",
+                str(self.base / "exec"),
+                "--pidfile",
+                str(self.base / "dockerd.pid"),
+                "-H",
+                f"unix://{self.socket}",
+                "--default-ulimit",
+                "nofile=20000:20000",
+                "--default-ulimit",
+                "nproc=32768:32768",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dockerd exited: {self.log_tail()}")
+            if self.run("version", check=False).returncode == 0:
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"dockerd did not answer within {timeout}s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 2000) -> str:
+        try:
+            return (self.base / "dockerd.log").read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def run(
+        self, *args: str, check: bool = True, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [DOCKER_CLIENT, *args], env=self.env, capture_output=True, check=check, input=input
+        )
+
+    def stop(self) -> None:
+        """Terminate dockerd (SIGTERM, then SIGKILL after 20 s) and unmount its leftovers."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        _umount_under(self.base)
