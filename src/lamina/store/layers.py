@@ -207,7 +207,7 @@ class LayerStore:
         read. A refused or failed ingest leaves no blob, layer dir or record behind. The record
         returned is held for this process until an image references it (or the store closes),
         so a concurrent ``gc`` cannot take it."""
-        parent_rec = self.get(parent) if parent is not None else None
+        parent_rec = self._hold_parent(parent) if parent is not None else None
         if expected_diff_id is not None:
             chain = chain_ids([parent, expected_diff_id])[1] if parent else expected_diff_id
             held = self._hold_existing(Digest(chain))
@@ -249,6 +249,14 @@ class LayerStore:
                 "VALUES (?, ?, ?, 'ingest', ?)",
                 (cache_id, self._token.pid, self._token.start, time.time()),
             )
+
+    def _hold_parent(self, chain_id: Digest) -> LayerRecord:
+        # The new layer is built from its parent's dirs (vfs copies them, overlay stacks them):
+        # hold the parent so a concurrent remove or gc cannot take it mid-ingest.
+        with self._lock.hold(), self._db.transaction() as c:
+            rec = self.get(chain_id)
+            self._hold(c, chain_id)
+            return rec
 
     def _hold_existing(self, chain_id: Digest) -> LayerRecord | None:
         with self._lock.hold(), self._db.transaction() as c:
