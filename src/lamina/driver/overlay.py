@@ -394,7 +394,7 @@ class OverlayDriver(LayerApplier):
             if entry.name in _RESERVED or not entry.is_dir(follow_symlinks=False):
                 continue
             d = Path(entry.path)
-            if entry.name in live_layer_ids:
+            if entry.name in live_layer_ids or _staged_for(entry.name, live_layer_ids):
                 with (
                     contextlib.suppress(FileNotFoundError),
                     MountRefs(d / "mountcount").locked() as refs,
@@ -409,7 +409,10 @@ class OverlayDriver(LayerApplier):
                 removed.append(entry.name)
         links = self.home / LINK_DIR
         for link in os.scandir(links):
-            if not os.path.exists(link.path):
+            # "../<layer id>/diff": a live writer's layer may not be renamed into place yet.
+            parts = os.readlink(link.path).split("/")
+            owner = parts[1] if len(parts) > 2 else ""
+            if not os.path.exists(link.path) and owner not in live_layer_ids:
                 os.unlink(link.path)
         return removed
 
@@ -423,3 +426,11 @@ def _umount(target: Path) -> None:
         if exc.errno != errno.EBUSY:
             raise MountError(f"cannot unmount {target}: {exc.strerror}") from exc
         mountapi.umount(str(target), detach=True)  # as Docker: detach a busy mount
+
+
+def _staged_for(name: str, live_layer_ids: set[str]) -> bool:
+    """``.create-<id>-<rand>`` is a layer a live writer is still building: not an orphan."""
+    if not name.startswith(".create-"):
+        return False
+    layer_id = name[len(".create-") :].rpartition("-")[0]
+    return layer_id in live_layer_ids

@@ -159,7 +159,7 @@ class VfsDriver(LayerApplier):
         for entry in sorted(os.scandir(self.home), key=lambda e: e.name):
             if not entry.is_dir(follow_symlinks=False):
                 continue
-            if entry.name in live_layer_ids:
+            if entry.name in live_layer_ids or _staged_for(entry.name, live_layer_ids):
                 # Reading through the lock drops a count left from before a reboot.
                 with (
                     contextlib.suppress(FileNotFoundError),
@@ -239,3 +239,11 @@ def _copy_meta(src: bytes, dst: bytes, st: os.stat_result) -> None:
     if not is_link:
         os.chmod(dst, stat.S_IMODE(st.st_mode))
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _staged_for(name: str, live_layer_ids: set[str]) -> bool:
+    """``.create-<id>-<rand>`` is a layer a live writer is still building: not an orphan."""
+    if not name.startswith(".create-"):
+        return False
+    layer_id = name[len(".create-") :].rpartition("-")[0]
+    return layer_id in live_layer_ids
