@@ -59,9 +59,9 @@ def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: st
 
 
 def _register() -> None:
-    from lamina.cli.commands import images, system, transfer
+    from lamina.cli.commands import containers, images, system, transfer, volumes
 
-    for mod in (images, system, transfer):
+    for mod in (images, system, transfer, containers, volumes):
         for command in mod.COMMANDS:
             cli.add_command(command)
     # Docker's image verbs also live under `image` (docker image load, ...).

@@ -5,19 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+from lamina.engine.containers import ContainerService
 from lamina.engine.images import ImageService
 from lamina.engine.system import SystemService
+from lamina.engine.volumes import VolumeService
 from lamina.store.paths import default_root
 from lamina.store.store import Store
 
 
 class Engine:
-    """``Engine.open(root)`` → ``.images``, ``.system``. Close it (or use ``with``)."""
+    """``Engine.open(root)`` → ``.images``, ``.containers``, ``.volumes``, ``.system``. Close it
+    (or use ``with``)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.images = ImageService(store)
         self.system = SystemService(store)
+        self.containers = ContainerService(store, images=self.images)
+        self.volumes = VolumeService(store)
 
     @classmethod
     def open(cls, root: Path | str | None = None, *, driver: str | None = None) -> Engine:

@@ -25,7 +25,7 @@ from lamina.errors import StoreError
 # Milliseconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_MS: Final = 60_000
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _SCHEMA_V1: Final = """
 CREATE TABLE meta (
@@ -122,8 +122,45 @@ CREATE TABLE names (
 CREATE INDEX names_image ON names(image);
 """
 
+# Containers and volumes (store/containers.py, store/volumes.py).
+_SCHEMA_V2: Final = """
+-- A container: its image, its two driver layers (the rw layer ``mount_id`` on the init layer
+-- ``mount_id || '-init'``) and what create was asked (JSON). ``pid``/``pid_start`` name the
+-- creating process while the row is incomplete (its layers being made); NULL once complete.
+CREATE TABLE containers (
+    id         TEXT PRIMARY KEY,          -- 64 hex
+    name       TEXT NOT NULL UNIQUE,      -- without Docker's leading '/'
+    image      TEXT NOT NULL,             -- image id (config digest)
+    top_layer  TEXT,                      -- chain_id the init layer sits on; NULL: no layers
+    mount_id   TEXT NOT NULL UNIQUE,
+    created    TEXT NOT NULL,             -- RFC 3339
+    config     TEXT NOT NULL,             -- JSON
+    pid        INTEGER,
+    pid_start  INTEGER
+);
+CREATE INDEX containers_image ON containers(image);
+CREATE INDEX containers_top_layer ON containers(top_layer);
+
+CREATE TABLE volumes (
+    name      TEXT PRIMARY KEY,
+    created   REAL NOT NULL,
+    labels    TEXT NOT NULL,              -- JSON object
+    options   TEXT NOT NULL,              -- JSON object
+    anonymous INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+-- Which container mounts which volume where; a used volume cannot be removed.
+CREATE TABLE container_volumes (
+    container   TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    volume      TEXT NOT NULL REFERENCES volumes(name) ON DELETE RESTRICT,
+    destination TEXT NOT NULL,
+    PRIMARY KEY (container, destination)
+) WITHOUT ROWID;
+CREATE INDEX container_volumes_volume ON container_volumes(volume);
+"""
+
 # Index = the version it migrates *to*; each entry runs inside one transaction.
-_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1}
+_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 class Database:

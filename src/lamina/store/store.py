@@ -42,11 +42,13 @@ from lamina.errors import (
     StoreError,
 )
 from lamina.store.blobs import BlobStore
+from lamina.store.containers import ContainerStore
 from lamina.store.db import Database
 from lamina.store.images import ImageStore
 from lamina.store.layers import LayerReferences, LayerStore
 from lamina.store.lock import ProcessToken, StoreLock, sweep_temp
 from lamina.store.paths import StorePaths
+from lamina.store.volumes import VolumeStore
 
 _DRIVER_KEY: Final = "driver"
 # Driver dir names the store hands out: 64-hex cache-ids (plus Docker's "-init" suffix later).
@@ -98,6 +100,11 @@ class Store:
         self.blobs = BlobStore(paths)
         self.layers = LayerStore(db=db, blobs=self.blobs, driver=driver, lock=self._lock)
         self.images = ImageStore(db=db, blobs=self.blobs, layers=self.layers, lock=self._lock)
+        # Containers keep their image and the layer their init layer sits on.
+        self.containers = ContainerStore(paths=paths, db=db, driver=driver, lock=self._lock)
+        self.volumes = VolumeStore(paths=paths, db=db, lock=self._lock)
+        self.layers.references.append(self.containers)
+        self.images.user_hooks.append(self.containers)
         self.last_recovery = Recovery()
 
     @classmethod
@@ -197,6 +204,8 @@ class Store:
                     c.execute("DELETE FROM staging WHERE cache_id = ?", (cache_id,))
                 staged.append(str(cache_id))
             holds = self._drop_dead_holds()
+            for cid in self.containers.recover():
+                notes.append(f"container {cid[:12]}: its creator died; removed")
             removed = self.driver.recover(self._live_cache_ids())
             temps = sweep_temp(self.paths.tmp)
         return Recovery(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -227,14 +228,15 @@ def layers(ctx: Context, image: str, no_trunc: bool, fmt: str) -> None:
 @click.option(
     "--type",
     "type_",
-    type=click.Choice(["image"]),
+    type=click.Choice(["image", "container", "volume"]),
     default=None,
     help="Only look for this kind of object.",
 )
 @pass_ctx
 def inspect(ctx: Context, names: tuple[str, ...], fmt: str | None, type_: str | None) -> None:
-    """Show low-level information on images as JSON (Docker API 1.41's shape)."""
-    results = [ctx.engine.images.inspect(n) for n in names]
+    """Show low-level information on containers, images or volumes as JSON (Docker API 1.41's
+    shape); without --type a container is looked for first, then an image, then a volume."""
+    results = [_inspect_one(ctx, n, type_) for n in names]
     if fmt is None:
         json_out(results)
     elif fmt == "json":
@@ -244,6 +246,24 @@ def inspect(ctx: Context, names: tuple[str, ...], fmt: str | None, type_: str | 
 
         for r in results:
             click.echo(render_template(fmt, r))
+
+
+def _inspect_one(ctx: Context, name: str, type_: str | None) -> dict[str, Any]:
+    from lamina.errors import NotFoundError, UsageError
+
+    lookups: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
+        ("container", ctx.engine.containers.inspect),
+        ("image", ctx.engine.images.inspect),
+        ("volume", ctx.engine.volumes.inspect),
+    ]
+    if type_ is not None:
+        return dict(lookups)[type_](name)
+    for _, lookup in lookups:
+        try:
+            return lookup(name)
+        except (NotFoundError, UsageError):  # not a valid name of that kind either
+            continue
+    raise NotFoundError(f"no such object: {name}")
 
 
 @click.command("tag")

@@ -1,0 +1,250 @@
+"""From ``create`` flags and the image config to a container's stored config, and from that to
+the runtime's :class:`~lamina.runtime.RunSpec`.
+
+The stored config is shaped as Docker's inspect pieces (``Path``, ``Args``, ``Config``,
+``HostConfig``, ``Mounts``) so inspect is a projection of it, not a reconstruction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from lamina.errors import UsageError
+from lamina.runtime import MountSpec, NetworkMode, RunSpec
+
+_NETWORKS: Final = {"none": NetworkMode.NONE, "host": NetworkMode.HOST}
+_NO_NEW_PRIVS: Final = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateOptions:
+    """What ``lamina create``/``run`` was asked, in Docker's flag names."""
+
+    image: str
+    command: tuple[str, ...] = ()
+    name: str | None = None
+    env: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    volumes: tuple[str, ...] = ()
+    entrypoint: str | None = None  # "" resets the image's entrypoint
+    hostname: str | None = None
+    network: str = "none"
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    tty: bool = False
+    interactive: bool = False
+    auto_remove: bool = False
+    detach: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeArg:
+    """One ``-v``: a bind (``source`` absolute), a named volume, or anonymous (no source)."""
+
+    source: str | None
+    destination: str
+    mode: str  # as given: "", "ro", "rw", "z", ...
+
+    @property
+    def is_bind(self) -> bool:
+        return self.source is not None and self.source.startswith("/")
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.mode.split(",")
+
+
+def parse_volume(spec: str) -> VolumeArg:
+    """``-v [SRC:]DST[:MODE]`` as Docker's parser splits it on this platform."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        src, dst, mode = None, parts[0], ""
+    elif len(parts) == 2:
+        src, dst, mode = parts[0], parts[1], ""
+    elif len(parts) == 3:
+        src, dst, mode = parts
+    else:
+        raise UsageError(f"invalid volume specification: {spec!r}")
+    if not dst.startswith("/"):
+        raise UsageError(
+            f"invalid volume specification: {spec!r}: the destination must be an absolute path"
+        )
+    if ".." in dst.split("/"):
+        raise UsageError(f"invalid volume specification: {spec!r}: '..' in the destination")
+    for m in filter(None, mode.split(",")):
+        if m not in ("ro", "rw", "z", "Z", "private", "rprivate", "shared", "slave"):
+            raise UsageError(f"invalid mode {m!r} in volume specification {spec!r}")
+    if src == "":
+        raise UsageError(f"invalid volume specification: {spec!r}: empty source")
+    dst = "/" + "/".join(p for p in dst.split("/") if p and p != ".")
+    return VolumeArg(source=src, destination=dst, mode=mode)
+
+
+def parse_env(items: Sequence[str], *, host_env: Mapping[str, str] | None = None) -> list[str]:
+    """``-e K=V``; a bare ``-e K`` takes K from lamina's environment (dropped when unset)."""
+    env = os.environ if host_env is None else host_env
+    out: list[str] = []
+    for item in items:
+        key, eq, _ = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid environment variable: {item!r}")
+        if eq:
+            out.append(item)
+        elif key in env:
+            out.append(f"{key}={env[key]}")
+    return out
+
+
+def merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """The image's env with ``extra`` overriding by key, order kept as Docker keeps it."""
+    out = list(base)
+    for item in extra:
+        key = item.partition("=")[0]
+        out = [e for e in out if e.partition("=")[0] != key] + [item]
+    return out
+
+
+def command_of(opts: CreateOptions, image_cfg: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """(Path, Args) as Docker derives them: entrypoint then cmd; a given command replaces the
+    image's Cmd; ``--entrypoint`` replaces the entrypoint and drops the image's Cmd."""
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else []
+        cmd = list(opts.command)
+    else:
+        entrypoint = list(image_cfg.get("Entrypoint") or [])
+        cmd = list(opts.command) or list(image_cfg.get("Cmd") or [])
+    argv = entrypoint + cmd
+    if not argv:
+        raise UsageError("no command specified")
+    return argv[0], argv[1:]
+
+
+def container_config(
+    opts: CreateOptions, image_cfg: Mapping[str, Any], *, hostname: str
+) -> dict[str, Any]:
+    """Docker's ``Config`` of the container (API 1.41 field order)."""
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else None
+        cmd = list(opts.command) or None
+    else:
+        entrypoint = image_cfg.get("Entrypoint") or None
+        cmd = list(opts.command) or image_cfg.get("Cmd") or None
+    env = merge_env(image_cfg.get("Env") or [], parse_env(opts.env))
+    attach = not opts.detach
+    return {
+        "Hostname": opts.hostname or hostname,
+        "Domainname": "",
+        "User": opts.user if opts.user is not None else image_cfg.get("User", ""),
+        "AttachStdin": opts.interactive,
+        "AttachStdout": attach,
+        "AttachStderr": attach,
+        "Tty": opts.tty,
+        "OpenStdin": opts.interactive,
+        "StdinOnce": opts.interactive,
+        "Env": env or None,
+        "Cmd": cmd,
+        "Image": opts.image,
+        "Volumes": image_cfg.get("Volumes") or None,
+        "WorkingDir": opts.workdir if opts.workdir is not None else image_cfg.get("WorkingDir", ""),
+        "Entrypoint": entrypoint,
+        "OnBuild": None,
+        "Labels": image_cfg.get("Labels") or {},
+        **({"StopSignal": image_cfg["StopSignal"]} if image_cfg.get("StopSignal") else {}),
+    }
+
+
+def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
+    """Docker's ``HostConfig``, the fields lamina honours (and Docker's zero values)."""
+    if opts.network not in _NETWORKS:
+        raise UsageError(f"network {opts.network!r} is not supported (use none or host)")
+    for opt in opts.security_opt:
+        if opt not in (*_NO_NEW_PRIVS, "no-new-privileges:false", "no-new-privileges=false"):
+            raise UsageError(f"unsupported --security-opt {opt!r}")
+    return {
+        "Binds": list(binds) or None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": opts.network,
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": opts.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "CapAdd": list(opts.cap_add) or None,
+        "CapDrop": list(opts.cap_drop) or None,
+        "Privileged": opts.privileged,
+        "ReadonlyRootfs": False,
+        "SecurityOpt": list(opts.security_opt) or None,
+    }
+
+
+def run_spec(stored: Mapping[str, Any], *, host_files: Mapping[str, Path]) -> RunSpec:
+    """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
+    /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted."""
+    cfg = stored["Config"]
+    hc = stored["HostConfig"]
+    mounts = [
+        MountSpec(source=src, destination=dst, readonly=False) for dst, src in host_files.items()
+    ]
+    for m in stored.get("Mounts") or []:
+        mounts.append(
+            MountSpec(source=Path(m["Source"]), destination=m["Destination"], readonly=not m["RW"])
+        )
+    return RunSpec(
+        args=(stored["Path"], *stored["Args"]),
+        env=tuple(cfg.get("Env") or ()),
+        cwd=cfg.get("WorkingDir") or "/",
+        user=cfg.get("User") or "",
+        hostname=cfg.get("Hostname") or "",
+        network=_NETWORKS[hc.get("NetworkMode") or "none"],
+        privileged=bool(hc.get("Privileged")),
+        cap_add=tuple(hc.get("CapAdd") or ()),
+        cap_drop=tuple(hc.get("CapDrop") or ()),
+        no_new_privileges=any(o in _NO_NEW_PRIVS for o in hc.get("SecurityOpt") or ()),
+        mounts=tuple(mounts),
+        tty=False,  # the shim relays pipes; a pseudo-terminal is not wired yet
+        stop_signal=cfg.get("StopSignal") or "SIGTERM",
+    )
+
+
+HOSTS_LOOPBACK: Final = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+# Docker's fallback when filtering leaves no nameserver (libnetwork/resolvconf).
+DEFAULT_DNS: Final = ("8.8.8.8", "8.8.4.4")
+
+
+def hosts_file(*, network: str, host_hosts: str) -> str:
+    """/etc/hosts: the host's own with ``--network host``, else Docker's loopback entries."""
+    return host_hosts if network == "host" else HOSTS_LOOPBACK
+
+
+def resolv_conf(*, network: str, host_resolv: str) -> str:
+    """The host's resolv.conf; outside the host's network, loopback nameservers (which would
+    point at the container itself) are dropped, as Docker does."""
+    if network == "host":
+        return host_resolv
+    lines = []
+    servers = 0
+    for line in host_resolv.splitlines():
+        fields = line.split()
+        if fields[:1] == ["nameserver"] and len(fields) > 1:
+            if fields[1].startswith("127.") or fields[1] == "::1":
+                continue
+            servers += 1
+        lines.append(line)
+    if not servers:
+        lines += [f"nameserver {ns}" for ns in DEFAULT_DNS]
+    return "\n".join(lines) + "\n"

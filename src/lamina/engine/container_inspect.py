@@ -1,0 +1,146 @@
+"""Docker API 1.41 shapes for containers: ``inspect`` (formats.md §2.3) and ``ps`` rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lamina.engine.inspect import container_config
+from lamina.runtime import ContainerState, ContainerStatus
+from lamina.store.containers import ContainerRecord
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def state_json(state: ContainerState) -> dict[str, Any]:
+    running = state.status is ContainerStatus.RUNNING
+    return {
+        "Status": state.status.value,
+        "Running": running,
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "Dead": False,
+        "Pid": state.pid if running else 0,
+        "ExitCode": state.exit_code,
+        "Error": state.error,
+        "StartedAt": state.started_at or ZERO_TIME,
+        "FinishedAt": state.finished_at or ZERO_TIME,
+    }
+
+
+def inspect_container(
+    rec: ContainerRecord,
+    *,
+    state: ContainerState,
+    bundle: Path,
+    graph_data: Mapping[str, str],
+    driver_name: str,
+) -> dict[str, Any]:
+    """``docker container inspect`` for one container; every path in it exists."""
+    stored = rec.config
+    cfg = dict(container_config(stored["Config"]))
+    # A container's Config carries what the image config does not: the attach flags.
+    for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
+        cfg[key] = bool(stored["Config"].get(key))
+    cfg["Labels"] = stored["Config"].get("Labels") or {}
+    network = stored["HostConfig"].get("NetworkMode") or "none"
+    return {
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": stored["Path"],
+        "Args": list(stored["Args"]),
+        "State": state_json(state),
+        "Image": str(rec.image),
+        "ResolvConfPath": str(bundle / "resolv.conf"),
+        "HostnamePath": str(bundle / "hostname"),
+        "HostsPath": str(bundle / "hosts"),
+        "LogPath": str(bundle / f"{rec.id}-json.log"),
+        "Name": "/" + rec.name,
+        "RestartCount": 0,
+        "Driver": driver_name,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": dict(stored["HostConfig"]),
+        "GraphDriver": {"Data": dict(graph_data), "Name": driver_name},
+        "Mounts": [dict(m) for m in stored.get("Mounts") or []],
+        "Config": cfg,
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {},
+            "SandboxKey": "",
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "Networks": {network: {"NetworkID": "", "EndpointID": "", "Gateway": ""}},
+        },
+    }
+
+
+def _parse(ts: str) -> float | None:
+    if not ts or ts.startswith("0001-"):
+        return None
+    text = ts.rstrip("Z")
+    head, _, frac = text.partition(".")
+    try:
+        base = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return base.timestamp() + (float("0." + frac[:6]) if frac else 0.0)
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def status_text(state: ContainerState, *, now: float) -> str:
+    """The STATUS column: "Created", "Up 3 seconds", "Exited (0) 2 minutes ago"."""
+    if state.status is ContainerStatus.RUNNING:
+        started = _parse(state.started_at)
+        return "Up " + human_duration(now - started) if started else "Up"
+    if state.status is ContainerStatus.EXITED:
+        finished = _parse(state.finished_at)
+        when = f" {human_duration(now - finished)} ago" if finished else ""
+        return f"Exited ({state.exit_code}){when}"
+    return "Created"
+
+
+def command_text(rec: ContainerRecord) -> str:
+    """The COMMAND column before quoting: Path and Args joined by spaces (as docker ps)."""
+    return " ".join([rec.config["Path"], *rec.config["Args"]])
+
+
+def created_ts(rec: ContainerRecord) -> float:
+    return _parse(rec.created) or 0.0

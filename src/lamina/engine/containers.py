@@ -1,0 +1,462 @@
+"""Container service: create, start/run through the OCI runtime, observe, stop, remove, and the
+storage verbs (mount, diff, commit, export, cp).
+
+The runtime (``lamina.runtime``) owns the process: a per-container shim records the exit
+status and the json-file log, so the truth about a container survives a ``kill -9`` of this
+process and is asked for on every look (``ps``, ``inspect``). The rootfs is mounted for a run
+and marked with :data:`RUN_MOUNT_MARK` in the container dir; whoever first sees the run over
+(the attached launcher, ``stop``, ``rm``, or any later look) drops that one mount — the
+marker's unlink decides who, so it happens once.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from lamina.driver.base import Change
+from lamina.engine import container_config as cc
+from lamina.engine import container_fs
+from lamina.engine.container_inspect import (
+    command_text,
+    created_ts,
+    inspect_container,
+    status_text,
+)
+from lamina.engine.images import ImageService, now_rfc3339
+from lamina.engine.names import random_name
+from lamina.errors import (
+    ConflictError,
+    ContainerNotFoundError,
+    LaminaError,
+    UsageError,
+)
+from lamina.runtime import (
+    ContainerNotRunningError,
+    ContainerState,
+    ContainerStatus,
+    LogEntry,
+    Runtime,
+    build_spec,
+    write_bundle,
+)
+from lamina.store.containers import ContainerRecord
+from lamina.store.store import Store
+
+RUN_MOUNT_MARK = "rootfs.mounted"
+_HOST_FILES = ("hostname", "hosts", "resolv.conf")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerSummary:
+    """One ``ps`` row."""
+
+    id: str
+    name: str
+    image: str  # as the user gave it
+    command: str
+    created: float  # unix time
+    created_at: str
+    state: ContainerState
+    status: str
+    mounts: tuple[str, ...]
+
+
+class ContainerService:
+    def __init__(self, store: Store, *, images: ImageService) -> None:
+        self._store = store
+        self._images = images
+        self.runtime = Runtime(state_dir=store.containers.runtime_dir)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> ContainerRecord:
+        return self._store.containers.resolve(ref)
+
+    def _bundle(self, rec: ContainerRecord) -> Path:
+        return self._store.containers.bundle(rec)
+
+    def state(self, rec: ContainerRecord) -> ContainerState:
+        """What the runtime's record says (never started: created), dropping the run's mount
+        once the run is seen to be over."""
+        try:
+            st = self.runtime.state(rec.id)
+        except ContainerNotFoundError:
+            return ContainerState(status=ContainerStatus.CREATED)
+        if st.status is ContainerStatus.EXITED or st.error:
+            self._release_run_mount(rec)
+        return st
+
+    # -- create ---------------------------------------------------------------------------
+
+    def create(self, opts: cc.CreateOptions) -> ContainerRecord:
+        """``docker create``: the record, its layers, its volumes (made and pre-filled), and
+        the files bind-mounted at run time."""
+        image = self._images.resolve(opts.image)
+        image_cfg = dict(self._images.config(image).get("config") or {})
+        path, args = cc.command_of(opts, image_cfg)
+        containers = self._store.containers
+        name = opts.name or random_name(taken=self._name_taken)
+        vol_args = [cc.parse_volume(v) for v in opts.volumes]
+        for v in vol_args:
+            if v.is_bind and not os.path.exists(v.source or ""):
+                raise UsageError(
+                    f'invalid mount config for type "bind": bind source path does not '
+                    f"exist: {v.source}"
+                )
+        taken = {v.destination for v in vol_args}
+        for dest in sorted(image_cfg.get("Volumes") or {}):  # the image's VOLUME entries
+            norm = "/" + "/".join(p for p in dest.split("/") if p)
+            if norm not in taken:
+                vol_args.append(cc.VolumeArg(source=None, destination=norm, mode=""))
+                taken.add(norm)
+        mounts, links, new_volumes = self._volumes_for(vol_args)
+        stored = {
+            "Path": path,
+            "Args": args,
+            "Config": cc.container_config(opts, image_cfg, hostname=""),
+            "HostConfig": cc.host_config(opts, binds=[v for v in opts.volumes if ":" in v]),
+            "Mounts": mounts,
+        }
+        try:
+            rec = containers.create(
+                name=name,
+                image=image.id,
+                top_layer=image.top_layer,
+                created=now_rfc3339(),
+                config=stored,
+                volumes=links,
+            )
+        except BaseException:
+            for vname in new_volumes:
+                with contextlib.suppress(LaminaError):
+                    self._store.volumes.remove(vname)
+            raise
+        try:
+            self._write_host_files(rec)
+            if mounts:
+                self._prepare_mount_points(rec)
+        except BaseException:
+            with contextlib.suppress(LaminaError):
+                self.remove(rec.id, force=True, volumes=True)
+            raise
+        return rec
+
+    def _name_taken(self, name: str) -> bool:
+        try:
+            self._store.containers.resolve(name)
+        except ContainerNotFoundError:
+            return False
+        return True
+
+    def _volumes_for(
+        self, vol_args: builtins.list[cc.VolumeArg]
+    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[tuple[str, str]], builtins.list[str]]:
+        mounts: builtins.list[dict[str, Any]] = []
+        links: builtins.list[tuple[str, str]] = []
+        new: builtins.list[str] = []
+        vols = self._store.volumes
+        for v in vol_args:
+            if v.is_bind:
+                mounts.append(
+                    {
+                        "Type": "bind",
+                        "Source": os.path.abspath(v.source or ""),
+                        "Destination": v.destination,
+                        "Mode": v.mode,
+                        "RW": not v.read_only,
+                        "Propagation": "rprivate",
+                    }
+                )
+                continue
+            anonymous = v.source is None
+            vname = v.source if v.source is not None else os.urandom(32).hex()
+            if not anonymous:
+                from lamina.engine.volumes import _check_name
+
+                _check_name(vname)
+            vrec, fresh = vols.create(vname, anonymous=anonymous)
+            if fresh:
+                new.append(vname)
+            links.append((vname, v.destination))
+            mounts.append(
+                {
+                    "Type": "volume",
+                    "Name": vname,
+                    "Source": str(vrec.mountpoint),
+                    "Destination": v.destination,
+                    "Driver": "local",
+                    "Mode": v.mode or ("" if anonymous else "z"),
+                    "RW": not v.read_only,
+                    "Propagation": "",
+                }
+            )
+        return mounts, links, new
+
+    def _write_host_files(self, rec: ContainerRecord) -> None:
+        bundle = self._bundle(rec)
+        network = rec.config["HostConfig"]["NetworkMode"]
+        hostname = rec.config["Config"].get("Hostname") or rec.id[:12]
+        contents = {
+            "hostname": hostname + "\n",
+            "hosts": cc.hosts_file(network=network, host_hosts=_read_host("/etc/hosts")),
+            "resolv.conf": cc.resolv_conf(
+                network=network, host_resolv=_read_host("/etc/resolv.conf")
+            ),
+            f"{rec.id}-json.log": "",
+        }
+        for name, text in contents.items():
+            (bundle / name).write_text(text)
+            os.chmod(bundle / name, 0o644 if name in _HOST_FILES else 0o640)
+
+    def _prepare_mount_points(self, rec: ContainerRecord) -> None:
+        """Mount points in the rw layer (they show in ``diff``, as Docker's do), and Docker's
+        copy of the image's content into an empty volume."""
+        merged = self._store.containers.mount(rec)
+        try:
+            for m in rec.config["Mounts"]:
+                container_fs.mkdir_in_root(merged, m["Destination"])
+                if m["Type"] == "volume" and container_fs.is_empty_dir(Path(m["Source"])):
+                    container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
+        finally:
+            self._store.containers.unmount(rec)
+
+    # -- running --------------------------------------------------------------------------
+
+    def start(self, ref: str, *, attach: bool, interactive: bool = False) -> tuple[str, int]:
+        """Start the container. Attached: wait and return its exit status; detached: return
+        once it runs (status 0). Raises CommandNotFoundError (127) etc. as the runtime does."""
+        rec = self.resolve(ref)
+        st = self.state(rec)
+        if st.status is ContainerStatus.RUNNING:
+            if attach:
+                raise ConflictError(f"container {rec.name} is already running")
+            return rec.id, 0
+        merged = self._mount_for_run(rec)
+        bundle = self._bundle(rec)
+        try:
+            self._write_host_files(rec)
+            spec = cc.run_spec(
+                rec.config, host_files={f"/etc/{n}": bundle / n for n in _HOST_FILES}
+            )
+            write_bundle(bundle, build_spec(spec, rootfs=merged))
+            if attach:
+                try:
+                    code = self.runtime.run_attached(rec.id, bundle, stdin=interactive)
+                finally:
+                    self._release_run_mount(rec)
+                return rec.id, code
+            self.runtime.start_detached(rec.id, bundle)
+        except BaseException:
+            self._release_run_mount(rec)
+            raise
+        return rec.id, 0
+
+    def run(self, opts: cc.CreateOptions) -> tuple[ContainerRecord, int]:
+        """``docker run``: create, start (attached unless ``detach``), and with
+        ``auto_remove`` remove the container and its anonymous volumes once it is over."""
+        rec = self.create(opts)
+        try:
+            _, code = self.start(rec.id, attach=not opts.detach, interactive=opts.interactive)
+        except BaseException:
+            if opts.auto_remove:
+                with contextlib.suppress(LaminaError):
+                    self.remove(rec.id, force=True, volumes=True)
+            raise
+        if opts.auto_remove and not opts.detach:
+            self.remove(rec.id, force=True, volumes=True)
+        return rec, code
+
+    def _mount_for_run(self, rec: ContainerRecord) -> Path:
+        mark = self._bundle(rec) / RUN_MOUNT_MARK
+        if mark.exists():  # a run that nobody saw end (its launcher was killed)
+            self._release_run_mount(rec)
+        merged = self._store.containers.mount(rec)
+        mark.touch(mode=0o600)
+        return merged
+
+    def _release_run_mount(self, rec: ContainerRecord) -> None:
+        try:
+            os.unlink(self._bundle(rec) / RUN_MOUNT_MARK)
+        except FileNotFoundError:
+            return  # not mounted for a run, or someone else released it
+        self._store.containers.unmount(rec)
+
+    def stop(self, ref: str, *, timeout: float = 10.0) -> str:
+        rec = self.resolve(ref)
+        if self.state(rec).status is ContainerStatus.RUNNING:
+            self.runtime.stop(rec.id, timeout=timeout)
+        self.state(rec)
+        return rec.id
+
+    def kill(self, ref: str, *, signal: str = "SIGKILL") -> str:
+        rec = self.resolve(ref)
+        try:
+            self.runtime.kill(rec.id, signal)
+        except (ContainerNotFoundError, ContainerNotRunningError) as exc:
+            raise ConflictError(f"cannot kill container {ref}: it is not running") from exc
+        return rec.id
+
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> str:
+        """``docker rm``: refused for a running container unless ``force`` (which kills it);
+        ``volumes`` also removes its anonymous volumes. Its mounts go with it."""
+        rec = self.resolve(ref)
+        if self.state(rec).status is ContainerStatus.RUNNING and not force:
+            raise ConflictError(
+                f"you cannot remove a running container {rec.id[:12]}. Stop the container "
+                "before attempting removal or force remove"
+            )
+        self.runtime.delete(rec.id, force=True)
+        self._release_run_mount(rec)
+        if force:
+            while self._store.containers.mount_count(rec) > 0:
+                self._store.containers.unmount(rec)
+        anonymous = []
+        if volumes:
+            for vname, _ in self._store.containers.volumes(rec.id):
+                vrec = self._store.volumes.find(vname)
+                if vrec is not None and vrec.anonymous:
+                    anonymous.append(vname)
+        self._store.containers.remove(rec)
+        for vname in anonymous:
+            with contextlib.suppress(LaminaError):
+                self._store.volumes.remove(vname)  # still used by another: kept, as Docker
+        return rec.id
+
+    def prune(self) -> builtins.list[str]:
+        """Remove every container that is not running."""
+        removed = []
+        for rec in self._store.containers.list():
+            if self.state(rec).status is not ContainerStatus.RUNNING:
+                with contextlib.suppress(ContainerNotFoundError):
+                    removed.append(self.remove(rec.id))
+        return removed
+
+    def logs(self, ref: str, *, follow: bool = False) -> Iterator[LogEntry]:
+        rec = self.resolve(ref)
+        try:
+            return self.runtime.logs(rec.id, follow=follow)
+        except ContainerNotFoundError:
+            return iter(())  # never started: no output yet
+
+    # -- observing ------------------------------------------------------------------------
+
+    def list(self, *, all_: bool = False) -> builtins.list[ContainerSummary]:
+        now = time.time()
+        out = []
+        for rec in self._store.containers.list():
+            st = self.state(rec)
+            if not all_ and st.status is not ContainerStatus.RUNNING:
+                continue
+            out.append(
+                ContainerSummary(
+                    id=rec.id,
+                    name=rec.name,
+                    image=rec.config["Config"].get("Image") or str(rec.image),
+                    command=command_text(rec),
+                    created=created_ts(rec),
+                    created_at=rec.created,
+                    state=st,
+                    status=status_text(st, now=now),
+                    mounts=tuple(
+                        m.get("Name") or m["Source"] for m in rec.config.get("Mounts") or []
+                    ),
+                )
+            )
+        return out
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        rec = self.resolve(ref)
+        return inspect_container(
+            rec,
+            state=self.state(rec),
+            bundle=self._bundle(rec),
+            graph_data=self._store.containers.metadata(rec),
+            driver_name=self._store.driver.name,
+        )
+
+    # -- storage verbs --------------------------------------------------------------------
+
+    def mount(self, ref: str) -> Path:
+        return self._store.containers.mount(self.resolve(ref))
+
+    def unmount(self, ref: str) -> None:
+        self._store.containers.unmount(self.resolve(ref))
+
+    def diff(self, ref: str) -> builtins.list[Change]:
+        return self._store.containers.changes(self.resolve(ref))
+
+    @contextlib.contextmanager
+    def _rootfs(self, rec: ContainerRecord) -> Iterator[Path]:
+        merged = self._store.containers.mount(rec)
+        try:
+            yield merged
+        finally:
+            self._store.containers.unmount(rec)
+
+    def export(self, ref: str, out: IO[bytes]) -> None:
+        """``docker export``: the container's flattened rootfs as a tar."""
+        from lamina.archive.changes import write_tree_diff
+
+        with self._rootfs(self.resolve(ref)) as merged:
+            write_tree_diff(None, merged, out)
+
+    def copy(self, source: str, destination: str) -> None:
+        """``docker cp``: exactly one side is ``CONTAINER:PATH``."""
+        src_c, src_p = _cp_arg(source)
+        dst_c, dst_p = _cp_arg(destination)
+        if (src_c is None) == (dst_c is None):
+            raise UsageError("copying between containers or between host paths is not supported")
+        if src_c is not None:
+            with self._rootfs(self.resolve(src_c)) as merged:
+                container_fs.copy_out(merged, src_p, Path(dst_p))
+        else:
+            assert dst_c is not None
+            with self._rootfs(self.resolve(dst_c)) as merged:
+                container_fs.copy_in(merged, Path(src_p), dst_p)
+
+    def commit(
+        self,
+        ref: str,
+        *,
+        reference: str | None = None,
+        message: str | None = None,
+        author: str | None = None,
+        changes: tuple[str, ...] = (),
+    ) -> Any:
+        """``docker commit``: the rw layer's changes become a new top layer of the image."""
+        from lamina.engine.container_commit import commit
+
+        rec = self.resolve(ref)
+        return commit(
+            self._store,
+            rec,
+            image=self._store.images.get(rec.image),
+            reference=reference,
+            message=message,
+            author=author,
+            changes=changes,
+        )
+
+
+def _cp_arg(arg: str) -> tuple[str | None, str]:
+    """(container, path) for ``NAME:PATH``; (None, path) for a host path (one starting with
+    "/" or ".", or without a colon), as docker cp splits them."""
+    if arg.startswith(("/", ".")) or ":" not in arg:
+        return None, arg
+    name, _, path = arg.partition(":")
+    return name, path or "/"
+
+
+def _read_host(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""

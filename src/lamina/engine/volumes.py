@@ -1,0 +1,167 @@
+"""Volume service: create, list, inspect, remove, prune, and (beyond Docker, docker/cli#1436)
+export to and import from a tar."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from lamina.errors import ConflictError, UsageError, VolumeNotFoundError
+from lamina.store.store import Store
+from lamina.store.volumes import VolumeRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeSummary:
+    """One volume with what ``ls``/``inspect`` show about it."""
+
+    name: str
+    driver: str
+    mountpoint: str
+    created_at: str  # RFC 3339, whole seconds, local offset (as Docker)
+    labels: Mapping[str, str]
+    anonymous: bool
+    users: tuple[str, ...]  # names of the containers that mount it
+
+
+def rfc3339_local(ts: float) -> str:
+    """Go's ``time.RFC3339`` of a local time: ``2020-04-19T11:00:21Z`` or ``...+02:00``."""
+    local = time.localtime(int(ts))
+    offset = local.tm_gmtoff or 0
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", local)
+    if offset == 0:
+        return base + "Z"
+    sign = "+" if offset > 0 else "-"
+    hours, minutes = divmod(abs(offset) // 60, 60)
+    return f"{base}{sign}{hours:02d}:{minutes:02d}"
+
+
+def parse_labels(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid label {item!r}: want KEY=VALUE")
+        out[key] = value
+    return out
+
+
+class VolumeService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def _summary(self, rec: VolumeRecord) -> VolumeSummary:
+        return VolumeSummary(
+            name=rec.name,
+            driver="local",
+            mountpoint=str(rec.mountpoint),
+            created_at=rfc3339_local(self._store.volumes.created_at(rec)),
+            labels=dict(rec.labels),
+            anonymous=rec.anonymous,
+            users=tuple(n for _, n in self._store.volumes.users(rec.name)),
+        )
+
+    def create(self, name: str | None = None, *, labels: Sequence[str] = ()) -> VolumeSummary:
+        """``docker volume create [NAME]``: a random 64-hex name when none is given; an
+        existing name is returned as is."""
+        _check_name(name) if name is not None else None
+        rec, _ = self._store.volumes.create(
+            name if name is not None else os.urandom(32).hex(), labels=parse_labels(labels)
+        )
+        return self._summary(rec)
+
+    def list(self, *, filters: Sequence[str] = ()) -> builtins.list[VolumeSummary]:
+        """Volumes by name; filters ``name=``, ``label=KEY[=VALUE]``, ``dangling=true|false``."""
+        out = [self._summary(r) for r in self._store.volumes.list()]
+        for f in filters:
+            key, eq, value = f.partition("=")
+            if not eq:
+                raise UsageError(f"bad filter {f!r}: want KEY=VALUE")
+            if key == "name":
+                out = [v for v in out if value in v.name]
+            elif key == "label":
+                lk, leq, lv = value.partition("=")
+                out = [v for v in out if lk in v.labels and (not leq or v.labels[lk] == lv)]
+            elif key == "dangling":
+                want = value.lower() in ("1", "true")
+                out = [v for v in out if (not v.users) == want]
+            elif key == "driver":
+                out = [v for v in out if v.driver == value]
+            else:
+                raise UsageError(f"invalid filter {key!r} (name, label, dangling, driver)")
+        return out
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        """Docker's ``volume inspect`` object (fields in the Go struct's alphabetical order)."""
+        v = self._summary(self._get(name))
+        return {
+            "CreatedAt": v.created_at,
+            "Driver": v.driver,
+            "Labels": dict(v.labels),
+            "Mountpoint": v.mountpoint,
+            "Name": v.name,
+            "Options": {},
+            "Scope": "local",
+        }
+
+    def _get(self, name: str) -> VolumeRecord:
+        _check_name(name)
+        return self._store.volumes.get(name)
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        """``docker volume rm``: refused while a container uses it (even with ``force``, as
+        Docker); ``force`` only makes a missing volume no error."""
+        try:
+            self._get(name)
+        except VolumeNotFoundError:
+            if force:
+                return
+            raise
+        self._store.volumes.remove(name)
+
+    def prune(self, *, all_volumes: bool = False) -> builtins.list[str]:
+        """Remove unused volumes: anonymous ones only, unless ``all_volumes``."""
+        removed: builtins.list[str] = []
+        for rec in self._store.volumes.list():
+            if not (rec.anonymous or all_volumes) or self._store.volumes.users(rec.name):
+                continue
+            try:
+                self._store.volumes.remove(rec.name)
+            except ConflictError:
+                continue  # a container started using it meanwhile
+            removed.append(rec.name)
+        return removed
+
+    def export(self, name: str, out: IO[bytes]) -> None:
+        """The volume's data as a tar (paths relative to the volume root)."""
+        from lamina.archive.changes import write_tree_diff
+
+        write_tree_diff(None, self._get(name).mountpoint, out)
+
+    def import_(self, name: str, source: IO[bytes]) -> VolumeSummary:
+        """Extract a tar (plain, gzip or zstd) into the volume, creating it if needed, through
+        lamina's confined layer extraction (no path in the tar can leave the volume)."""
+        from lamina.archive.apply import WhiteoutFormat, apply_layer
+
+        _check_name(name)
+        rec, _ = self._store.volumes.create(name)
+        apply_layer(source, rec.mountpoint, fmt=WhiteoutFormat.APPLY)
+        return self._summary(rec)
+
+
+def _check_name(name: str) -> None:
+    """Docker's rule, with a plainer word for the two mistakes people make."""
+    if "/" in name or name in (".", "..") or ".." in name.split("/"):
+        raise UsageError(
+            f"invalid volume name {name!r}: a volume name cannot contain '/' or be '..' "
+            "(names match [a-zA-Z0-9][a-zA-Z0-9_.-]+; use an absolute path for a bind mount)"
+        )
+    if len(name) < 2:
+        raise UsageError(
+            f"invalid volume name {name!r}: must match [a-zA-Z0-9][a-zA-Z0-9_.-]+ "
+            "(at least 2 characters)"
+        )
