@@ -61,8 +61,10 @@ def debian_rootfs_tar_gz() -> Path:
     tmp = out.with_suffix(".tmp")
     # Without the downloaded .debs debootstrap leaves in apt's cache: ~115 MB, ~6.6k entries,
     # the image the issue's targets (and ../shared/fixtures/debian) describe.
-    sh(f"tar --numeric-owner --xattrs --exclude='./var/cache/apt/archives/*.deb' "
-       f"-C {target} -czf {tmp} .")
+    sh(
+        f"tar --numeric-owner --xattrs --exclude='./var/cache/apt/archives/*.deb' "
+        f"-C {target} -czf {tmp} ."
+    )
     tmp.rename(out)
     shutil.rmtree(target, ignore_errors=True)
     return out
@@ -182,7 +184,129 @@ def case_version(runs: int) -> None:
     )
 
 
-CASES: dict[str, Callable[[int], None]] = {"import": case_import, "version": case_version}
+def _debian_image(work: Path) -> tuple[PodmanEnv, Path, Path]:
+    """The Debian minbase image as podman sees it (``podman import``), its docker-archive
+    (``podman save``) and an OCI layout of it (``skopeo copy``, gzip layer), all on tmpfs."""
+    tgz = debian_rootfs_tar_gz()
+    penv = PodmanEnv.create(work / "podman")
+    penv.run("podman", "import", str(tgz), "bench/debian:latest")
+    archive = work / "debian.docker-archive.tar"
+    penv.run("podman", "save", "-o", str(archive), "bench/debian:latest")
+    layout = work / "debian.oci"
+    penv.run(
+        "skopeo", *penv.policy_args(), "copy", f"docker-archive:{archive}", f"oci:{layout}:debian"
+    )
+    return penv, archive, layout
+
+
+def _lamina(root: Path, *args: str) -> None:
+    subprocess.run([LAMINA, "--root", str(root), *args], check=True, capture_output=True)
+
+
+def case_load(runs: int) -> None:
+    need("podman", "skopeo")
+    work = Path(tempfile.mkdtemp(prefix="bench-load-", dir=SHM))
+    lroot = work / "lamina"
+    penv = None
+    try:
+        penv, archive, _ = _debian_image(work)
+        penv.reset()
+        p = penv
+
+        compare(
+            f"load Debian minbase docker-archive ({archive.stat().st_size / 1e6:.1f} MB)",
+            {
+                "lamina": (
+                    lambda: _rm_lamina_root(lroot),
+                    lambda: _lamina(lroot, "load", "-q", "-i", str(archive)),
+                ),
+                "podman load": (p.reset, lambda: p.run("podman", "load", "-q", "-i", str(archive))),
+            },
+            runs=runs,
+        )
+        print("  target: lamina <= 0.33x podman load")
+    finally:
+        _rm_lamina_root(lroot)
+        if penv is not None:
+            penv.reset()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def case_save(runs: int) -> None:
+    need("podman", "skopeo")
+    work = Path(tempfile.mkdtemp(prefix="bench-save-", dir=SHM))
+    lroot = work / "lamina"
+    out = work / "out.tar"
+    penv = None
+    try:
+        penv, archive, _ = _debian_image(work)
+        _lamina(lroot, "load", "-q", "-i", str(archive))
+        p = penv
+
+        def clean() -> None:
+            out.unlink(missing_ok=True)
+
+        compare(
+            "save Debian minbase to a docker-archive",
+            {
+                "lamina": (clean, lambda: _lamina(lroot, "save", "-o", str(out), "bench/debian")),
+                "podman save": (
+                    clean,
+                    lambda: p.run("podman", "save", "-o", str(out), "bench/debian:latest"),
+                ),
+            },
+            runs=runs,
+        )
+        print("  target: lamina <= 0.5x podman save")
+    finally:
+        _rm_lamina_root(lroot)
+        if penv is not None:
+            penv.reset()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def case_copy(runs: int) -> None:
+    need("podman", "skopeo")
+    work = Path(tempfile.mkdtemp(prefix="bench-copy-", dir=SHM))
+    lroot = work / "lamina"
+    out = work / "out.tar"
+    penv = None
+    try:
+        penv, _, layout = _debian_image(work)
+        penv.reset()  # skopeo copy reads the layout only; no store involved
+        p = penv
+        _lamina(lroot, "images")  # create the store (lamina copy stages in its tmp dir)
+        src, dst = f"oci:{layout}:debian", f"docker-archive:{out}:bench/debian:latest"
+
+        def clean() -> None:
+            out.unlink(missing_ok=True)
+
+        compare(
+            "copy Debian minbase oci: -> docker-archive:",
+            {
+                "lamina": (clean, lambda: _lamina(lroot, "copy", "-q", src, dst)),
+                "skopeo copy": (
+                    clean,
+                    lambda: p.run("skopeo", *p.policy_args(), "copy", "-q", src, dst),
+                ),
+            },
+            runs=runs,
+        )
+        print("  target: lamina <= 0.7x skopeo copy")
+    finally:
+        _rm_lamina_root(lroot)
+        if penv is not None:
+            penv.reset()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+CASES: dict[str, Callable[[int], None]] = {
+    "import": case_import,
+    "version": case_version,
+    "load": case_load,
+    "save": case_save,
+    "copy": case_copy,
+}
 
 
 def main() -> int:
