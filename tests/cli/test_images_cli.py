@@ -155,7 +155,7 @@ def test_refused_import_leaves_nothing_behind(
 def test_unknown_image_is_a_clear_error(capsys: pytest.CaptureFixture[str], shm_tmp: Path) -> None:
     code, _, err = run(capsys, shm_tmp / "root", "inspect", "nosuchimage", driver="vfs")
     assert code == 1
-    assert "error: no such image: nosuchimage" in err
+    assert "error: no such object: nosuchimage" in err  # as docker inspect words it
 
 
 def test_bad_template_is_usage_error(
