@@ -59,9 +59,9 @@ def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: st
 
 
 def _register() -> None:
-    from lamina.cli.commands import containers, images, system, transfer, volumes
+    from lamina.cli.commands import containers, forensics, images, system, transfer, volumes
 
-    for mod in (images, system, transfer, containers, volumes):
+    for mod in (images, system, transfer, containers, volumes, forensics):
         for command in mod.COMMANDS:
             cli.add_command(command)
     # Docker's image verbs also live under `image` (docker image load, ...).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from lamina.engine.containers import ContainerService
 from lamina.engine.images import ImageService
@@ -11,6 +12,9 @@ from lamina.engine.system import SystemService
 from lamina.engine.volumes import VolumeService
 from lamina.store.paths import default_root
 from lamina.store.store import Store
+
+if TYPE_CHECKING:
+    from lamina.engine.forensics import ForensicsService
 
 
 class Engine:
@@ -23,6 +27,17 @@ class Engine:
         self.system = SystemService(store)
         self.containers = ContainerService(store, images=self.images)
         self.volumes = VolumeService(store)
+        self._forensics: ForensicsService | None = None
+
+    @property
+    def forensics(self) -> ForensicsService:
+        """Layer stories, traces, recovery, secrets, waste, deep verify (built on first use:
+        its rule set is compiled at import)."""
+        if self._forensics is None:
+            from lamina.engine.forensics import ForensicsService
+
+            self._forensics = ForensicsService(self.store, resolve=self.images.resolve)
+        return self._forensics
 
     @classmethod
     def open(cls, root: Path | str | None = None, *, driver: str | None = None) -> Engine:

@@ -350,6 +350,50 @@ class LayerStore:
                     [(str(d), self._token.pid, self._token.start) for d in chain_ids_],
                 )
 
+    def reextract(self, chain_id: Digest) -> None:
+        """Unpack the layer again from its verified blob into a fresh driver dir and swap that
+        dir in for the layer's own (``verify --deep --repair``); the old content goes with the
+        temporary layer. Refused (LayerInUseError) while a mount reads the layer: its own, or a
+        layer stacked on it. The record, cache-id and overlay short link stay as they are."""
+        rec = self.get(chain_id)
+        with self._lock.hold():
+            mounted = [
+                r.chain_id
+                for r in self.list()
+                if self._driver.mount_count(r.cache_id) > 0
+                and chain_id in {x.chain_id for x in self.chain(r.chain_id)}
+            ]
+        if mounted:
+            raise LayerInUseError(
+                f"layer {chain_id} is read by a mount (of {', '.join(mounted)}); unmount first"
+            )
+        parent = self.get(rec.parent) if rec.parent is not None else None
+        tmp = new_cache_id()
+        self._stage(tmp)
+        try:
+            self._driver.create(tmp, parent=parent.cache_id if parent else None)
+            lower = self.merged_symlinks(parent.chain_id) if parent else frozenset()
+            with self._blobs.open(rec.blob_digest) as blob:
+                result = self._driver.apply(
+                    tmp,
+                    cast(IO[bytes], blob),
+                    expected_blob_digest=rec.blob_digest,
+                    expected_blob_size=rec.blob_size,
+                    expected_diff_id=rec.diff_id,
+                    lower_symlinks=lower,
+                )
+            if len(result.entries) != rec.entry_count:
+                raise StoreError(
+                    f"layer {chain_id}: re-extraction gave {len(result.entries)} entries, "
+                    f"the index has {rec.entry_count}"
+                )
+            with self._lock.hold():
+                _exchange(self._driver.apply_dir(tmp), self._driver.apply_dir(rec.cache_id))
+        except BaseException as exc:
+            self._discard(tmp, exc)
+            raise
+        self._discard(tmp, None)
+
     # -- users, removal -------------------------------------------------------------------
 
     def users(self, chain_id: Digest) -> builtins.list[str]:
@@ -422,3 +466,18 @@ class LayerStore:
     def metadata(self, chain_id: Digest) -> Mapping[str, str]:
         """Docker's GraphDriver.Data for the layer's dirs."""
         return self._driver.metadata(self.get(chain_id).cache_id)
+
+
+_RENAME_EXCHANGE: Final = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (``renameat2(RENAME_EXCHANGE)``): no moment without either."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd = -100
+    rc = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise StoreError(f"cannot swap {a} and {b}: {os.strerror(err)}")

@@ -186,8 +186,12 @@ def history(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_ctx
 def layers(ctx: Context, image: str, no_trunc: bool, fmt: str) -> None:
-    """List an image's layers, base first: chain id, diff id, size, entries, created by."""
-    infos = ctx.engine.images.layers(image)
+    """List an image's layers, base first: chain id, diff id, size, entries, files added,
+    modified (M; C = chmod/chown only), deleted and hidden (opaque), and the step that made each.
+
+    IMAGE may be a transport (oci:DIR[:REF], oci-archive:FILE, docker-archive:FILE), read in
+    place."""
+    infos = ctx.engine.forensics.layers(image)
     if fmt == "json":
         json_out(
             [
@@ -195,19 +199,29 @@ def layers(ctx: Context, image: str, no_trunc: bool, fmt: str) -> None:
                     "Index": i.index,
                     "ChainID": i.chain_id,
                     "DiffID": i.diff_id,
-                    "Digest": i.blob_digest,
+                    "Digest": i.digest,
                     "MediaType": i.media_type,
                     "Size": i.size,
                     "BlobSize": i.blob_size,
                     "Entries": i.entries,
                     "CreatedBy": i.created_by,
+                    "Added": i.added,
+                    "Modified": i.modified,
+                    "Metadata": i.metadata,
+                    "Readded": i.readded,
+                    "Deleted": i.deleted,
+                    "Hidden": i.hidden,
+                    "RemovedBytes": i.removed_bytes,
                 }
                 for i in infos
             ]
         )
         return
     table(
-        ["#", "CHAIN ID", "DIFF ID", "SIZE", "ENTRIES", "CREATED BY"],
+        [
+            *("#", "CHAIN ID", "DIFF ID", "SIZE", "ENTRIES"),
+            *("ADDED", "MODIFIED", "DELETED", "HIDDEN", "CREATED BY"),
+        ],
         [
             [
                 str(i.index),
@@ -215,11 +229,31 @@ def layers(ctx: Context, image: str, no_trunc: bool, fmt: str) -> None:
                 _short(i.diff_id, no_trunc),
                 human_size(i.size),
                 str(i.entries),
+                str(i.added),
+                f"{i.modified}"
+                + (f" C{i.metadata}" if i.metadata else "")
+                + (f" R{i.readded}" if i.readded else ""),
+                str(i.deleted),
+                str(i.hidden),
                 i.created_by if no_trunc or len(i.created_by) <= 45 else i.created_by[:44] + "…",
             ]
             for i in infos
         ],
     )
+    _size_chart([(i.index, i.size) for i in infos])
+
+
+def _size_chart(sizes: list[tuple[int, int]], *, width: int = 40) -> None:
+    """One bar per layer, scaled to the biggest (eighth-block resolution)."""
+    biggest = max((s for _, s in sizes), default=0)
+    if not biggest:
+        return
+    click.echo()
+    blocks = " ▏▎▍▌▋▊▉█"
+    for index, size in sizes:
+        eighths = round(width * 8 * size / biggest)
+        bar = "█" * (eighths // 8) + (blocks[eighths % 8] if eighths % 8 else "")
+        click.echo(f"{index:>3} {bar or '▏':<{width}} {human_size(size)}")
 
 
 @click.command("inspect")

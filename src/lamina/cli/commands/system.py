@@ -25,17 +25,81 @@ def info(ctx: Context, fmt: str) -> None:
 
 
 @click.command("verify")
+@click.argument("image", required=False)
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also walk every unpacked layer dir and check it against the file index.",
+)
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="With --deep: re-extract tampered layers from their verified blobs.",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @pass_ctx
-def verify(ctx: Context) -> None:
-    """Re-hash every blob and check the store's records; exit 1 naming each problem."""
-    problems = ctx.engine.system.verify()
-    for p in problems:
-        click.echo(str(p))
-    if problems:
-        click.echo(f"{len(problems)} problem(s) found", err=True)
-        set_exit_status(1)
+def verify(ctx: Context, image: str | None, deep: bool, repair: bool, fmt: str) -> None:
+    """Re-hash every blob and check the store's records; exit 1 naming each problem.
+
+    With --deep (implied by IMAGE) also compare each unpacked layer (of IMAGE, or all) with its
+    file index: modified, added, deleted, chmod-ed, chown-ed and xattr-changed files are named
+    with their layer. --repair re-extracts a tampered layer (refused while mounted)."""
+    if repair and not (deep or image):
+        raise click.UsageError("--repair needs --deep")
+    if not (deep or image):
+        problems = ctx.engine.system.verify()
+        for p in problems:
+            click.echo(str(p))
+        if problems:
+            click.echo(f"{len(problems)} problem(s) found", err=True)
+            set_exit_status(1)
+        else:
+            click.echo("store verified: no problems", err=True)
+        return
+    result = ctx.engine.forensics.verify_deep(image, repair=repair)
+    findings = result.findings
+    unrepaired = [f for lc in result.layers if not lc.repaired for f in lc.findings]
+    if fmt == "json":
+        json_out(
+            {
+                "StoreProblems": [str(p) for p in result.store_problems],
+                "Layers": [
+                    {
+                        "ChainID": lc.chain_id,
+                        "Dir": str(lc.directory),
+                        "Entries": lc.files,
+                        "BytesHashed": lc.bytes_hashed,
+                        "Repaired": lc.repaired,
+                        "Findings": [
+                            {
+                                "Issue": f.issue.value,
+                                "Path": "/" + f.path,
+                                "Expected": f.expected,
+                                "Actual": f.actual,
+                            }
+                            for f in lc.findings
+                        ],
+                    }
+                    for lc in result.layers
+                ],
+            }
+        )
     else:
-        click.echo("store verified: no problems", err=True)
+        for p in result.store_problems:
+            click.echo(str(p))
+        for f in findings:
+            click.echo(str(f))
+        for lc in result.layers:
+            if lc.repaired:
+                click.echo(f"repaired: layer {lc.chain_id} re-extracted from its blob")
+    click.echo(
+        f"{len(result.layers)} layer(s) walked, {len(findings)} finding(s), "
+        f"{sum(1 for lc in result.layers if lc.repaired)} repaired, "
+        f"{len(result.store_problems)} store problem(s)",
+        err=True,
+    )
+    if unrepaired or result.store_problems:
+        set_exit_status(1)
 
 
 @click.group("system")

@@ -1,0 +1,425 @@
+"""``lamina secrets``: credentials by content in every layer (not only the final tree), files a
+later layer hid, secrets in the config and history, and risky file metadata.
+
+Content is scanned while each layer's tar is streamed once (a transport's layers during the same
+pass that indexes them). Every finding names its layer and that layer's instruction, and says how
+to read the evidence (``lamina cat IMAGE PATH --layer N``), which matters most for what a later
+layer deleted: the bytes are still in the image, only hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from lamina.archive.entry import Entry, EntryKind
+from lamina.forensics.replay import Action, Located, all_events
+from lamina.forensics.rules import RuleSet, Severity, entropy, load_ruleset
+from lamina.forensics.stack import ContentVisitor, Stack, scan_contents
+
+__all__ = ["Finding", "SecretsResult", "Severity", "load_ruleset", "scan"]
+
+_MAX_SCAN: Final = 4 << 20  # bytes of each file the content rules see
+_SECRET_NAME: Final = re.compile(
+    r"(?i)(passw(or)?d|passphrase|secret|token|api_?key|private_?key|credential|auth)"
+)
+_NOT_SECRET_NAME: Final = re.compile(r"(?i)(_FILE|_PATH|_DIR|_URL_?PATH)$")
+_BUILD_ARGS: Final = re.compile(r"^\s*RUN \|(\d+) (.*)$", re.S)
+_ARG_STEP: Final = re.compile(r"(?:^|#\(nop\)\s+)ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)")
+_CAP_XATTR: Final = "security.capability"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    severity: Severity
+    rule: str
+    title: str
+    layer: int | None  # None: the config as a whole (ENV, labels)
+    path: str  # "" for config findings
+    instruction: str
+    match: str  # redacted
+    detail: str = ""
+    hidden_by: str = ""  # "layer 3: whiteout of /root/.aws" when a later layer hid it
+    recover: str = ""
+    fingerprint: str = ""
+
+    def json(self) -> dict[str, object]:
+        return {
+            "Severity": self.severity.label,
+            "Rule": self.rule,
+            "Title": self.title,
+            "Layer": self.layer,
+            "Path": "/" + self.path if self.path else "",
+            "Instruction": self.instruction,
+            "Match": self.match,
+            "Detail": self.detail,
+            "HiddenBy": self.hidden_by,
+            "Recover": self.recover,
+            "Fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretsResult:
+    stack: Stack
+    findings: tuple[Finding, ...]
+    scanned_bytes: int
+    scanned_files: int
+
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+
+def redact(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    text = text.replace("\n", " ")
+    if len(text) <= 8:
+        return text[:2] + "…"
+    return text[:4] + "…" + f"({len(text)} chars)"
+
+
+def fingerprint(rule: str, path: str, secret: bytes | str) -> str:
+    raw = secret.encode() if isinstance(secret, str) else secret
+    return f"{rule}:{path}:{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
+@dataclass(slots=True)
+class _Hit:
+    layer: int
+    entry: Entry
+    rule: str
+    title: str
+    severity: Severity
+    secret: bytes
+
+
+@dataclass(slots=True)
+class Scanner:
+    """The ContentVisitor: runs content rules and path rules on every FILE of every layer."""
+
+    rules: RuleSet
+    hits: list[_Hit] = field(default_factory=list)
+    scanned_bytes: int = 0
+    scanned_files: int = 0
+
+    @property
+    def max_bytes(self) -> int:
+        return _MAX_SCAN
+
+    def wants(self, layer: int, entry: Entry) -> bool:
+        return entry.size > 0
+
+    def visit(self, layer: int, entry: Entry, data: bytes) -> None:
+        self.scanned_bytes += len(data)
+        self.scanned_files += 1
+        low = data.lower()
+        path = entry.path
+        for rule in self.rules.content:
+            if not any(k in low for k in rule.keywords) or not rule.applies(path):
+                continue
+            for m in rule.regex.finditer(data):
+                secret = m.group(1) if m.groups() else m.group(0)
+                if rule.entropy and entropy(secret) < rule.entropy:
+                    continue
+                self.hits.append(
+                    _Hit(
+                        layer=layer,
+                        entry=entry,
+                        rule=rule.id,
+                        title=rule.description,
+                        severity=rule.severity,
+                        secret=secret,
+                    )
+                )
+                break  # one finding per rule per file is enough evidence
+
+
+def scan(rules: RuleSet, make_stack: Callable[[ContentVisitor], Stack]) -> SecretsResult:
+    """Run every rule over the stack ``make_stack`` returns (it may feed the scanner while it
+    streams the layers; a stored image's blobs are streamed here)."""
+    scanner = Scanner(rules=rules)
+    stack = make_stack(scanner)
+    if stack.source == "store":
+        scan_contents(stack, scanner)
+    per_layer, view = all_events(stack)
+    # Which later event hid each (layer, path) row: whiteout, opaque dir or overwrite.
+    hidden_by: dict[tuple[int, str], str] = {}
+    findings: list[Finding] = []
+    for events in per_layer:
+        for ev in events:
+            if ev.before is None or ev.action in (Action.ADDED, Action.READDED, Action.METADATA):
+                continue
+            b = ev.before
+            how = ev.cause if ev.action in (Action.DELETED, Action.HIDDEN) else "overwritten"
+            hidden_by[(b.layer, ev.path)] = f"layer {ev.layer}: {how}"
+            if b.entry.kind is EntryKind.FILE:
+                findings.append(
+                    _finding(
+                        stack,
+                        Severity.INFO,
+                        "hidden-file",
+                        f"file {ev.action.value} by a later layer",
+                        b.layer,
+                        ev.path,
+                        "",
+                        detail=f"{b.entry.size} bytes",
+                        hidden=hidden_by[(b.layer, ev.path)],
+                    )
+                )
+    for hit in scanner.hits:
+        findings.append(
+            _finding(
+                stack,
+                hit.severity,
+                hit.rule,
+                hit.title,
+                hit.layer,
+                hit.entry.path,
+                hit.secret,
+                hidden=hidden_by.get((hit.layer, hit.entry.path), ""),
+            )
+        )
+    for layer in stack.layers:
+        for ie in layer.rows:
+            e = ie.entry
+            if e.kind is not EntryKind.FILE:
+                continue
+            for prule in rules.paths:
+                if prule.matches(e.path):
+                    findings.append(
+                        _finding(
+                            stack,
+                            prule.severity,
+                            prule.id,
+                            prule.description,
+                            layer.index,
+                            e.path,
+                            "",
+                            hidden=hidden_by.get((layer.index, e.path), ""),
+                        )
+                    )
+    findings += _metadata(stack, view.items)
+    findings += _config(stack, rules)
+    kept = [
+        f
+        for f in findings
+        if not rules.allow.allows(rule=f.rule, path=f.path, fingerprint=f.fingerprint)
+    ]
+    kept.sort(key=lambda f: (-f.severity, f.layer if f.layer is not None else -1, f.path, f.rule))
+    return SecretsResult(
+        stack=stack,
+        findings=tuple(kept),
+        scanned_bytes=scanner.scanned_bytes,
+        scanned_files=scanner.scanned_files,
+    )
+
+
+def _finding(
+    stack: Stack,
+    severity: Severity,
+    rule: str,
+    title: str,
+    layer: int | None,
+    path: str,
+    secret: bytes | str,
+    *,
+    detail: str = "",
+    hidden: str = "",
+) -> Finding:
+    recover = (
+        f"lamina cat {stack.name} /{path} --layer {layer}" if path and layer is not None else ""
+    )
+    return Finding(
+        severity=severity,
+        rule=rule,
+        title=title,
+        layer=layer,
+        path=path,
+        instruction=stack.step(layer),
+        match=redact(secret) if secret else "",
+        detail=detail,
+        hidden_by=hidden,
+        recover=recover,
+        fingerprint=fingerprint(rule, path, secret or path),
+    )
+
+
+def _metadata(stack: Stack, items: Mapping[str, Located]) -> list[Finding]:
+    out: list[Finding] = []
+    for path, loc in items.items():
+        e = loc.entry
+        if e.kind in (EntryKind.FILE, EntryKind.HARDLINK):
+            if e.mode & 0o4000:
+                sev = Severity.MEDIUM if e.uid == 0 else Severity.LOW
+                out.append(
+                    _finding(
+                        stack,
+                        sev,
+                        "setuid",
+                        f"setuid file (owner uid {e.uid})",
+                        loc.layer,
+                        path,
+                        "",
+                        detail=f"mode {e.mode:04o}",
+                    )
+                )
+            elif e.mode & 0o2000:
+                out.append(
+                    _finding(
+                        stack,
+                        Severity.LOW,
+                        "setgid",
+                        f"setgid file (gid {e.gid})",
+                        loc.layer,
+                        path,
+                        "",
+                        detail=f"mode {e.mode:04o}",
+                    )
+                )
+            cap = e.xattrs.get(_CAP_XATTR)
+            if cap is not None:
+                out.append(
+                    _finding(
+                        stack,
+                        Severity.MEDIUM,
+                        "file-capability",
+                        "file capabilities (security.capability)",
+                        loc.layer,
+                        path,
+                        "",
+                        detail=f"xattr {cap.hex()}",
+                    )
+                )
+        if e.kind is not EntryKind.SYMLINK and e.mode & 0o002:
+            if e.kind is EntryKind.DIR and e.mode & 0o1000:
+                continue  # sticky world-writable dirs (/tmp) are by design
+            out.append(
+                _finding(
+                    stack,
+                    Severity.MEDIUM,
+                    "world-writable",
+                    f"world-writable {e.kind.value}",
+                    loc.layer,
+                    path,
+                    "",
+                    detail=f"mode {e.mode:04o}",
+                )
+            )
+    return out
+
+
+def _secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET_NAME.search(name)
+
+
+def _text_rules(
+    stack: Stack, rules: RuleSet, text: str, *, where: str, layer: int | None, instruction: str
+) -> list[Finding]:
+    out: list[Finding] = []
+    data = text.encode()
+    low = data.lower()
+    for rule in rules.content:
+        if rule.paths or not any(k in low for k in rule.keywords):
+            continue
+        m = rule.regex.search(data)
+        if m is None:
+            continue
+        secret = m.group(1) if m.groups() else m.group(0)
+        if rule.entropy and entropy(secret) < rule.entropy:
+            continue
+        out.append(
+            Finding(
+                severity=rule.severity,
+                rule=rule.id,
+                title=f"{rule.description} in {where}",
+                layer=layer,
+                path="",
+                instruction=instruction,
+                match=redact(secret),
+                fingerprint=fingerprint(rule.id, where, secret),
+            )
+        )
+    return out
+
+
+def _config(stack: Stack, rules: RuleSet) -> list[Finding]:
+    out: list[Finding] = []
+    cfg = stack.config
+    layer = -1
+    for h in cfg.history:
+        if not h.empty_layer:
+            layer += 1
+        where_layer = None if h.empty_layer else layer
+        step = h.created_by or ""
+        pairs: list[tuple[str, str]] = []
+        m = _BUILD_ARGS.match(step)
+        if m:
+            pairs += [
+                tuple(t.split("=", 1)) for t in m.group(2).split()[: int(m.group(1))] if "=" in t
+            ]
+        pairs += [(a.group(1), a.group(2)) for a in _ARG_STEP.finditer(step)]
+        for name, value in pairs:
+            if value and _secret_name(name):
+                out.append(
+                    Finding(
+                        severity=Severity.HIGH,
+                        rule="build-arg-secret",
+                        title=f"build arg {name} recorded in the image history",
+                        layer=where_layer,
+                        path="",
+                        instruction=step,
+                        match=redact(value),
+                        detail=f"{name}=…",
+                        fingerprint=fingerprint("build-arg-secret", name, value),
+                    )
+                )
+        out += _text_rules(stack, rules, step, where="history", layer=where_layer, instruction=step)
+    for item in cfg.config.env:
+        name, _, value = item.partition("=")
+        if value and _secret_name(name):
+            out.append(
+                Finding(
+                    severity=Severity.HIGH,
+                    rule="env-secret",
+                    title=f"ENV {name} holds a secret-looking value",
+                    layer=None,
+                    path="",
+                    instruction=f"ENV {name}",
+                    match=redact(value),
+                    fingerprint=fingerprint("env-secret", name, value),
+                )
+            )
+        out += _text_rules(
+            stack, rules, item, where=f"ENV {name}", layer=None, instruction=f"ENV {name}"
+        )
+    for key, value in cfg.config.labels.items():
+        if value and _secret_name(key):
+            out.append(
+                Finding(
+                    severity=Severity.MEDIUM,
+                    rule="label-secret",
+                    title=f"LABEL {key} holds a secret-looking value",
+                    layer=None,
+                    path="",
+                    instruction=f"LABEL {key}",
+                    match=redact(value),
+                    fingerprint=fingerprint("label-secret", key, value),
+                )
+            )
+        out += _text_rules(
+            stack,
+            rules,
+            f"{key}={value}",
+            where=f"LABEL {key}",
+            layer=None,
+            instruction=f"LABEL {key}",
+        )
+    return out
+
+
+def load(rules_file: Path | None, allow_file: Path | None) -> RuleSet:
+    return load_ruleset(rules_file=rules_file, allow_file=allow_file)
