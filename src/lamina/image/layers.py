@@ -1,8 +1,9 @@
-"""Concrete layers that live in memory or in a file lamina owns."""
+"""Concrete layers: in memory, in a file lamina owns, or described by a descriptor."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -10,6 +11,7 @@ from lamina.archive.compression import Compression, open_compressor, open_decomp
 from lamina.digest import Digest
 from lamina.image.base import LayerBase
 from lamina.oci import mediatype
+from lamina.oci.descriptor import Descriptor
 
 
 class BytesLayer(LayerBase):
@@ -93,3 +95,33 @@ class FileLayer(LayerBase):
 
     def _open_blob(self) -> IO[bytes]:
         return self._path.open("rb")
+
+
+class DescribedLayer(LayerBase):
+    """A layer known by its descriptor and diff_id, whose blob bytes ``opener`` returns
+    (unverified: the base verifies them). The shape every medium's layers share."""
+
+    def __init__(self, desc: Descriptor, *, diff_id: Digest, opener: Callable[[], IO[bytes]]
+                 ) -> None:  # fmt: skip
+        self._desc = desc
+        self._diff_id = diff_id
+        self._opener = opener
+
+    @property
+    def digest(self) -> Digest:
+        return self._desc.digest
+
+    @property
+    def diff_id(self) -> Digest:
+        return self._diff_id
+
+    @property
+    def size(self) -> int:
+        return self._desc.size
+
+    @property
+    def media_type(self) -> str:
+        return self._desc.media_type
+
+    def _open_blob(self) -> IO[bytes]:
+        return self._opener()

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from lamina.archive.compression import Compression, detect
 from lamina.atomic import atomic_writer
@@ -37,7 +37,8 @@ from lamina.errors import (
     InvalidManifestError,
     UsageError,
 )
-from lamina.image.base import MAX_DOCUMENT_BYTES, ImageBase, LayerBase
+from lamina.image.base import MAX_DOCUMENT_BYTES, ImageBase
+from lamina.image.layers import DescribedLayer
 from lamina.image.model import Image, Layer
 from lamina.oci import mediatype, reference
 from lamina.oci.config import ImageConfig
@@ -67,44 +68,14 @@ class ArchivedImage:
         return tuple(reference.normalize(t) for t in self.repo_tags)
 
 
-class ArchiveLayer(LayerBase):
-    def __init__(
-        self, source: TarSource, member: str, *, digest: Digest, diff_id: Digest, size: int,
-        media_type: str,
-    ) -> None:  # fmt: skip
-        self._source = source
-        self._member = member
-        self._digest = digest
-        self._diff_id = diff_id
-        self._size = size
-        self._media_type = media_type
-
-    @property
-    def digest(self) -> Digest:
-        return self._digest
-
-    @property
-    def diff_id(self) -> Digest:
-        return self._diff_id
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def media_type(self) -> str:
-        return self._media_type
-
-    def _open_blob(self) -> IO[bytes]:
-        return self._source.open(self._member)
+def _member_layer(source: TarSource, member: str, *, desc: Descriptor, diff_id: Digest) -> Layer:
+    return DescribedLayer(desc, diff_id=diff_id, opener=lambda: source.open(member))
 
 
 class ArchiveImage(ImageBase):
     """An image of a docker-archive with a synthesised Docker schema 2 manifest."""
 
-    def __init__(
-        self, source: TarSource, raw_config: bytes, layers: Sequence[ArchiveLayer]
-    ) -> None:
+    def __init__(self, source: TarSource, raw_config: bytes, layers: Sequence[Layer]) -> None:
         super().__init__(declared_media_type=mediatype.DOCKER_MANIFEST)
         self._raw_config_bytes = raw_config
         self._layer_by_digest = {la.digest: la for la in layers}
@@ -163,15 +134,15 @@ def _manifest_items(source: TarSource) -> list[dict[str, Any]]:
     return items
 
 
-def _layer(source: TarSource, member: str, diff_id: Digest, i: int) -> ArchiveLayer:
+def _layer(source: TarSource, member: str, diff_id: Digest, i: int) -> Layer:
     size = source.size(member)
     with source.open(member) as f:
         head = f.read(_DETECT_BYTES)
     compression = detect(head)
     if compression is Compression.NONE:
         # Uncompressed: the blob is the tar, so its digest is the diff_id (verified on read).
-        return ArchiveLayer(source, member, digest=diff_id, diff_id=diff_id, size=size,
-                            media_type=mediatype.DOCKER_LAYER)  # fmt: skip
+        desc = Descriptor(media_type=mediatype.DOCKER_LAYER, digest=diff_id, size=size)
+        return _member_layer(source, member, desc=desc, diff_id=diff_id)
     # Compressed layers (some hand-made archives): the blob digest costs one hashing pass.
     hasher = Hasher()
     with source.open(member) as f:
@@ -180,8 +151,8 @@ def _layer(source: TarSource, member: str, diff_id: Digest, i: int) -> ArchiveLa
     media_type = (
         mediatype.DOCKER_LAYER_GZIP if compression is Compression.GZIP else mediatype.OCI_LAYER_ZSTD
     )
-    return ArchiveLayer(source, member, digest=hasher.digest(), diff_id=diff_id,
-                        size=size, media_type=media_type)  # fmt: skip
+    desc = Descriptor(media_type=media_type, digest=hasher.digest(), size=size)
+    return _member_layer(source, member, desc=desc, diff_id=diff_id)
 
 
 def _from_layout(source: TarSource, image_id: Digest) -> Image | None:

@@ -22,7 +22,8 @@ from lamina.errors import (
     UnsupportedMediaTypeError,
     UsageError,
 )
-from lamina.image.base import MAX_DOCUMENT_BYTES, ImageBase, LayerBase, read_verified
+from lamina.image.base import MAX_DOCUMENT_BYTES, ImageBase, read_verified
+from lamina.image.layers import DescribedLayer
 from lamina.image.model import Image, Layer
 from lamina.oci import mediatype
 from lamina.oci.descriptor import Descriptor, Platform
@@ -54,30 +55,12 @@ def read_blob(source: Source, desc: Descriptor, *, what: str) -> bytes:
     return read_verified(open_blob(source, desc, what=what), desc, what=what)
 
 
-class SourceLayer(LayerBase):
-    def __init__(self, source: Source, desc: Descriptor, diff_id: Digest) -> None:
-        self._source = source
-        self._desc = desc
-        self._diff_id = diff_id
-
-    @property
-    def digest(self) -> Digest:
-        return self._desc.digest
-
-    @property
-    def diff_id(self) -> Digest:
-        return self._diff_id
-
-    @property
-    def size(self) -> int:
-        return self._desc.size
-
-    @property
-    def media_type(self) -> str:
-        return self._desc.media_type
-
-    def _open_blob(self) -> IO[bytes]:
-        return open_blob(self._source, self._desc, what=f"layer {self._desc.digest}")
+def source_layer(source: Source, desc: Descriptor, diff_id: Digest) -> Layer:
+    """A layer whose blob is in ``source`` (its stored size is checked when opened)."""
+    return DescribedLayer(
+        desc, diff_id=diff_id,
+        opener=lambda: open_blob(source, desc, what=f"layer {desc.digest}"),
+    )  # fmt: skip
 
 
 class LayoutImage(ImageBase):
@@ -96,7 +79,7 @@ class LayoutImage(ImageBase):
         return read_blob(self._source, desc, what="image config")
 
     def _layer(self, desc: Descriptor, diff_id: Digest) -> Layer:
-        return SourceLayer(self._source, desc, diff_id)
+        return source_layer(self._source, desc, diff_id)
 
 
 def read_index(source: Source) -> Index:

@@ -10,44 +10,16 @@ image keeps its digests); ``write(store, image, names=...)`` ingests each layer 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import IO
 
 from lamina.digest import Digest, chain_ids
 from lamina.errors import LaminaError
-from lamina.image.base import ImageBase, LayerBase
+from lamina.image.base import ImageBase
+from lamina.image.layers import DescribedLayer
 from lamina.image.model import Image, Layer
 from lamina.oci.descriptor import Descriptor
 from lamina.store.images import ImageRecord
 from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
-
-
-class StoreLayer(LayerBase):
-    """A layer whose blob is in the store (read back verified by the base)."""
-
-    def __init__(self, store: Store, desc: Descriptor, diff_id: Digest) -> None:
-        self._store = store
-        self._desc = desc
-        self._diff_id = diff_id
-
-    @property
-    def digest(self) -> Digest:
-        return self._desc.digest
-
-    @property
-    def diff_id(self) -> Digest:
-        return self._diff_id
-
-    @property
-    def size(self) -> int:
-        return self._desc.size
-
-    @property
-    def media_type(self) -> str:
-        return self._desc.media_type
-
-    def _open_blob(self) -> IO[bytes]:
-        return open(self._store.blobs.path(self._desc.digest), "rb")
 
 
 class StoreImage(ImageBase):
@@ -67,7 +39,8 @@ class StoreImage(ImageBase):
         return self._store.blobs.read_bytes(desc.digest)
 
     def _layer(self, desc: Descriptor, diff_id: Digest) -> Layer:
-        return StoreLayer(self._store, desc, diff_id)
+        path = self._store.blobs.path(desc.digest)
+        return DescribedLayer(desc, diff_id=diff_id, opener=lambda: open(path, "rb"))
 
 
 def read(store: Store, record: ImageRecord) -> Image:
