@@ -23,7 +23,26 @@ EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Loads the command modules on first use, so ``lamina --version`` imports none of them."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            type(self)._loaded = True
+            _register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-v", prog_name="lamina")
 @click.option(
     "--root",
@@ -58,18 +77,16 @@ def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: st
     ctx.call_on_close(obj.close)
 
 
-def _register() -> None:
+def _register(group: click.Group) -> None:
     from lamina.cli.commands import containers, forensics, images, system, transfer, volumes
 
     for mod in (images, system, transfer, containers, volumes, forensics):
         for command in mod.COMMANDS:
-            cli.add_command(command)
+            group.add_command(command)
     # Docker's image verbs also live under `image` (docker image load, ...).
     for command in transfer.COMMANDS:
         images.image.add_command(command)
 
-
-_register()
 
 
 def _print_error(exc: LaminaError) -> None:
