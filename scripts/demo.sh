@@ -6,7 +6,13 @@ cd "$(dirname "$0")/.."
 LAMINA=${LAMINA:-$(pwd)/.venv/bin/lamina}
 export LAMINA_ROOT="${LAMINA_ROOT:-/var/lib/lamina}"
 work=$(mktemp -d)
-cleanup() { "$LAMINA" image umount demo/busybox >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() {
+  "$LAMINA" image umount demo/busybox >/dev/null 2>&1 || true
+  "$LAMINA" umount demo-c >/dev/null 2>&1 || true
+  "$LAMINA" rm -f demo-c demo-reader >/dev/null 2>&1 || true
+  "$LAMINA" volume rm demo-data >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -49,5 +55,51 @@ run ls -la "$layerdir"
 step "7. Every blob re-hashed"
 run "$LAMINA" verify
 run "$LAMINA" image umount demo/busybox
+
+step "8. A container: the image's layers + an init layer + a writable layer"
+# Leftovers of an interrupted earlier run would collide with the names below.
+"$LAMINA" rm -f demo-c demo-reader >/dev/null 2>&1 || true
+"$LAMINA" volume rm demo-data >/dev/null 2>&1 || true
+run "$LAMINA" run --name demo-c demo/busybox sh -c 'echo hello > /hello.txt; rm /bin/vi; touch /etc/passwd'
+run "$LAMINA" ps -a
+
+step "9. Where its files live: GraphDriver (the init layer comes first in LowerDir)"
+run "$LAMINA" inspect -f '{{json .GraphDriver}}' demo-c
+upper=$("$LAMINA" inspect -f '{{.GraphDriver.Data.UpperDir}}' demo-c)
+lowers=$("$LAMINA" inspect -f '{{.GraphDriver.Data.LowerDir}}' demo-c)
+echo "$lowers" | tr ':' '\n' | while read -r d; do
+  printf 'LowerDir: %s\n' "$d"
+  ls -A "$d" | head -n 8 | sed 's/^/    /'
+done
+printf 'UpperDir: %s\n' "$upper"
+(cd "$upper" && find . -mindepth 1 | sort | sed 's/^/    /')
+
+step "10. The deleted /bin/vi is a whiteout in the upper dir: a character device 0:0"
+run ls -l "$upper/bin/vi"
+printf 'whiteout: %s\n' "$(stat -c '%F %t:%T' "$upper/bin/vi")"
+
+step "11. The merged view (what the container sees), mounted on the host"
+merged=$("$LAMINA" mount demo-c)
+echo "merged: $merged"
+run cat "$merged/hello.txt"
+ls "$merged/bin/vi" 2>&1 | sed 's/^/    /' || true
+run "$LAMINA" umount demo-c
+
+step "12. lamina diff: what the container changed, against the init layer"
+run "$LAMINA" diff demo-c
+
+step "13. A named volume: created, written by one container, read by the next"
+run "$LAMINA" volume create demo-data
+run "$LAMINA" volume inspect demo-data
+run "$LAMINA" run --rm -v demo-data:/data demo/busybox sh -c 'echo kept > /data/note'
+run "$LAMINA" run --name demo-reader -v demo-data:/data demo/busybox cat /data/note
+mountpoint=$("$LAMINA" volume inspect -f '{{.Mountpoint}}' demo-data)
+printf 'the data lives on the host in %s:\n' "$mountpoint"
+run ls -l "$mountpoint"
+run cat "$mountpoint/note"
+
+step "14. Clean up: containers (their layers and mounts), then the volume"
+run "$LAMINA" rm demo-c demo-reader
+run "$LAMINA" volume rm demo-data
 echo
-echo "Done. Try: $LAMINA inspect demo/busybox | less"
+echo "Done. Try: $LAMINA inspect demo/busybox | less, and docs/tutorial.md"

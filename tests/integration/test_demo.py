@@ -34,6 +34,13 @@ def test_demo_runs(shm_tmp: Path) -> None:
     for name in ("bin", "etc", "usr"):
         assert f"\n{name}\n" in out
     assert "UpperDir: " in out and "/diff" in out
+    # the container walk-through: init layer first, the whiteout, diff, the volume's data
+    assert "-init/diff" in out
+    assert "whiteout: character special file 0:0" in out
+    for line in ("C /bin", "D /bin/vi", "C /etc", "C /etc/passwd", "A /hello.txt"):
+        assert f"\n{line}\n" in out
+    assert '"Mountpoint": ' in out and "/volumes/demo-data/_data" in out
+    assert "\nkept\n" in out
     # and nothing stays mounted
     with open("/proc/self/mountinfo") as f:
         assert str(shm_tmp) not in f.read()
