@@ -18,7 +18,7 @@ def info(ctx: Context, fmt: str) -> None:
         json_out(data)
         return
     for key, value in data.items():
-        if isinstance(value, int) and key.endswith("Bytes"):
+        if isinstance(value, int) and key.endswith(("Size", "Bytes")):
             click.echo(f"{key}: {value} ({human_size(value)})")
         else:
             click.echo(f"{key}: {value}")
