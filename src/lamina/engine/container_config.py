@@ -185,7 +185,9 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def run_spec(stored: Mapping[str, Any], *, host_files: Mapping[str, Path]) -> RunSpec:
+def run_spec(
+    stored: Mapping[str, Any], *, hostname: str, host_files: Mapping[str, Path]
+) -> RunSpec:
     """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
     /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted."""
     cfg = stored["Config"]
@@ -202,7 +204,7 @@ def run_spec(stored: Mapping[str, Any], *, host_files: Mapping[str, Path]) -> Ru
         env=tuple(cfg.get("Env") or ()),
         cwd=cfg.get("WorkingDir") or "/",
         user=cfg.get("User") or "",
-        hostname=cfg.get("Hostname") or "",
+        hostname=hostname,
         network=_NETWORKS[hc.get("NetworkMode") or "none"],
         privileged=bool(hc.get("Privileged")),
         cap_add=tuple(hc.get("CapAdd") or ()),

@@ -46,6 +46,7 @@ def inspect_container(
     for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
         cfg[key] = bool(stored["Config"].get(key))
     cfg["Labels"] = stored["Config"].get("Labels") or {}
+    cfg["Hostname"] = stored["Config"].get("Hostname") or rec.id[:12]  # Docker's default
     network = stored["HostConfig"].get("NetworkMode") or "none"
     return {
         "Id": rec.id,

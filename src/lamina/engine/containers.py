@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from lamina.driver.base import Change
 from lamina.engine import container_config as cc
-from lamina.engine import container_fs
+from lamina.engine import container_create, container_fs
 from lamina.engine.container_inspect import (
     command_text,
     created_ts,
@@ -50,7 +50,6 @@ from lamina.store.containers import ContainerRecord
 from lamina.store.store import Store
 
 RUN_MOUNT_MARK = "rootfs.mounted"
-_HOST_FILES = ("hostname", "hosts", "resolv.conf")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,7 +115,7 @@ class ContainerService:
             if norm not in taken:
                 vol_args.append(cc.VolumeArg(source=None, destination=norm, mode=""))
                 taken.add(norm)
-        mounts, links, new_volumes = self._volumes_for(vol_args)
+        mounts, links, new_volumes = container_create.volume_mounts(self._store, vol_args)
         stored = {
             "Path": path,
             "Args": args,
@@ -139,9 +138,9 @@ class ContainerService:
                     self._store.volumes.remove(vname)
             raise
         try:
-            self._write_host_files(rec)
+            container_create.write_host_files(self._store, rec)
             if mounts:
-                self._prepare_mount_points(rec)
+                container_create.prepare_mount_points(self._store, rec)
         except BaseException:
             with contextlib.suppress(LaminaError):
                 self.remove(rec.id, force=True, volumes=True)
@@ -154,78 +153,6 @@ class ContainerService:
         except ContainerNotFoundError:
             return False
         return True
-
-    def _volumes_for(
-        self, vol_args: builtins.list[cc.VolumeArg]
-    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[tuple[str, str]], builtins.list[str]]:
-        mounts: builtins.list[dict[str, Any]] = []
-        links: builtins.list[tuple[str, str]] = []
-        new: builtins.list[str] = []
-        vols = self._store.volumes
-        for v in vol_args:
-            if v.is_bind:
-                mounts.append(
-                    {
-                        "Type": "bind",
-                        "Source": os.path.abspath(v.source or ""),
-                        "Destination": v.destination,
-                        "Mode": v.mode,
-                        "RW": not v.read_only,
-                        "Propagation": "rprivate",
-                    }
-                )
-                continue
-            anonymous = v.source is None
-            vname = v.source if v.source is not None else os.urandom(32).hex()
-            if not anonymous:
-                from lamina.engine.volumes import _check_name
-
-                _check_name(vname)
-            vrec, fresh = vols.create(vname, anonymous=anonymous)
-            if fresh:
-                new.append(vname)
-            links.append((vname, v.destination))
-            mounts.append(
-                {
-                    "Type": "volume",
-                    "Name": vname,
-                    "Source": str(vrec.mountpoint),
-                    "Destination": v.destination,
-                    "Driver": "local",
-                    "Mode": v.mode or ("" if anonymous else "z"),
-                    "RW": not v.read_only,
-                    "Propagation": "",
-                }
-            )
-        return mounts, links, new
-
-    def _write_host_files(self, rec: ContainerRecord) -> None:
-        bundle = self._bundle(rec)
-        network = rec.config["HostConfig"]["NetworkMode"]
-        hostname = rec.config["Config"].get("Hostname") or rec.id[:12]
-        contents = {
-            "hostname": hostname + "\n",
-            "hosts": cc.hosts_file(network=network, host_hosts=_read_host("/etc/hosts")),
-            "resolv.conf": cc.resolv_conf(
-                network=network, host_resolv=_read_host("/etc/resolv.conf")
-            ),
-            f"{rec.id}-json.log": "",
-        }
-        for name, text in contents.items():
-            (bundle / name).write_text(text)
-            os.chmod(bundle / name, 0o644 if name in _HOST_FILES else 0o640)
-
-    def _prepare_mount_points(self, rec: ContainerRecord) -> None:
-        """Mount points in the rw layer (they show in ``diff``, as Docker's do), and Docker's
-        copy of the image's content into an empty volume."""
-        merged = self._store.containers.mount(rec)
-        try:
-            for m in rec.config["Mounts"]:
-                container_fs.mkdir_in_root(merged, m["Destination"])
-                if m["Type"] == "volume" and container_fs.is_empty_dir(Path(m["Source"])):
-                    container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
-        finally:
-            self._store.containers.unmount(rec)
 
     # -- running --------------------------------------------------------------------------
 
@@ -241,9 +168,11 @@ class ContainerService:
         merged = self._mount_for_run(rec)
         bundle = self._bundle(rec)
         try:
-            self._write_host_files(rec)
+            container_create.write_host_files(self._store, rec)
             spec = cc.run_spec(
-                rec.config, host_files={f"/etc/{n}": bundle / n for n in _HOST_FILES}
+                rec.config,
+                hostname=container_create.hostname(rec),
+                host_files={f"/etc/{n}": bundle / n for n in container_create.HOST_FILES},
             )
             write_bundle(bundle, build_spec(spec, rootfs=merged))
             if attach:
@@ -452,11 +381,3 @@ def _cp_arg(arg: str) -> tuple[str | None, str]:
         return None, arg
     name, _, path = arg.partition(":")
     return name, path or "/"
-
-
-def _read_host(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""

@@ -68,7 +68,7 @@ class VolumeService:
     def create(self, name: str | None = None, *, labels: Sequence[str] = ()) -> VolumeSummary:
         """``docker volume create [NAME]``: a random 64-hex name when none is given; an
         existing name is returned as is."""
-        _check_name(name) if name is not None else None
+        check_volume_name(name) if name is not None else None
         rec, _ = self._store.volumes.create(
             name if name is not None else os.urandom(32).hex(), labels=parse_labels(labels)
         )
@@ -109,7 +109,7 @@ class VolumeService:
         }
 
     def _get(self, name: str) -> VolumeRecord:
-        _check_name(name)
+        check_volume_name(name)
         return self._store.volumes.get(name)
 
     def remove(self, name: str, *, force: bool = False) -> None:
@@ -147,13 +147,13 @@ class VolumeService:
         lamina's confined layer extraction (no path in the tar can leave the volume)."""
         from lamina.archive.apply import WhiteoutFormat, apply_layer
 
-        _check_name(name)
+        check_volume_name(name)
         rec, _ = self._store.volumes.create(name)
         apply_layer(source, rec.mountpoint, fmt=WhiteoutFormat.APPLY)
         return self._summary(rec)
 
 
-def _check_name(name: str) -> None:
+def check_volume_name(name: str) -> None:
     """Docker's rule, with a plainer word for the two mistakes people make."""
     if "/" in name or name in (".", "..") or ".." in name.split("/"):
         raise UsageError(

@@ -1,0 +1,110 @@
+"""The parts of ``create`` (and ``start``) that touch files: volumes made and linked, the
+bind-mounted host files written, mount points made in the rw layer and new volumes pre-filled."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from lamina.engine import container_config as cc
+from lamina.engine import container_fs
+from lamina.store.containers import ContainerRecord
+from lamina.store.store import Store
+
+# Files of the container dir bind-mounted over the init layer's placeholders in /etc.
+HOST_FILES: Final = ("hostname", "hosts", "resolv.conf")
+
+Mounts = list[dict[str, Any]]
+
+
+def volume_mounts(
+    store: Store, vol_args: Sequence[cc.VolumeArg]
+) -> tuple[Mounts, list[tuple[str, str]], list[str]]:
+    """Docker's ``Mounts`` entries for the ``-v`` args, the (volume, destination) links, and the
+    names of volumes made here (so a failed create can take them back). Named volumes are
+    made on first use; an arg without a source gets an anonymous volume."""
+    from lamina.engine.volumes import check_volume_name
+
+    mounts: Mounts = []
+    links: list[tuple[str, str]] = []
+    new: list[str] = []
+    for v in vol_args:
+        if v.is_bind:
+            mounts.append(
+                {
+                    "Type": "bind",
+                    "Source": os.path.abspath(v.source or ""),
+                    "Destination": v.destination,
+                    "Mode": v.mode,
+                    "RW": not v.read_only,
+                    "Propagation": "rprivate",
+                }
+            )
+            continue
+        anonymous = v.source is None
+        name = v.source if v.source is not None else os.urandom(32).hex()
+        check_volume_name(name)
+        rec, fresh = store.volumes.create(name, anonymous=anonymous)
+        if fresh:
+            new.append(name)
+        links.append((name, v.destination))
+        mounts.append(
+            {
+                "Type": "volume",
+                "Name": name,
+                "Source": str(rec.mountpoint),
+                "Destination": v.destination,
+                "Driver": "local",
+                # Docker shows "z" for -v name:/path and "" for an image's VOLUME.
+                "Mode": v.mode or ("" if anonymous else "z"),
+                "RW": not v.read_only,
+                "Propagation": "",
+            }
+        )
+    return mounts, links, new
+
+
+def hostname(rec: ContainerRecord) -> str:
+    """``--hostname``, else Docker's default: the short id."""
+    return str(rec.config["Config"].get("Hostname") or rec.id[:12])
+
+
+def write_host_files(store: Store, rec: ContainerRecord) -> None:
+    """hostname, hosts and resolv.conf in the container dir (rewritten on every start, as
+    Docker does), and an empty log so LogPath exists before the first start."""
+    bundle = store.containers.bundle(rec)
+    network = rec.config["HostConfig"]["NetworkMode"]
+    contents = {
+        "hostname": hostname(rec) + "\n",
+        "hosts": cc.hosts_file(network=network, host_hosts=_read_host("/etc/hosts")),
+        "resolv.conf": cc.resolv_conf(network=network, host_resolv=_read_host("/etc/resolv.conf")),
+    }
+    for name, text in contents.items():
+        (bundle / name).write_text(text)
+        os.chmod(bundle / name, 0o644)
+    log = bundle / f"{rec.id}-json.log"
+    if not log.exists():
+        log.touch(mode=0o640)
+
+
+def prepare_mount_points(store: Store, rec: ContainerRecord) -> None:
+    """Mount points in the rw layer (they show in ``diff``, as Docker's do), and Docker's copy
+    of the image's content into a volume that is still empty."""
+    merged = store.containers.mount(rec)
+    try:
+        for m in rec.config["Mounts"]:
+            container_fs.mkdir_in_root(merged, m["Destination"])
+            if m["Type"] == "volume" and container_fs.is_empty_dir(Path(m["Source"])):
+                container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
+    finally:
+        store.containers.unmount(rec)
+
+
+def _read_host(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
