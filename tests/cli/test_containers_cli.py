@@ -1,0 +1,123 @@
+"""Container and volume verbs through ``main([...])`` in-process: output shapes, formats,
+filters, exit statuses. (tests/integration/test_containers.py runs the real command.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lamina.cli.main import main
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
+
+
+class Cli:
+    def __init__(self, root: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        self.root = root
+        self.capfd = capfd
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capfd.readouterr()
+        code = main(["--root", str(self.root), *args])
+        out, err = self.capfd.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def cli(shm_tmp: Path, busybox_tar: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Cli]:
+    c = Cli(shm_tmp / "root", capfd)
+    assert c("import", str(busybox_tar), "busybox")[0] == 0
+    yield c
+    code, out, _ = c("ps", "-aq")
+    if out.split():
+        c("rm", "-f", *out.split())
+
+
+def test_run_and_ps_shapes(cli: Cli) -> None:
+    assert cli("run", "--rm", "busybox", "sh", "-c", "echo hi")[:2] == (0, "hi\n")
+    assert cli("run", "--name", "one", "busybox", "sh", "-c", "exit 7")[0] == 7
+    code, out, _ = cli("ps")
+    header_words = ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    assert (code, out.split()) == (0, header_words)
+    code, out, _ = cli("ps", "-a")
+    header, row = out.splitlines()
+    assert header.startswith("CONTAINER ID   IMAGE     COMMAND")
+    # Docker's COMMAND: Path and Args joined by spaces, then quoted (no shell quoting inside)
+    assert '"sh -c exit 7"' in row and "Exited (7)" in row and row.endswith("one")
+    code, out, _ = cli("ps", "-a", "--format", "json")
+    rec = json.loads(out)
+    assert list(rec) == sorted(rec)
+    assert (rec["Names"], rec["State"], rec["Image"], len(rec["ID"])) == (
+        "one",
+        "exited",
+        "busybox",
+        12,
+    )
+    assert cli("ps", "-a", "--format", "{{.Names}}:{{.Status}}")[1].startswith("one:Exited (7)")
+    assert cli("ps", "-a", "--filter", "exited=7", "-q")[1].strip() == rec["ID"]
+    assert cli("ps", "-a", "--filter", "exited=0", "-q")[1] == ""
+    assert cli("ps", "--filter", "status=exited", "-q")[1].strip() == rec["ID"]
+    code, _, err = cli("ps", "--filter", "color=red")
+    assert code == 2 and "invalid filter" in err
+    full = cli("ps", "-aq", "--no-trunc")[1].strip()
+    assert len(full) == 64 and full.startswith(rec["ID"])
+
+
+def test_inspect_finds_containers_images_and_volumes(cli: Cli) -> None:
+    assert cli("create", "--name", "c1", "-e", "A=1", "-w", "/tmp", "busybox", "echo", "x")[0] == 0
+    assert cli("volume", "create", "--label", "k=v", "v1")[1] == "v1\n"
+    code, out, _ = cli("inspect", "c1")
+    info = json.loads(out)[0]
+    assert code == 0 and info["Name"] == "/c1" and info["State"]["Status"] == "created"
+    assert list(info)[:11] == [
+        "Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath",
+        "HostsPath", "LogPath", "Name",
+    ]  # fmt: skip
+    assert (info["Path"], info["Args"]) == ("echo", ["x"])
+    assert info["Config"]["WorkingDir"] == "/tmp" and "A=1" in info["Config"]["Env"]
+    assert info["Config"]["Image"] == "busybox" and info["Image"].startswith("sha256:")
+    assert info["HostConfig"]["NetworkMode"] == "none" and info["HostConfig"]["Binds"] is None
+    assert cli("inspect", "-f", "{{.Name}}", "v1")[1] == "v1\n"
+    assert cli("inspect", "--type", "volume", "-f", "{{.Labels.k}}", "v1")[1] == "v\n"
+    assert cli("inspect", "--type", "image", "-f", "{{.Id}}", "busybox")[1].startswith("sha256:")
+    code, _, err = cli("inspect", "--type", "image", "c1")
+    assert code == 1 and "no such image" in err
+    code, _, err = cli("inspect", "nothing-here")
+    assert code == 1 and "no such object" in err
+
+
+def test_volume_listing(cli: Cli) -> None:
+    for name in ("alpha", "beta"):
+        cli("volume", "create", name)
+    cli("volume", "create", "--label", "team=db", "gamma")
+    assert cli("volume", "ls", "-q")[1].split() == ["alpha", "beta", "gamma"]
+    code, out, _ = cli("volume", "ls")
+    assert out.splitlines()[0].split() == ["DRIVER", "VOLUME", "NAME"]
+    assert out.splitlines()[1].split() == ["local", "alpha"]
+    assert cli("volume", "ls", "-q", "--filter", "label=team=db")[1] == "gamma\n"
+    assert cli("volume", "ls", "-q", "--filter", "name=alp")[1] == "alpha\n"
+    rows = [json.loads(line) for line in cli("volume", "ls", "--format", "json")[1].splitlines()]
+    assert rows[0]["Name"] == "alpha" and rows[0]["Driver"] == "local"
+    assert cli("volume", "ls", "--format", "{{.Name}} {{.Mountpoint}}")[1].splitlines()[0] == (
+        f"alpha {cli.root}/volumes/alpha/_data"
+    )
+    assert cli("volume", "rm", "alpha", "nope")[0] == 1  # one removed, one error
+    assert cli("volume", "rm", "-f", "nope")[0] == 0
+    assert cli("volume", "ls", "-q")[1].split() == ["beta", "gamma"]
+
+
+def test_exit_statuses_of_lamina_failures(cli: Cli) -> None:
+    code, _, err = cli("run", "--rm", "no-such-image")
+    assert code == 125 and "no such image" in err
+    code, _, err = cli("run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true")
+    assert code == 125 and "capability" in err
+    code, _, err = cli("exec", "anything", "ls")
+    assert code == 125 and "not implemented" in err
+    code, _, err = cli("rm", "ghost")
+    assert code == 1 and "no such container" in err
+    code, _, err = cli("start", "ghost")
+    assert code == 125
+    assert cli("ps", "-aq")[1] == ""  # no half-made container left by any of them
