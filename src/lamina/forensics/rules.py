@@ -13,6 +13,7 @@ like::
     keywords = ["acme_"]
     paths = ["srv/*"]              # optional: only files matching these globs
     entropy = 3.0                  # optional: minimum Shannon entropy of the secret
+    text_only = false              # optional: skip binary files (NUL in the first 8 kB)
 
     [allow]
     paths = ["usr/share/doc/*"]    # findings at these paths are dropped
@@ -68,6 +69,10 @@ class ContentRule:
     keywords: tuple[bytes, ...]  # lower case; one must occur before the regex runs
     paths: tuple[str, ...] = ()  # globs; empty means every file
     entropy: float = 0.0  # minimum Shannon entropy (bits/char) of the secret group
+    text_only: bool = False  # skip binary files (NUL in the first 8 kB): generic patterns
+    # Severity when found inside a binary file (None: unchanged). Libraries compile in
+    # test-vector keys (GnuTLS's FIPS self-tests in every Debian image): evidence, not a leak.
+    binary_severity: Severity | None = None
 
     def applies(self, path: str) -> bool:
         return not self.paths or any(fnmatch.fnmatchcase(path, g) for g in self.paths)
@@ -125,6 +130,8 @@ def _c(
     *,
     paths: Sequence[str] = (),
     entropy_: float = 0.0,
+    text_only: bool = False,
+    binary_severity: Severity | None = None,
 ) -> ContentRule:
     return ContentRule(
         id=id_,
@@ -134,6 +141,8 @@ def _c(
         keywords=tuple(k.lower().encode() for k in keywords),
         paths=tuple(paths),
         entropy=entropy_,
+        text_only=text_only,
+        binary_severity=binary_severity,
     )
 
 
@@ -144,8 +153,12 @@ BUILTIN_CONTENT: tuple[ContentRule, ...] = (
         "private-key",
         "private key (PEM/OpenSSH/PGP)",
         C,
-        rb"-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----",
+        # A header alone is not a key: libraries carry "-----BEGIN PRIVATE KEY-----" as a
+        # constant. Require base64 body after optional "Proc-Type:"-style header lines.
+        rb"-----BEGIN ((?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
+        rb"\r?\n(?:[A-Za-z-]+: [^\n]*\r?\n)*\s*[A-Za-z0-9+/=]{40,}",
         ["PRIVATE KEY"],
+        binary_severity=Severity.LOW,
     ),
     _c(
         "aws-access-key-id",
@@ -212,6 +225,7 @@ BUILTIN_CONTENT: tuple[ContentRule, ...] = (
         rb"(?m)(?:_authToken|_auth|_password)\s*=\s*[\"']?([^\s\"']{6,})",
         ["_authtoken", "_auth", "_password"],
         paths=["*.npmrc", "*npmrc"],
+        text_only=True,
     ),
     _c(
         "netrc-password",
@@ -220,6 +234,7 @@ BUILTIN_CONTENT: tuple[ContentRule, ...] = (
         rb"\bpassword\s+(\S+)",
         ["password"],
         paths=["*.netrc", "*_netrc"],
+        text_only=True,
     ),
     _c(
         "git-credentials",
@@ -228,6 +243,7 @@ BUILTIN_CONTENT: tuple[ContentRule, ...] = (
         rb"[a-z][a-z0-9+.-]*://[^:/\s@]+:([^@\s]+)@",
         ["://"],
         paths=["*.git-credentials"],
+        text_only=True,
     ),
     _c(
         "url-credentials",
@@ -237,6 +253,7 @@ BUILTIN_CONTENT: tuple[ContentRule, ...] = (
         rb"[^:/\s@\"']+:([^@/\s\"']{6,})@[A-Za-z0-9.-]+",
         ["://"],
         entropy_=2.5,
+        text_only=True,
     ),
     _c(
         "password-hash",
@@ -245,15 +262,17 @@ BUILTIN_CONTENT: tuple[ContentRule, ...] = (
         rb"(?m)^([^:\n]+:(?:\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5)\$[^:\n]{8,}|[./0-9A-Za-z]{13})):",
         [":"],
         paths=["*shadow", "*shadow-", "*.shadow"],
+        text_only=True,
     ),
     _c(
         "generic-secret",
         "secret-looking value assigned to a secret-looking name",
         M,
-        rb"(?i)\b[a-z0-9_.-]*(?:passw(?:or)?d|secret|api_?key|access_?token|auth_?token)"
+        rb"(?i)(?:passw(?:or)?d|secret|api_?key|access_?token|auth_?token)"
         rb"[a-z0-9_.-]*[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9+/_\-.~!@#%^&*]{12,})",
         ["passw", "secret", "api_key", "apikey", "token"],
         entropy_=3.5,
+        text_only=True,
     ),
 )
 
@@ -331,6 +350,7 @@ def _rule(obj: Any, where: str) -> ContentRule:
         keywords=tuple(k.lower().encode() for k in keywords),
         paths=_strings(obj, "paths", where),
         entropy=float(obj.get("entropy", 0.0)),
+        text_only=bool(obj.get("text_only", False)),
     )
 
 

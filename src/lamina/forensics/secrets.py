@@ -12,18 +12,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from lamina.archive.entry import Entry, EntryKind
+from lamina.archive.entry import EntryKind
+from lamina.forensics import content
 from lamina.forensics.replay import Action, Located, all_events
 from lamina.forensics.rules import RuleSet, Severity, entropy, load_ruleset
 from lamina.forensics.stack import ContentVisitor, Stack, scan_contents
 
 __all__ = ["Finding", "SecretsResult", "Severity", "load_ruleset", "scan"]
 
-_MAX_SCAN: Final = 4 << 20  # bytes of each file the content rules see
 _SECRET_NAME: Final = re.compile(
     r"(?i)(passw(or)?d|passphrase|secret|token|api_?key|private_?key|credential|auth)"
 )
@@ -87,61 +87,10 @@ def fingerprint(rule: str, path: str, secret: bytes | str) -> str:
     return f"{rule}:{path}:{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
-@dataclass(slots=True)
-class _Hit:
-    layer: int
-    entry: Entry
-    rule: str
-    title: str
-    severity: Severity
-    secret: bytes
-
-
-@dataclass(slots=True)
-class Scanner:
-    """The ContentVisitor: runs content rules and path rules on every FILE of every layer."""
-
-    rules: RuleSet
-    hits: list[_Hit] = field(default_factory=list)
-    scanned_bytes: int = 0
-    scanned_files: int = 0
-
-    @property
-    def max_bytes(self) -> int:
-        return _MAX_SCAN
-
-    def wants(self, layer: int, entry: Entry) -> bool:
-        return entry.size > 0
-
-    def visit(self, layer: int, entry: Entry, data: bytes) -> None:
-        self.scanned_bytes += len(data)
-        self.scanned_files += 1
-        low = data.lower()
-        path = entry.path
-        for rule in self.rules.content:
-            if not any(k in low for k in rule.keywords) or not rule.applies(path):
-                continue
-            for m in rule.regex.finditer(data):
-                secret = m.group(1) if m.groups() else m.group(0)
-                if rule.entropy and entropy(secret) < rule.entropy:
-                    continue
-                self.hits.append(
-                    _Hit(
-                        layer=layer,
-                        entry=entry,
-                        rule=rule.id,
-                        title=rule.description,
-                        severity=rule.severity,
-                        secret=secret,
-                    )
-                )
-                break  # one finding per rule per file is enough evidence
-
-
 def scan(rules: RuleSet, make_stack: Callable[[ContentVisitor], Stack]) -> SecretsResult:
     """Run every rule over the stack ``make_stack`` returns (it may feed the scanner while it
     streams the layers; a stored image's blobs are streamed here)."""
-    scanner = Scanner(rules=rules)
+    scanner = content.Scanner(rules=rules)
     stack = make_stack(scanner)
     if stack.source == "store":
         scan_contents(stack, scanner)
@@ -175,11 +124,12 @@ def scan(rules: RuleSet, make_stack: Callable[[ContentVisitor], Stack]) -> Secre
             _finding(
                 stack,
                 hit.severity,
-                hit.rule,
-                hit.title,
+                hit.rule.id,
+                hit.rule.description,
                 hit.layer,
                 hit.entry.path,
                 hit.secret,
+                detail="inside a binary file" if hit.binary else "",
                 hidden=hidden_by.get((hit.layer, hit.entry.path), ""),
             )
         )
@@ -294,7 +244,9 @@ def _metadata(stack: Stack, items: Mapping[str, Located]) -> list[Finding]:
                         detail=f"xattr {cap.hex()}",
                     )
                 )
-        if e.kind is not EntryKind.SYMLINK and e.mode & 0o002:
+        # Symlinks are always 0777; device nodes such as /dev/null are world-writable by design.
+        quiet = (EntryKind.SYMLINK, EntryKind.CHAR, EntryKind.BLOCK)
+        if e.kind not in quiet and e.mode & 0o002:
             if e.kind is EntryKind.DIR and e.mode & 0o1000:
                 continue  # sticky world-writable dirs (/tmp) are by design
             out.append(
