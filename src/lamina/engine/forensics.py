@@ -10,6 +10,7 @@ file index.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
@@ -99,7 +100,10 @@ class ForensicsService:
         stack = found.stack
         return report.render(
             stack=stack,
-            stories=story.layer_stories(stack),
+            stories=[
+                dataclasses.replace(s, created_by=found.scrub(s.created_by))
+                for s in story.layer_stories(stack)
+            ],
             findings=found.findings,
             waste=waste.waste(stack),
         )

@@ -9,6 +9,7 @@ layer deleted: the bytes are still in the image, only hidden.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -69,9 +70,16 @@ class SecretsResult:
     findings: tuple[Finding, ...]
     scanned_bytes: int
     scanned_files: int
+    config_secrets: frozenset[str] = frozenset()  # raw values found in history/ENV/labels
 
     def worst(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)
+
+    def scrub(self, text: str) -> str:
+        """``text`` (an instruction) with every secret found in the config redacted."""
+        for value in sorted(self.config_secrets, key=len, reverse=True):
+            text = text.replace(value, redact(value))
+        return text
 
 
 def redact(value: bytes | str) -> str:
@@ -153,15 +161,25 @@ def scan(rules: RuleSet, make_stack: Callable[[ContentVisitor], Stack]) -> Secre
                         )
                     )
     findings += _metadata(stack, view.items)
-    findings += _config(stack, rules)
+    raw: set[str] = set()
+    findings += _config(stack, rules, raw)
     kept = [
         f
         for f in findings
         if not rules.allow.allows(rule=f.rule, path=f.path, fingerprint=f.fingerprint)
     ]
-    kept.sort(key=lambda f: (-f.severity, f.layer if f.layer is not None else -1, f.path, f.rule))
-    return SecretsResult(
+    result = SecretsResult(
         stack=stack,
+        findings=(),
+        scanned_bytes=0,
+        scanned_files=0,
+        config_secrets=frozenset(v for v in raw if len(v) >= 4),
+    )
+    # Instructions are shown next to findings: never print the secret they are about.
+    kept = [dataclasses.replace(f, instruction=result.scrub(f.instruction)) for f in kept]
+    kept.sort(key=lambda f: (-f.severity, f.layer if f.layer is not None else -1, f.path, f.rule))
+    return dataclasses.replace(
+        result,
         findings=tuple(kept),
         scanned_bytes=scanner.scanned_bytes,
         scanned_files=scanner.scanned_files,
@@ -269,7 +287,7 @@ def _secret_name(name: str) -> bool:
 
 
 def _text_rules(
-    stack: Stack, rules: RuleSet, text: str, *, where: str, layer: int | None, instruction: str
+    rules: RuleSet, text: str, raw: set[str], *, where: str, layer: int | None, instruction: str
 ) -> list[Finding]:
     out: list[Finding] = []
     data = text.encode()
@@ -283,6 +301,7 @@ def _text_rules(
         secret = m.group(1) if m.groups() else m.group(0)
         if rule.entropy and entropy(secret) < rule.entropy:
             continue
+        raw.add(secret.decode("utf-8", "replace"))
         out.append(
             Finding(
                 severity=rule.severity,
@@ -298,7 +317,8 @@ def _text_rules(
     return out
 
 
-def _config(stack: Stack, rules: RuleSet) -> list[Finding]:
+def _config(stack: Stack, rules: RuleSet, raw: set[str]) -> list[Finding]:
+    """Findings in history, ENV and labels; the raw secret values go into ``raw``."""
     out: list[Finding] = []
     cfg = stack.config
     layer = -1
@@ -316,6 +336,7 @@ def _config(stack: Stack, rules: RuleSet) -> list[Finding]:
         pairs += [(a.group(1), a.group(2)) for a in _ARG_STEP.finditer(step)]
         for name, value in pairs:
             if value and _secret_name(name):
+                raw.add(value)
                 out.append(
                     Finding(
                         severity=Severity.HIGH,
@@ -329,10 +350,11 @@ def _config(stack: Stack, rules: RuleSet) -> list[Finding]:
                         fingerprint=fingerprint("build-arg-secret", name, value),
                     )
                 )
-        out += _text_rules(stack, rules, step, where="history", layer=where_layer, instruction=step)
+        out += _text_rules(rules, step, raw, where="history", layer=where_layer, instruction=step)
     for item in cfg.config.env:
         name, _, value = item.partition("=")
         if value and _secret_name(name):
+            raw.add(value)
             out.append(
                 Finding(
                     severity=Severity.HIGH,
@@ -346,10 +368,11 @@ def _config(stack: Stack, rules: RuleSet) -> list[Finding]:
                 )
             )
         out += _text_rules(
-            stack, rules, item, where=f"ENV {name}", layer=None, instruction=f"ENV {name}"
+            rules, item, raw, where=f"ENV {name}", layer=None, instruction=f"ENV {name}"
         )
     for key, value in cfg.config.labels.items():
         if value and _secret_name(key):
+            raw.add(value)
             out.append(
                 Finding(
                     severity=Severity.MEDIUM,
@@ -363,9 +386,9 @@ def _config(stack: Stack, rules: RuleSet) -> list[Finding]:
                 )
             )
         out += _text_rules(
-            stack,
             rules,
             f"{key}={value}",
+            raw,
             where=f"LABEL {key}",
             layer=None,
             instruction=f"LABEL {key}",
