@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from lamina.archive.entry import Entry
-from lamina.forensics.rules import ContentRule, RuleSet, Severity, entropy
+from lamina.forensics.rules import ContentRule, RuleSet, Severity, plausible
 
 _MAX_SCAN: Final = 4 << 20  # bytes of each file the content rules see
 _BINARY_PROBE: Final = 8192
@@ -115,7 +115,7 @@ class Scanner:
                     if m.end() <= pos:
                         continue  # wholly before this keyword: an earlier window had it
                     secret = m.group(1) if m.groups() else m.group(0)
-                    if not rule.entropy or entropy(secret) >= rule.entropy:
+                    if plausible(rule, secret):
                         return secret
                 pos = low.find(k, pos + len(k))
         return None

@@ -113,6 +113,33 @@ class RuleSet:
     allow: Allow = field(default_factory=Allow)
 
 
+# Values that are documentation, not secrets; checked for rules with an entropy floor (the
+# generic ones), never for formats like AKIA... where a match is a credential by itself.
+_PLACEHOLDERS = (
+    b"password",
+    b"passwd",
+    b"changeme",
+    b"example",
+    b"xxxx",
+    b"your",
+    b"dummy",
+    b"redacted",
+    b"<",
+    b"${",
+    b"{{",
+    b"***",
+    b"placeholder",
+)
+
+
+def plausible(rule: ContentRule, secret: bytes) -> bool:
+    """True when ``secret`` passes ``rule``'s entropy floor and is not a placeholder."""
+    if not rule.entropy:
+        return True
+    low = secret.lower()
+    return entropy(secret) >= rule.entropy and not any(p in low for p in _PLACEHOLDERS)
+
+
 def entropy(value: bytes) -> float:
     """Shannon entropy in bits per byte."""
     if not value:

@@ -20,7 +20,7 @@ from typing import Final
 from lamina.archive.entry import EntryKind
 from lamina.forensics import content
 from lamina.forensics.replay import Action, Located, all_events
-from lamina.forensics.rules import RuleSet, Severity, entropy, load_ruleset
+from lamina.forensics.rules import RuleSet, Severity, load_ruleset, plausible
 from lamina.forensics.stack import ContentVisitor, Stack, scan_contents
 
 __all__ = ["Finding", "SecretsResult", "Severity", "load_ruleset", "scan"]
@@ -299,7 +299,7 @@ def _text_rules(
         if m is None:
             continue
         secret = m.group(1) if m.groups() else m.group(0)
-        if rule.entropy and entropy(secret) < rule.entropy:
+        if not plausible(rule, secret):
             continue
         raw.add(secret.decode("utf-8", "replace"))
         out.append(
