@@ -312,6 +312,24 @@ def container_prune(ctx: Context, force: bool) -> None:
             click.echo(cid)
 
 
+@container.command("inspect")
+@click.option("-f", "--format", "fmt", help="json, or a Go template.")
+@click.argument("containers", nargs=-1, required=True)
+@pass_ctx
+def container_inspect(ctx: Context, fmt: str | None, containers: tuple[str, ...]) -> None:
+    """Show containers as JSON (Docker API 1.41's shape)."""
+    results = [ctx.engine.containers.inspect(c) for c in containers]
+    if fmt is None:
+        json_out(results)
+    elif fmt == "json":
+        json_out(results, indent=None)
+    else:
+        from lamina.cli.template import render_template
+
+        for r in results:
+            click.echo(render_template(fmt, r))
+
+
 @click.command("mount")
 @click.argument("container")
 @pass_ctx
