@@ -78,9 +78,17 @@ def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: st
 
 
 def _register(group: click.Group) -> None:
-    from lamina.cli.commands import containers, forensics, images, system, transfer, volumes
+    from lamina.cli.commands import (
+        build,
+        containers,
+        forensics,
+        images,
+        system,
+        transfer,
+        volumes,
+    )
 
-    for mod in (images, system, transfer, containers, volumes, forensics):
+    for mod in (images, system, transfer, containers, volumes, forensics, build):
         for command in mod.COMMANDS:
             group.add_command(command)
     # Docker's image verbs also live under `image` (docker image load, ...).

@@ -14,12 +14,13 @@ from lamina.store.paths import default_root
 from lamina.store.store import Store
 
 if TYPE_CHECKING:
+    from lamina.engine.builds import BuildService
     from lamina.engine.forensics import ForensicsService
 
 
 class Engine:
-    """``Engine.open(root)`` → ``.images``, ``.containers``, ``.volumes``, ``.system``. Close it
-    (or use ``with``)."""
+    """``Engine.open(root)`` → ``.images``, ``.containers``, ``.volumes``, ``.system``,
+    ``.builds``. Close it (or use ``with``)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -28,6 +29,16 @@ class Engine:
         self.containers = ContainerService(store, images=self.images)
         self.volumes = VolumeService(store)
         self._forensics: ForensicsService | None = None
+        self._builds: BuildService | None = None
+
+    @property
+    def builds(self) -> BuildService:
+        """``lamina build`` (built on first use: the Dockerfile parser loads only for builds)."""
+        if self._builds is None:
+            from lamina.engine.builds import BuildService
+
+            self._builds = BuildService(self.store, images=self.images)
+        return self._builds
 
     @property
     def forensics(self) -> ForensicsService:

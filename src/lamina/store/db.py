@@ -25,7 +25,7 @@ from lamina.errors import StoreError
 # Milliseconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_MS: Final = 60_000
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 _SCHEMA_V1: Final = """
 CREATE TABLE meta (
@@ -159,8 +159,20 @@ CREATE TABLE container_volumes (
 CREATE INDEX container_volumes_volume ON container_volumes(volume);
 """
 
+# The build cache (store/buildcache.py): which locally built image a build step produced from
+# which parent image. Rows go with their image (rmi/prune), so a key never names a missing one.
+_SCHEMA_V3: Final = """
+CREATE TABLE build_cache (
+    key     TEXT PRIMARY KEY,             -- sha256 of parent image id + step + args + sources
+    parent  TEXT NOT NULL,                -- image id the step ran on ('scratch' for none)
+    image   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX build_cache_image ON build_cache(image);
+"""
+
 # Index = the version it migrates *to*; each entry runs inside one transaction.
-_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_MIGRATIONS: Final[dict[int, str]] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 class Database:

@@ -1,0 +1,215 @@
+"""``lamina build``: a parsed Dockerfile becomes images, one step at a time, classic-builder style.
+
+Every instruction after FROM commits an image (kept untagged as the build cache, recorded
+``built_locally``): RUN, COPY, ADD and WORKDIR through a temporary work layer on the current
+chain whose diff becomes exactly one layer when it is not empty; every other step, and an
+empty diff, adds an ``empty_layer`` history entry. ``created_by`` is what Docker 20.10's
+classic builder writes. The base image comes from the injected ``resolve_base(ref) -> Image``
+(the builder never imports transports or the engine); its layers must be in this store.
+
+A step's cache key (:mod:`lamina.build.cache`) is looked up before the step runs; after the
+first miss the rest of the stage misses too, as in Docker. ``SOURCE_DATE_EPOCH`` clamps every
+mtime in the layers this build writes and fixes ``created``, so the same context gives the same
+image id anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import enum
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final
+
+from lamina.archive.tarstream import TarStream, limits_from_env
+from lamina.archive.tarwriter import EMPTY_LAYER_TAR, TarWriter
+from lamina.build.builder_steps import Steps
+from lamina.build.parser import parse
+from lamina.build.run import RunOutput
+from lamina.build.stage import PROXY_ARGS, StageState
+from lamina.digest import Digest
+from lamina.image.model import Image
+from lamina.oci import mediatype
+from lamina.oci.config import History, format_time, new_config
+from lamina.oci.descriptor import Descriptor
+from lamina.oci.manifest import Manifest
+from lamina.runtime import Runtime
+from lamina.store.buildcache import BuildCache
+from lamina.store.layers import LayerRecord
+from lamina.store.store import Store
+from lamina.store.worklayers import WorkLayers
+
+__all__ = ["BuildRequest", "BuildResult", "Builder", "CachePolicy", "ResolveBase", "RunOutput"]
+
+ResolveBase = Callable[[str], Image]
+Report = Callable[[str], None]
+_TAR_SUFFIX: Final = ".tar"
+
+
+class CachePolicy(enum.Enum):
+    USE = "use"
+    IGNORE = "ignore"  # --no-cache: nothing is looked up (results are still recorded)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildRequest:
+    dockerfile: str  # the Dockerfile's text
+    context_dir: Path
+    dockerfile_path: Path | None  # for <Dockerfile>.dockerignore; None: read from stdin
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    cache: CachePolicy = CachePolicy.USE
+    secrets: Mapping[str, Path] = field(default_factory=dict)
+    source_date_epoch: int | None = None
+    output: RunOutput = RunOutput.STDERR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildResult:
+    image_id: Digest
+    steps: int
+    cache_hits: int
+    warnings: tuple[str, ...]
+
+
+class Builder:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        resolve_base: ResolveBase,
+        runtime: Runtime,
+        cache_root: Path,
+        report: Report,
+    ) -> None:
+        self.store = store
+        self.resolve_base = resolve_base
+        self.runtime = runtime
+        self.cache_root = cache_root
+        self.report = report
+        self.cache = BuildCache(db=store.db)
+        self.work = WorkLayers(db=store.db, driver=store.driver, hold=store.lock)
+
+    def build(self, req: BuildRequest) -> BuildResult:
+        df = parse(req.dockerfile)
+        with self._temp_dir() as temp:
+            steps = Steps(builder=self, req=req, df=df, temp=temp)
+            return steps.run()
+
+    # -- committing ----------------------------------------------------------------------
+
+    def created(self, req: BuildRequest) -> str:
+        if req.source_date_epoch is not None:
+            return format_time(dt.datetime.fromtimestamp(req.source_date_epoch, dt.UTC))
+        return format_time(dt.datetime.now(dt.UTC))
+
+    def commit(
+        self,
+        state: StageState,
+        *,
+        req: BuildRequest,
+        created_by: str,
+        layer: LayerRecord | None,
+        key: str,
+    ) -> Digest:
+        """Record the step as a locally built image and in the cache; advance ``state``."""
+        created = self.created(req)
+        if layer is not None:
+            state.layers.append(layer)
+        state.history.append(
+            History(created=created, created_by=created_by, empty_layer=layer is None)
+        )
+        raw = new_config(
+            diff_ids=[r.diff_id for r in state.layers],
+            history=state.history,
+            created=created,
+            architecture=str(state.doc.get("architecture") or "amd64"),
+            os=str(state.doc.get("os") or "linux"),
+            variant=state.doc.get("variant") or None,
+            author=state.doc.get("author") or None,
+            config=state.config,
+        )
+        docker = any(mediatype.is_docker(r.media_type) for r in state.layers)
+        manifest = Manifest(
+            media_type=mediatype.DOCKER_MANIFEST if docker else mediatype.OCI_MANIFEST,
+            config=Descriptor.of(mediatype.DOCKER_CONFIG if docker else mediatype.OCI_CONFIG, raw),
+            layers=tuple(
+                Descriptor(media_type=r.media_type, digest=r.blob_digest, size=r.blob_size)
+                for r in state.layers
+            ),
+        )
+        rec = self.store.images.add(
+            config_bytes=raw,
+            manifest_bytes=manifest.encode(),
+            manifest_media_type=manifest.media_type or mediatype.OCI_MANIFEST,
+            layers=[r.chain_id for r in state.layers],
+            names=[],
+            created=created,
+            built_locally=True,
+        )
+        self.cache.record(key=key, parent=state.image_id, image=rec.id)
+        state.image_id = rec.id
+        return rec.id
+
+    def adopt(self, state: StageState, image_id: Digest) -> None:
+        """Continue from a cached step's image."""
+        rec = self.store.images.get(image_id)
+        doc = json.loads(self.store.blobs.read_bytes(image_id))
+        state.history = [History.from_json(h) for h in doc.get("history") or []]
+        state.doc = {k: v for k, v in doc.items() if k not in ("history", "rootfs", "created")}
+        state.layers = [self.store.layers.get(c) for c in rec.layers]
+        state.image_id = image_id
+
+    def layer_from(self, tar: IO[bytes], *, parent: Digest | None) -> LayerRecord | None:
+        """Ingest a work layer's diff tar; None when it is empty (the step adds no layer)."""
+        tar.seek(0)
+        head = tar.read(len(EMPTY_LAYER_TAR) + 1)
+        if head == EMPTY_LAYER_TAR:
+            return None
+        tar.seek(0)
+        return self.store.layers.ingest(tar, parent=parent, media_type=None)
+
+    def clamped(self, tar: IO[bytes], *, epoch: int | None, temp: Path) -> IO[bytes]:
+        """The diff tar with every mtime clamped to ``epoch`` (None: unchanged)."""
+        if epoch is None:
+            return tar
+        tar.seek(0)
+        out = tempfile.TemporaryFile(dir=temp)  # noqa: SIM115  # returned; the caller closes it
+        stream = TarStream(tar, limits=limits_from_env())
+        with TarWriter(out, mtime_clamp=epoch) as writer:
+            for member in stream:
+                writer.add(member.entry, stream)  # type: ignore[arg-type]  # read() only
+        tar.close()
+        return out
+
+    # -- temp space ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _temp_dir(self) -> Iterator[Path]:
+        """A private dir under ``<root>/tmp``, flocked so another process's sweep keeps it."""
+        tmp = self.store.paths.tmp
+        while True:
+            path = tmp / f"build-{os.getpid()}-{os.urandom(6).hex()}"
+            os.mkdir(path, 0o700)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink > 0:
+                break
+            os.close(fd)  # a sweeper removed it between mkdir and flock
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+            os.close(fd)
+
+
+def unused_build_args(given: Mapping[str, str], consumed: set[str]) -> list[str]:
+    """--build-arg names no ARG declared (predefined proxy args never count as unused)."""
+    return sorted(k for k in given if k not in consumed and k not in PROXY_ARGS)

@@ -1,0 +1,374 @@
+"""One build's walk through its stages: FROM, ARG, RUN, COPY/ADD, WORKDIR and the config-only
+instructions, each printed as ``Step N/M : ...`` and committed through the :class:`Builder`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lamina.build.cache import step_key
+from lamina.build.context import SourceRoot
+from lamina.build.copystep import plan_copy
+from lamina.build.dockerignore import load_ignore
+from lamina.build.expand import expand_word
+from lamina.build.instructions import (
+    Add,
+    Arg,
+    Copy,
+    Dockerfile,
+    Form,
+    From,
+    Instruction,
+    NetworkMode,
+    Run,
+    Stage,
+    Workdir,
+)
+from lamina.build.parser import parse
+from lamina.build.run import RunRequest, run_step
+from lamina.build.stage import DEFAULT_PATH, PROXY_ARGS, StageState, apply_metadata
+from lamina.digest import chain_ids
+from lamina.errors import BuildError, InstructionFailedError
+from lamina.oci.config import History
+from lamina.runtime import NetworkMode as RunNetwork
+from lamina.store.worklayers import InitLayer
+
+if TYPE_CHECKING:
+    from lamina.build.builder import Builder, BuildRequest, BuildResult
+
+
+class Steps:
+    def __init__(self, *, builder: Builder, req: BuildRequest, df: Dockerfile, temp: Path) -> None:
+        self.b = builder
+        self.req = req
+        self.df = df
+        self.temp = temp
+        self.escape = df.escape
+        self.step = 0
+        self.total = 0
+        self.hits = 0
+        self.use_cache = req.cache.value == "use"
+        self.consumed: set[str] = set()
+        self.meta: dict[str, str] = {}
+        self.stages: list[StageState] = []
+        self.context = SourceRoot(
+            path=req.context_dir,
+            ignore=load_ignore(context_dir=req.context_dir, dockerfile_path=req.dockerfile_path),
+        )
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def run(self) -> BuildResult:
+        from lamina.build.builder import BuildResult, unused_build_args
+
+        for arg in self.df.global_args:
+            for decl in arg.args:
+                self.consumed.add(decl.name)
+                if decl.name in self.req.build_args:
+                    self.meta[decl.name] = self.req.build_args[decl.name]
+                elif decl.default is not None:
+                    self.meta[decl.name] = self._word(decl.default, self.meta, arg.line)
+        stages = self._stages()
+        self.total = sum(1 + len(s.instructions) for s in stages)
+        for stage in stages:
+            state = self._from(stage)
+            for ins in stage.instructions:
+                self._announce(ins)
+                self.dispatch(state, ins)
+            self.stages.append(state)
+        final = self.stages[-1]
+        if final.image_id is None:
+            raise BuildError("no image was produced: the final stage is FROM scratch and empty")
+        warnings = []
+        unused = unused_build_args(self.req.build_args, self.consumed)
+        if unused:
+            warnings.append(f"one or more build-args {unused} were not consumed")
+        return BuildResult(
+            image_id=final.image_id, steps=self.step, cache_hits=self.hits, warnings=tuple(warnings)
+        )
+
+    def _stages(self) -> tuple[Stage, ...]:
+        stages = self.df.stages
+        if self.req.target is None:
+            return stages
+        for i, s in enumerate(stages):
+            if s.name == self.req.target.lower():
+                return stages[: i + 1]
+        raise BuildError(f"target stage {self.req.target!r} could not be found")
+
+    def _announce(self, ins: Instruction) -> None:
+        self.step += 1
+        text = " ".join(ins.original.split()) if "\n" not in ins.original else ins.original
+        self.b.report(f"Step {self.step}/{self.total} : {text}")
+
+    def _word(self, text: str, env: dict[str, str], line: int) -> str:
+        return expand_word(text, env=env, escape=self.escape, line=line)
+
+    # -- FROM ----------------------------------------------------------------------------
+
+    def _from(self, stage: Stage) -> StageState:
+        ins: From = stage.from_
+        self._announce(ins)
+        ref = self._word(ins.image, self.meta, ins.line)
+        named = {s.name: s for s in self.stages if s.name}
+        if ref.lower() in named:
+            state = named[ref.lower()].clone(index=stage.index, name=stage.name)
+        elif ref.lower() == "scratch":
+            state = StageState(
+                index=stage.index,
+                name=stage.name,
+                doc={"architecture": "amd64", "os": "linux", "config": {}},
+                layers=[],
+                image_id=None,
+            )
+        else:
+            state = self._base(ref, stage)
+        if not any(e.startswith("PATH=") for e in state.env_list()):
+            state.set_env("PATH", DEFAULT_PATH)
+        triggers = [str(t) for t in state.config.get("OnBuild") or []]
+        if triggers:
+            state.config["OnBuild"] = None
+            self.b.report(f"# Executing {len(triggers)} build trigger(s)")
+            for text in triggers:
+                parsed = parse(f"FROM scratch\n{text}\n")
+                for trig in parsed.stages[0].instructions:
+                    self.b.report(f" ---> Running trigger: {text}")
+                    self.dispatch(state, trig)
+        if state.image_id is not None:
+            self.b.report(f" ---> {state.image_id.hex[:12]}")
+        return state
+
+    def _base(self, ref: str, stage: Stage) -> StageState:
+        image = self.b.resolve_base(ref)
+        config = image.config
+        chains = chain_ids(list(config.diff_ids)) if config.diff_ids else []
+        layers = [self.b.store.layers.get(c) for c in chains]
+        doc = config.json()
+        history = list(config.history) or [History() for _ in chains]
+        keep = {k: v for k, v in doc.items() if k in ("architecture", "os", "variant", "author")}
+        keep["config"] = dict(doc.get("config") or {})
+        return StageState(
+            index=stage.index,
+            name=stage.name,
+            doc=keep,
+            layers=layers,
+            image_id=image.image_id,
+            history=history,
+        )
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def dispatch(self, state: StageState, ins: Instruction) -> None:
+        if isinstance(ins, Arg):
+            self._arg(state, ins)
+        elif isinstance(ins, Run):
+            self._run(state, ins)
+        elif isinstance(ins, Copy | Add):
+            self._copy(state, ins)
+        elif isinstance(ins, Workdir):
+            self._workdir(state, ins)
+        else:
+            created_by = apply_metadata(state, ins, escape=self.escape)
+            self._finish(state, created_by, key_options=())
+
+    def _key(self, state: StageState, created_by: str, *options: str, sources: str = "") -> str:
+        epoch = self.req.source_date_epoch
+        return step_key(
+            parent=state.image_id,
+            step=created_by,
+            args=state.arg_values(),
+            sources=sources or None,
+            options=[*options, f"epoch={epoch}"],
+        )
+
+    def _cached(self, state: StageState, key: str) -> bool:
+        if not self.use_cache:
+            return False
+        hit = self.b.cache.lookup(key)
+        if hit is None:
+            self.use_cache = False  # after the first miss every later step misses
+            return False
+        self.b.adopt(state, hit)
+        self.hits += 1
+        self.b.report(" ---> Using cache")
+        self.b.report(f" ---> {hit.hex[:12]}")
+        return True
+
+    def _finish(self, state: StageState, created_by: str, *, key_options: tuple[str, ...]) -> None:
+        key = self._key(state, created_by, *key_options)
+        if self._cached(state, key):
+            return
+        image_id = self.b.commit(state, req=self.req, created_by=created_by, layer=None, key=key)
+        self.b.report(f" ---> {image_id.hex[:12]}")
+
+    def _arg(self, state: StageState, ins: Arg) -> None:
+        parts = []
+        env = state.expansion_env()
+        for decl in ins.args:
+            self.consumed.add(decl.name)
+            default = None if decl.default is None else self._word(decl.default, env, ins.line)
+            if decl.name in self.req.build_args:
+                value: str | None = self.req.build_args[decl.name]
+            elif default is not None:
+                value = default
+            else:
+                value = self.meta.get(decl.name)
+            state.args[decl.name] = value
+            parts.append(decl.name if default is None else f"{decl.name}={default}")
+        self._finish(state, state.nop("ARG " + " ".join(parts)), key_options=())
+
+    # -- layer steps ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _layer_step(
+        self, state: StageState, init: InitLayer
+    ) -> Iterator[tuple[Path, list[object]]]:
+        """Yield a mounted work layer; afterwards its diff becomes the step's layer (or None)."""
+        out: list[object] = []
+        with tempfile.TemporaryFile(dir=self.temp) as tar:
+            with self.b.work.open(parent=state.top_layer, init=init) as wl:
+                yield wl.rootfs, out
+                wl.diff_tar(tar)
+            clamped = self.b.clamped(tar, epoch=self.req.source_date_epoch, temp=self.temp)
+            try:
+                out.append(self.b.layer_from(clamped, parent=state.top_layer))
+            finally:
+                clamped.close()
+
+    def _commit_layer(
+        self, state: StageState, created_by: str, key: str, out: list[object]
+    ) -> None:
+        layer = out[0] if out else None
+        image_id = self.b.commit(
+            state,
+            req=self.req,
+            created_by=created_by,
+            layer=layer,  # type: ignore[arg-type]
+            key=key,
+        )
+        self.b.report(f" ---> {image_id.hex[:12]}")
+
+    def _workdir(self, state: StageState, ins: Workdir) -> None:
+        path = self._word(ins.path, state.expansion_env(), ins.line)
+        wd = posixpath.normpath(posixpath.join(state.config.get("WorkingDir") or "/", path))
+        state.config["WorkingDir"] = wd
+        created_by = state.nop_string("WORKDIR " + wd)
+        key = self._key(state, created_by)
+        if self._cached(state, key):
+            return
+        from lamina.build.context import open_dest_dir
+
+        with self._layer_step(state, InitLayer.WITHOUT) as (rootfs, out):
+            os.close(open_dest_dir(rootfs, wd, owner=None))
+        self._commit_layer(state, created_by, key, out)
+
+    def _run(self, state: StageState, ins: Run) -> None:
+        env_map = state.env_map()
+        args = {k: v for k, v in state.arg_values().items() if k not in env_map}
+        script = ins.inline_script()
+        if ins.command.form is Form.EXEC:
+            argv = list(ins.command.args)
+        elif script is not None:
+            argv = [*state.shell(), script.content]
+        else:
+            argv = [*state.shell(), ins.shell_text()]
+        if not argv:
+            raise BuildError(f"line {ins.line}: RUN needs a command")
+        prefix = [f"|{len(args)}", *sorted(f"{k}={v}" for k, v in args.items())] if args else []
+        created_by = " ".join([*prefix, *argv])
+        network = ins.network or NetworkMode.DEFAULT
+        mounts = [repr(m) for m in ins.mounts]
+        key = self._key(state, created_by, f"network={network.value}", *mounts)
+        if self._cached(state, key):
+            return
+        proxies = {
+            k: v for k, v in self.req.build_args.items() if k in PROXY_ARGS and k not in args
+        }
+        env = (*state.env_list(), *(f"{k}={v}" for k, v in {**proxies, **args}.items()))
+        cid = "lamina-build-" + os.urandom(6).hex()
+        self.b.report(f" ---> Running in {cid[-12:]}")
+        request = RunRequest(
+            argv=tuple(argv),
+            env=env,
+            cwd=str(state.config.get("WorkingDir") or "/"),
+            user=str(state.config.get("User") or ""),
+            network=RunNetwork.HOST if network is NetworkMode.HOST else RunNetwork.NONE,
+            mounts=ins.mounts,
+            secrets=self.req.secrets,
+            cache_root=self.b.cache_root,
+            temp=self.temp,
+            output=self.req.output,
+        )
+        with self._layer_step(state, InitLayer.WITH) as (rootfs, out):
+            status, output = run_step(request, rootfs=rootfs, runtime=self.b.runtime,
+                                      container_id=cid)  # fmt: skip
+            if status != 0:
+                err = InstructionFailedError(
+                    f"The command '{' '.join(argv)}' returned a non-zero code: {status}",
+                    step=self.step,
+                    exit_status=status,
+                )
+                if output and self.req.output.value == "quiet":
+                    err.add_note(output.rstrip("\n"))
+                raise err
+        self._commit_layer(state, created_by, key, out)
+
+    def _copy(self, state: StageState, ins: Copy | Add) -> None:
+        from_ = ins.from_ if isinstance(ins, Copy) else None
+        with self._source_root(state, from_, ins.line) as root:
+            plan, dest_written = plan_copy(
+                ins,
+                env=state.expansion_env(),
+                escape=self.escape,
+                workdir=str(state.config.get("WorkingDir") or "/"),
+                root=root,
+                inline_dir=self.temp / f"inline-{self.step}",
+                from_given=from_ is not None,
+            )
+            created_by = state.nop_string(plan.created_by_text(dest_written))
+            key = self._key(
+                state, created_by, f"chmod={plan.chmod}", f"unpack={plan.unpack}",
+                sources=plan.source_hash,
+            )  # fmt: skip
+            if self._cached(state, key):
+                return
+            with self._layer_step(state, InitLayer.WITHOUT) as (rootfs, out):
+                plan.perform(rootfs)
+        self._commit_layer(state, created_by, key, out)
+
+    @contextlib.contextmanager
+    def _source_root(self, state: StageState, from_: str | None, line: int) -> Iterator[SourceRoot]:
+        if from_ is None:
+            yield self.context
+            return
+        ref = self._word(from_, state.expansion_env(), line)
+        source: StageState | None = None
+        if ref.isdigit():
+            idx = int(ref)
+            if idx >= len(self.stages):
+                raise BuildError(f"COPY --from={ref}: stage {idx} is not built before this one")
+            source = self.stages[idx]
+        else:
+            source = next((s for s in self.stages if s.name == ref.lower()), None)
+        if source is not None:
+            top = source.top_layer
+        else:
+            base = self._base(ref, Stage(index=-1, from_=From(line=line, end_line=line,
+                              column=1, original=ref, image=ref), instructions=()))  # fmt: skip
+            top = base.top_layer
+        if top is None:
+            empty = self.temp / f"empty-{self.step}"
+            empty.mkdir(mode=0o755, exist_ok=True)
+            yield SourceRoot(path=empty, label=f"--from={ref}")
+            return
+        merged = self.b.store.layers.mount(top)
+        try:
+            yield SourceRoot(path=merged, label=f"--from={ref}")
+        finally:
+            self.b.store.layers.unmount(top)

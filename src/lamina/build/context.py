@@ -1,0 +1,440 @@
+"""COPY/ADD sources: picking them out of a root (the build context or another stage's rootfs),
+hashing them for the cache, and copying them into a step's rootfs.
+
+Everything is fd-confined. In a *source* root, the parent dirs of a source path are resolved
+with in-root symlink semantics (``openat2(RESOLVE_IN_ROOT)``: a link can never lead out of the
+context), and the source itself and everything below it are never followed: a symlink is
+copied as a symlink, so a context link pointing at ``/etc/shadow`` lands as that link. In the
+*destination* rootfs, the destination dir is resolved in-root too (Docker follows destination
+symlinks within the image), then every entry is created relative to a dir fd with
+``O_NOFOLLOW``. A source that cleans to a path above the root (``COPY ../x``) is refused.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from lamina.build.dockerignore import IgnoreMatcher
+from lamina.errors import BuildError
+from lamina.runtime.rootfs import open_in_root
+
+__all__ = [
+    "Owner",
+    "Selected",
+    "Source",
+    "SourceRoot",
+    "clean_source",
+    "copy_selected",
+    "open_dest_dir",
+    "sources_hash",
+]
+
+_DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_GLOB_CHARS: Final = frozenset("*?[")
+_CHUNK: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owner:
+    """Who copied entries belong to; ``None`` keeps the source's owner (``COPY --from``)."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceRoot:
+    """Where sources come from: the context (with its .dockerignore) or a mounted rootfs."""
+
+    path: Path
+    ignore: IgnoreMatcher | None = None
+    label: str = "build context"
+
+    def ignored(self, rel: str) -> bool:
+        return self.ignore is not None and bool(rel) and self.ignore.matches(rel)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """One matched source: ``rel`` is its path in the root ("" for the root itself)."""
+
+    rel: str
+    st: os.stat_result
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.st.st_mode)
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selected:
+    """The sources of one instruction, in order, with the pattern that named them."""
+
+    root: SourceRoot
+    sources: tuple[Source, ...]
+    wildcard: bool  # some pattern was a glob (Docker then wants a dir destination)
+
+
+def clean_source(raw: str, *, root_label: str) -> str:
+    """A source path relative to the root, ``.`` parts gone; refuses one that climbs out."""
+    parts: list[str] = []
+    for part in raw.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise BuildError(
+                    f"source {raw!r} is outside the {root_label}: paths can not climb out with '..'"
+                )
+            parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts)
+
+
+def _open_parent(root: Path, rel: str) -> tuple[int, str]:
+    parent, _, name = rel.rpartition("/")
+    fd = open_in_root(root, parent or "/", flags=os.O_RDONLY | os.O_DIRECTORY)
+    return fd, name
+
+
+def _lstat_in(root: Path, rel: str) -> os.stat_result | None:
+    if not rel:
+        return os.stat(root)
+    try:
+        fd, name = _open_parent(root, rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _glob(root: SourceRoot, pattern: str) -> list[str]:
+    """Paths matching ``pattern`` segment by segment (Go ``filepath.Match`` per segment),
+    walking real dirs only."""
+    found = [""]
+    for seg in pattern.split("/"):
+        nxt: list[str] = []
+        for base in found:
+            if not _GLOB_CHARS & set(seg):
+                rel = f"{base}/{seg}" if base else seg
+                if _lstat_in(root.path, rel) is not None:
+                    nxt.append(rel)
+                continue
+            for name in _listdir(root.path, base):
+                if fnmatch.fnmatchcase(name, seg.replace("[^", "[!")):
+                    nxt.append(f"{base}/{name}" if base else name)
+        found = sorted(nxt)
+    return found
+
+
+def _listdir(root: Path, rel: str) -> list[str]:
+    try:
+        fd = open_in_root(root, rel or "/", flags=os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    try:
+        return sorted(os.listdir(fd))
+    finally:
+        os.close(fd)
+
+
+def select(root: SourceRoot, patterns: list[str]) -> Selected:
+    """Resolve COPY/ADD source patterns (already expanded) to sources; a pattern matching
+    nothing, or only ignored paths, is an error as in Docker."""
+    out: list[Source] = []
+    wildcard = False
+    for raw in patterns:
+        rel = clean_source(raw, root_label=root.label)
+        if _GLOB_CHARS & set(rel):
+            wildcard = True
+            rels = [r for r in _glob(root, rel) if not root.ignored(r)]
+        else:
+            rels = [rel] if not root.ignored(rel) else []
+        matched = False
+        for r in rels:
+            st = _lstat_in(root.path, r)
+            if st is not None:
+                out.append(Source(rel=r, st=st))
+                matched = True
+        if not matched:
+            raise BuildError(f"{raw}: no such file or directory in the {root.label}")
+    return Selected(root=root, sources=tuple(out), wildcard=wildcard)
+
+
+def _walk(root: SourceRoot, src: Source) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(path relative to the source, path in the root, lstat) for the source and everything
+    below a dir source, parents first, sorted; ignored paths left out."""
+    yield "", src.rel, src.st
+    if not src.is_dir:
+        return
+    stack = [("", src.rel)]
+    while stack:
+        sub, rel = stack.pop()
+        fd = _open_dir(root.path, rel)
+        try:
+            entries = []
+            for name in sorted(os.listdir(fd)):
+                child = f"{rel}/{name}" if rel else name
+                if root.ignored(child):
+                    continue
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                entries.append((f"{sub}/{name}" if sub else name, child, st))
+        finally:
+            os.close(fd)
+        yield from entries
+        stack.extend((s, c) for s, c, st in reversed(entries) if stat.S_ISDIR(st.st_mode))
+
+
+def _open_dir(root: Path, rel: str) -> int:
+    if not rel:
+        return os.open(root, _DIR)
+    fd, name = _open_parent(root, rel)
+    try:
+        return os.open(name, _DIR, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _open_file(root: Path, rel: str) -> int:
+    fd, name = _open_parent(root, rel)
+    try:
+        return os.open(name, _FILE, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _file_sha(root: Path, rel: str) -> str:
+    h = hashlib.sha256()
+    fd = _open_file(root, rel)
+    try:
+        while chunk := os.read(fd, _CHUNK):
+            h.update(chunk)
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
+def _readlink(root: Path, rel: str) -> str:
+    fd, name = _open_parent(root, rel)
+    try:
+        return os.readlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def sources_hash(selected: Selected, *, owner: Owner | None, chmod: int | None) -> str:
+    """Docker's source hash shape (``file:``/``dir:``/``multi:`` + sha256) over what lands in
+    the layer: names, kinds, modes, owners, sizes, link targets and content — not mtimes, so
+    touching a file keeps the cache while editing, renaming or chmod-ing it does not."""
+    per_source: list[str] = []
+    for src in selected.sources:
+        lines: list[str] = []
+        for sub, rel, st in _walk(selected.root, src):
+            mode = stat.S_IMODE(st.st_mode) if chmod is None else chmod
+            uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
+            kind = stat.S_IFMT(st.st_mode)
+            extra = ""
+            if stat.S_ISREG(st.st_mode):
+                extra = _file_sha(selected.root.path, rel)
+            elif stat.S_ISLNK(st.st_mode):
+                extra = _readlink(selected.root.path, rel)
+            name = sub or src.name
+            lines.append(f"{name}\0{kind:o}\0{mode:o}\0{uid}\0{gid}\0{st.st_size}\0{extra}")
+        digest = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+        per_source.append(("dir:" if src.is_dir else "file:") + digest)
+    if len(per_source) == 1:
+        return per_source[0]
+    return "multi:" + hashlib.sha256(",".join(per_source).encode()).hexdigest()
+
+
+def open_dest_dir(rootfs: Path, path: str, *, owner: Owner | None) -> int:
+    """An fd of directory ``path`` in ``rootfs`` (symlinks resolved in-root), creating the
+    missing components (0755, ``owner`` or root)."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    fd = os.open(rootfs, _DIR)
+    done: list[str] = []
+    try:
+        for part in parts:
+            if part == "..":
+                raise BuildError(f"destination {path!r} climbs out of the rootfs")
+            done.append(part)
+            try:
+                nxt = open_in_root(rootfs, "/".join(done), flags=os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                os.mkdir(part, 0o755, dir_fd=fd)
+                nxt = os.open(part, _DIR, dir_fd=fd)
+                os.fchmod(nxt, 0o755)
+                if owner is not None:
+                    os.fchown(nxt, owner.uid, owner.gid)
+            except NotADirectoryError:
+                raise BuildError(
+                    f"destination {path!r}: /{'/'.join(done)} is not a directory"
+                ) from None
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def copy_selected(
+    selected: Selected,
+    *,
+    rootfs: Path,
+    dest: str,
+    owner: Owner | None,
+    chmod: int | None,
+) -> None:
+    """Copy the sources into ``rootfs`` by Docker's destination rules: ``dest`` is a dir when
+    it ends with ``/``, exists as a dir, or there are several sources (then it must end with
+    ``/``); a dir source copies its contents."""
+    several = len(selected.sources) > 1 or selected.wildcard
+    as_dir = dest.endswith("/") or dest in ("", ".")
+    if several and not as_dir and len(selected.sources) > 1:
+        raise BuildError(
+            "when using COPY with more than one source file, the destination must be a "
+            "directory and end with a /"
+        )
+    dest_path = dest.rstrip("/") or "/"
+    if not as_dir:
+        st = _stat_in_root(rootfs, dest_path)
+        as_dir = st is not None and stat.S_ISDIR(st.st_mode)
+    for src in selected.sources:
+        if src.is_dir:
+            fd = open_dest_dir(rootfs, dest_path, owner=owner)
+            try:
+                _copy_tree(selected.root, src, fd, owner=owner, chmod=chmod)
+            finally:
+                os.close(fd)
+            continue
+        if as_dir:
+            parent, name = dest_path, src.name
+        else:
+            parent, _, name = dest_path.rpartition("/")
+        fd = open_dest_dir(rootfs, parent or "/", owner=owner)
+        try:
+            _copy_entry(selected.root, src.rel, src.st, fd, name, owner=owner, chmod=chmod)
+        finally:
+            os.close(fd)
+
+
+def _stat_in_root(rootfs: Path, path: str) -> os.stat_result | None:
+    try:
+        fd = open_in_root(rootfs, path, flags=os.O_PATH)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_tree(
+    root: SourceRoot, src: Source, dest_fd: int, *, owner: Owner | None, chmod: int | None
+) -> None:
+    # Dir metadata is set after the dir's contents, so copying into it does not bump mtimes.
+    fds: dict[str, int] = {"": dest_fd}
+    dirs: list[tuple[int, str, os.stat_result]] = []
+    try:
+        for sub, rel, st in _walk(root, src):
+            if not sub:
+                continue
+            parent, _, name = sub.rpartition("/")
+            pfd = fds[parent]
+            if stat.S_ISDIR(st.st_mode):
+                fds[sub] = _make_dir(pfd, name, sub)
+                dirs.append((fds[sub], sub, st))
+            else:
+                _copy_entry(root, rel, st, pfd, name, owner=owner, chmod=chmod)
+        for fd, _, st in reversed(dirs):
+            _set_meta_fd(fd, st, owner=owner, chmod=chmod)
+    finally:
+        for key, fd in fds.items():
+            if key:
+                os.close(fd)
+
+
+def _make_dir(parent_fd: int, name: str, sub: str) -> int:
+    try:
+        existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISDIR(existing.st_mode):
+        raise BuildError(f"cannot copy directory {sub!r} onto an existing non-directory")
+    if existing is None:
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+    return os.open(name, _DIR, dir_fd=parent_fd)
+
+
+def _set_meta_fd(fd: int, st: os.stat_result, *, owner: Owner | None, chmod: int | None) -> None:
+    uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
+    os.fchown(fd, uid, gid)
+    os.fchmod(fd, stat.S_IMODE(st.st_mode) if chmod is None else chmod)
+    os.utime(fd, ns=(st.st_mtime_ns, st.st_mtime_ns))
+
+
+def _copy_entry(
+    root: SourceRoot,
+    rel: str,
+    st: os.stat_result,
+    dest_fd: int,
+    name: str,
+    *,
+    owner: Owner | None,
+    chmod: int | None,
+) -> None:
+    """One non-dir entry (or a dir source copied as a file name is refused by the caller)."""
+    try:
+        existing = os.stat(name, dir_fd=dest_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None:
+        if stat.S_ISDIR(existing.st_mode):
+            raise BuildError(f"cannot overwrite directory {name!r} with the file {rel!r}")
+        os.unlink(name, dir_fd=dest_fd)
+    uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
+    mode = stat.S_IMODE(st.st_mode) if chmod is None else chmod
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(_readlink(root.path, rel), name, dir_fd=dest_fd)
+        os.chown(name, uid, gid, dir_fd=dest_fd, follow_symlinks=False)
+        os.utime(name, ns=(st.st_mtime_ns,) * 2, dir_fd=dest_fd, follow_symlinks=False)
+        return
+    if stat.S_ISREG(st.st_mode):
+        src = _open_file(root.path, rel)
+        try:
+            out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                          dir_fd=dest_fd)  # fmt: skip
+            try:
+                while chunk := os.read(src, _CHUNK):
+                    os.write(out, chunk)
+                os.fchown(out, uid, gid)
+                os.fchmod(out, mode)  # after chown, which clears setuid bits
+                os.utime(out, ns=(st.st_mtime_ns, st.st_mtime_ns))
+            finally:
+                os.close(out)
+        finally:
+            os.close(src)
+        return
+    if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        os.mknod(name, stat.S_IFMT(st.st_mode) | mode, st.st_rdev, dir_fd=dest_fd)
+        os.chown(name, uid, gid, dir_fd=dest_fd, follow_symlinks=False)
+        return
+    raise BuildError(f"{rel!r}: sockets and unknown file types can not be copied")

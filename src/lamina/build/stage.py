@@ -1,0 +1,262 @@
+"""One build stage's state and the instructions that only edit the image config.
+
+:class:`StageState` is what the classic builder calls the dispatch state: the image config
+being built (the whole document, so fields lamina does not model survive), its layer chain,
+the image id of the last committed step (the cache's parent), the ARGs declared in the stage
+and whether CMD was set in it. :func:`apply_metadata` performs ENV LABEL EXPOSE VOLUME USER CMD
+ENTRYPOINT HEALTHCHECK STOPSIGNAL SHELL ONBUILD MAINTAINER and returns the text history records,
+formatted as Docker's classic builder writes ``created_by`` (formats.md §3.6).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from lamina.build.expand import expand_word, expand_words
+from lamina.build.instructions import (
+    Cmd,
+    Entrypoint,
+    Env,
+    Expose,
+    Form,
+    Healthcheck,
+    Instruction,
+    Label,
+    Maintainer,
+    Onbuild,
+    Shell,
+    Stopsignal,
+    User,
+    Volume,
+)
+from lamina.digest import Digest
+from lamina.errors import BuildError
+from lamina.oci.config import History
+from lamina.store.layers import LayerRecord
+
+__all__ = [
+    "DEFAULT_PATH",
+    "DEFAULT_SHELL",
+    "PROXY_ARGS",
+    "StageState",
+    "apply_metadata",
+    "go_quote_list",
+]
+
+DEFAULT_SHELL: Final = ("/bin/sh", "-c")
+DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Predefined args: usable without ARG, kept out of history and cache unless declared.
+PROXY_ARGS: Final = frozenset(
+    {
+        "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+        "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+    }
+)  # fmt: skip
+
+
+@dataclass(slots=True, kw_only=True)
+class StageState:
+    index: int
+    name: str | None
+    doc: dict[str, Any]  # the image config document being built
+    layers: list[LayerRecord]
+    image_id: Digest | None  # last committed image (the base's id right after FROM)
+    history: list[History] = field(default_factory=list)
+    args: dict[str, str | None] = field(default_factory=dict)  # declared in this stage
+    cmd_set: bool = False
+
+    @property
+    def config(self) -> dict[str, Any]:
+        cfg = self.doc.get("config")
+        if not isinstance(cfg, dict):
+            cfg = self.doc["config"] = {}
+        return cfg
+
+    @property
+    def top_layer(self) -> Digest | None:
+        return self.layers[-1].chain_id if self.layers else None
+
+    def env_list(self) -> list[str]:
+        return [str(e) for e in self.config.get("Env") or []]
+
+    def env_map(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in self.env_list():
+            key, _, value = item.partition("=")
+            out[key] = value
+        return out
+
+    def arg_values(self) -> dict[str, str]:
+        """Declared args that have a value (ARG default or --build-arg)."""
+        return {k: v for k, v in self.args.items() if v is not None}
+
+    def expansion_env(self) -> dict[str, str]:
+        """What ``$VAR`` sees: args with values, overridden by ENV (ENV wins over ARG)."""
+        return {**self.arg_values(), **self.env_map()}
+
+    def shell(self) -> list[str]:
+        value = self.config.get("Shell")
+        return [str(s) for s in value] if value else list(DEFAULT_SHELL)
+
+    def nop(self, text: str) -> str:
+        """``created_by`` of a config-only step: shell + ``#(nop) `` + text (two spaces)."""
+        return " ".join([*self.shell(), "#(nop) ", text])
+
+    def nop_string(self, text: str) -> str:
+        """The older one-argument form used by COPY, ADD and WORKDIR (one space)."""
+        return " ".join([*self.shell(), "#(nop) " + text])
+
+    def set_env(self, key: str, value: str) -> None:
+        env = self.env_list()
+        item = f"{key}={value}"
+        for i, old in enumerate(env):
+            if old.partition("=")[0] == key:
+                env[i] = item  # replaced in place: same position in Env, as Docker
+                break
+        else:
+            env.append(item)
+        self.config["Env"] = env
+
+    def clone(self, *, index: int, name: str | None) -> StageState:
+        """A new stage starting from this one (``FROM <earlier stage>``); ARGs do not carry."""
+        return StageState(
+            index=index,
+            name=name,
+            doc=copy.deepcopy(self.doc),
+            layers=list(self.layers),
+            image_id=self.image_id,
+            history=list(self.history),
+        )
+
+
+def _go_quote(s: str) -> str:
+    # Go's strconv.Quote for the printable text Dockerfiles hold: JSON escaping without \u for
+    # non-ASCII is the same, except "<>&" which JSON leaves alone too.
+    return json.dumps(s, ensure_ascii=False)
+
+
+def go_quote_list(items: list[str]) -> str:
+    """Go's ``%q`` of a ``[]string``: ``["a" "b"]``."""
+    return "[" + " ".join(_go_quote(s) for s in items) + "]"
+
+
+def _command(state: StageState, form: Form, args: tuple[str, ...]) -> list[str]:
+    if form is Form.EXEC:
+        return list(args)
+    return [*state.shell(), args[0]] if args else []
+
+
+def _ports(words: list[str]) -> list[str]:
+    """nat.ParsePortSpecs for EXPOSE: ``80``, ``80/udp``, ``8000-8002`` (one per port)."""
+    out: list[str] = []
+    for word in words:
+        port, _, proto = word.partition("/")
+        proto = (proto or "tcp").lower()
+        if proto not in ("tcp", "udp", "sctp"):
+            raise BuildError(f"invalid proto {proto!r} in EXPOSE {word}")
+        start, dash, end = port.partition("-")
+        try:
+            lo = int(start)
+            hi = int(end) if dash else lo
+        except ValueError:
+            raise BuildError(f"invalid port {word!r} in EXPOSE") from None
+        if not 0 <= lo <= hi <= 65535:
+            raise BuildError(f"invalid port range {word!r} in EXPOSE")
+        out.extend(f"{p}/{proto}" for p in range(lo, hi + 1))
+    return out
+
+
+def _healthcheck(ins: Healthcheck) -> tuple[dict[str, Any], str]:
+    hc: dict[str, Any] = {"Test": list(ins.test)}
+    for key, value in (
+        ("Interval", ins.interval_ns),
+        ("Timeout", ins.timeout_ns),
+        ("StartPeriod", ins.start_period_ns),
+        ("StartInterval", ins.start_interval_ns),
+        ("Retries", ins.retries),
+    ):
+        if value:
+            hc[key] = value
+    # Go's %q of *container.HealthConfig (docker 20.10: no StartInterval field).
+    text = "&{{{} {} {} {} {}}}".format(
+        go_quote_list(list(ins.test)),
+        _go_duration(ins.interval_ns),
+        _go_duration(ins.timeout_ns),
+        _go_duration(ins.start_period_ns),
+        f"%!q(int={ins.retries})",
+    )
+    return hc, text
+
+
+def _go_duration(ns: int) -> str:
+    return f"%!q(time.Duration={ns})"
+
+
+def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
+    """Apply a config-only instruction to ``state``; return its ``created_by``."""
+    env = state.expansion_env()
+    line = ins.line
+
+    def word(text: str) -> str:
+        return expand_word(text, env=env, escape=escape, line=line)
+
+    cfg = state.config
+    if isinstance(ins, Env):
+        pairs = [(word(k), word(v)) for k, v in ins.pairs]
+        for key, value in pairs:
+            state.set_env(key, value)
+        return state.nop("ENV " + " ".join(f"{k}={v}" for k, v in pairs))
+    if isinstance(ins, Label):
+        pairs = [(word(k), word(v)) for k, v in ins.pairs]
+        labels = dict(cfg.get("Labels") or {})
+        labels.update(pairs)
+        cfg["Labels"] = labels
+        return state.nop("LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
+    if isinstance(ins, Expose):
+        words = [w for p in ins.ports for w in expand_words(p, env=env, escape=escape, line=line)]
+        ports = dict(cfg.get("ExposedPorts") or {})
+        for p in _ports(words):
+            ports[p] = {}
+        cfg["ExposedPorts"] = ports
+        return state.nop("EXPOSE " + " ".join(words))
+    if isinstance(ins, Volume):
+        paths = [word(p) for p in ins.paths]
+        if any(not p.strip() for p in paths):
+            raise BuildError(f"line {line}: VOLUME specified can not be an empty string")
+        vols = dict(cfg.get("Volumes") or {})
+        for p in paths:
+            vols[p] = {}
+        cfg["Volumes"] = vols
+        return state.nop(f"VOLUME [{' '.join(paths)}]")
+    if isinstance(ins, User):
+        cfg["User"] = word(ins.user)
+        return state.nop("USER " + cfg["User"])
+    if isinstance(ins, Cmd):
+        cfg["Cmd"] = _command(state, ins.command.form, ins.command.args)
+        state.cmd_set = True
+        return state.nop("CMD " + go_quote_list(cfg["Cmd"]))
+    if isinstance(ins, Entrypoint):
+        cfg["Entrypoint"] = _command(state, ins.command.form, ins.command.args) or None
+        if not state.cmd_set:
+            cfg.pop("Cmd", None)  # a base image's CMD makes no sense with a new ENTRYPOINT
+        return state.nop("ENTRYPOINT " + go_quote_list(cfg["Entrypoint"] or []))
+    if isinstance(ins, Healthcheck):
+        hc, text = _healthcheck(ins)
+        cfg["Healthcheck"] = hc
+        return state.nop("HEALTHCHECK " + text)
+    if isinstance(ins, Stopsignal):
+        cfg["StopSignal"] = word(ins.signal)
+        return state.nop("STOPSIGNAL " + cfg["StopSignal"])
+    if isinstance(ins, Shell):
+        cfg["Shell"] = list(ins.args)
+        return state.nop(f"SHELL [{' '.join(ins.args)}]")
+    if isinstance(ins, Onbuild):
+        cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), ins.expression.strip()]
+        return state.nop("ONBUILD " + ins.expression.strip())
+    if isinstance(ins, Maintainer):
+        state.doc["author"] = ins.name
+        return state.nop("MAINTAINER " + ins.name)
+    raise BuildError(f"line {line}: {ins.keyword} is not a config-only instruction")

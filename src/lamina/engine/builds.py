@@ -1,0 +1,48 @@
+"""Build service: ``lamina build`` wired to the store, the image resolver and the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from lamina.build.builder import Builder, BuildRequest, BuildResult, CachePolicy, RunOutput
+from lamina.engine.images import ImageService
+from lamina.image.model import Image
+from lamina.oci import reference
+from lamina.runtime import Runtime
+from lamina.store.store import Store
+from lamina.transports import local
+
+__all__ = ["BuildRequest", "BuildResult", "BuildService", "CachePolicy", "RunOutput"]
+
+
+class BuildService:
+    def __init__(self, store: Store, *, images: ImageService) -> None:
+        self._store = store
+        self._images = images
+
+    def _resolve_base(self, ref: str) -> Image:
+        # Only local images: lamina has no registry client yet, and a build never pulls.
+        return local.read(self._store, self._images.resolve(ref))
+
+    def build(
+        self,
+        request: BuildRequest,
+        *,
+        tags: Sequence[str] = (),
+        report: Callable[[str], None],
+    ) -> BuildResult:
+        """Build ``request``; tag the result with ``tags`` (normalised before anything runs,
+        so a bad name fails fast)."""
+        names = [reference.normalize(t) for t in tags]
+        builder = Builder(
+            store=self._store,
+            resolve_base=self._resolve_base,
+            runtime=Runtime(state_dir=self._store.containers.runtime_dir),
+            # <root>/buildcache: RUN --mount=type=cache dirs, named by a hash of their id.
+            cache_root=self._store.root / "buildcache",
+            report=report,
+        )
+        result = builder.build(request)
+        for name in names:
+            self._store.images.tag(result.image_id, name)
+        return result

@@ -1,0 +1,43 @@
+"""The build cache: step key -> the locally built image that step produced.
+
+Keys are computed by the builder (:mod:`lamina.build.cache`) from the parent *image id*, the
+step, the build args in scope and the sources' content. Only images recorded ``built_locally``
+are ever returned (a loaded image whose config happens to match must never be reused:
+CVE-2024-24557); a row goes away with its image (``ON DELETE CASCADE``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from lamina.digest import Digest
+from lamina.store.db import Database
+
+__all__ = ["BuildCache"]
+
+
+class BuildCache:
+    def __init__(self, *, db: Database) -> None:
+        self._db = db
+
+    def lookup(self, key: str) -> Digest | None:
+        """The image a step with ``key`` produced, if it is still stored and built here."""
+        row = self._db.conn.execute(
+            "SELECT b.image FROM build_cache b JOIN images i ON i.id = b.image "
+            "WHERE b.key = ? AND i.built_locally = 1",
+            (key,),
+        ).fetchone()
+        return None if row is None else Digest(str(row[0]))
+
+    def record(self, *, key: str, parent: Digest | None, image: Digest) -> None:
+        """Remember that the step ``key`` on ``parent`` produced ``image`` (the latest wins)."""
+        with self._db.transaction() as c:
+            c.execute(
+                "INSERT INTO build_cache(key, parent, image, created) VALUES (?,?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET parent = excluded.parent, "
+                "image = excluded.image, created = excluded.created",
+                (key, str(parent) if parent else "scratch", str(image), time.time()),
+            )
+
+    def count(self) -> int:
+        return int(self._db.conn.execute("SELECT count(*) FROM build_cache").fetchone()[0])
