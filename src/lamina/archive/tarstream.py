@@ -1,10 +1,10 @@
 """Streaming layer-tar reader: tar members in, normalised :class:`~lamina.archive.entry.Entry`
 values out, with lamina's own limits.
 
-The parser is stdlib ``tarfile`` in stream mode (``r|``) over a reader lamina controls (the
-apply pipeline hands it already-inflated, already-hashed bytes): it handles ustar, PAX and GNU
-long names, and ``tarfile.TarFile.next()`` is used only as a header parser. lamina never calls
-``extract``/``extractall``. The per-entry policy lives here:
+The parser is :mod:`lamina.archive.tarheader` (ustar, PAX and GNU long names, strict checksums
+and numbers) over a reader lamina controls (the apply pipeline hands it already-inflated,
+already-hashed bytes). It replaced stdlib ``tarfile``, whose generic header code was the largest
+cost of applying a layer; nothing here ever extracts. The per-entry policy lives here:
 
 - Names: ``./`` and leading ``/`` are stripped (absolute names land under the root), empty and
   ``.`` components dropped, a ``..`` component or a NUL byte refused. Names that are not UTF-8
@@ -17,11 +17,12 @@ long names, and ``tarfile.TarFile.next()`` is used only as a header parser. lami
   directory are refused; other ``.wh..wh.*`` (AUFS metadata) entries are dropped.
 - Refused: duplicate paths in one layer (peers disagree on which copy wins, so an image that
   relies on either is ambiguous), GNU sparse members, tar types outside 0-7 (tar has no socket
-  type; GNU ``D``/``M``/``V`` and unknown types would otherwise be read as files by tarfile), a
+  type; GNU ``D``/``M``/``V`` and unknown types are refused, not read as files), a
   char device 0:0 (it *is* an overlayfs whiteout; layers say ``.wh.x``), uid/gid that do not fit
   a ``uid_t`` other than -1, device numbers beyond 32 bits, absurd mtimes.
 - The archive must end with an end-of-archive block; a truncated stream or a corrupt header is
-  refused instead of being read as a shorter layer (``tarfile`` alone treats both as "end").
+  refused instead of being read as a shorter layer; a clean stop at a block boundary without
+  end blocks is complete (GNU tar and Go agree, and umoci writes layers that way).
 - Limits: entry count, path bytes and depth, xattr bytes per entry, size of one PAX/GNU header.
   The uncompressed-bytes limit is enforced by whoever inflates (see ``apply``).
 """
@@ -30,45 +31,30 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, ClassVar, Final, Self
+from typing import IO, Final
 
 from lamina.archive.entry import Entry, EntryKind
+from lamina.archive.tarheader import HeaderReader, RawMember
 from lamina.archive.whiteout import NameClass, classify
 from lamina.errors import InvalidArchiveError, LimitExceededError, UnsafeArchivePathError
 
 _UID_MAX: Final = (1 << 32) - 2  # (uid_t)-1 means "unchanged" to chown(2)
 _DEV_MAX: Final = (1 << 32) - 1
 _MTIME_MAX: Final = 1 << 40  # ~35,000 years either way; keeps utime's nanoseconds in range
-_XATTR_PREFIX: Final = "SCHILY.xattr."
-_HEADER_TYPES: Final = frozenset(
-    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE}
-    | {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
-)
 _KINDS: Final = {
-    tarfile.REGTYPE: EntryKind.FILE,
-    tarfile.AREGTYPE: EntryKind.FILE,
-    tarfile.CONTTYPE: EntryKind.FILE,
-    tarfile.DIRTYPE: EntryKind.DIR,
-    tarfile.SYMTYPE: EntryKind.SYMLINK,
-    tarfile.LNKTYPE: EntryKind.HARDLINK,
-    tarfile.CHRTYPE: EntryKind.CHAR,
-    tarfile.BLKTYPE: EntryKind.BLOCK,
-    tarfile.FIFOTYPE: EntryKind.FIFO,
+    b"0": EntryKind.FILE,
+    b"\x00": EntryKind.FILE,
+    b"7": EntryKind.FILE,  # contiguous file: a plain file everywhere but on old Masscomp
+    b"5": EntryKind.DIR,
+    b"2": EntryKind.SYMLINK,
+    b"1": EntryKind.HARDLINK,
+    b"3": EntryKind.CHAR,
+    b"4": EntryKind.BLOCK,
+    b"6": EntryKind.FIFO,
 }
-_STREAM_BUFSIZE: Final = 64 << 10
-# tarfile's header errors are not in its __all__ (nor in typeshed), but they are how
-# TarInfo.fromtarfile reports a short or corrupt header.
-_EOF_HEADER: Final[type[Exception]] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
-# A stream that stops cleanly at a block boundary, without the two zero blocks, is a complete
-# archive for GNU tar and Go's reader alike, and umoci writes layers that way: tarfile reports
-# it as EmptyHeaderError and ends the iteration. Only a short block is truncation.
-_EMPTY_HEADER: Final[type[Exception]] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]
-_SHORT_HEADER: Final[tuple[type[Exception], ...]] = (
-    tarfile.TruncatedHeaderError,  # type: ignore[attr-defined]
-)
+_SPARSE: Final = b"S"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -103,42 +89,6 @@ def normalise_name(raw: str, *, member: str) -> str:
     return "/".join(parts)
 
 
-class _TarInfo(tarfile.TarInfo):
-    """Turns every header problem except a clean end-of-archive block into an error, and
-    caps header sizes before tarfile reads them into memory."""
-
-    max_header_bytes: ClassVar[int] = 1 << 20
-
-    @classmethod
-    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
-        obj = super().frombuf(buf, encoding, errors)
-        if obj.size < 0:
-            raise InvalidArchiveError(obj.name or None, f"negative size {obj.size}")
-        if obj.type in _HEADER_TYPES and obj.size > cls.max_header_bytes:
-            raise LimitExceededError(
-                limit_name="max_header_bytes", limit=cls.max_header_bytes, what="tar header"
-            )
-        return obj
-
-    @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
-        try:
-            obj = super().fromtarfile(tarfile_)
-        except (_EOF_HEADER, _EMPTY_HEADER):
-            raise  # TarFile.next() reports the end of the archive
-        except _SHORT_HEADER as exc:
-            raise InvalidArchiveError(
-                None, "truncated: the stream ends without an end-of-archive block"
-            ) from exc
-        except tarfile.HeaderError as exc:
-            raise InvalidArchiveError(
-                None, f"corrupt tar header at offset {tarfile_.offset}: {exc}"
-            ) from exc
-        if obj.size < 0:  # a PAX "size" record can be negative too
-            raise InvalidArchiveError(obj.name or None, f"negative size {obj.size}")
-        return obj
-
-
 @dataclass(frozen=True, slots=True)
 class Member:
     entry: Entry
@@ -151,56 +101,41 @@ class TarStream:
     content; whatever is not read is skipped when iteration continues."""
 
     def __init__(self, stream: IO[bytes], *, limits: Limits) -> None:
-        self._stream = stream
         self._limits = limits
-        self._tarinfo = type(
-            "_BoundTarInfo", (_TarInfo,), {"max_header_bytes": limits.max_header_bytes}
-        )
-        self._tf: tarfile.TarFile | None = None
+        self._reader = HeaderReader(stream.read, max_header_bytes=limits.max_header_bytes)
         self._remaining = 0
         self._current = ""
         self._seen: set[str] = set()
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes of the current FILE member's content; ``b""`` at its end."""
+        return bytes(self.read_view(n))
+
+    def read_view(self, n: int) -> memoryview:
+        """Like :meth:`read`, without copying: a view of the parser's buffer (fewer than ``n``
+        bytes at buffer boundaries; empty at the member's end)."""
         want = min(n, self._remaining)
-        if want <= 0 or self._tf is None:
-            return b""
-        data: bytes = self._tf.fileobj.read(want)
-        if len(data) != want:
-            raise InvalidArchiveError(self._current, "truncated: file content is cut short")
-        self._remaining -= want
-        return data
+        if want <= 0:
+            return memoryview(b"")
+        try:
+            view = self._reader.view(want)
+        except InvalidArchiveError as exc:
+            raise InvalidArchiveError(self._current, exc.reason) from None
+        self._remaining -= len(view)
+        return view
 
     def __iter__(self) -> Iterator[Member]:
-        try:
-            # Not a context manager: the TarFile lives as long as this generator.
-            self._tf = tarfile.open(  # noqa: SIM115
-                fileobj=self._stream,
-                mode="r|",
-                tarinfo=self._tarinfo,
-                encoding="utf-8",
-                errors="surrogateescape",
-                bufsize=_STREAM_BUFSIZE,
-            )
-        except (tarfile.ReadError, tarfile.StreamError) as exc:
-            raise InvalidArchiveError(None, f"not a readable tar: {exc}") from exc
-        tf = self._tf
+        reader = self._reader
+        max_entries = self._limits.max_entries
         position = 0
         while True:
             self._remaining = 0
-            try:
-                ti = tf.next()
-            except (tarfile.ReadError, tarfile.StreamError) as exc:
-                raise InvalidArchiveError(None, f"truncated or corrupt tar: {exc}") from exc
-            if ti is None:
+            raw = reader.next()
+            if raw is None:
                 return
-            tf.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every TarInfo
-            if position >= self._limits.max_entries:
-                raise LimitExceededError(
-                    limit_name="max_entries", limit=self._limits.max_entries, what="layer"
-                )
-            member = self._member(ti, position)
+            if position >= max_entries:
+                raise LimitExceededError(limit_name="max_entries", limit=max_entries, what="layer")
+            member = self._member(raw, position)
             position += 1
             if member is None:
                 continue
@@ -208,7 +143,7 @@ class TarStream:
             self._remaining = member.entry.size
             yield member
 
-    def _member(self, ti: tarfile.TarInfo, position: int) -> Member | None:
+    def _member(self, ti: RawMember, position: int) -> Member | None:
         raw = ti.name
         limits = self._limits
         name = normalise_name(raw, member=raw)
@@ -257,12 +192,12 @@ class TarStream:
             return Member(entry, raw, position)
         return Member(self._entry(ti, name, raw, uid=uid, gid=gid), raw, position)
 
-    def _entry(self, ti: tarfile.TarInfo, name: str, raw: str, *, uid: int, gid: int) -> Entry:
+    def _entry(self, ti: RawMember, name: str, raw: str, *, uid: int, gid: int) -> Entry:
+        if ti.sparse or ti.type == _SPARSE:
+            raise InvalidArchiveError(raw, "sparse files are not supported in layers")
         kind = _KINDS.get(ti.type)
         if kind is None:
             raise InvalidArchiveError(raw, f"unsupported tar entry type {ti.type!r}")
-        if ti.sparse is not None or ti.type == tarfile.GNUTYPE_SPARSE:
-            raise InvalidArchiveError(raw, "sparse files are not supported in layers")
         linkname = ""
         if kind is EntryKind.HARDLINK:
             linkname = normalise_name(ti.linkname, member=raw)
@@ -287,7 +222,7 @@ class TarStream:
                 raise InvalidArchiveError(
                     raw, "char device 0:0 is the overlayfs whiteout; layers must use .wh. names"
                 )
-        mtime = int(ti.mtime)
+        mtime = ti.mtime
         if not -_MTIME_MAX < mtime < _MTIME_MAX:
             raise InvalidArchiveError(raw, f"mtime {mtime} out of range")
         return Entry(
@@ -304,26 +239,21 @@ class TarStream:
             gid=gid,
         )
 
-    def _xattrs(self, ti: tarfile.TarInfo, raw: str) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
+    def _xattrs(self, ti: RawMember, raw: str) -> dict[str, bytes]:
+        if not ti.xattrs:
+            return {}
         total = 0
-        for key, value in ti.pax_headers.items():
-            if not key.startswith(_XATTR_PREFIX):
-                continue
-            xname = key[len(_XATTR_PREFIX) :]
+        for xname, data in ti.xattrs.items():
             if not xname or "\x00" in xname:
                 raise InvalidArchiveError(raw, f"invalid xattr name {xname!r}")
-            # tarfile decoded the value as UTF-8 with surrogateescape; this restores the bytes.
-            data = value.encode("utf-8", "surrogateescape")
             total += len(xname) + len(data)
-            out[xname] = data
         if total > self._limits.max_xattr_bytes:
             raise LimitExceededError(
                 limit_name="max_xattr_bytes",
                 limit=self._limits.max_xattr_bytes,
                 what=f"member {raw!r}",
             )
-        return out
+        return ti.xattrs
 
     @staticmethod
     def _id(value: int, raw: str) -> int:
