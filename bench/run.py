@@ -12,6 +12,7 @@ lamina-only numbers.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import subprocess
@@ -300,12 +301,52 @@ def case_copy(runs: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def case_forensics(runs: int) -> None:
+    """layers/tree/waste/secrets/verify --deep on the Debian minbase image (issue 6 targets:
+    index-only commands < 0.5 s warm, secrets content scan >= 100 MB/s, verify --deep >=
+    0.5 GB/s), against a ``tar -t`` pass over the layer blob (dive is not installable here)."""
+    need("tar")
+    tgz = debian_rootfs_tar_gz()
+    work = Path(tempfile.mkdtemp(prefix="bench-forensics-", dir=SHM))
+    lroot = work / "lamina"
+    try:
+        _lamina(lroot, "import", str(tgz), "bench/debian")
+        content = json.loads(
+            subprocess.run(
+                [LAMINA, "--root", str(lroot), "layers", "bench/debian", "--format", "json"],
+                check=True,
+                capture_output=True,
+            ).stdout
+        )[0]["Size"]
+        blob = max((lroot / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+        floor = (lambda: None, lambda: sh(f"tar -tzf {blob} > /dev/null"))
+        for args in (("layers",), ("tree",), ("waste",), ("secrets",), ("verify", "--deep")):
+            label = " ".join(args)
+            medians = compare(
+                f"lamina {label} bench/debian (Debian minbase, {content / 1e6:.0f} MB of files)",
+                {
+                    "lamina": (lambda: None, lambda a=args: _lamina(lroot, *a, "bench/debian")),
+                    "tar -t over the blob": floor,
+                },
+                runs=runs,
+            )
+            if args[0] in ("secrets", "verify"):
+                print(
+                    f"  {content / 1e6 / medians['lamina']:.0f} MB/s of layer content "
+                    "(CLI start-up included)"
+                )
+    finally:
+        _rm_lamina_root(lroot)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 CASES: dict[str, Callable[[int], None]] = {
     "import": case_import,
     "version": case_version,
     "load": case_load,
     "save": case_save,
     "copy": case_copy,
+    "forensics": case_forensics,
 }
 
 
