@@ -152,3 +152,26 @@ def test_vfs_child_layers_keep_file_capabilities() -> None:
             assert engine.forensics.verify_deep("f:t", repair=False).findings == []
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.needs_peer("runc")
+@pytest.mark.parametrize(
+    "driver", [pytest.param("overlay2", marks=pytest.mark.needs_overlay), "vfs"]
+)
+def test_container_runs_leave_image_layers_clean(
+    driver: str, shm_tmp: Path, busybox_rootfs_tar: Path
+) -> None:
+    """A container that writes, deletes and chmods through its rootfs changes only its own rw
+    layer: the image's layers still verify, before and after the container is removed."""
+    root = str(shm_tmp / "root")
+
+    def lamina(*args: str) -> int:
+        return main(["--root", root, "--storage-driver", driver, *args])
+
+    assert lamina("import", str(busybox_rootfs_tar), "busybox") == 0
+    script = "echo x > /etc/new; rm /etc/passwd; chmod 600 /bin/busybox; mkdir -p /var/y"
+    assert lamina("run", "--name", "c1", "busybox", "sh", "-c", script) == 0
+    assert lamina("verify", "--deep") == 0
+    assert lamina("verify", "--deep", "busybox") == 0
+    assert lamina("rm", "c1") == 0
+    assert lamina("verify", "--deep") == 0
