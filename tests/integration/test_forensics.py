@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from lamina.cli.main import main
 from lamina.errors import NotFoundError
 from lamina.forensics.replay import Action
 from lamina.forensics.rules import Severity
+from lamina.forensics.secrets import Finding
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +138,9 @@ def test_extract_writes_evidence_without_setuid(built: kit.Built, tmp_path: Path
 # -- secrets -------------------------------------------------------------------------------
 
 
-def _by_rule(findings: object) -> dict[str, list[object]]:
-    out: dict[str, list[object]] = {}
-    for f in findings:  # type: ignore[attr-defined]
+def _by_rule(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
+    for f in findings:
         out.setdefault(f.rule, []).append(f)
     return out
 
@@ -148,20 +149,20 @@ def test_secrets_finds_every_planted_problem(built: kit.Built) -> None:
     result = built.engine.forensics.secrets(built.name)
     rules = _by_rule(result.findings)
     aws = rules["aws-secret-access-key"][0]
-    assert (aws.layer, aws.path) == (2, "root/secret.env")  # type: ignore[attr-defined]
-    assert aws.hidden_by == "layer 3: whiteout of /root/secret.env"  # type: ignore[attr-defined]
+    assert (aws.layer, aws.path) == (2, "root/secret.env")
+    assert aws.hidden_by == "layer 3: whiteout of /root/secret.env"
     # The instruction, with the build arg's value redacted (it is a finding of its own).
-    assert aws.instruction == kit.STEPS[2][0].replace(kit.DB_PASSWORD, "hunt…(19 chars)")  # type: ignore[attr-defined]
-    assert aws.recover.endswith("/root/secret.env --layer 2")  # type: ignore[attr-defined]
+    assert aws.instruction == kit.STEPS[2][0].replace(kit.DB_PASSWORD, "hunt…(19 chars)")
+    assert aws.recover.endswith("/root/secret.env --layer 2")
     key = rules["private-key"][0]
-    assert (key.layer, key.path, key.severity) == (4, "root/.ssh/id_ed25519", Severity.CRITICAL)  # type: ignore[attr-defined]
+    assert (key.layer, key.path, key.severity) == (4, "root/.ssh/id_ed25519", Severity.CRITICAL)
     arg = rules["build-arg-secret"][0]
-    assert arg.layer == 2 and "DB_PASSWORD" in arg.title  # type: ignore[attr-defined]
-    assert kit.DB_PASSWORD not in arg.match  # redacted  # type: ignore[attr-defined]
-    assert [(f.layer, f.path) for f in rules["setuid"]] == [(7, "usr/bin/suidtool")]  # type: ignore[attr-defined]
-    assert [(f.layer, f.path) for f in rules["file-capability"]] == [(7, "usr/bin/captool")]  # type: ignore[attr-defined]
-    assert any(f.instruction.startswith("ENV GITHUB_TOKEN") for f in rules["env-secret"])  # type: ignore[attr-defined]
-    hidden = {(f.layer, f.path) for f in rules["hidden-file"]}  # type: ignore[attr-defined]
+    assert arg.layer == 2 and "DB_PASSWORD" in arg.title
+    assert kit.DB_PASSWORD not in arg.match  # redacted
+    assert [(f.layer, f.path) for f in rules["setuid"]] == [(7, "usr/bin/suidtool")]
+    assert [(f.layer, f.path) for f in rules["file-capability"]] == [(7, "usr/bin/captool")]
+    assert any(f.instruction.startswith("ENV GITHUB_TOKEN") for f in rules["env-secret"])
+    hidden = {(f.layer, f.path) for f in rules["hidden-file"]}
     assert hidden == {(1, "etc/app.conf"), (2, "root/secret.env"), (1, "opt/data/old.txt")}
 
 
@@ -181,7 +182,7 @@ def test_secrets_rules_file_and_allow_list(built: kit.Built, tmp_path: Path) -> 
     )
     result = built.engine.forensics.secrets(built.name, rules_file=rules)
     got = _by_rule(result.findings)
-    assert [(f.layer, f.path) for f in got["app-mode"]] == [(5, "etc/app.conf")]  # type: ignore[attr-defined]
+    assert [(f.layer, f.path) for f in got["app-mode"]] == [(5, "etc/app.conf")]
     assert "setuid" not in got and "file-capability" not in got
 
 
