@@ -11,12 +11,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from lamina.errors import UsageError
-from lamina.runtime import MountSpec, NetworkMode, RunSpec
 
-_NETWORKS: Final = {"none": NetworkMode.NONE, "host": NetworkMode.HOST}
+if TYPE_CHECKING:
+    from lamina.runtime import RunSpec
+
+_NETWORKS: Final = ("none", "host")  # lamina.runtime.NetworkMode values
 _NO_NEW_PRIVS: Final = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
 
 
@@ -190,6 +192,8 @@ def run_spec(
 ) -> RunSpec:
     """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
     /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted."""
+    from lamina.runtime import MountSpec, NetworkMode, RunSpec
+
     cfg = stored["Config"]
     hc = stored["HostConfig"]
     mounts = [
@@ -205,7 +209,7 @@ def run_spec(
         cwd=cfg.get("WorkingDir") or "/",
         user=cfg.get("User") or "",
         hostname=hostname,
-        network=_NETWORKS[hc.get("NetworkMode") or "none"],
+        network=NetworkMode(hc.get("NetworkMode") or "none"),
         privileged=bool(hc.get("Privileged")),
         cap_add=tuple(hc.get("CapAdd") or ()),
         cap_drop=tuple(hc.get("CapDrop") or ()),

@@ -20,11 +20,18 @@ from pathlib import Path
 from typing import Final
 
 from lamina.errors import NotFoundError, UsageError
-from lamina.runtime.rootfs import open_in_root
 
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOFOLLOW_DIR: Final = _DIR | os.O_NOFOLLOW
 _CHUNK: Final = 1 << 20
+
+
+def open_in_root(root: Path, path: str, *, flags: int) -> int:
+    """:func:`lamina.runtime.rootfs.open_in_root`, imported on first use (``lamina.runtime``
+    costs every CLI start that does not run a process)."""
+    from lamina.runtime.rootfs import open_in_root as confined_open
+
+    return confined_open(root, path, flags=flags)
 
 
 @contextlib.contextmanager

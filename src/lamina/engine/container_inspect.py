@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.engine.inspect import container_config
-from lamina.runtime import ContainerState, ContainerStatus
 from lamina.store.containers import ContainerRecord
+
+if TYPE_CHECKING:
+    from lamina.runtime import ContainerState
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def state_json(state: ContainerState) -> dict[str, Any]:
-    running = state.status is ContainerStatus.RUNNING
+    running = state.status.value == "running"
     return {
         "Status": state.status.value,
         "Running": running,
@@ -128,10 +130,10 @@ def human_duration(seconds: float) -> str:
 
 def status_text(state: ContainerState, *, now: float) -> str:
     """The STATUS column: "Created", "Up 3 seconds", "Exited (0) 2 minutes ago"."""
-    if state.status is ContainerStatus.RUNNING:
+    if state.status.value == "running":
         started = _parse(state.started_at)
         return "Up " + human_duration(now - started) if started else "Up"
-    if state.status is ContainerStatus.EXITED:
+    if state.status.value == "exited":
         finished = _parse(state.finished_at)
         when = f" {human_duration(now - finished)} ago" if finished else ""
         return f"Exited ({state.exit_code}){when}"

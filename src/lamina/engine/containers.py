@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lamina.driver.base import Change
 from lamina.engine import container_config as cc
@@ -37,17 +38,13 @@ from lamina.errors import (
     LaminaError,
     UsageError,
 )
-from lamina.runtime import (
-    ContainerNotRunningError,
-    ContainerState,
-    ContainerStatus,
-    LogEntry,
-    Runtime,
-    build_spec,
-    write_bundle,
-)
 from lamina.store.containers import ContainerRecord
 from lamina.store.store import Store
+
+if TYPE_CHECKING:
+    # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
+    # commit start faster (a CLI process per command: every import counts).
+    from lamina.runtime import ContainerState, LogEntry, Runtime
 
 RUN_MOUNT_MARK = "rootfs.mounted"
 
@@ -71,7 +68,12 @@ class ContainerService:
     def __init__(self, store: Store, *, images: ImageService) -> None:
         self._store = store
         self._images = images
-        self.runtime = Runtime(state_dir=store.containers.runtime_dir)
+
+    @functools.cached_property
+    def runtime(self) -> Runtime:
+        from lamina.runtime import Runtime
+
+        return Runtime(state_dir=self._store.containers.runtime_dir)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -84,6 +86,8 @@ class ContainerService:
     def state(self, rec: ContainerRecord) -> ContainerState:
         """What the runtime's record says (never started: created), dropping the run's mount
         once the run is seen to be over."""
+        from lamina.runtime import ContainerState, ContainerStatus
+
         try:
             st = self.runtime.state(rec.id)
         except ContainerNotFoundError:
@@ -159,6 +163,8 @@ class ContainerService:
     def start(self, ref: str, *, attach: bool, interactive: bool = False) -> tuple[str, int]:
         """Start the container. Attached: wait and return its exit status; detached: return
         once it runs (status 0). Raises CommandNotFoundError (127) etc. as the runtime does."""
+        from lamina.runtime import ContainerStatus
+
         rec = self.resolve(ref)
         st = self.state(rec)
         if st.status is ContainerStatus.RUNNING:
@@ -174,6 +180,8 @@ class ContainerService:
                 hostname=container_create.hostname(rec),
                 host_files={f"/etc/{n}": bundle / n for n in container_create.HOST_FILES},
             )
+            from lamina.runtime import build_spec, write_bundle
+
             write_bundle(bundle, build_spec(spec, rootfs=merged))
             if attach:
                 try:
@@ -218,6 +226,8 @@ class ContainerService:
         self._store.containers.unmount(rec)
 
     def stop(self, ref: str, *, timeout: float = 10.0) -> str:
+        from lamina.runtime import ContainerStatus
+
         rec = self.resolve(ref)
         if self.state(rec).status is ContainerStatus.RUNNING:
             self.runtime.stop(rec.id, timeout=timeout)
@@ -225,6 +235,8 @@ class ContainerService:
         return rec.id
 
     def kill(self, ref: str, *, signal: str = "SIGKILL") -> str:
+        from lamina.runtime import ContainerNotRunningError
+
         rec = self.resolve(ref)
         try:
             self.runtime.kill(rec.id, signal)
@@ -235,6 +247,8 @@ class ContainerService:
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> str:
         """``docker rm``: refused for a running container unless ``force`` (which kills it);
         ``volumes`` also removes its anonymous volumes. Its mounts go with it."""
+        from lamina.runtime import ContainerStatus
+
         rec = self.resolve(ref)
         if self.state(rec).status is ContainerStatus.RUNNING and not force:
             raise ConflictError(
@@ -260,6 +274,8 @@ class ContainerService:
 
     def prune(self) -> builtins.list[str]:
         """Remove every container that is not running."""
+        from lamina.runtime import ContainerStatus
+
         removed = []
         for rec in self._store.containers.list():
             if self.state(rec).status is not ContainerStatus.RUNNING:
@@ -277,6 +293,8 @@ class ContainerService:
     # -- observing ------------------------------------------------------------------------
 
     def list(self, *, all_: bool = False) -> builtins.list[ContainerSummary]:
+        from lamina.runtime import ContainerStatus
+
         now = time.time()
         out = []
         for rec in self._store.containers.list():
