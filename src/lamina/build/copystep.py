@@ -40,7 +40,8 @@ class CopyPlan:
     source_hash: str
 
     def created_by_text(self, written_dest: str) -> str:
-        chown = f"--chown={self.chown} " if self.chown else ""
+        # No space after the chown value: docker 20.10 writes "--chown=1:1file:<hash>".
+        chown = f"--chown={self.chown}" if self.chown else ""
         return f"{self.keyword} {chown}{self.source_hash} in {written_dest} "
 
     def perform(self, rootfs: Path) -> None:

@@ -180,19 +180,59 @@ def _healthcheck(ins: Healthcheck) -> tuple[dict[str, Any], str]:
     ):
         if value:
             hc[key] = value
-    # Go's %q of *container.HealthConfig (docker 20.10: no StartInterval field).
-    text = "&{{{} {} {} {} {}}}".format(
+    # Go's %q of docker 20.10's *container.HealthConfig (no StartInterval field): a Duration
+    # quotes its String(), the int Retries is quoted as a rune.
+    fields = [
         go_quote_list(list(ins.test)),
-        _go_duration(ins.interval_ns),
-        _go_duration(ins.timeout_ns),
-        _go_duration(ins.start_period_ns),
-        f"%!q(int={ins.retries})",
-    )
-    return hc, text
+        _go_quote(go_duration(ins.interval_ns)),
+        _go_quote(go_duration(ins.timeout_ns)),
+        _go_quote(go_duration(ins.start_period_ns)),
+        _go_quote_rune(ins.retries),
+    ]
+    return hc, "&{" + " ".join(fields) + "}"
 
 
-def _go_duration(ns: int) -> str:
-    return f"%!q(time.Duration={ns})"
+_RUNE_ESCAPES: Final = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+
+
+def _go_quote_rune(n: int) -> str:
+    """strconv.QuoteRune: ``'A'``, ``'\\x02'``, ``'\\n'``."""
+    if n in _RUNE_ESCAPES:
+        return f"'{_RUNE_ESCAPES[n]}'"
+    if 0x20 <= n < 0x7F:
+        ch = chr(n)
+        return "'\\" + ch + "'" if ch in "'\\" else f"'{ch}'"
+    if n < 0x100:
+        return f"'\\x{n:02x}'"
+    return f"'{chr(n)}'" if chr(n).isprintable() else f"'\\u{n:04x}'"
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String``: ``0s``, ``300ms``, ``1.5s``, ``1m30s``, ``1h0m0s``."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    u = abs(ns)
+    if u < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if u >= size:
+                return sign + _frac(u, size) + unit
+    h, rest = divmod(u, 3_600_000_000_000)
+    m, rest = divmod(rest, 60_000_000_000)
+    secs = _frac(rest, 1_000_000_000) + "s"
+    if h:
+        return f"{sign}{h}h{m}m{secs}"
+    if m:
+        return f"{sign}{m}m{secs}"
+    return sign + secs
+
+
+def _frac(value: int, unit: int) -> str:
+    whole, frac = divmod(value, unit)
+    if not frac:
+        return str(whole)
+    digits = str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}"
 
 
 def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
@@ -221,7 +261,7 @@ def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
         for p in _ports(words):
             ports[p] = {}
         cfg["ExposedPorts"] = ports
-        return state.nop("EXPOSE " + " ".join(words))
+        return state.nop("EXPOSE " + " ".join(sorted(words)))  # docker sorts them (as text)
     if isinstance(ins, Volume):
         paths = [word(p) for p in ins.paths]
         if any(not p.strip() for p in paths):
