@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.testing.peers import PodmanEnv
+from lamina.testing.peers import DockerDaemon, PodmanEnv
 
 pytestmark = [pytest.mark.needs_root]
 
@@ -150,6 +150,24 @@ def test_diff_matches_podman(
             parent = path.rsplit("/", 1)[0]
             if parent:
                 assert any(earlier[2:] == parent for earlier in lines[:i]), (line, lines)
+
+
+@pytest.mark.needs_overlay
+@pytest.mark.needs_peer("docker", "dockerd")
+def test_diff_matches_docker_20_10(
+    overlay_lamina: Lamina, dockerd: DockerDaemon, busybox_rootfs_tar: Path
+) -> None:
+    dockerd.run("import", str(busybox_rootfs_tar), "bbdiff")
+    try:
+        dockerd.run("run", "--network", "none", "--name", "dd", "bbdiff", "sh", "-c", DIFF_SCRIPT)
+        theirs = dockerd.run("diff", "dd").stdout.decode().splitlines()
+    finally:
+        dockerd.run("rm", "-f", "dd", check=False)
+        dockerd.run("rmi", "bbdiff", check=False)
+    overlay_lamina.run("run", "--name", "d1", "busybox", "sh", "-c", DIFF_SCRIPT)
+    ours = overlay_lamina.out("diff", "d1").splitlines()
+    assert sorted(ours) == sorted(theirs)
+    assert ours == DOCKER_DIFF
 
 
 @pytest.mark.needs_overlay
