@@ -264,3 +264,11 @@ def test_an_archive_is_analysed_in_place_with_the_same_answers(built: kit.Built)
     f.cat(spec, "/root/secret.env", layer=2, out=out)
     assert out.getvalue() == kit.SECRET_ENV
     assert len(built.engine.store.images.list()) == images_before  # nothing was loaded
+
+
+def test_secrets_without_content_reads_no_blob(built: kit.Built) -> None:
+    result = built.engine.forensics.secrets(built.name, contents=False)
+    rules = {f.rule for f in result.findings}
+    assert result.scanned_bytes == 0
+    assert {"build-arg-secret", "ssh-private-key-file", "setuid", "hidden-file"} <= rules
+    assert "aws-secret-access-key" not in rules  # that one needs the bytes

@@ -86,10 +86,17 @@ class ForensicsService:
         return recover.extract(self.stack(name), paths, dest=dest, layer=layer)
 
     def secrets(
-        self, name: str, *, rules_file: Path | None = None, allow_file: Path | None = None
+        self,
+        name: str,
+        *,
+        rules_file: Path | None = None,
+        allow_file: Path | None = None,
+        contents: bool = True,
     ) -> secrets.SecretsResult:
         ruleset = secrets.load_ruleset(rules_file=rules_file, allow_file=allow_file)
-        return secrets.scan(ruleset, lambda visitor: self.stack(name, visitor=visitor))
+        return secrets.scan(
+            ruleset, lambda visitor: self.stack(name, visitor=visitor), contents=contents
+        )
 
     def waste(self, name: str) -> waste.WasteResult:
         return waste.waste(self.stack(name))

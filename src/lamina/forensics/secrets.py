@@ -95,12 +95,18 @@ def fingerprint(rule: str, path: str, secret: bytes | str) -> str:
     return f"{rule}:{path}:{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
-def scan(rules: RuleSet, make_stack: Callable[[ContentVisitor], Stack]) -> SecretsResult:
+def scan(
+    rules: RuleSet,
+    make_stack: Callable[[ContentVisitor | None], Stack],
+    *,
+    contents: bool = True,
+) -> SecretsResult:
     """Run every rule over the stack ``make_stack`` returns (it may feed the scanner while it
-    streams the layers; a stored image's blobs are streamed here)."""
+    streams the layers; a stored image's blobs are streamed here). ``contents=False`` keeps to
+    the index and the config: names, metadata, hidden files, history (no blob is read)."""
     scanner = content.Scanner(rules=rules)
-    stack = make_stack(scanner)
-    if stack.source == "store":
+    stack = make_stack(scanner if contents else None)
+    if contents and stack.source == "store":
         scan_contents(stack, scanner)
     per_layer, view = all_events(stack)
     # Which later event hid each (layer, path) row: whiteout, opaque dir or overwrite.

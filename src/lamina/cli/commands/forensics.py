@@ -130,6 +130,11 @@ def extract(
     help="Show findings at or above this severity.",
 )
 @click.option(
+    "--no-content",
+    is_flag=True,
+    help="Index and config only (names, modes, hidden files, history): no blob is read.",
+)
+@click.option(
     "--fail-on", type=click.Choice(_SEVERITIES), help="Exit 1 when a finding reaches this severity."
 )
 @pass_ctx
@@ -140,12 +145,15 @@ def secrets(
     allow_file: Path | None,
     fmt: str,
     min_severity: str,
+    no_content: bool,
     fail_on: str | None,
 ) -> None:
     """Find credentials in every layer, hidden files, leaked build args and risky modes."""
     from lamina.forensics.rules import Severity
 
-    result = ctx.engine.forensics.secrets(image, rules_file=rules_file, allow_file=allow_file)
+    result = ctx.engine.forensics.secrets(
+        image, rules_file=rules_file, allow_file=allow_file, contents=not no_content
+    )
     floor = Severity.parse(min_severity)
     shown = [f for f in result.findings if f.severity >= floor]
     if fmt == "json":
