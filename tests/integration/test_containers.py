@@ -307,6 +307,10 @@ def test_bind_mounts(lamina: Lamina, shm_tmp: Path) -> None:
         "run", "--rm", "-v", f"{host}:/mnt:ro", "busybox", "touch", "/mnt/x", check=False
     )
     assert r.returncode != 0 and not (host / "x").exists()
+    single = host / "in"  # a file bind gets a file mount point, not a dir
+    assert lamina.out(
+        "run", "--rm", "-v", f"{single}:/etc/in.conf", "busybox", "cat", "/etc/in.conf"
+    ) == ("from host\n")
     r = lamina.run("run", "-v", f"{shm_tmp}/nope:/mnt", "busybox", "true", check=False)
     assert r.returncode == 125 and "bind source path does not exist" in r.stderr
     assert lamina.out("ps", "-aq") == ""
@@ -359,6 +363,12 @@ def test_detached_logs_and_stop_forwards_term(lamina: Lamina) -> None:
     assert (first["log"], first["stream"]) == ("up\n", "stdout")
     assert _mounts_under(lamina.root) == []  # the run's mount went with the run
     assert lamina.out("container", "prune").split() == ["Deleted", "Containers:", cid]
+    # run -d --rm: gone once anyone looks after it exited (there is no daemon to watch it)
+    lamina.run("run", "-d", "--rm", "--name", "gone", "busybox", "true")
+    deadline = time.monotonic() + 10
+    while lamina.out("ps", "-aq") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lamina.out("ps", "-aq") == ""
 
 
 def test_kill9_of_the_cli_leaves_the_truth(lamina: Lamina) -> None:

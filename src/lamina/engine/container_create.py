@@ -95,7 +95,8 @@ def prepare_mount_points(store: Store, rec: ContainerRecord) -> None:
     merged = store.containers.mount(rec)
     try:
         for m in rec.config["Mounts"]:
-            container_fs.mkdir_in_root(merged, m["Destination"])
+            directory = m["Type"] == "volume" or Path(m["Source"]).is_dir()
+            container_fs.make_mount_point(merged, m["Destination"], directory=directory)
             if m["Type"] == "volume" and container_fs.is_empty_dir(Path(m["Source"])):
                 container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
     finally:

@@ -74,6 +74,24 @@ def mkdir_in_root(root: Path, path: str) -> None:
         os.close(fd)
 
 
+def make_mount_point(root: Path, path: str, *, directory: bool) -> None:
+    """The mount point of a volume or bind: a dir, or an empty file for a file bind (a dir
+    there would make the bind mount fail), made inside ``root`` if missing."""
+    if directory:
+        mkdir_in_root(root, path)
+        return
+    parent, _, name = ("/" + "/".join(p for p in path.split("/") if p)).rpartition("/")
+    if not name or name == "..":
+        raise UsageError(f"invalid mount point {path!r}")
+    mkdir_in_root(root, parent or "/")
+    with _fd(open_dir_in_root(root, parent or "/")) as pfd:
+        try:
+            os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            os.close(os.open(name, flags, 0o755, dir_fd=pfd))
+
+
 def is_empty_dir(path: Path) -> bool:
     with os.scandir(path) as it:
         return next(it, None) is None

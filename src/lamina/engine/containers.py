@@ -299,6 +299,11 @@ class ContainerService:
         out = []
         for rec in self._store.containers.list():
             st = self.state(rec)
+            if st.status is ContainerStatus.EXITED and rec.config["HostConfig"].get("AutoRemove"):
+                # run -d --rm: no daemon saw it exit; the first look after does Docker's rm.
+                with contextlib.suppress(LaminaError):
+                    self.remove(rec.id, force=True, volumes=True)
+                    continue
             if not all_ and st.status is not ContainerStatus.RUNNING:
                 continue
             out.append(
