@@ -10,58 +10,21 @@ layer deleted: the bytes are still in the image, only hidden.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 from lamina.archive.entry import EntryKind
 from lamina.forensics import content
+from lamina.forensics.declared import config_findings
+from lamina.forensics.finding import Finding, fingerprint, redact
 from lamina.forensics.replay import Action, Located, all_events
-from lamina.forensics.rules import RuleSet, Severity, load_ruleset, plausible
+from lamina.forensics.rules import RuleSet, Severity, load_ruleset
 from lamina.forensics.stack import ContentVisitor, Stack, scan_contents
 
 __all__ = ["Finding", "SecretsResult", "Severity", "load_ruleset", "scan"]
 
-_SECRET_NAME: Final = re.compile(
-    r"(?i)(passw(or)?d|passphrase|secret|token|api_?key|private_?key|credential|auth)"
-)
-_NOT_SECRET_NAME: Final = re.compile(r"(?i)(_FILE|_PATH|_DIR|_URL_?PATH)$")
-_BUILD_ARGS: Final = re.compile(r"^\s*RUN \|(\d+) (.*)$", re.S)
-_ARG_STEP: Final = re.compile(r"(?:^|#\(nop\)\s+)ARG\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)")
 _CAP_XATTR: Final = "security.capability"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Finding:
-    severity: Severity
-    rule: str
-    title: str
-    layer: int | None  # None: the config as a whole (ENV, labels)
-    path: str  # "" for config findings
-    instruction: str
-    match: str  # redacted
-    detail: str = ""
-    hidden_by: str = ""  # "layer 3: whiteout of /root/.aws" when a later layer hid it
-    recover: str = ""
-    fingerprint: str = ""
-
-    def json(self) -> dict[str, object]:
-        return {
-            "Severity": self.severity.label,
-            "Rule": self.rule,
-            "Title": self.title,
-            "Layer": self.layer,
-            "Path": "/" + self.path if self.path else "",
-            "Instruction": self.instruction,
-            "Match": self.match,
-            "Detail": self.detail,
-            "HiddenBy": self.hidden_by,
-            "Recover": self.recover,
-            "Fingerprint": self.fingerprint,
-        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,19 +43,6 @@ class SecretsResult:
         for value in sorted(self.config_secrets, key=len, reverse=True):
             text = text.replace(value, redact(value))
         return text
-
-
-def redact(value: bytes | str) -> str:
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    text = text.replace("\n", " ")
-    if len(text) <= 8:
-        return text[:2] + "…"
-    return text[:4] + "…" + f"({len(text)} chars)"
-
-
-def fingerprint(rule: str, path: str, secret: bytes | str) -> str:
-    raw = secret.encode() if isinstance(secret, str) else secret
-    return f"{rule}:{path}:{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 def scan(
@@ -168,7 +118,7 @@ def scan(
                     )
     findings += _metadata(stack, view.items)
     raw: set[str] = set()
-    findings += _config(stack, rules, raw)
+    findings += config_findings(stack, rules, raw)
     kept = [
         f
         for f in findings
@@ -286,121 +236,3 @@ def _metadata(stack: Stack, items: Mapping[str, Located]) -> list[Finding]:
                 )
             )
     return out
-
-
-def _secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET_NAME.search(name)
-
-
-def _text_rules(
-    rules: RuleSet, text: str, raw: set[str], *, where: str, layer: int | None, instruction: str
-) -> list[Finding]:
-    out: list[Finding] = []
-    data = text.encode()
-    low = data.lower()
-    for rule in rules.content:
-        if rule.paths or not any(k in low for k in rule.keywords):
-            continue
-        m = rule.regex.search(data)
-        if m is None:
-            continue
-        secret = m.group(1) if m.groups() else m.group(0)
-        if not plausible(rule, secret):
-            continue
-        raw.add(secret.decode("utf-8", "replace"))
-        out.append(
-            Finding(
-                severity=rule.severity,
-                rule=rule.id,
-                title=f"{rule.description} in {where}",
-                layer=layer,
-                path="",
-                instruction=instruction,
-                match=redact(secret),
-                fingerprint=fingerprint(rule.id, where, secret),
-            )
-        )
-    return out
-
-
-def _config(stack: Stack, rules: RuleSet, raw: set[str]) -> list[Finding]:
-    """Findings in history, ENV and labels; the raw secret values go into ``raw``."""
-    out: list[Finding] = []
-    cfg = stack.config
-    layer = -1
-    for h in cfg.history:
-        if not h.empty_layer:
-            layer += 1
-        where_layer = None if h.empty_layer else layer
-        step = h.created_by or ""
-        pairs: list[tuple[str, str]] = []
-        m = _BUILD_ARGS.match(step)
-        if m:
-            pairs += [
-                tuple(t.split("=", 1)) for t in m.group(2).split()[: int(m.group(1))] if "=" in t
-            ]
-        pairs += [(a.group(1), a.group(2)) for a in _ARG_STEP.finditer(step)]
-        for name, value in pairs:
-            if value and _secret_name(name):
-                raw.add(value)
-                out.append(
-                    Finding(
-                        severity=Severity.HIGH,
-                        rule="build-arg-secret",
-                        title=f"build arg {name} recorded in the image history",
-                        layer=where_layer,
-                        path="",
-                        instruction=step,
-                        match=redact(value),
-                        detail=f"{name}=…",
-                        fingerprint=fingerprint("build-arg-secret", name, value),
-                    )
-                )
-        out += _text_rules(rules, step, raw, where="history", layer=where_layer, instruction=step)
-    for item in cfg.config.env:
-        name, _, value = item.partition("=")
-        if value and _secret_name(name):
-            raw.add(value)
-            out.append(
-                Finding(
-                    severity=Severity.HIGH,
-                    rule="env-secret",
-                    title=f"ENV {name} holds a secret-looking value",
-                    layer=None,
-                    path="",
-                    instruction=f"ENV {name}",
-                    match=redact(value),
-                    fingerprint=fingerprint("env-secret", name, value),
-                )
-            )
-        out += _text_rules(
-            rules, item, raw, where=f"ENV {name}", layer=None, instruction=f"ENV {name}"
-        )
-    for key, value in cfg.config.labels.items():
-        if value and _secret_name(key):
-            raw.add(value)
-            out.append(
-                Finding(
-                    severity=Severity.MEDIUM,
-                    rule="label-secret",
-                    title=f"LABEL {key} holds a secret-looking value",
-                    layer=None,
-                    path="",
-                    instruction=f"LABEL {key}",
-                    match=redact(value),
-                    fingerprint=fingerprint("label-secret", key, value),
-                )
-            )
-        out += _text_rules(
-            rules,
-            f"{key}={value}",
-            raw,
-            where=f"LABEL {key}",
-            layer=None,
-            instruction=f"LABEL {key}",
-        )
-    return out
-
-
-def load(rules_file: Path | None, allow_file: Path | None) -> RuleSet:
-    return load_ruleset(rules_file=rules_file, allow_file=allow_file)
