@@ -454,3 +454,27 @@ def test_export_mount_and_volume_tars(lamina: Lamina, shm_tmp: Path) -> None:
     r = lamina.run("volume", "import", "copy", str(hostile), check=False)
     assert r.returncode == 1
     assert not (lamina.root / "escaped").exists() and not (lamina.root.parent / "escaped").exists()
+
+
+def test_tty_with_interactive(overlay_lamina: Lamina) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    argv = [*LAMINA, "--root", str(overlay_lamina.root), "--storage-driver", "overlay2"]
+    proc = subprocess.Popen(
+        [*argv, "run", "--rm", "-it", "busybox", "sh", "-c", "tty; exit 5"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    assert proc.wait(timeout=30) == 5
+    out = b""
+    with contextlib.suppress(OSError):  # EIO once the last slave fd is closed
+        while chunk := os.read(master, 4096):
+            out += chunk
+    os.close(master)
+    assert b"/dev/pts/0" in out
+    # -t without -i: pipes, as the runtime needs the launcher's stdin for a terminal
+    r = overlay_lamina.run("run", "--rm", "-t", "busybox", "sh", "-c", "tty; exit 4", check=False)
+    assert (r.returncode, r.stdout) == (4, "not a tty\n")

@@ -188,10 +188,11 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
 
 
 def run_spec(
-    stored: Mapping[str, Any], *, hostname: str, host_files: Mapping[str, Path]
+    stored: Mapping[str, Any], *, hostname: str, host_files: Mapping[str, Path], tty: bool
 ) -> RunSpec:
     """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
-    /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted."""
+    /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted.
+    ``tty``: give the process a pseudo-terminal (the caller decides: it needs attached stdin)."""
     from lamina.runtime import MountSpec, NetworkMode, RunSpec
 
     cfg = stored["Config"]
@@ -215,7 +216,7 @@ def run_spec(
         cap_drop=tuple(hc.get("CapDrop") or ()),
         no_new_privileges=any(o in _NO_NEW_PRIVS for o in hc.get("SecurityOpt") or ()),
         mounts=tuple(mounts),
-        tty=False,  # the shim relays pipes; a pseudo-terminal is not wired yet
+        tty=tty,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
     )
 

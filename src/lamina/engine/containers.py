@@ -178,6 +178,9 @@ class ContainerService:
             spec = cc.run_spec(
                 rec.config,
                 hostname=container_create.hostname(rec),
+                # runc's terminal mode needs the launcher's stdin: -t without -i (or detached)
+                # falls back to pipes until the runtime can hold a console on its own.
+                tty=bool(rec.config["Config"].get("Tty")) and attach and interactive,
                 host_files={f"/etc/{n}": bundle / n for n in container_create.HOST_FILES},
             )
             from lamina.runtime import build_spec, write_bundle

@@ -59,7 +59,7 @@ def _create_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cap-drop", multiple=True, help="Drop a Linux capability."),
         click.option("--security-opt", multiple=True, help="no-new-privileges"),
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
-        click.option("-t", "--tty", is_flag=True, help="Accepted; output is relayed as pipes."),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
     ]
