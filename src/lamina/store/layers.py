@@ -357,16 +357,7 @@ class LayerStore:
         layer stacked on it. The record, cache-id and overlay short link stay as they are."""
         rec = self.get(chain_id)
         with self._lock.hold():
-            mounted = [
-                r.chain_id
-                for r in self.list()
-                if self._driver.mount_count(r.cache_id) > 0
-                and chain_id in {x.chain_id for x in self.chain(r.chain_id)}
-            ]
-        if mounted:
-            raise LayerInUseError(
-                f"layer {chain_id} is read by a mount (of {', '.join(mounted)}); unmount first"
-            )
+            self._refuse_mounted(chain_id)
         parent = self.get(rec.parent) if rec.parent is not None else None
         tmp = new_cache_id()
         self._stage(tmp)
@@ -387,12 +378,26 @@ class LayerStore:
                     f"layer {chain_id}: re-extraction gave {len(result.entries)} entries, "
                     f"the index has {rec.entry_count}"
                 )
+            # Mounts take the store lock too: checked again here, none can start mid-swap.
             with self._lock.hold():
+                self._refuse_mounted(chain_id)
                 _exchange(self._driver.apply_dir(tmp), self._driver.apply_dir(rec.cache_id))
         except BaseException as exc:
             self._discard(tmp, exc)
             raise
         self._discard(tmp, None)
+
+    def _refuse_mounted(self, chain_id: Digest) -> None:
+        mounted = [
+            r.chain_id
+            for r in self.list()
+            if self._driver.mount_count(r.cache_id) > 0
+            and chain_id in {x.chain_id for x in self.chain(r.chain_id)}
+        ]
+        if mounted:
+            raise LayerInUseError(
+                f"layer {chain_id} is read by a mount (of {', '.join(mounted)}); unmount first"
+            )
 
     # -- users, removal -------------------------------------------------------------------
 
