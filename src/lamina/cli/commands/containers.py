@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lamina.cli.context import Context, pass_ctx, set_exit_status
-from lamina.cli.render import json_out, since, table
+from lamina.cli.render import json_out, print_rows, since
 from lamina.errors import LaminaError, UsageError
 
 if TYPE_CHECKING:
@@ -207,23 +207,31 @@ def ps(
             click.echo(r.id if no_trunc else r.id[:12])
         return
     records = [_ps_record(r, no_trunc=no_trunc) for r in rows]
-    if fmt == "json":
-        for rec in records:
-            json_out(dict(sorted(rec.items())), indent=None)
-        return
-    if fmt:
-        from lamina.cli.template import render_template
-
-        for rec in records:
-            click.echo(render_template(fmt.removeprefix("table").lstrip(), rec))
-        return
-    table(
-        ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-        [
-            [r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], "", r["Names"]]
-            for r in records
-        ],
+    print_rows(
+        fmt,
+        records,
+        default_columns=["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"],
+        headers=_PS_HEADERS,
     )
+
+
+# Docker's ps column titles (cli/command/formatter/container.go).
+_PS_HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Status": "STATUS",
+    "State": "STATE",
+    "Ports": "PORTS",
+    "Names": "NAMES",
+    "Labels": "LABELS",
+    "LocalVolumes": "LOCAL VOLUMES",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+    "Size": "SIZE",
+}
 
 
 @click.command("stop")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from lamina.cli.context import Context, pass_ctx, set_exit_status
-from lamina.cli.render import json_out, table
+from lamina.cli.render import json_out, print_rows
 from lamina.errors import LaminaError, UsageError
 
 
@@ -55,17 +55,19 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...], fmt: str | None) -> 
         }
         for v in vols
     ]
-    if fmt == "json":
-        for r in rows:
-            json_out(r, indent=None)
-        return
-    if fmt:
-        from lamina.cli.template import render_template
-
-        for r in rows:
-            click.echo(render_template(fmt.removeprefix("table").lstrip(), r))
-        return
-    table(["DRIVER", "VOLUME NAME"], [[r["Driver"], r["Name"]] for r in rows])
+    print_rows(
+        fmt,
+        rows,
+        default_columns=["Driver", "Name"],
+        headers={
+            "Driver": "DRIVER",
+            "Name": "VOLUME NAME",
+            "Labels": "LABELS",
+            "Mountpoint": "MOUNTPOINT",
+            "Scope": "SCOPE",
+            "Size": "SIZE",
+        },
+    )
 
 
 @volume.command("inspect")
