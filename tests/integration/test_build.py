@@ -1,0 +1,283 @@
+"""``lamina build`` end to end on a tmpfs root with the busybox rootfs (the real CLI, real runc,
+overlay): every instruction, FROM scratch, the cache (hits, misses on edit/rename/chmod and on
+a changed ENV, not on touch), reproducible ids in two fresh roots, secrets that never land
+anywhere, cache mounts, lamina-only syntax (heredocs, --chmod, ADD archives), and bad input
+that fails clearly and leaves no image or half layer behind."""
+
+from __future__ import annotations
+
+import io
+import lzma
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from interop import BUILD_DATA, LAMINA
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
+
+
+class Root:
+    def __init__(self, path: Path, busybox: Path) -> None:
+        self.path = path
+        self("import", str(busybox), "busybox")
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [*LAMINA, "--root", str(self.path), *args], capture_output=True, text=True, check=False
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(f"lamina {args} exited {r.returncode}: {r.stderr[-3000:]}")
+        return r
+
+    def build(self, ctx: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self("build", *args, str(ctx), check=check)
+
+    def image_id(self, ref: str) -> str:
+        return self("inspect", "-f", "{{.Id}}", ref).stdout.strip()
+
+    def names(self) -> list[str]:
+        out = self("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        return [n for n in out if not n.startswith("<none>")]
+
+    def assert_no_leftovers(self) -> None:
+        """No staging rows, and no driver dir that no layer record owns."""
+        with sqlite3.connect(self.path / "lamina.db") as db:
+            assert db.execute("SELECT count(*) FROM staging").fetchone()[0] == 0
+            caches = {r[0] for r in db.execute("SELECT cache_id FROM layers")}
+        home = self.path / "overlay"
+        ids = re.compile(r"[0-9a-f]{64}(-init)?")
+        dirs = {d for d in os.listdir(home) if ids.fullmatch(d)} if home.is_dir() else set()
+        assert dirs <= caches, f"work layers left behind: {dirs - caches}"
+
+
+@pytest.fixture
+def root(shm_tmp: Path, busybox_rootfs_tar: Path) -> Root:
+    return Root(shm_tmp / "root", busybox_rootfs_tar)
+
+
+def _ctx(tmp: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:
+    ctx = Path(tmp) / f"ctx-{os.urandom(4).hex()}"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {}).items():
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / name).write_text(text)
+    return ctx
+
+
+def test_every_instruction_builds_and_runs(root: Root, shm_tmp: Path) -> None:
+    ctx = shutil.copytree(BUILD_DATA / "every", shm_tmp / "every")
+    r = root.build(ctx, "-t", "every")
+    assert "Step 1/30 : ARG BASE=busybox" not in r.stderr  # global ARGs are not steps
+    assert "Step 1/30 : FROM ${BASE} AS base" in r.stderr
+    assert "Successfully tagged every" in r.stderr
+    assert r.stdout.strip() == root.image_id("every")
+    assert root("run", "--rm", "every").stdout == "hello /app\n"
+    cfg = root("inspect", "-f", "{{json .Config}}", "every").stdout
+    for piece in ('"User":"1:1"', '"WorkingDir":"/app/sub"', '"StopSignal":"SIGINT"',
+                  '"org.example.onbuild":"triggered"', '"8080/tcp":{}', '"/data":{}'):  # fmt: skip
+        assert piece in cfg
+    # .dockerignore kept secret.log out of the context; ADD of a plain file copies it.
+    assert "secret.log" not in root("run", "--rm", "--entrypoint", "ls", "every", "/app").stdout
+
+
+def test_from_scratch_runs(root: Root, shm_tmp: Path) -> None:
+    ctx = shutil.copytree(BUILD_DATA / "scratch", shm_tmp / "scratch")
+    root.build(ctx, "-t", "scr")
+    assert root("run", "--rm", "scr").stdout == "hello from scratch\n"
+    history = root("history", "--no-trunc", "--format", "{{.CreatedBy}}", "scr").stdout
+    assert "lamina import" not in history  # nothing of the tools stage is in the result
+
+
+def test_second_build_is_all_cache_hits_with_the_same_id(root: Root, shm_tmp: Path) -> None:
+    ctx = shutil.copytree(BUILD_DATA / "every", shm_tmp / "every")
+    first = root.build(ctx, "-t", "every").stdout.strip()
+    again = root.build(ctx)
+    assert again.stdout.strip() == first
+    steps = again.stderr.count("Step ")
+    froms = again.stderr.count(" : FROM ")
+    triggers = again.stderr.count("Running trigger")
+    assert again.stderr.count("---> Using cache") == steps - froms + triggers
+    assert "Running in" not in again.stderr
+
+
+def test_cache_misses_on_edit_rename_chmod_not_touch(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(shm_tmp, "FROM busybox\nCOPY f /f\nRUN cat /f\n", {"f": "one\n"})
+    first = root.build(ctx).stdout.strip()
+    os.utime(ctx / "f", (1, 1))
+    touched = root.build(ctx)
+    assert touched.stderr.count("Using cache") == 2 and touched.stdout.strip() == first
+    (ctx / "f").write_text("two\n")
+    assert "Using cache" not in root.build(ctx).stderr
+    os.chmod(ctx / "f", 0o600)
+    assert "Using cache" not in root.build(ctx).stderr
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY g /f\nRUN cat /f\n")
+    os.rename(ctx / "f", ctx / "g")
+    assert "Using cache" not in root.build(ctx).stderr
+
+
+def test_env_change_before_run_misses(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(shm_tmp, "FROM busybox\nENV A=1\nRUN echo $A > /a\n")
+    root.build(ctx, "-t", "a1")
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV A=2\nRUN echo $A > /a\n")
+    r = root.build(ctx, "-t", "a2")
+    assert "Using cache" not in r.stderr
+    assert root("run", "--rm", "a2", "cat", "/a").stdout == "2\n"
+
+
+def test_no_cache_builds_with_source_date_epoch_match_in_fresh_roots(
+    shm_tmp: Path, busybox_rootfs_tar: Path
+) -> None:
+    ctx = shutil.copytree(BUILD_DATA / "every", shm_tmp / "every")
+    ids, digests = [], []
+    # The same base in both roots (an import stamps its own "created"): saved from the first.
+    base = shm_tmp / "base.tar"
+    for n in (1, 2):
+        r = Root(shm_tmp / f"root{n}", busybox_rootfs_tar)
+        if n == 1:
+            r("save", "-o", str(base), "busybox")
+        else:
+            r("rmi", "busybox")
+            r("load", "-i", str(base))
+        out = r.build(ctx, "--no-cache", "--source-date-epoch", "1700000000", "-t", "rep")
+        ids.append(out.stdout.strip())
+        digests.append(r("inspect", "-f", "{{.Created}}", "rep").stdout.strip())
+    assert ids[0] == ids[1]
+    assert digests[0] == digests[1] == "2023-11-14T22:13:20Z"
+
+
+def test_secret_never_lands_in_layers_config_or_history(root: Root, shm_tmp: Path) -> None:
+    value = "s3cr3t-" + os.urandom(8).hex()
+    secret = shm_tmp / "token"
+    secret.write_text(value)
+    ctx = _ctx(
+        shm_tmp,
+        "FROM busybox\n"
+        "RUN --mount=type=secret,id=tok test \"$(cat /run/secrets/tok)\" != '' && echo ok > /ok\n"
+        "RUN --mount=type=secret,id=tok,target=/etc/tok cp /etc/tok /dev/null\n",
+    )
+    root.build(ctx, "--secret", f"id=tok,src={secret}", "-t", "sec")
+    for blob in (root.path / "blobs" / "sha256").iterdir():
+        assert value.encode() not in blob.read_bytes(), f"secret found in blob {blob.name}"
+    assert value not in root("inspect", "sec").stdout
+    assert value not in root("history", "--no-trunc", "sec").stdout
+    listing = root("run", "--rm", "sec", "sh", "-c", "ls -a /etc; ls -a /run || true").stdout
+    assert "secrets" not in listing and "tok" not in listing  # mount stubs removed too
+
+
+def test_cache_mount_persists_between_builds_and_stays_out_of_layers(
+    root: Root, shm_tmp: Path
+) -> None:
+    df = "FROM busybox\nARG N\nRUN --mount=type=cache,target=/var/cache/x echo $N >> /var/cache/x/log && cat /var/cache/x/log\n"  # noqa: E501
+    ctx = _ctx(shm_tmp, df)
+    root.build(ctx, "--build-arg", "N=1")
+    r = root.build(ctx, "--build-arg", "N=2", "-t", "cm")
+    assert "1\n2\n" in r.stderr
+    out = root("run", "--rm", "cm", "sh", "-c", "ls /var/cache/x 2>/dev/null; echo end").stdout
+    assert out == "end\n"
+
+
+def test_lamina_only_syntax(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(
+        shm_tmp,
+        "# syntax=docker/dockerfile:1\n"
+        "FROM busybox AS first\n"
+        "ARG WHO\n"
+        "COPY --chmod=0700 run.sh /run.sh\n"
+        "COPY <<EOF /etc/motd\nhi $WHO\nEOF\n"
+        "RUN <<EOF\necho heredoc > /heredoc\nEOF\n"
+        "ADD a.tar.gz /gz/\n"
+        "ADD b.tar.xz /xz/\n"
+        "FROM first AS second\n"
+        "RUN echo second > /second\n",
+        {"run.sh": "#!/bin/sh\necho run\n"},
+    )
+    for name, opener in (("a.tar.gz", "w:gz"), ("b.tar.xz", None)):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo("inside.txt")
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"in\n"))
+        data = buf.getvalue()
+        if opener == "w:gz":
+            import gzip
+
+            data = gzip.compress(data)
+        else:
+            data = lzma.compress(data)
+        (ctx / name).write_bytes(data)
+    r = root.build(ctx, "--target", "first", "--build-arg", "WHO=you", "--build-arg", "NOPE=1",
+                   "--build-arg", "HTTP_PROXY=http://proxy:3128", "-t", "first")  # fmt: skip
+    assert "build-args ['NOPE'] were not consumed" in r.stderr
+    assert "second" not in r.stderr.split("Successfully")[0].split("Step")[-1]
+    script = "stat -c %a /run.sh; cat /etc/motd /heredoc /gz/inside.txt /xz/inside.txt"
+    out = root("run", "--rm", "first", "sh", "-c", script).stdout
+    assert out == "700\nhi you\nheredoc\nin\nin\n"
+    history = root("history", "--no-trunc", "first").stdout
+    assert "HTTP_PROXY" not in history and "proxy:3128" not in history
+
+
+def test_context_symlink_out_is_copied_as_a_link(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(shm_tmp, "FROM busybox\nCOPY link /l\nCOPY dir /d/\n")
+    os.symlink("/etc/shadow", ctx / "link")
+    (ctx / "dir").mkdir()
+    os.symlink("../../../../etc/passwd", ctx / "dir" / "up")
+    root.build(ctx, "-t", "links")
+    out = root("run", "--rm", "links", "sh", "-c", "readlink /l; readlink /d/up").stdout
+    assert out == "/etc/shadow\n../../../../etc/passwd\n"
+
+
+def test_copy_from_an_image_with_escaping_links_stays_inside(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(
+        shm_tmp,
+        "FROM busybox AS evil\n"
+        "RUN echo inside > /etc/marker && ln -s ../../../../../../etc /esc\n"
+        "FROM busybox\n"
+        "COPY --from=evil /esc/marker /marker\n"
+        "COPY --from=evil /esc/passwd /passwd\n",
+    )
+    root.build(ctx, "-t", "conf")
+    assert root("run", "--rm", "conf", "cat", "/marker").stdout == "inside\n"
+    image_passwd = root("run", "--rm", "busybox", "cat", "/etc/passwd").stdout
+    assert root("run", "--rm", "conf", "cat", "/passwd").stdout == image_passwd
+
+
+BAD = {
+    "copy-out-of-context": ("FROM busybox\nCOPY ../x /x\n", "outside the build context"),
+    "unknown-instruction": ("FROM busybox\nFROBNICATE x\n", "unknown instruction"),
+    "unterminated-heredoc": ("FROM busybox\nRUN <<EOF\necho hi\n", "heredoc"),
+    "failing-run": (
+        "FROM busybox\nRUN echo partial > /p && echo visible-output && exit 3\n",
+        "returned a non-zero code: 3",
+    ),
+    "mount-id-escape": (
+        "FROM busybox\nRUN --mount=type=cache,target=/c,id=../../x true\n",
+        "invalid cache id",
+    ),
+    "secret-id-escape": (
+        "FROM busybox\nRUN --mount=type=secret,id=../tok,required true\n",
+        "invalid secret id",
+    ),
+    "add-url": ("FROM busybox\nADD https://example.com/x /x\n", "remote URLs are not supported"),
+    "missing-source": ("FROM busybox\nCOPY nope /x\n", "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_fails_clearly_and_leaves_nothing(root: Root, shm_tmp: Path, case: str) -> None:
+    dockerfile, message = BAD[case]
+    ctx = _ctx(shm_tmp, dockerfile)
+    r = root.build(ctx, "-t", "bad", check=False)
+    assert r.returncode != 0
+    assert message in r.stderr
+    if case == "failing-run":
+        assert "visible-output" in r.stderr
+    assert "docker.io/library/bad:latest" not in root.names()
+    assert root.names() == ["busybox:latest"]
+    root.assert_no_leftovers()
