@@ -321,10 +321,19 @@ def test_bind_mounts(lamina: Lamina, shm_tmp: Path) -> None:
 def test_bad_volume_names(overlay_lamina: Lamina, bad: str) -> None:
     r = overlay_lamina.run("volume", "create", bad, check=False)
     assert r.returncode == 2 and "invalid volume name" in r.stderr
-    r = overlay_lamina.run("run", "--rm", "-v", f"{bad}:/x", "busybox", "true", check=False)
+    r = overlay_lamina.run(
+        "run", "--rm", "-v", "fine:/a", "-v", f"{bad}:/x", "busybox", "true", check=False
+    )
     assert r.returncode == 125 and "invalid volume name" in r.stderr
     assert overlay_lamina.out("volume", "ls", "-q") == ""
     assert list((overlay_lamina.root / "volumes").iterdir()) == []
+
+
+def test_refused_flags_leave_no_volume(overlay_lamina: Lamina) -> None:
+    for flags in (["--security-opt", "label=x"], ["--cap-add", "NOPE"]):
+        r = overlay_lamina.run("run", "-v", "fine:/a", *flags, "busybox", "true", check=False)
+        assert r.returncode == 125
+    assert overlay_lamina.out("volume", "ls", "-q") == ""
 
 
 def test_refusals_name_the_container(lamina: Lamina) -> None:

@@ -166,6 +166,11 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
     """Docker's ``HostConfig``, the fields lamina honours (and Docker's zero values)."""
     if opts.network not in _NETWORKS:
         raise UsageError(f"network {opts.network!r} is not supported (use none or host)")
+    if opts.cap_add or opts.cap_drop:  # refused at create, as Docker, not at the first start
+        from lamina.runtime.spec import normalize_capability
+
+        for cap in (*opts.cap_add, *opts.cap_drop):
+            normalize_capability(cap)
     for opt in opts.security_opt:
         if opt not in (*_NO_NEW_PRIVS, "no-new-privileges:false", "no-new-privileges=false"):
             raise UsageError(f"unsupported --security-opt {opt!r}")

@@ -3,6 +3,7 @@ bind-mounted host files written, mount points made in the rw layer and new volum
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, Final
 
 from lamina.engine import container_config as cc
 from lamina.engine import container_fs
+from lamina.errors import LaminaError
 from lamina.store.containers import ContainerRecord
 from lamina.store.store import Store
 
@@ -27,9 +29,29 @@ def volume_mounts(
     made on first use; an arg without a source gets an anonymous volume."""
     from lamina.engine.volumes import check_volume_name
 
+    for v in vol_args:  # every name checked before any volume is made
+        if not v.is_bind and v.source is not None:
+            check_volume_name(v.source)
     mounts: Mounts = []
     links: list[tuple[str, str]] = []
     new: list[str] = []
+    try:
+        _add_mounts(store, vol_args, mounts, links, new)
+    except BaseException:
+        for name in new:
+            with contextlib.suppress(LaminaError):
+                store.volumes.remove(name)
+        raise
+    return mounts, links, new
+
+
+def _add_mounts(
+    store: Store,
+    vol_args: Sequence[cc.VolumeArg],
+    mounts: Mounts,
+    links: list[tuple[str, str]],
+    new: list[str],
+) -> None:
     for v in vol_args:
         if v.is_bind:
             mounts.append(
@@ -45,7 +67,6 @@ def volume_mounts(
             continue
         anonymous = v.source is None
         name = v.source if v.source is not None else os.urandom(32).hex()
-        check_volume_name(name)
         rec, fresh = store.volumes.create(name, anonymous=anonymous)
         if fresh:
             new.append(name)
@@ -63,7 +84,6 @@ def volume_mounts(
                 "Propagation": "",
             }
         )
-    return mounts, links, new
 
 
 def hostname(rec: ContainerRecord) -> str:

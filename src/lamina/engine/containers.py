@@ -119,14 +119,12 @@ class ContainerService:
             if norm not in taken:
                 vol_args.append(cc.VolumeArg(source=None, destination=norm, mode=""))
                 taken.add(norm)
+        # Everything that can refuse the flags runs before a volume is made.
+        config = cc.container_config(opts, image_cfg, hostname="")
+        host = cc.host_config(opts, binds=[v for v in opts.volumes if ":" in v])
         mounts, links, new_volumes = container_create.volume_mounts(self._store, vol_args)
-        stored = {
-            "Path": path,
-            "Args": args,
-            "Config": cc.container_config(opts, image_cfg, hostname=""),
-            "HostConfig": cc.host_config(opts, binds=[v for v in opts.volumes if ":" in v]),
-            "Mounts": mounts,
-        }
+        stored: dict[str, Any] = {"Path": path, "Args": args, "Config": config}
+        stored.update(HostConfig=host, Mounts=mounts)
         try:
             rec = containers.create(
                 name=name,
