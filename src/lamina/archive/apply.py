@@ -183,20 +183,31 @@ class _Extractor:
 
     def _file(self, e: Entry) -> str:
         pfd, name = self.tree.parent_fd(e.path, create=True)
-        fd = self._create(pfd, name, e.path, lambda: os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd))
+        try:  # inline fast path of _create: most names are new
+            fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd)
+        except FileExistsError:
+            fd = self._create(
+                pfd, name, e.path, lambda: os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd)
+            )
         try:
             if e.size:
-                h = hashlib.sha256()
-                while chunk := self.tar.read(_COPY_CHUNK):
-                    h.update(chunk)
-                    view = memoryview(chunk)
+                # Views of the parser's buffer: no copy between the inflater and write(2).
+                read = self.tar.read_view
+                view = read(_COPY_CHUNK)
+                h = hashlib.sha256(view)
+                while True:
                     while view:
                         view = view[os.write(fd, view) :]
+                    view = read(_COPY_CHUNK)
+                    if not view:
+                        break
+                    h.update(view)
                 sha = h.hexdigest()
             else:
                 sha = _EMPTY_SHA256
             self._attrs_fd(fd, e)
-            os.utime(fd, ns=(e.mtime * 10**9, e.mtime * 10**9))
+            ns = e.mtime * 1_000_000_000
+            os.utime(fd, ns=(ns, ns))
         finally:
             os.close(fd)
         self.file_sha[e.path] = sha

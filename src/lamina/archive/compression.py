@@ -18,8 +18,8 @@ import enum
 import io
 import queue
 import threading
-from collections.abc import Iterator
-from typing import IO, Final, Protocol, cast
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Final, Protocol, cast
 
 from lamina.digest import Hasher
 from lamina.errors import (
@@ -38,6 +38,10 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
     import zlib as _zlib_mod  # type: ignore[no-redef]
 
 from backports import zstd as _zstd
+
+# isal's C gzip reader drops the GIL while it inflates; its Decompress objects do not, which
+# serialised LayerPipe's producer with the extracting thread. Without it: Decompress objects.
+_GzipReader: Final[Callable[..., Any] | None] = getattr(_zlib_mod, "_GzipReader", None)
 
 _ZLIB_ERROR: Final[type[Exception]] = _zlib_mod.error  # type: ignore[assignment]
 
@@ -386,12 +390,17 @@ class LayerPipe:
                     declared=self._declared.value, detected=detected.value
                 )
             self.compression = detected
-            inflater = new_inflater(detected, chunk=self._chunk)
-            data = head
-            while data:
-                self._consume(data, inflater)
-                data = self._source.read(self._chunk)
-            inflater.finish()
+            if detected is Compression.GZIP and _GzipReader is not None:
+                self._produce_gzip(head)
+            else:
+                inflater = new_inflater(detected, chunk=self._chunk)
+                data = head
+                while data:
+                    self._consume(data)
+                    for out in inflater.feed(data):
+                        self._emit(out)
+                    data = self._source.read(self._chunk)
+                inflater.finish()
             self._put(_DONE)
         except _Stopped:
             return
@@ -400,6 +409,22 @@ class LayerPipe:
                 self._put(exc)
             except _Stopped:
                 return
+
+    def _produce_gzip(self, head: bytes) -> None:
+        assert _GzipReader is not None
+        raw = _RawFeed(self, head)
+        reader = _GzipReader(raw, self._chunk)
+        try:
+            while out := reader.read(self._chunk):
+                self._emit(out)
+        except (EOFError, OSError) as exc:
+            if raw.error is not None:  # the source, the tee or a limit: not the gzip data
+                raise raw.error from None
+            if isinstance(exc, EOFError):
+                raise InvalidContentError(
+                    "gzip layer is truncated (stream ended mid-member) or has trailing garbage"
+                ) from None
+            raise InvalidContentError(f"corrupt gzip layer: {exc}") from exc
 
     def _read_head(self) -> bytes:
         head = b""
@@ -410,7 +435,8 @@ class LayerPipe:
             head += data
         return head
 
-    def _consume(self, raw: bytes, inflater: Inflater) -> None:
+    def _consume(self, raw: bytes) -> None:
+        """Account for compressed bytes read from the source: stop check, hash, size, tee."""
         if self._stop.is_set():
             raise _Stopped
         self.blob.update(raw)
@@ -420,13 +446,53 @@ class LayerPipe:
             )
         if self._tee is not None:
             self._tee.write(raw)
-        for out in inflater.feed(raw):
-            self.diff.update(out)
-            if self.diff.size > self._max:
-                raise LimitExceededError(
-                    limit_name="max_uncompressed_bytes", limit=self._max, what="layer"
-                )
-            self._put(out)
+
+    def _emit(self, out: bytes) -> None:
+        self.diff.update(out)
+        if self.diff.size > self._max:
+            raise LimitExceededError(
+                limit_name="max_uncompressed_bytes", limit=self._max, what="layer"
+            )
+        self._put(out)
+
+
+class _RawFeed(io.RawIOBase):
+    """What isal's C gzip reader pulls compressed bytes from: the head already read, then the
+    source, each piece accounted for (hash, size, tee) by the pipe. An exception raised here is
+    kept so the pipe can tell it from a gzip error."""
+
+    def __init__(self, pipe: LayerPipe, head: bytes) -> None:
+        self._pipe = pipe
+        self._head: bytes | None = head
+        self._data = b""
+        self._off = 0
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _next(self) -> bytes:
+        if self._head is not None:
+            data, self._head = self._head, None
+        else:
+            data = self._pipe._source.read(self._pipe._chunk)
+        if data:
+            self._pipe._consume(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            if self._off >= len(self._data):
+                self._data, self._off = self._next(), 0
+                if not self._data:
+                    return 0
+            n = min(len(b), len(self._data) - self._off)
+            memoryview(b).cast("B")[:n] = memoryview(self._data)[self._off : self._off + n]
+            self._off += n
+            return n
+        except BaseException as exc:
+            self.error = exc
+            raise
 
 
 class _Stopped(Exception):

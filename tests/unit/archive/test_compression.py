@@ -20,6 +20,7 @@ from lamina.errors import (
     CompressionMismatchError,
     InvalidContentError,
     LimitExceededError,
+    SizeMismatchError,
     UnsupportedMediaTypeError,
 )
 
@@ -150,3 +151,50 @@ def test_pipe_abort_unblocks_producer() -> None:
     p = _pipe(gz(bytes(32 << 20)))
     p.read(10)
     p.abort()  # must return although the producer is blocked on a full queue
+
+
+def test_pipe_gzip_multi_member_and_errors() -> None:
+    two = gzip.compress(TAR[:3000]) + gzip.compress(TAR[3000:])
+    p = _pipe(two)
+    assert b"".join(iter(lambda: p.read(1 << 20), b"")) == TAR
+    p.drain()
+    for blob, match in (
+        (gz(TAR)[:-5], "truncated"),
+        (gz(TAR) + b"\x00junk", "gzip"),
+        (gz(TAR) + b"not gzip at all, certainly", "gzip"),
+        (gz(TAR)[:-8] + b"\x00\x00\x00\x00" + gz(TAR)[-4:], "gzip"),  # bad CRC
+    ):
+        p = _pipe(blob)
+        with pytest.raises(InvalidContentError, match=match):
+            p.drain()
+
+
+class _FailingSource(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._data:
+            raise OSError("disk on fire")
+        out, self._data = self._data[:4096], b""
+        return out
+
+
+def test_pipe_source_error_is_not_a_gzip_error() -> None:
+    p = LayerPipe(
+        _FailingSource(gz(bytes(1 << 20))),  # type: ignore[arg-type]
+        declared=None,
+        tee=None,
+        max_uncompressed_bytes=1 << 40,
+        expected_blob_size=None,
+    )
+    p.start()
+    with pytest.raises(OSError, match="disk on fire"):
+        p.drain()
+
+
+def test_pipe_blob_size_limit_inside_gzip_reader() -> None:
+    blob = gz(bytes(4 << 20))
+    p = _pipe(blob, expected_blob_size=len(blob) - 1)
+    with pytest.raises(SizeMismatchError):
+        p.drain()
