@@ -278,6 +278,10 @@ def open_dest_dir(rootfs: Path, path: str, *, owner: Owner | None) -> int:
             try:
                 nxt = open_in_root(rootfs, "/".join(done), flags=os.O_RDONLY | os.O_DIRECTORY)
             except FileNotFoundError:
+                if _is_link(fd, part):
+                    raise BuildError(
+                        f"destination {path!r}: /{'/'.join(done)} is a dangling symlink"
+                    ) from None
                 os.mkdir(part, 0o755, dir_fd=fd)
                 nxt = os.open(part, _DIR, dir_fd=fd)
                 os.fchmod(nxt, 0o755)
@@ -293,6 +297,13 @@ def open_dest_dir(rootfs: Path, path: str, *, owner: Owner | None) -> int:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def copy_selected(
