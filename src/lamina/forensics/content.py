@@ -3,11 +3,14 @@
 Searching 25 keywords one after another costs ~150 MB/s of binary data here, more than
 inflating and parsing the tar; so the keywords are reduced to a minimal set of *needles* once
 per rule set (a keyword that contains another keyword is found through the shorter one), each
-needle is looked for once per file in the lower-cased bytes, and a rule's regex runs only in
-small windows around the occurrences of its own keywords — never over a whole file, so a
-pattern cannot go quadratic on a large binary. Rules marked ``text_only`` (generic
-``password=...`` and URL patterns, which mean nothing inside machine code) skip files that
-have a NUL byte in their first 8 kB.
+needle is looked for once per file, and a rule's regex runs only in small windows around the
+occurrences of its own keywords — never over a whole file, so a pattern cannot go quadratic on
+a large binary.
+
+Text files are searched case-insensitively (in a lower-cased copy). Binary files (a NUL in the
+first 8 kB) are searched for the keywords exactly as written — token formats have a fixed case,
+and this halves the cost where most of an image's bytes are — and skip the ``text_only`` rules
+(generic ``password=...`` and URL patterns mean nothing inside machine code).
 """
 
 from __future__ import annotations
@@ -59,14 +62,17 @@ class Scanner:
     hits: list[Hit] = field(default_factory=list)
     scanned_bytes: int = 0
     scanned_files: int = 0
-    _needle_of: dict[bytes, bytes] = field(default_factory=dict)
-    _general: tuple[ContentRule, ...] = ()
-    _scoped: tuple[ContentRule, ...] = ()
+    # Per rule (by position in rules.content): its keywords for text and for binary files.
+    _text_kw: list[tuple[bytes, ...]] = field(default_factory=list)
+    _text_needle: dict[bytes, bytes] = field(default_factory=dict)
+    _bin_needle: dict[bytes, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._needle_of = _needles(k for r in self.rules.content for k in r.keywords)
-        self._general = tuple(r for r in self.rules.content if not r.paths)
-        self._scoped = tuple(r for r in self.rules.content if r.paths)
+        self._text_kw = [tuple({k.lower(): None for k in r.keywords}) for r in self.rules.content]
+        self._text_needle = _needles(k for kws in self._text_kw for k in kws)
+        self._bin_needle = _needles(
+            k for r in self.rules.content if not r.text_only for k in r.keywords
+        )
 
     @property
     def max_bytes(self) -> int:
@@ -79,43 +85,47 @@ class Scanner:
         self.scanned_bytes += len(data)
         self.scanned_files += 1
         binary = b"\0" in data[:_BINARY_PROBE]
-        rules = [r for r in self._general if not (binary and r.text_only)]
-        rules += [r for r in self._scoped if r.applies(entry.path) and not (binary and r.text_only)]
-        if not rules:
-            return
-        low = data.lower()
+        hay = data if binary else data.lower()
+        needle_of = self._bin_needle if binary else self._text_needle
         present: dict[bytes, bool] = {}
-        for rule in rules:
-            if not any(self._present(low, k, present) for k in rule.keywords):
+        for i, rule in enumerate(self.rules.content):
+            if (binary and rule.text_only) or (rule.paths and not rule.applies(entry.path)):
                 continue
-            secret = self._match(rule, data, low)
+            keywords = rule.keywords if binary else self._text_kw[i]
+            found = [k for k in keywords if _present(hay, k, needle_of, present)]
+            if not found:
+                continue
+            secret = _match(rule, data, hay, found)
             if secret is not None:
                 self.hits.append(
                     Hit(layer=layer, entry=entry, rule=rule, secret=secret, binary=binary)
                 )
 
-    def _present(self, low: bytes, keyword: bytes, cache: dict[bytes, bool]) -> bool:
-        needle = self._needle_of.get(keyword, keyword)
-        hit = cache.get(needle)
-        if hit is None:
-            hit = cache[needle] = needle in low
-        return hit and (needle == keyword or keyword in low)
 
-    @staticmethod
-    def _match(rule: ContentRule, data: bytes, low: bytes) -> bytes | None:
-        """The first secret ``rule`` finds near one of its keywords (one per file is enough
-        evidence), or None."""
-        for k in rule.keywords:
-            pos = low.find(k)
-            seen = 0
-            while pos != -1 and seen < _MAX_WINDOWS:
-                seen += 1
-                start = max(0, pos - _BEFORE)
-                for m in rule.regex.finditer(data, start, min(len(data), pos + _AFTER)):
-                    if m.end() <= pos:
-                        continue  # wholly before this keyword: an earlier window had it
-                    secret = m.group(1) if m.groups() else m.group(0)
-                    if plausible(rule, secret):
-                        return secret
-                pos = low.find(k, pos + len(k))
-        return None
+def _present(
+    hay: bytes, keyword: bytes, needle_of: dict[bytes, bytes], cache: dict[bytes, bool]
+) -> bool:
+    needle = needle_of.get(keyword, keyword)
+    hit = cache.get(needle)
+    if hit is None:
+        hit = cache[needle] = needle in hay
+    return hit and (needle == keyword or keyword in hay)
+
+
+def _match(rule: ContentRule, data: bytes, hay: bytes, keywords: list[bytes]) -> bytes | None:
+    """The first secret ``rule`` finds near one of ``keywords`` (one per file is enough
+    evidence), or None. ``hay`` is ``data`` or its lower-cased copy (same offsets)."""
+    for k in keywords:
+        pos = hay.find(k)
+        seen = 0
+        while pos != -1 and seen < _MAX_WINDOWS:
+            seen += 1
+            start = max(0, pos - _BEFORE)
+            for m in rule.regex.finditer(data, start, min(len(data), pos + _AFTER)):
+                if m.end() <= pos:
+                    continue  # wholly before this keyword: an earlier window had it
+                secret = m.group(1) if m.groups() else m.group(0)
+                if plausible(rule, secret):
+                    return secret
+            pos = hay.find(k, pos + len(k))
+    return None

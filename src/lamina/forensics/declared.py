@@ -34,7 +34,7 @@ def _text_rules(
     data = text.encode()
     low = data.lower()
     for rule in rules.content:
-        if rule.paths or not any(k in low for k in rule.keywords):
+        if rule.paths or not any(k.lower() in low for k in rule.keywords):
             continue
         m = rule.regex.search(data)
         if m is None:

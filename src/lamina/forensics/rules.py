@@ -1,8 +1,11 @@
 """The secret rules: built-in ones, users' own from a TOML file, and an allow-list.
 
-A content rule is a regex over file bytes, guarded by keywords (lower case) that must occur in
-the file before the regex runs at all — the trick that keeps gitleaks fast, and the reason a
-rule without keywords is refused. A path rule names credential files by glob. Rules files look
+A content rule is a regex over file bytes, guarded by keywords that must occur in the file
+before the regex runs at all — the trick that keeps gitleaks fast, and the reason a rule
+without keywords is refused. Keywords match case-insensitively in text files and exactly as
+written in binary files (token formats have a fixed case; a case-blind search costs twice as
+much there, where most of an image's bytes are). A path rule names credential files by glob.
+Rules files look
 like::
 
     [[rules]]
@@ -66,7 +69,7 @@ class ContentRule:
     description: str
     severity: Severity
     regex: re.Pattern[bytes]
-    keywords: tuple[bytes, ...]  # lower case; one must occur before the regex runs
+    keywords: tuple[bytes, ...]  # as written; one must occur near a match (see module doc)
     paths: tuple[str, ...] = ()  # globs; empty means every file
     entropy: float = 0.0  # minimum Shannon entropy (bits/char) of the secret group
     text_only: bool = False  # skip binary files (NUL in the first 8 kB): generic patterns
@@ -165,7 +168,7 @@ def _c(
         description=description,
         severity=severity,
         regex=re.compile(regex),
-        keywords=tuple(k.lower().encode() for k in keywords),
+        keywords=tuple(k.encode() for k in keywords),
         paths=tuple(paths),
         entropy=entropy_,
         text_only=text_only,
@@ -199,7 +202,7 @@ BUILTIN_CONTENT: tuple[ContentRule, ...] = (
         "AWS secret access key",
         C,
         rb"(?i)aws_?secret_?access_?key\W{0,4}[=:]\s*[\"']?([A-Za-z0-9/+=]{40})",
-        ["secret_access_key", "secretaccesskey"],
+        ["secret_access_key", "SECRET_ACCESS_KEY", "SecretAccessKey"],
     ),
     _c(
         "gcp-service-account-key",
@@ -374,7 +377,7 @@ def _rule(obj: Any, where: str) -> ContentRule:
         description=str(obj.get("description", obj["id"])),
         severity=Severity.parse(str(obj.get("severity", "high"))),
         regex=regex,
-        keywords=tuple(k.lower().encode() for k in keywords),
+        keywords=tuple(k.encode() for k in keywords),
         paths=_strings(obj, "paths", where),
         entropy=float(obj.get("entropy", 0.0)),
         text_only=bool(obj.get("text_only", False)),

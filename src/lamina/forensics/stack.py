@@ -134,10 +134,10 @@ def stream_layer(
 def scan_contents(stack: Stack, visitor: ContentVisitor) -> None:
     """Stream every layer of ``stack`` once, handing ``visitor`` the contents it wants.
 
-    The blob is read through its verifying reader to EOF, so a tampered blob raises instead of
-    feeding the visitor made-up content. libarchive parses and inflates when it is installed
-    (about 3x stdlib tarfile here, which is most of the cost of a full content scan); the rows
-    say what each member is, so only names are taken from it."""
+    The layer is read through its verifying reader to EOF, so a tampered blob raises instead of
+    feeding the visitor made-up content. libarchive parses the tar when it is installed (about
+    3x stdlib tarfile here, which is most of the cost of reading); the rows say what each member
+    is, so only names are taken from it."""
     for layer in stack.layers:
         wanted = {
             ie.entry.path: ie.entry
@@ -157,8 +157,12 @@ def scan_contents(stack: Stack, visitor: ContentVisitor) -> None:
 def _scan_libarchive(layer: StackLayer, wanted: dict[str, Entry], visitor: ContentVisitor) -> None:
     assert _libarchive is not None
     limit = visitor.max_bytes
-    with layer.view.open_compressed() as blob:
-        with _libarchive.stream_reader(blob, block_size=_CHUNK) as archive:
+    # lamina inflates (isal, verified diff_id); libarchive only parses tar: it never picks a
+    # decompressor (nor execs one), and isal inflates ~2x faster than its zlib here.
+    with layer.view.open_uncompressed() as tar:
+        with _libarchive.stream_reader(
+            tar, format_name="tar", filter_name="none", block_size=_CHUNK
+        ) as archive:
             for member in archive:
                 if not member.isreg:
                     continue
@@ -174,7 +178,7 @@ def _scan_libarchive(layer: StackLayer, wanted: dict[str, Entry], visitor: Conte
                     if len(head) < limit:
                         head += memoryview(block).cast("B")[: limit - len(head)]
                 visitor.visit(layer.index, entry, bytes(head))
-        while blob.read(_CHUNK):  # to EOF: the digest is checked there
+        while tar.read(_CHUNK):  # to EOF: the digests are checked there
             pass
 
 
