@@ -15,6 +15,7 @@ and this halves the cost where most of an image's bytes are — and skip the ``t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -66,6 +67,9 @@ class Scanner:
     _text_kw: list[tuple[bytes, ...]] = field(default_factory=list)
     _text_needle: dict[bytes, bytes] = field(default_factory=dict)
     _bin_needle: dict[bytes, bytes] = field(default_factory=dict)
+    _done: dict[tuple[bytes, tuple[int, ...]], list[tuple[ContentRule, bytes]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self._text_kw = [tuple({k.lower(): None for k in r.keywords}) for r in self.rules.content]
@@ -84,12 +88,28 @@ class Scanner:
     def visit(self, layer: int, entry: Entry, data: bytes) -> None:
         self.scanned_bytes += len(data)
         self.scanned_files += 1
+        rules = [
+            i for i, r in enumerate(self.rules.content) if not r.paths or r.applies(entry.path)
+        ]
+        # The same bytes under the same rules give the same answer: images carry many copies
+        # (re-added layers, chown -R, vendored files), and hashing is ~10x cheaper than searching.
+        key = (hashlib.sha256(data).digest(), tuple(rules))
+        cached = self._done.get(key)
+        if cached is None:
+            cached = self._done[key] = self._scan(data, rules)
+        binary = b"\0" in data[:_BINARY_PROBE]
+        for rule, secret in cached:
+            self.hits.append(Hit(layer=layer, entry=entry, rule=rule, secret=secret, binary=binary))
+
+    def _scan(self, data: bytes, rules: list[int]) -> list[tuple[ContentRule, bytes]]:
         binary = b"\0" in data[:_BINARY_PROBE]
         hay = data if binary else data.lower()
         needle_of = self._bin_needle if binary else self._text_needle
         present: dict[bytes, bool] = {}
-        for i, rule in enumerate(self.rules.content):
-            if (binary and rule.text_only) or (rule.paths and not rule.applies(entry.path)):
+        out: list[tuple[ContentRule, bytes]] = []
+        for i in rules:
+            rule = self.rules.content[i]
+            if binary and rule.text_only:
                 continue
             keywords = rule.keywords if binary else self._text_kw[i]
             found = [k for k in keywords if _present(hay, k, needle_of, present)]
@@ -97,9 +117,8 @@ class Scanner:
                 continue
             secret = _match(rule, data, hay, found)
             if secret is not None:
-                self.hits.append(
-                    Hit(layer=layer, entry=entry, rule=rule, secret=secret, binary=binary)
-                )
+                out.append((rule, secret))
+        return out
 
 
 def _present(

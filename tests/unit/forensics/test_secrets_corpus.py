@@ -192,3 +192,18 @@ def test_store_and_stream_scans_agree_on_the_rule_set_from_a_file(tmp_path: obje
     result = scan(ruleset, _stack_maker(_image({p: c for p, (c, _) in files.items()})))
     assert not [f for f in result.findings if f.path.startswith("srv/")]
     assert isinstance(result.stack, Stack)
+
+
+def test_identical_copies_are_each_reported() -> None:
+    key = _pem("RSA PRIVATE KEY")
+    files = {
+        "a/id.pem": key,
+        "b/id.pem": key,
+        "c/.npmrc": b"_auth=abcdef123456\n",
+        "d/notrc": b"_auth=abcdef123456\n",
+    }
+    result = scan(builtin(), _stack_maker(_image(files)))
+    got = {(f.rule, f.path) for f in result.findings}
+    assert {("private-key", "a/id.pem"), ("private-key", "b/id.pem")} <= got
+    # Path-scoped rules still see the path, even for content already scanned elsewhere.
+    assert ("npmrc-auth", "c/.npmrc") in got and ("npmrc-auth", "d/notrc") not in got
