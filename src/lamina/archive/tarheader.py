@@ -41,7 +41,13 @@ _META_TYPES: Final = frozenset({b"x", b"g", b"X", b"L", b"K"})
 # Types whose size field says nothing about data that follows (tarfile and Go agree).
 _HEADER_ONLY: Final = frozenset({b"1", b"2", b"3", b"4", b"5", b"6"})
 _DEC: Final = re.compile(rb"-?[0-9]+")
+# mode, uid, gid, size and mtime as nearly every writer spells them ("0000644\0"): one match
+# instead of five general parses (the per-member cost that matters on 10k-file layers).
+_CANONICAL: Final = re.compile(
+    rb"([0-7]{7})\x00([0-7]{7})\x00([0-7]{7})\x00([0-7]{11})\x00([0-7]{11})\x00"
+)
 _PAX_TIME: Final = re.compile(rb"(-?[0-9]+)(?:\.[0-9]*)?")
+_EIGHTS: Final = (8,) * 5  # int()'s base for each _CANONICAL group
 _HIGH_BYTES: Final = bytes(range(128))  # deleted by translate() to count bytes > 127
 _XATTR: Final = "SCHILY.xattr."
 
@@ -305,11 +311,15 @@ class HeaderReader:
         )
         m = RawMember()
         m.type = typ
-        m.mode = _number(mode, start)
-        m.uid = _number(uid, start)
-        m.gid = _number(gid, start)
-        m.size = _number(size, start)
-        m.mtime = _number(mtime, start)
+        canonical = _CANONICAL.match(block, 100)
+        if canonical is not None:
+            m.mode, m.uid, m.gid, m.size, m.mtime = map(int, canonical.groups(), _EIGHTS)
+        else:
+            m.mode = _number(mode, start)
+            m.uid = _number(uid, start)
+            m.gid = _number(gid, start)
+            m.size = _number(size, start)
+            m.mtime = _number(mtime, start)
         if typ in (b"3", b"4"):
             m.devmajor, m.devminor = _number(major, start), _number(minor, start)
         m.name = _text(name)
