@@ -175,3 +175,34 @@ def test_container_runs_leave_image_layers_clean(
     assert lamina("verify", "--deep", "busybox") == 0
     assert lamina("rm", "c1") == 0
     assert lamina("verify", "--deep") == 0
+
+
+@pytest.mark.needs_overlay
+def test_odd_but_valid_layers_verify_clean(shm_tmp: Path) -> None:
+    """Markers extraction ignores (under a file of the same layer), a whiteout re-added in the
+    same layer (the dir becomes opaque), hardlinks, symlinks, a fifo and overlay-namespace
+    xattrs from the image (stored escaped)."""
+    from lamina.image.layers import BytesLayer
+    from lamina.image.mutate import append_layer
+    from lamina.oci.config import History
+    from lamina.transports import local
+
+    base = kit.build_image()
+    odd = kit.tar_of(
+        ("file", "f", b"plain", 0o644),
+        ("whiteout", "f/x"),
+        ("whiteout", "etc"),
+        ("dir", "etc", 0o755),
+        ("file", "etc/only", b"only", 0o600, {"trusted.overlay.opaque": b"y", "user.note": b"1"}),
+        ("hardlink", "etc/alias", "etc/only"),
+        ("symlink", "lnk", "/etc/only"),
+    )
+    img = append_layer(base, BytesLayer.from_tar(odd), history=History(created_by="odd"))
+    with Engine.open(shm_tmp / "root") as engine:
+        local.write(engine.store, img, names=["docker.io/library/odd:1"])
+        assert engine.forensics.verify_deep("odd:1", repair=False).findings == []
+        merged = engine.images.mount("odd:1")
+        try:
+            assert sorted(os.listdir(merged / "etc")) == ["alias", "only"]  # opaque: rest hidden
+        finally:
+            engine.images.unmount("odd:1")

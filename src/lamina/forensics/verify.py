@@ -129,10 +129,20 @@ def _overlay_expect(rows: Sequence[IndexEntry]) -> dict[str, _Expect]:
         for ie in rows
         if ie.entry.kind not in (EntryKind.WHITEOUT, EntryKind.OPAQUE)
     }
-    opaque = {ie.entry.path for ie in rows if ie.entry.kind is EntryKind.OPAQUE}
+    nondirs = {p for p, ie in written.items() if ie.entry.kind is not EntryKind.DIR}
+
+    def moot(path: str, *, itself: bool) -> bool:
+        # Extraction ignores a marker under (or, for opaque, on) a non-dir of the same layer.
+        return any(a in nondirs for a in ancestors(path)) or (itself and path in nondirs)
+
+    opaque = {
+        ie.entry.path
+        for ie in rows
+        if ie.entry.kind is EntryKind.OPAQUE and not moot(ie.entry.path, itself=True)
+    }
     for ie in rows:
         e = ie.entry
-        if e.kind is EntryKind.WHITEOUT:
+        if e.kind is EntryKind.WHITEOUT and not moot(e.path, itself=False):
             w = written.get(e.path)
             if w is None or w.position > ie.position:
                 whiteout_at[e.path] = ie.position
