@@ -26,13 +26,10 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
-from lamina.archive.tarstream import TarStream, limits_from_env
-from lamina.archive.tarwriter import EMPTY_LAYER_TAR, TarWriter
 from lamina.build.builder_steps import Steps
 from lamina.build.parser import parse
-from lamina.build.run import RunOutput
 from lamina.build.stage import PROXY_ARGS, StageState
 from lamina.digest import Digest
 from lamina.image.model import Image
@@ -40,17 +37,32 @@ from lamina.oci import mediatype
 from lamina.oci.config import History, format_time, new_config
 from lamina.oci.descriptor import Descriptor
 from lamina.oci.manifest import Manifest
-from lamina.runtime import Runtime
 from lamina.store.buildcache import BuildCache
 from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
 from lamina.store.worklayers import WorkLayers
+
+if TYPE_CHECKING:
+    from lamina.runtime import Runtime
 
 __all__ = ["BuildRequest", "BuildResult", "Builder", "CachePolicy", "ResolveBase", "RunOutput"]
 
 ResolveBase = Callable[[str], Image]
 Report = Callable[[str], None]
 _TAR_SUFFIX: Final = ".tar"
+
+
+# An empty layer tar: two zero blocks (archive.tarwriter.EMPTY_LAYER_TAR, not imported here so
+# an all-cached build never loads the tar code).
+_EMPTY_TAR: Final = bytes(1024)
+
+
+class RunOutput(enum.Enum):
+    """Where a RUN's output goes while it runs: our stderr (stdout carries only the result),
+    or nowhere (``-q``; shown from the log if the step fails)."""
+
+    STDERR = "stderr"
+    QUIET = "quiet"
 
 
 class CachePolicy(enum.Enum):
@@ -85,17 +97,25 @@ class Builder:
         *,
         store: Store,
         resolve_base: ResolveBase,
-        runtime: Runtime,
+        runtime: Callable[[], Runtime],
         cache_root: Path,
         report: Report,
     ) -> None:
         self.store = store
         self.resolve_base = resolve_base
-        self.runtime = runtime
+        self._runtime_factory = runtime
+        self._runtime: Runtime | None = None
         self.cache_root = cache_root
         self.report = report
         self.cache = BuildCache(db=store.db)
         self.work = WorkLayers(db=store.db, driver=store.driver, hold=store.lock)
+
+    @property
+    def runtime(self) -> Runtime:
+        """Made on the first RUN that misses the cache (an all-cached build never loads it)."""
+        if self._runtime is None:
+            self._runtime = self._runtime_factory()
+        return self._runtime
 
     def build(self, req: BuildRequest) -> BuildResult:
         df = parse(req.dockerfile)
@@ -170,8 +190,8 @@ class Builder:
     def layer_from(self, tar: IO[bytes], *, parent: Digest | None) -> LayerRecord | None:
         """Ingest a work layer's diff tar; None when it is empty (the step adds no layer)."""
         tar.seek(0)
-        head = tar.read(len(EMPTY_LAYER_TAR) + 1)
-        if head == EMPTY_LAYER_TAR:
+        head = tar.read(len(_EMPTY_TAR) + 1)
+        if head == _EMPTY_TAR:
             return None
         tar.seek(0)
         return self.store.layers.ingest(tar, parent=parent, media_type=None)
@@ -180,6 +200,9 @@ class Builder:
         """The diff tar with every mtime clamped to ``epoch`` (None: unchanged)."""
         if epoch is None:
             return tar
+        from lamina.archive.tarstream import TarStream, limits_from_env
+        from lamina.archive.tarwriter import TarWriter
+
         tar.seek(0)
         out = tempfile.TemporaryFile(dir=temp)  # noqa: SIM115  # returned; the caller closes it
         stream = TarStream(tar, limits=limits_from_env())

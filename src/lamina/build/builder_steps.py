@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina.build.cache import step_key
-from lamina.build.context import SourceRoot
-from lamina.build.copystep import plan_copy
 from lamina.build.dockerignore import load_ignore
 from lamina.build.expand import expand_word
 from lamina.build.instructions import (
@@ -31,16 +29,18 @@ from lamina.build.instructions import (
     Workdir,
 )
 from lamina.build.parser import parse
-from lamina.build.run import RunRequest, run_step
 from lamina.build.stage import DEFAULT_PATH, PROXY_ARGS, StageState, apply_metadata
 from lamina.digest import chain_ids
 from lamina.errors import BuildError, InstructionFailedError
 from lamina.oci.config import History
-from lamina.runtime import NetworkMode as RunNetwork
 from lamina.store.worklayers import InitLayer
 
 if TYPE_CHECKING:
     from lamina.build.builder import Builder, BuildRequest, BuildResult
+    from lamina.build.context import SourceRoot
+
+# Steps that miss the cache load the copy, archive and runtime code on first use (inside the
+# methods below), so an all-cached rebuild starts as fast as the CLI itself.
 
 
 class Steps:
@@ -57,10 +57,17 @@ class Steps:
         self.consumed: set[str] = set()
         self.meta: dict[str, str] = {}
         self.stages: list[StageState] = []
-        self.context = SourceRoot(
-            path=req.context_dir,
-            ignore=load_ignore(context_dir=req.context_dir, dockerfile_path=req.dockerfile_path),
-        )
+        self._context: SourceRoot | None = None
+
+    @property
+    def context(self) -> SourceRoot:
+        if self._context is None:
+            from lamina.build.context import SourceRoot
+
+            req = self.req
+            ignore = load_ignore(context_dir=req.context_dir, dockerfile_path=req.dockerfile_path)
+            self._context = SourceRoot(path=req.context_dir, ignore=ignore)
+        return self._context
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -287,6 +294,9 @@ class Steps:
         key = self._key(state, created_by, f"network={network.value}", *mounts)
         if self._cached(state, key):
             return
+        from lamina.build.run import RunRequest, run_step
+        from lamina.runtime import NetworkMode as RunNetwork
+
         proxies = {
             k: v for k, v in self.req.build_args.items() if k in PROXY_ARGS and k not in args
         }
@@ -320,6 +330,8 @@ class Steps:
         self._commit_layer(state, created_by, key, out)
 
     def _copy(self, state: StageState, ins: Copy | Add) -> None:
+        from lamina.build.copystep import plan_copy
+
         from_ = ins.from_ if isinstance(ins, Copy) else None
         with self._source_root(state, from_, ins.line) as root:
             plan, dest_written = plan_copy(
@@ -344,6 +356,8 @@ class Steps:
 
     @contextlib.contextmanager
     def _source_root(self, state: StageState, from_: str | None, line: int) -> Iterator[SourceRoot]:
+        from lamina.build.context import SourceRoot
+
         if from_ is None:
             yield self.context
             return

@@ -12,7 +12,6 @@ CVE-2024-9675 joined user input into host paths. Other mount types are refused c
 from __future__ import annotations
 
 import contextlib
-import enum
 import hashlib
 import os
 import re
@@ -24,23 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from lamina.build.builder import RunOutput
 from lamina.build.instructions import Mount, MountType
 from lamina.errors import BuildError, LaminaError
 from lamina.runtime import MountSpec, NetworkMode, RunSpec, Runtime, build_spec, write_bundle
 from lamina.runtime.rootfs import open_in_root
 
-__all__ = ["RunOutput", "RunRequest", "run_step"]
+__all__ = ["RunRequest", "run_step"]
 
 _ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class RunOutput(enum.Enum):
-    """Where a RUN's output goes while it runs: our stderr (stdout carries only the result),
-    or nowhere (``-q``; shown from the log if the step fails)."""
-
-    STDERR = "stderr"
-    QUIET = "quiet"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

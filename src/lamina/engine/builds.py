@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from lamina.build.builder import Builder, BuildRequest, BuildResult, CachePolicy, RunOutput
 from lamina.engine.images import ImageService
 from lamina.image.model import Image
 from lamina.oci import reference
-from lamina.runtime import Runtime
 from lamina.store.store import Store
-from lamina.transports import local
+
+if TYPE_CHECKING:
+    from lamina.runtime import Runtime
 
 __all__ = ["BuildRequest", "BuildResult", "BuildService", "CachePolicy", "RunOutput"]
 
@@ -22,7 +24,14 @@ class BuildService:
 
     def _resolve_base(self, ref: str) -> Image:
         # Only local images: lamina has no registry client yet, and a build never pulls.
+        from lamina.transports import local
+
         return local.read(self._store, self._images.resolve(ref))
+
+    def _runtime(self) -> Runtime:
+        from lamina.runtime import Runtime
+
+        return Runtime(state_dir=self._store.containers.runtime_dir)
 
     def build(
         self,
@@ -37,7 +46,7 @@ class BuildService:
         builder = Builder(
             store=self._store,
             resolve_base=self._resolve_base,
-            runtime=Runtime(state_dir=self._store.containers.runtime_dir),
+            runtime=self._runtime,
             # <root>/buildcache: RUN --mount=type=cache dirs, named by a hash of their id.
             cache_root=self._store.root / "buildcache",
             report=report,
