@@ -25,7 +25,7 @@ from typing import IO, Final
 from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.archive.safepath import Tree
 from lamina.archive.tarstream import TarStream, limits_from_env
-from lamina.errors import DigestMismatchError, NotFoundError, UsageError
+from lamina.errors import ConflictError, DigestMismatchError, NotFoundError, UsageError
 from lamina.forensics.replay import Action, Located, View, all_events, view_at
 from lamina.forensics.stack import Stack
 from lamina.forensics.story import clean_path
@@ -203,7 +203,21 @@ class Extracted:
 def extract(
     stack: Stack, paths: Sequence[str], *, dest: Path, layer: int | None
 ) -> list[Extracted]:
-    """Copy files (dirs recursively) as layer ``layer`` saw them to ``dest/<image path>``."""
+    """Copy files (dirs recursively) as layer ``layer`` saw them to ``dest/<image path>``.
+    Nothing already in ``dest`` is overwritten (ConflictError)."""
+    try:
+        return _extract(stack, paths, dest=dest, layer=layer)
+    except FileExistsError as exc:
+        raise ConflictError(
+            f"{dest}: {exc.filename or 'a file'} already exists (extract into a new directory)"
+        ) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot write into {dest}: {exc.strerror}") from exc
+
+
+def _extract(
+    stack: Stack, paths: Sequence[str], *, dest: Path, layer: int | None
+) -> list[Extracted]:
     view = _view(stack, layer)
     picked: dict[str, Located] = {}
     for raw in paths:

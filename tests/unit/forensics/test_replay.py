@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lamina.errors import ConflictError
 from lamina.forensics import recover, waste
 from lamina.forensics.replay import Action, all_events, view_at
 from lamina.forensics.stack import Stack, from_image
@@ -139,5 +140,5 @@ def test_extract_keeps_symlinks_as_data(tmp_path: Path) -> None:
     link = tmp_path / "out/etc/passwd-link"
     assert link.is_symlink() and str(link.readlink()) == "/etc/passwd"
     assert (tmp_path / "out/etc/motd").read_bytes() == b"hi"
-    with pytest.raises(FileExistsError):  # never overwrites what is already there
+    with pytest.raises(ConflictError):  # never overwrites what is already there
         recover.extract(s, ["/etc/motd"], dest=tmp_path / "out", layer=None)
