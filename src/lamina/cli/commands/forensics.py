@@ -269,7 +269,10 @@ def tree(ctx: Context, image: str, path: str, layer: int | None, fmt: str) -> No
 def report(ctx: Context, image: str, output: Path, rules_file: Path | None) -> None:
     """Write a self-contained HTML report: layer chart, changes, findings, waste."""
     page = ctx.engine.forensics.report(image, rules_file=rules_file)
-    output.write_text(page, encoding="utf-8")
+    try:
+        output.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(str(output), hint=exc.strerror) from exc
     click.echo(str(output))
 
 
