@@ -56,7 +56,7 @@ def trace(ctx: Context, image: str, path: str, fmt: str) -> None:
         )
         return
     for s in t.steps:
-        what = s.action.value
+        what = "chmod/chown/xattrs" if s.action.value == "metadata" else s.action.value
         if s.changed:
             what += f" ({', '.join(s.changed)})"
         if s.cause:
