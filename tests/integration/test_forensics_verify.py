@@ -119,12 +119,8 @@ def test_vfs_layers_are_checked_against_the_merged_view() -> None:
             from lamina.transports import local
 
             img = kit.build_image()
-            # Without the capability layer: the vfs copy drops security.capability (see the
-            # xfail below), which verify rightly reports.
             local.write(engine.store, img, names=["docker.io/library/forensics:test"])
-            found = engine.forensics.verify_deep("forensics:test", repair=False).findings
-            caps = [f for f in found if f.path == "usr/bin/captool"]
-            assert [f for f in found if f not in caps] == []
+            assert engine.forensics.verify_deep("forensics:test", repair=False).findings == []
             rec = engine.images.resolve("forensics:test")
             top = engine.store.layers.get(rec.layers[-1])
             tree = engine.store.driver.apply_dir(top.cache_id)
@@ -137,11 +133,6 @@ def test_vfs_layers_are_checked_against_the_merged_view() -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.mark.xfail(
-    reason="vfs copy_tree sets xattrs before lchown, which clears "
-    "security.capability in the copied child layers (driver bug)",
-    strict=True,
-)
 def test_vfs_child_layers_keep_file_capabilities() -> None:
     d = Path(tempfile.mkdtemp(prefix="lamina-verify-vfs-", dir="/dev/shm"))
     try:

@@ -224,9 +224,12 @@ def _copy_file(src: bytes, dst: bytes) -> None:
 
 
 def _copy_meta(src: bytes, dst: bytes, st: os.stat_result) -> None:
-    """Xattrs, owner, then mode (chown clears setuid bits), then times (last: they change on
-    every other write)."""
+    """Owner, then mode (chown clears setuid bits), then xattrs (chown clears
+    ``security.capability``), then times (last: every other write changes them)."""
     is_link = stat.S_ISLNK(st.st_mode)
+    os.lchown(dst, st.st_uid, st.st_gid)
+    if not is_link:
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
     try:
         names = os.listxattr(src, follow_symlinks=False)
     except OSError as exc:
@@ -235,9 +238,6 @@ def _copy_meta(src: bytes, dst: bytes, st: os.stat_result) -> None:
         names = []
     for name in names:
         os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
-    os.lchown(dst, st.st_uid, st.st_gid)
-    if not is_link:
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lamina.build.changes import apply_changes
 from lamina.digest import Digest
-from lamina.engine import transfer
 from lamina.engine.inspect import image_inspect
 from lamina.errors import (
     ImageInUseError,
@@ -31,6 +30,9 @@ from lamina.oci.descriptor import Platform
 from lamina.store.images import ImageRecord
 from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
+
+if TYPE_CHECKING:
+    from lamina.engine import transfer
 
 _HEX_PREFIX = re.compile(r"(sha256:)?[0-9a-f]{1,64}")
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -327,6 +329,8 @@ class ImageService:
         on_layer: transfer.LayerCallback | None = None,
     ) -> builtins.list[transfer.Loaded]:
         """``docker load`` of a docker-archive, oci-archive or OCI layout dir (or a stream)."""
+        from lamina.engine import transfer  # the transports: only when moving images
+
         plat = Platform.parse(platform) if platform else None
         if isinstance(source, Path):
             return transfer.load(self._store, source, platform=plat, on_layer=on_layer)
@@ -338,6 +342,8 @@ class ImageService:
     ) -> None:
         """``docker save`` of images (by name keeps that name; by id keeps all its names);
         ``compress`` (gzip/zstd/none) re-encodes layers for the OCI formats."""
+        from lamina.engine import transfer  # the transports: only when moving images
+
         items: builtins.list[tuple[ImageRecord, builtins.list[str]]] = []
         for n in names:
             rec = self.resolve(n)
@@ -363,6 +369,8 @@ class ImageService:
     ) -> ImageRecord | None:
         """skopeo-style copy between any two transports (``lamina:REF`` is the store);
         ``all_platforms`` keeps a whole index, ``compress`` re-encodes layers (OCI targets)."""
+        from lamina.engine import transfer  # the transports: only when moving images
+
         return transfer.copy(
             self._store,
             transfer.parse_transport(source),
