@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
+	@# Byte-compile once: with PYTHONDONTWRITEBYTECODE set, every CLI start would recompile.
+	$(PY) -m compileall -q src >/dev/null
 
 setup-peers:
 	scripts/apt-install $(DEB_PEERS)
@@ -34,6 +36,7 @@ test: setup setup-peers
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
 bench: setup setup-peers
+	$(PY) -m compileall -q src >/dev/null
 	$(PY) bench/run.py
 
 clean:
