@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup setup-peers lint typecheck unit bench clean
+.PHONY: demo test setup setup-peers bench clean
 
 # Debian packages lamina itself needs at run time (busybox-static is the demo's rootfs).
 DEB_RUNTIME := python3-venv libarchive13 busybox-static runc

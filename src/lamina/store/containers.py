@@ -123,7 +123,7 @@ class ContainerStore(ImageUsers):
     @property
     def runtime_dir(self) -> Path:
         """The OCI runtime's state (runc's --root, the shims' records)."""
-        return self._paths.root / "runtime"
+        return self._paths.runtime
 
     def bundle(self, rec: ContainerRecord) -> Path:
         """``<root>/containers/<id>``: the runtime bundle, the bind-mounted files, the log."""

@@ -94,6 +94,11 @@ class StorePaths:
     def volumes(self) -> Path:
         return self.root / "volumes"
 
+    @property
+    def runtime(self) -> Path:
+        """The OCI runtime's state: runc's --root and the shims' records."""
+        return self.root / "runtime"
+
     def blob(self, digest: Digest) -> Path:
         # Digest(...) re-validates a plain str, so a caller cannot smuggle "../" in.
         return self.blobs / Digest(digest).hex
