@@ -197,3 +197,29 @@ def test_odd_but_valid_layers_verify_clean(shm_tmp: Path) -> None:
             assert sorted(os.listdir(merged / "etc")) == ["alias", "only"]  # opaque: rest hidden
         finally:
             engine.images.unmount("odd:1")
+
+
+@pytest.mark.needs_overlay
+def test_repair_refuses_while_a_container_mounts_the_layer(
+    shm_tmp: Path, busybox_rootfs_tar: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(shm_tmp / "root")
+
+    def lamina(*args: str) -> int:
+        return main(["--root", root, "--storage-driver", "overlay2", *args])
+
+    assert lamina("import", str(busybox_rootfs_tar), "busybox") == 0
+    assert lamina("create", "--name", "c1", "busybox", "true") == 0
+    assert lamina("mount", "c1") == 0
+    with Engine.open(root) as engine:
+        rec = engine.images.resolve("busybox")
+        diff = engine.store.driver.apply_dir(engine.store.layers.get(rec.layers[0]).cache_id)
+    (diff / "etc" / "planted").write_text("x\n")
+    capsys.readouterr()
+    assert lamina("verify", "--deep", "--repair", "busybox") == 1
+    assert "in use" in capsys.readouterr().err
+    assert (diff / "etc" / "planted").exists()  # nothing rewritten under the live mount
+    assert lamina("umount", "c1") == 0
+    assert lamina("verify", "--deep", "--repair", "busybox") == 0
+    assert not (diff / "etc" / "planted").exists()
+    assert lamina("rm", "c1") == 0
