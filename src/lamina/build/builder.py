@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import enum
 import fcntl
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
 from lamina.build.builder_steps import Steps
 from lamina.build.parser import parse
+from lamina.build.request import BuildRequest, BuildResult, CachePolicy, RunOutput
 from lamina.build.stage import PROXY_ARGS, StageState
 from lamina.digest import Digest
 from lamina.image.model import Image
@@ -55,40 +54,6 @@ _TAR_SUFFIX: Final = ".tar"
 # An empty layer tar: two zero blocks (archive.tarwriter.EMPTY_LAYER_TAR, not imported here so
 # an all-cached build never loads the tar code).
 _EMPTY_TAR: Final = bytes(1024)
-
-
-class RunOutput(enum.Enum):
-    """Where a RUN's output goes while it runs: our stderr (stdout carries only the result),
-    or nowhere (``-q``; shown from the log if the step fails)."""
-
-    STDERR = "stderr"
-    QUIET = "quiet"
-
-
-class CachePolicy(enum.Enum):
-    USE = "use"
-    IGNORE = "ignore"  # --no-cache: nothing is looked up (results are still recorded)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuildRequest:
-    dockerfile: str  # the Dockerfile's text
-    context_dir: Path
-    dockerfile_path: Path | None  # for <Dockerfile>.dockerignore; None: read from stdin
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    target: str | None = None
-    cache: CachePolicy = CachePolicy.USE
-    secrets: Mapping[str, Path] = field(default_factory=dict)
-    source_date_epoch: int | None = None
-    output: RunOutput = RunOutput.STDERR
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuildResult:
-    image_id: Digest
-    steps: int
-    cache_hits: int
-    warnings: tuple[str, ...]
 
 
 class Builder:

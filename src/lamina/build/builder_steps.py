@@ -9,6 +9,7 @@ import os
 import posixpath
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,18 +30,26 @@ from lamina.build.instructions import (
     Workdir,
 )
 from lamina.build.parser import parse
+from lamina.build.request import BuildRequest, BuildResult, CachePolicy, RunOutput
 from lamina.build.stage import DEFAULT_PATH, PROXY_ARGS, StageState, apply_metadata
 from lamina.digest import chain_ids
 from lamina.errors import BuildError, InstructionFailedError
 from lamina.oci.config import History
+from lamina.store.layers import LayerRecord
 from lamina.store.worklayers import InitLayer
 
 if TYPE_CHECKING:
-    from lamina.build.builder import Builder, BuildRequest, BuildResult
+    from lamina.build.builder import Builder
     from lamina.build.context import SourceRoot
 
 # Steps that miss the cache load the copy, archive and runtime code on first use (inside the
 # methods below), so an all-cached rebuild starts as fast as the CLI itself.
+
+
+@dataclass(slots=True)
+class _StepLayer:
+    rootfs: Path  # the mounted work layer
+    layer: LayerRecord | None = None  # its diff once ingested (None: the diff was empty)
 
 
 class Steps:
@@ -53,7 +62,7 @@ class Steps:
         self.step = 0
         self.total = 0
         self.hits = 0
-        self.use_cache = req.cache.value == "use"
+        self.use_cache = req.cache is CachePolicy.USE
         self.consumed: set[str] = set()
         self.meta: dict[str, str] = {}
         self.stages: list[StageState] = []
@@ -72,7 +81,7 @@ class Steps:
     # -- the walk ------------------------------------------------------------------------
 
     def run(self) -> BuildResult:
-        from lamina.build.builder import BuildResult, unused_build_args
+        from lamina.build.builder import unused_build_args
 
         for arg in self.df.global_args:
             for decl in arg.args:
@@ -233,31 +242,22 @@ class Steps:
     # -- layer steps ---------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _layer_step(
-        self, state: StageState, init: InitLayer
-    ) -> Iterator[tuple[Path, list[object]]]:
-        """Yield a mounted work layer; afterwards its diff becomes the step's layer (or None)."""
-        out: list[object] = []
+    def _layer_step(self, state: StageState, init: InitLayer) -> Iterator[_StepLayer]:
+        """Yield a mounted work layer; afterwards its diff becomes ``.layer`` (None: empty)."""
         with tempfile.TemporaryFile(dir=self.temp) as tar:
             with self.b.work.open(parent=state.top_layer, init=init) as wl:
-                yield wl.rootfs, out
+                step = _StepLayer(rootfs=wl.rootfs)
+                yield step
                 wl.diff_tar(tar)
             clamped = self.b.clamped(tar, epoch=self.req.source_date_epoch, temp=self.temp)
             try:
-                out.append(self.b.layer_from(clamped, parent=state.top_layer))
+                step.layer = self.b.layer_from(clamped, parent=state.top_layer)
             finally:
                 clamped.close()
 
-    def _commit_layer(
-        self, state: StageState, created_by: str, key: str, out: list[object]
-    ) -> None:
-        layer = out[0] if out else None
+    def _commit_layer(self, state: StageState, created_by: str, key: str, step: _StepLayer) -> None:
         image_id = self.b.commit(
-            state,
-            req=self.req,
-            created_by=created_by,
-            layer=layer,  # type: ignore[arg-type]
-            key=key,
+            state, req=self.req, created_by=created_by, layer=step.layer, key=key
         )
         self.b.report(f" ---> {image_id.hex[:12]}")
 
@@ -269,11 +269,11 @@ class Steps:
         key = self._key(state, created_by)
         if self._cached(state, key):
             return
-        from lamina.build.context import open_dest_dir
+        from lamina.build.destination import open_dest_dir
 
-        with self._layer_step(state, InitLayer.WITHOUT) as (rootfs, out):
-            os.close(open_dest_dir(rootfs, wd, owner=None))
-        self._commit_layer(state, created_by, key, out)
+        with self._layer_step(state, InitLayer.WITHOUT) as step:
+            os.close(open_dest_dir(step.rootfs, wd, owner=None))
+        self._commit_layer(state, created_by, key, step)
 
     def _run(self, state: StageState, ins: Run) -> None:
         env_map = state.env_map()
@@ -315,19 +315,20 @@ class Steps:
             temp=self.temp,
             output=self.req.output,
         )
-        with self._layer_step(state, InitLayer.WITH) as (rootfs, out):
-            status, output = run_step(request, rootfs=rootfs, runtime=self.b.runtime,
-                                      container_id=cid)  # fmt: skip
+        with self._layer_step(state, InitLayer.WITH) as step:
+            status, output = run_step(
+                request, rootfs=step.rootfs, runtime=self.b.runtime, container_id=cid
+            )
             if status != 0:
                 err = InstructionFailedError(
                     f"The command '{' '.join(argv)}' returned a non-zero code: {status}",
                     step=self.step,
                     exit_status=status,
                 )
-                if output and self.req.output.value == "quiet":
+                if output and self.req.output is RunOutput.QUIET:
                     err.add_note(output.rstrip("\n"))
                 raise err
-        self._commit_layer(state, created_by, key, out)
+        self._commit_layer(state, created_by, key, step)
 
     def _copy(self, state: StageState, ins: Copy | Add) -> None:
         from lamina.build.copystep import plan_copy
@@ -350,9 +351,9 @@ class Steps:
             )  # fmt: skip
             if self._cached(state, key):
                 return
-            with self._layer_step(state, InitLayer.WITHOUT) as (rootfs, out):
-                plan.perform(rootfs)
-        self._commit_layer(state, created_by, key, out)
+            with self._layer_step(state, InitLayer.WITHOUT) as step:
+                plan.perform(step.rootfs)
+        self._commit_layer(state, created_by, key, step)
 
     @contextlib.contextmanager
     def _source_root(self, state: StageState, from_: str | None, line: int) -> Iterator[SourceRoot]:

@@ -1,5 +1,5 @@
-"""COPY/ADD sources: picking them out of a root (the build context or another stage's rootfs),
-hashing them for the cache, and copying them into a step's rootfs.
+"""COPY/ADD sources: picking them out of a root (the build context or another stage's rootfs)
+and hashing them for the cache (:mod:`lamina.build.destination` writes them into a rootfs).
 
 Everything is fd-confined. In a *source* root, the parent dirs of a source path are resolved
 with in-root symlink semantics (``openat2(RESOLVE_IN_ROOT)``: a link can never lead out of the
@@ -31,9 +31,11 @@ __all__ = [
     "Source",
     "SourceRoot",
     "clean_source",
-    "copy_selected",
-    "open_dest_dir",
+    "open_source_file",
+    "read_source_link",
+    "select",
     "sources_hash",
+    "walk_source",
 ]
 
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -178,7 +180,7 @@ def select(root: SourceRoot, patterns: list[str]) -> Selected:
     return Selected(root=root, sources=tuple(out), wildcard=wildcard)
 
 
-def _walk(root: SourceRoot, src: Source) -> Iterator[tuple[str, str, os.stat_result]]:
+def walk_source(root: SourceRoot, src: Source) -> Iterator[tuple[str, str, os.stat_result]]:
     """(path relative to the source, path in the root, lstat) for the source and everything
     below a dir source, parents first, sorted; ignored paths left out."""
     yield "", src.rel, src.st
@@ -212,7 +214,7 @@ def _open_dir(root: Path, rel: str) -> int:
         os.close(fd)
 
 
-def _open_file(root: Path, rel: str) -> int:
+def open_source_file(root: Path, rel: str) -> int:
     fd, name = _open_parent(root, rel)
     try:
         return os.open(name, _FILE, dir_fd=fd)
@@ -222,7 +224,7 @@ def _open_file(root: Path, rel: str) -> int:
 
 def _file_sha(root: Path, rel: str) -> str:
     h = hashlib.sha256()
-    fd = _open_file(root, rel)
+    fd = open_source_file(root, rel)
     try:
         while chunk := os.read(fd, _CHUNK):
             h.update(chunk)
@@ -231,7 +233,7 @@ def _file_sha(root: Path, rel: str) -> str:
     return h.hexdigest()
 
 
-def _readlink(root: Path, rel: str) -> str:
+def read_source_link(root: Path, rel: str) -> str:
     fd, name = _open_parent(root, rel)
     try:
         return os.readlink(name, dir_fd=fd)
@@ -246,7 +248,7 @@ def sources_hash(selected: Selected, *, owner: Owner | None, chmod: int | None) 
     per_source: list[str] = []
     for src in selected.sources:
         lines: list[str] = []
-        for sub, rel, st in _walk(selected.root, src):
+        for sub, rel, st in walk_source(selected.root, src):
             mode = stat.S_IMODE(st.st_mode) if chmod is None else chmod
             uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
             kind = stat.S_IFMT(st.st_mode)
@@ -254,7 +256,7 @@ def sources_hash(selected: Selected, *, owner: Owner | None, chmod: int | None) 
             if stat.S_ISREG(st.st_mode):
                 extra = _file_sha(selected.root.path, rel)
             elif stat.S_ISLNK(st.st_mode):
-                extra = _readlink(selected.root.path, rel)
+                extra = read_source_link(selected.root.path, rel)
             name = sub or src.name
             lines.append(f"{name}\0{kind:o}\0{mode:o}\0{uid}\0{gid}\0{st.st_size}\0{extra}")
         digest = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
@@ -262,190 +264,3 @@ def sources_hash(selected: Selected, *, owner: Owner | None, chmod: int | None) 
     if len(per_source) == 1:
         return per_source[0]
     return "multi:" + hashlib.sha256(",".join(per_source).encode()).hexdigest()
-
-
-def open_dest_dir(rootfs: Path, path: str, *, owner: Owner | None) -> int:
-    """An fd of directory ``path`` in ``rootfs`` (symlinks resolved in-root), creating the
-    missing components (0755, ``owner`` or root)."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    fd = os.open(rootfs, _DIR)
-    done: list[str] = []
-    try:
-        for part in parts:
-            if part == "..":
-                raise BuildError(f"destination {path!r} climbs out of the rootfs")
-            done.append(part)
-            try:
-                nxt = open_in_root(rootfs, "/".join(done), flags=os.O_RDONLY | os.O_DIRECTORY)
-            except FileNotFoundError:
-                if _is_link(fd, part):
-                    raise BuildError(
-                        f"destination {path!r}: /{'/'.join(done)} is a dangling symlink"
-                    ) from None
-                os.mkdir(part, 0o755, dir_fd=fd)
-                nxt = os.open(part, _DIR, dir_fd=fd)
-                os.fchmod(nxt, 0o755)
-                if owner is not None:
-                    os.fchown(nxt, owner.uid, owner.gid)
-            except NotADirectoryError:
-                raise BuildError(
-                    f"destination {path!r}: /{'/'.join(done)} is not a directory"
-                ) from None
-            os.close(fd)
-            fd = nxt
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _is_link(dir_fd: int, name: str) -> bool:
-    try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        return False
-
-
-def copy_selected(
-    selected: Selected,
-    *,
-    rootfs: Path,
-    dest: str,
-    owner: Owner | None,
-    chmod: int | None,
-) -> None:
-    """Copy the sources into ``rootfs`` by Docker's destination rules: ``dest`` is a dir when
-    it ends with ``/``, exists as a dir, or there are several sources (then it must end with
-    ``/``); a dir source copies its contents."""
-    several = len(selected.sources) > 1 or selected.wildcard
-    as_dir = dest.endswith("/") or dest in ("", ".")
-    if several and not as_dir and len(selected.sources) > 1:
-        raise BuildError(
-            "when using COPY with more than one source file, the destination must be a "
-            "directory and end with a /"
-        )
-    dest_path = dest.rstrip("/") or "/"
-    if not as_dir:
-        st = _stat_in_root(rootfs, dest_path)
-        as_dir = st is not None and stat.S_ISDIR(st.st_mode)
-    for src in selected.sources:
-        if src.is_dir:
-            fd = open_dest_dir(rootfs, dest_path, owner=owner)
-            try:
-                _copy_tree(selected.root, src, fd, owner=owner, chmod=chmod)
-            finally:
-                os.close(fd)
-            continue
-        if as_dir:
-            parent, name = dest_path, src.name
-        else:
-            parent, _, name = dest_path.rpartition("/")
-        fd = open_dest_dir(rootfs, parent or "/", owner=owner)
-        try:
-            _copy_entry(selected.root, src.rel, src.st, fd, name, owner=owner, chmod=chmod)
-        finally:
-            os.close(fd)
-
-
-def _stat_in_root(rootfs: Path, path: str) -> os.stat_result | None:
-    try:
-        fd = open_in_root(rootfs, path, flags=os.O_PATH)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        return os.fstat(fd)
-    finally:
-        os.close(fd)
-
-
-def _copy_tree(
-    root: SourceRoot, src: Source, dest_fd: int, *, owner: Owner | None, chmod: int | None
-) -> None:
-    # Dir metadata is set after the dir's contents, so copying into it does not bump mtimes.
-    fds: dict[str, int] = {"": dest_fd}
-    dirs: list[tuple[int, str, os.stat_result]] = []
-    try:
-        for sub, rel, st in _walk(root, src):
-            if not sub:
-                continue
-            parent, _, name = sub.rpartition("/")
-            pfd = fds[parent]
-            if stat.S_ISDIR(st.st_mode):
-                fds[sub] = _make_dir(pfd, name, sub)
-                dirs.append((fds[sub], sub, st))
-            else:
-                _copy_entry(root, rel, st, pfd, name, owner=owner, chmod=chmod)
-        for fd, _, st in reversed(dirs):
-            _set_meta_fd(fd, st, owner=owner, chmod=chmod)
-    finally:
-        for key, fd in fds.items():
-            if key:
-                os.close(fd)
-
-
-def _make_dir(parent_fd: int, name: str, sub: str) -> int:
-    try:
-        existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        existing = None
-    if existing is not None and not stat.S_ISDIR(existing.st_mode):
-        raise BuildError(f"cannot copy directory {sub!r} onto an existing non-directory")
-    if existing is None:
-        os.mkdir(name, 0o700, dir_fd=parent_fd)
-    return os.open(name, _DIR, dir_fd=parent_fd)
-
-
-def _set_meta_fd(fd: int, st: os.stat_result, *, owner: Owner | None, chmod: int | None) -> None:
-    uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
-    os.fchown(fd, uid, gid)
-    os.fchmod(fd, stat.S_IMODE(st.st_mode) if chmod is None else chmod)
-    os.utime(fd, ns=(st.st_mtime_ns, st.st_mtime_ns))
-
-
-def _copy_entry(
-    root: SourceRoot,
-    rel: str,
-    st: os.stat_result,
-    dest_fd: int,
-    name: str,
-    *,
-    owner: Owner | None,
-    chmod: int | None,
-) -> None:
-    """One non-dir entry (or a dir source copied as a file name is refused by the caller)."""
-    try:
-        existing = os.stat(name, dir_fd=dest_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        existing = None
-    if existing is not None:
-        if stat.S_ISDIR(existing.st_mode):
-            raise BuildError(f"cannot overwrite directory {name!r} with the file {rel!r}")
-        os.unlink(name, dir_fd=dest_fd)
-    uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
-    mode = stat.S_IMODE(st.st_mode) if chmod is None else chmod
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(_readlink(root.path, rel), name, dir_fd=dest_fd)
-        os.chown(name, uid, gid, dir_fd=dest_fd, follow_symlinks=False)
-        os.utime(name, ns=(st.st_mtime_ns,) * 2, dir_fd=dest_fd, follow_symlinks=False)
-        return
-    if stat.S_ISREG(st.st_mode):
-        src = _open_file(root.path, rel)
-        try:
-            out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
-                          dir_fd=dest_fd)  # fmt: skip
-            try:
-                while chunk := os.read(src, _CHUNK):
-                    os.write(out, chunk)
-                os.fchown(out, uid, gid)
-                os.fchmod(out, mode)  # after chown, which clears setuid bits
-                os.utime(out, ns=(st.st_mtime_ns, st.st_mtime_ns))
-            finally:
-                os.close(out)
-        finally:
-            os.close(src)
-        return
-    if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        os.mknod(name, stat.S_IFMT(st.st_mode) | mode, st.st_rdev, dir_fd=dest_fd)
-        os.chown(name, uid, gid, dir_fd=dest_fd, follow_symlinks=False)
-        return
-    raise BuildError(f"{rel!r}: sockets and unknown file types can not be copied")

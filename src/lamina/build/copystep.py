@@ -4,6 +4,7 @@ hash), copied into the work layer only on a cache miss.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import stat
@@ -11,18 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.build.addsource import extract_archive, is_archive, refuse_url
-from lamina.build.context import (
-    Owner,
-    Selected,
-    SourceRoot,
-    copy_selected,
-    open_dest_dir,
-    select,
-    sources_hash,
-)
+from lamina.build.context import Owner, Selected, Source, SourceRoot, select, sources_hash
+from lamina.build.destination import copy_selected, open_dest_dir
 from lamina.build.expand import expand_heredoc, expand_word
 from lamina.build.instructions import Add, Copy
 from lamina.errors import BuildError
+from lamina.runtime.rootfs import open_in_root
 from lamina.runtime.users import resolve_user
 
 __all__ = ["CopyPlan", "plan_copy"]
@@ -47,7 +42,7 @@ class CopyPlan:
     def perform(self, rootfs: Path) -> None:
         owner = None if self.keep_owner else _owner(self.chown, rootfs)
         for sel in self.selections:
-            plain = [s for s in sel.sources if not (self.unpack and _archive(sel.root, s.rel, s))]
+            plain = [s for s in sel.sources if not (self.unpack and _archive(sel.root, s))]
             archives = [s for s in sel.sources if s not in plain]
             if plain:
                 part = Selected(root=sel.root, sources=tuple(plain), wildcard=sel.wildcard)
@@ -63,16 +58,13 @@ class CopyPlan:
 
 
 def _open_source(root: SourceRoot, rel: str) -> int:
-    from lamina.runtime.rootfs import open_in_root
-
     return open_in_root(root.path, rel, flags=os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
-def _archive(root: SourceRoot, rel: str, src: object) -> bool:
-    st = getattr(src, "st", None)
-    if st is None or not stat.S_ISREG(st.st_mode):
+def _archive(root: SourceRoot, src: Source) -> bool:
+    if not stat.S_ISREG(src.st.st_mode):
         return False
-    fd = _open_source(root, rel)
+    fd = _open_source(root, src.rel)
     try:
         return is_archive(fd)
     finally:
@@ -154,7 +146,8 @@ def plan_copy(
     keep_owner = from_given and chown is None
     hash_owner = None if keep_owner else Owner(uid=0, gid=0)
     hashes = [sources_hash(s, owner=hash_owner, chmod=chmod) for s in selections]
-    source_hash = hashes[0] if len(hashes) == 1 else "multi:" + "+".join(hashes)
+    joined = hashlib.sha256(",".join(hashes).encode()).hexdigest()
+    source_hash = hashes[0] if len(hashes) == 1 else "multi:" + joined
     unpack = isinstance(ins, Add) and ins.unpack is not False
     plan = CopyPlan(
         keyword=ins.keyword,

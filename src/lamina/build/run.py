@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from lamina.build.builder import RunOutput
 from lamina.build.instructions import Mount, MountType
+from lamina.build.request import RunOutput
 from lamina.errors import BuildError, LaminaError
 from lamina.runtime import MountSpec, NetworkMode, RunSpec, Runtime, build_spec, write_bundle
 from lamina.runtime.rootfs import open_in_root

@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lamina.build.context import (
-    Owner,
-    SourceRoot,
-    clean_source,
-    copy_selected,
-    select,
-    sources_hash,
-)
+from lamina.build.context import Owner, SourceRoot, clean_source, select, sources_hash
+from lamina.build.destination import copy_selected
 from lamina.build.dockerignore import IgnoreMatcher
 from lamina.errors import BuildError
 

@@ -1,0 +1,46 @@
+"""What a build is asked (:class:`BuildRequest`) and what it answers (:class:`BuildResult`)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lamina.digest import Digest
+
+__all__ = ["BuildRequest", "BuildResult", "CachePolicy", "RunOutput"]
+
+
+class RunOutput(enum.Enum):
+    """Where a RUN's output goes while it runs: our stderr (stdout carries only the result),
+    or nowhere (``-q``; shown from the log if the step fails)."""
+
+    STDERR = "stderr"
+    QUIET = "quiet"
+
+
+class CachePolicy(enum.Enum):
+    USE = "use"
+    IGNORE = "ignore"  # --no-cache: nothing is looked up (results are still recorded)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildRequest:
+    dockerfile: str  # the Dockerfile's text
+    context_dir: Path
+    dockerfile_path: Path | None  # for <Dockerfile>.dockerignore; None: read from stdin
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    cache: CachePolicy = CachePolicy.USE
+    secrets: Mapping[str, Path] = field(default_factory=dict)
+    source_date_epoch: int | None = None
+    output: RunOutput = RunOutput.STDERR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildResult:
+    image_id: Digest
+    steps: int
+    cache_hits: int
+    warnings: tuple[str, ...]
