@@ -38,7 +38,7 @@ class Digest(str):
         return cls("sha256:" + hashlib.sha256(data).hexdigest())
 
     @property
-    def hex(self) -> str:  # type: ignore[override]
+    def hex(self) -> str:
         return self[7:]
 
     @property

@@ -130,9 +130,7 @@ class UnsupportedMediaTypeError(InvalidContentError):
 
 class CompressionMismatchError(InvalidContentError):
     def __init__(self, *, declared: str, detected: str, what: str = "layer") -> None:
-        super().__init__(
-            f"{what} is declared as {declared} but its bytes are {detected}"
-        )
+        super().__init__(f"{what} is declared as {declared} but its bytes are {detected}")
         self.declared = declared
         self.detected = detected
 

@@ -6,6 +6,7 @@ STOPSIGNAL for commit); each edits the image's ``config`` object.
 
 from __future__ import annotations
 
+import copy
 import json
 import shlex
 from collections.abc import Iterable
@@ -63,7 +64,7 @@ def _pairs(rest: str, keyword: str) -> list[tuple[str, str]]:
 
 def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, Any]:
     """Return a copy of the image ``config`` object with each change applied in order."""
-    cfg = json.loads(json.dumps(config))
+    cfg: dict[str, Any] = copy.deepcopy(config)
     for change in changes:
         keyword, _, rest = change.strip().partition(" ")
         kw = keyword.upper()

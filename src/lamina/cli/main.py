@@ -96,7 +96,6 @@ def _register(group: click.Group) -> None:
         images.image.add_command(command)
 
 
-
 def _print_error(exc: LaminaError) -> None:
     click.echo(f"error: {exc}", err=True)
     for note in getattr(exc, "__notes__", ()):

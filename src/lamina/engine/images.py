@@ -338,7 +338,13 @@ class ImageService:
             return transfer.load(self._store, path, platform=plat, on_layer=on_layer)
 
     def save(
-        self, names: Sequence[str], path: Path, *, format: str, compress: str | None = None
+        self,
+        names: Sequence[str],
+        path: Path,
+        *,
+        format: str,
+        compress: str | None = None,
+        on_layer: transfer.LayerCallback | None = None,
     ) -> None:
         """``docker save`` of images (by name keeps that name; by id keeps all its names);
         ``compress`` (gzip/zstd/none) re-encodes layers for the OCI formats."""
@@ -355,6 +361,7 @@ class ImageService:
             path,
             transfer.Format(format),
             compression=transfer.parse_compression(compress),
+            on_layer=on_layer,
         )
 
     def copy(

@@ -21,6 +21,7 @@ from typing import IO
 from lamina.archive.compression import GZIP_MAGIC, ZSTD_MAGIC, Compression, new_inflater
 from lamina.errors import InvalidManifestError, UsageError
 from lamina.image.model import Image, Layer
+from lamina.image.observe import observe
 from lamina.oci import reference
 from lamina.oci.descriptor import Platform
 from lamina.store.images import ImageRecord
@@ -328,11 +329,12 @@ def save(
     fmt: Format,
     *,
     compression: Compression | None = None,
+    on_layer: LayerCallback | None = None,
 ) -> None:
     """``docker save``: several images into one archive or layout; layers recompressed when
     ``compression`` is given (OCI formats only), else kept byte for byte."""
     check_options(fmt, compression=compression)
-    views = [(local.read(store, rec), names) for rec, names in items]
+    views = [(observe(local.read(store, rec), on_layer), names) for rec, names in items]
     if fmt is Format.DOCKER_ARCHIVE:
         docker_archive.write_all(path, views)
         return

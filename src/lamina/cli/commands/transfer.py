@@ -61,13 +61,20 @@ def load(ctx: Context, input_: Path | None, quiet: bool, platform: str | None) -
     "--format", "fmt", type=click.Choice(FORMATS), default="docker-archive", show_default=True
 )
 @click.option("--compress", type=click.Choice(COMPRESSIONS), help=_COMPRESS_HELP)
+@click.option("-q", "--quiet", is_flag=True, help="Suppress progress output.")
 @pass_ctx
 def save(
-    ctx: Context, images: tuple[str, ...], output: Path | None, fmt: str, compress: str | None
+    ctx: Context,
+    images: tuple[str, ...],
+    output: Path | None,
+    fmt: str,
+    compress: str | None,
+    quiet: bool,
 ) -> None:
     """Save images to an archive (docker save), or an OCI layout dir."""
     if output is not None:
-        ctx.engine.images.save(images, output, format=fmt, compress=compress)
+        with LayerProgress(verb="Writing", quiet=quiet) as progress:
+            ctx.engine.images.save(images, output, format=fmt, compress=compress, on_layer=progress)
         return
     if fmt == "oci":
         raise click.UsageError("--format oci writes a directory: give it with -o DIR")
@@ -77,7 +84,8 @@ def save(
         )
     with tempfile.TemporaryDirectory(prefix="lamina-save-") as tmp:
         out = Path(tmp) / "image.tar"
-        ctx.engine.images.save(images, out, format=fmt, compress=compress)
+        with LayerProgress(verb="Writing", quiet=quiet) as progress:
+            ctx.engine.images.save(images, out, format=fmt, compress=compress, on_layer=progress)
         with open(out, "rb") as f:
             import shutil
 
