@@ -15,7 +15,9 @@ and this halves the cost where most of an image's bytes are — and skip the ``t
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -26,8 +28,8 @@ from lamina.forensics.rules import ContentRule, RuleSet, Severity, plausible
 _MAX_SCAN: Final = 4 << 20  # bytes of each file the content rules see
 _BINARY_PROBE: Final = 8192
 _BEFORE: Final = 256  # window bytes before a keyword (a PEM "-----BEGIN " prefix, a URL scheme)
-_AFTER: Final = 8192  # and after it (a PEM body, a JSON key's value)
-_MAX_WINDOWS: Final = 64  # occurrences of one keyword examined per file
+_AFTER: Final = 1024  # and after it (enough for every built-in pattern's match)
+_MAX_WINDOWS: Final = 32  # occurrences of one keyword examined per file
 
 
 def _needles(keywords: Iterable[bytes]) -> dict[bytes, bytes]:
@@ -67,11 +69,21 @@ class Scanner:
     _text_kw: list[tuple[bytes, ...]] = field(default_factory=list)
     _text_needle: dict[bytes, bytes] = field(default_factory=dict)
     _bin_needle: dict[bytes, bytes] = field(default_factory=dict)
+    _general: list[int] = field(default_factory=list)
+    _scoped: list[tuple[int, re.Pattern[str]]] = field(default_factory=list)
     _done: dict[tuple[bytes, tuple[int, ...]], list[tuple[ContentRule, bytes]]] = field(
         default_factory=dict
     )
 
     def __post_init__(self) -> None:
+        content = self.rules.content
+        self._general = [i for i, r in enumerate(content) if not r.paths]
+        # Path-scoped rules: their globs as one compiled pattern each (fnmatch per file is slow).
+        self._scoped = [
+            (i, re.compile("|".join(fnmatch.translate(g) for g in r.paths)))
+            for i, r in enumerate(content)
+            if r.paths
+        ]
         self._text_kw = [tuple({k.lower(): None for k in r.keywords}) for r in self.rules.content]
         self._text_needle = _needles(k for kws in self._text_kw for k in kws)
         self._bin_needle = _needles(
