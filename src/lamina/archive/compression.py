@@ -296,8 +296,9 @@ class LayerPipe:
 
     The producer thread reads ``source``, writes the raw bytes to ``tee``, hashes them (the
     layer digest), detects the compression from the magic bytes, inflates, hashes the output
-    (the diff_id) and queues it. The consumer calls :meth:`read`. hashlib, isal and zstd release
-    the GIL, so on two cores the producer's work overlaps the consumer's parsing and writing.
+    (the diff_id) and queues it. The consumer calls :meth:`read`. hashlib and isal's C gzip
+    reader release the GIL (isal's Decompress objects do not: gzip goes through the reader), so
+    on two cores the producer's work overlaps the consumer's parsing and writing.
     The queue is bounded, so memory stays at a few chunks whatever the layer's size.
 
     Errors in the producer (corrupt stream, limit, size mismatch, a failing ``source`` or

@@ -47,6 +47,7 @@ _CANONICAL: Final = re.compile(
     rb"([0-7]{7})\x00([0-7]{7})\x00([0-7]{7})\x00([0-7]{11})\x00([0-7]{11})\x00"
 )
 _PAX_TIME: Final = re.compile(rb"(-?[0-9]+)(?:\.[0-9]*)?")
+_CHKSUM: Final = re.compile(rb"[0-7]{6}\x00 ")
 _EIGHTS: Final = (8,) * 5  # int()'s base for each _CANONICAL group
 _HIGH_BYTES: Final = bytes(range(128))  # deleted by translate() to count bytes > 127
 _XATTR: Final = "SCHILY.xattr."
@@ -117,8 +118,9 @@ def _text(field: bytes) -> str:
 
 
 def _check_sum(block: bytes, offset: int) -> None:
-    stored = _number(block[148:156], offset)
     field = block[148:156]
+    # "dddddd\0 " is how tarfile, Go and GNU tar write it; anything else takes the general path.
+    stored = int(field[:6], 8) if _CHKSUM.fullmatch(field) else _number(field, offset)
     unsigned = sum(block) - sum(field) + 8 * 0x20
     if stored == unsigned:
         return
