@@ -144,7 +144,7 @@ class Steps:
                 image_id=None,
             )
         else:
-            state = self._base(ref, stage)
+            state = self._base(ref, index=stage.index, name=stage.name)
         if not any(e.startswith("PATH=") for e in state.env_list()):
             state.set_env("PATH", DEFAULT_PATH)
         triggers = [str(t) for t in state.config.get("OnBuild") or []]
@@ -160,7 +160,7 @@ class Steps:
             self.b.report(f" ---> {state.image_id.hex[:12]}")
         return state
 
-    def _base(self, ref: str, stage: Stage) -> StageState:
+    def _base(self, ref: str, *, index: int, name: str | None) -> StageState:
         image = self.b.resolve_base(ref)
         config = image.config
         chains = chain_ids(list(config.diff_ids)) if config.diff_ids else []
@@ -170,8 +170,8 @@ class Steps:
         keep = {k: v for k, v in doc.items() if k in ("architecture", "os", "variant", "author")}
         keep["config"] = dict(doc.get("config") or {})
         return StageState(
-            index=stage.index,
-            name=stage.name,
+            index=index,
+            name=name,
             doc=keep,
             layers=layers,
             image_id=image.image_id,
@@ -374,8 +374,7 @@ class Steps:
         if source is not None:
             top = source.top_layer
         else:
-            base = self._base(ref, Stage(index=-1, from_=From(line=line, end_line=line,
-                              column=1, original=ref, image=ref), instructions=()))  # fmt: skip
+            base = self._base(ref, index=-1, name=None)
             top = base.top_layer
         if top is None:
             empty = self.temp / f"empty-{self.step}"
