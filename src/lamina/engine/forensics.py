@@ -111,6 +111,7 @@ class ForensicsService:
                 dataclasses.replace(s, created_by=found.scrub(s.created_by))
                 for s in story.layer_stories(stack)
             ],
+            paths=story.layer_paths(stack),
             findings=found.findings,
             waste=waste.waste(stack),
         )

@@ -30,6 +30,17 @@ class Action(enum.Enum):
     HIDDEN = "hidden"  # removed by an opaque dir, or by a non-dir replacing a parent dir
 
 
+# One letter per action, as ``tree`` and the report print them (docker diff's A/C/D, widened).
+MARKERS = {
+    Action.ADDED: "A",
+    Action.MODIFIED: "M",
+    Action.METADATA: "C",
+    Action.READDED: "R",
+    Action.DELETED: "D",
+    Action.HIDDEN: "H",
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Located:
     """An index row together with the layer it came from."""

@@ -25,6 +25,7 @@ _COLOURS: Final = {
     Severity.LOW: "#ca8a04",
     Severity.INFO: "#64748b",
 }
+_MAX_PATHS: Final = 200  # per layer; a base layer lists thousands
 _CSS: Final = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#0f172a;background:#f8fafc}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px;border-bottom:1px solid #cbd5e1}
@@ -35,6 +36,7 @@ th{background:#e2e8f0}code{font:12px ui-monospace,monospace;word-break:break-all
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .chart text{font:11px ui-monospace,monospace;fill:#0f172a}
 .summary span{display:inline-block;margin-right:18px}
+summary{cursor:pointer;color:#1d4ed8}
 """
 
 
@@ -72,17 +74,29 @@ def _chart(stories: Sequence[LayerStory]) -> str:
     return "".join(parts)
 
 
-def _changes(stories: Sequence[LayerStory]) -> str:
+def _paths(paths: Sequence[tuple[str, str]]) -> str:
+    if not paths:
+        return ""
+    shown = "<br>".join(f"{_e(m)} /{_e(p)}" for m, p in paths[:_MAX_PATHS])
+    more = f"<br>… and {len(paths) - _MAX_PATHS} more" if len(paths) > _MAX_PATHS else ""
+    noun = "path" if len(paths) == 1 else "paths"
+    return f"<details><summary>{len(paths)} {noun}</summary><code>{shown}{more}</code></details>"
+
+
+def _changes(stories: Sequence[LayerStory], paths: Sequence[Sequence[tuple[str, str]]]) -> str:
     rows = "".join(
         f"<tr><td>{s.index}</td><td><code>{_e(s.created_by)}</code></td>"
         f'<td class="num">{_e(_size(s.size))}</td><td class="num">{s.added}</td>'
         f'<td class="num">{s.modified}</td><td class="num">{s.metadata}</td>'
-        f'<td class="num">{s.deleted}</td><td class="num">{s.hidden}</td></tr>'
-        for s in stories
+        f'<td class="num">{s.readded}</td>'
+        f'<td class="num">{s.deleted}</td><td class="num">{s.hidden}</td>'
+        f"<td>{_paths(p)}</td></tr>"
+        for s, p in zip(stories, paths, strict=True)
     )
     return (
         "<table><tr><th>#</th><th>instruction</th><th>size</th><th>added</th><th>modified</th>"
-        f"<th>chmod/chown</th><th>deleted</th><th>hidden</th></tr>{rows}</table>"
+        "<th>chmod/chown</th><th>re-added</th><th>deleted</th><th>hidden</th><th>what</th></tr>"
+        f"{rows}</table>"
     )
 
 
@@ -135,9 +149,11 @@ def render(
     *,
     stack: Stack,
     stories: Sequence[LayerStory],
+    paths: Sequence[Sequence[tuple[str, str]]],
     findings: Sequence[Finding],
     waste: WasteResult,
 ) -> str:
+    """The page; ``paths`` is :func:`lamina.forensics.story.layer_paths` of the stack."""
     counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
     summary = " ".join(
         f'<span class="sev" style="background:{_COLOURS[s]}">{counts[s]} {s.label}</span>'
@@ -150,7 +166,7 @@ def render(
         f"<p>image <code>{_e(stack.image_id)}</code> · {len(stack.layers)} layers · "
         f"source {_e(stack.source)}</p><p>{summary}</p>"
         f'<h2>Layers</h2><div id="layers">{_chart(stories)}</div>'
-        f'<h2>Changes per layer</h2><div id="changes">{_changes(stories)}</div>'
+        f'<h2>Changes per layer</h2><div id="changes">{_changes(stories, paths)}</div>'
         f'<h2>Findings</h2><div id="findings">{_findings(findings)}</div>'
         f'<h2>Waste</h2><div id="waste">{_waste(waste)}</div>'
         "</body></html>\n"

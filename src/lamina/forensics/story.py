@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from lamina.archive.entry import EntryKind
 from lamina.digest import Digest
 from lamina.errors import NotFoundError, UsageError
-from lamina.forensics.replay import Action, Event, all_events
+from lamina.forensics.replay import MARKERS, Action, Event, all_events
 from lamina.forensics.stack import Stack
 
 
@@ -76,6 +76,15 @@ def layer_stories(stack: Stack) -> list[LayerStory]:
             )
         )
     return out
+
+
+def layer_paths(stack: Stack) -> list[list[tuple[str, str]]]:
+    """Per layer, (marker, path) of every non-directory path it changed, in path order."""
+    per_layer, _ = all_events(stack)
+    return [
+        sorted(((MARKERS[e.action], e.path) for e in events if not e.is_dir), key=lambda x: x[1])
+        for events in per_layer
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

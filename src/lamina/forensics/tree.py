@@ -15,18 +15,10 @@ from dataclasses import dataclass
 from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.errors import NotFoundError, UsageError
 from lamina.forensics import recover
-from lamina.forensics.replay import Action, View, changed_fields, replay, view_at
+from lamina.forensics.replay import MARKERS, View, changed_fields, replay, view_at
 from lamina.forensics.stack import Stack
 from lamina.forensics.story import clean_path
 
-MARKERS = {
-    Action.ADDED: "A",
-    Action.MODIFIED: "M",
-    Action.METADATA: "C",
-    Action.READDED: "R",
-    Action.DELETED: "D",
-    Action.HIDDEN: "H",
-}
 _TEXT_LIMIT = 1 << 20  # files larger than this get no --unified text diff
 
 
