@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Iterator
 
 import pytest
 from layer_tars import LayerTar
@@ -149,3 +150,19 @@ def test_empty_archive_and_missing_end() -> None:
     assert [e.path for e in entries(one[:1024])] == ["a"]
     with pytest.raises(InvalidArchiveError, match="truncated"):
         entries(one[:700])  # a short block is truncation
+
+
+def test_content_views_and_truncated_content_names_the_member() -> None:
+    data = LayerTar(fmt=tarfile.USTAR_FORMAT).file("a", b"x" * 3000).bytes()
+    ts = TarStream(io.BytesIO(data), limits=Limits())
+    [member] = list(_with_views(ts))
+    assert member == [b"x" * 1000] * 3
+    cut = TarStream(io.BytesIO(data[: 512 + 100]), limits=Limits())
+    with pytest.raises(InvalidArchiveError, match="cut short") as info:
+        list(_with_views(cut))
+    assert info.value.member == "a"
+
+
+def _with_views(ts: TarStream) -> Iterator[list[bytes]]:
+    for _ in ts:
+        yield list(map(bytes, iter(lambda: ts.read_view(1000), memoryview(b""))))
