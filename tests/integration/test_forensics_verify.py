@@ -223,3 +223,21 @@ def test_repair_refuses_while_a_container_mounts_the_layer(
     assert lamina("verify", "--deep", "--repair", "busybox") == 0
     assert not (diff / "etc" / "planted").exists()
     assert lamina("rm", "c1") == 0
+
+
+def test_verify_image_rehashes_its_layer_blobs(
+    built: kit.Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = built.engine.images.resolve(built.name)
+    layer = built.engine.store.layers.get(rec.layers[2])
+    blob = built.engine.store.blobs.path(layer.blob_digest)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    os.chmod(blob, 0o644)
+    blob.write_bytes(bytes(data))
+    result = built.engine.forensics.verify_deep(built.name, repair=False)
+    assert [(p.kind.value, p.subject) for p in result.store_problems] == [
+        ("blob-corrupt", layer.blob_digest)
+    ]
+    assert _cli(built, "verify", built.name) == 1
+    assert "blob-corrupt" in capsys.readouterr().out

@@ -39,10 +39,15 @@ from typing import Final
 from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.archive.whiteout import OPAQUE_XATTR, unescape_xattr_name
 from lamina.digest import Digest
-from lamina.errors import LayerInUseError
+from lamina.errors import (
+    BlobNotFoundError,
+    DigestMismatchError,
+    LayerInUseError,
+    SizeMismatchError,
+)
 from lamina.store.index import ancestors
 from lamina.store.layers import LayerRecord
-from lamina.store.store import Problem, Store
+from lamina.store.store import Problem, ProblemKind, Store
 
 _KERNEL_XATTRS: Final = frozenset(
     f"{ns}overlay.{n}"
@@ -356,12 +361,33 @@ def _users_mounted(store: Store, rec: LayerRecord) -> list[str]:
     return out
 
 
+def _blob_problems(store: Store, records: Sequence[LayerRecord]) -> tuple[Problem, ...]:
+    """Plain ``verify``'s blob re-hash, for just these layers' blobs."""
+    out: list[Problem] = []
+    for rec in records:
+        try:
+            store.blobs.verify(rec.blob_digest)
+        except (DigestMismatchError, SizeMismatchError) as exc:
+            out.append(
+                Problem(kind=ProblemKind.BLOB_CORRUPT, subject=rec.blob_digest, detail=str(exc))
+            )
+        except BlobNotFoundError:
+            out.append(
+                Problem(
+                    kind=ProblemKind.BLOB_MISSING,
+                    subject=rec.blob_digest,
+                    detail=f"layer {rec.chain_id} references a blob that is not stored",
+                )
+            )
+    return tuple(out)
+
+
 def verify_layers(
     store: Store, *, records: Sequence[LayerRecord] | None, repair: bool
 ) -> DeepResult:
     """Check the layers ``records`` (the whole store, blobs and records too, when None); with
     ``repair`` re-extract each tampered layer (LayerInUseError while a mount reads it)."""
-    problems = tuple(store.verify()) if records is None else ()
+    problems = tuple(store.verify()) if records is None else _blob_problems(store, records)
     recs = list(records) if records is not None else store.layers.list()
     out: list[LayerCheck] = []
     for rec in recs:
