@@ -281,3 +281,20 @@ def test_bad_input_fails_clearly_and_leaves_nothing(root: Root, shm_tmp: Path, c
     assert "docker.io/library/bad:latest" not in root.names()
     assert root.names() == ["busybox:latest"]
     root.assert_no_leftovers()
+
+
+def test_copy_from_an_image_and_network_modes(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(
+        shm_tmp,
+        "FROM scratch\n"
+        "COPY --from=busybox /bin/busybox /bin/busybox\n"
+        'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox cat /proc/net/dev > /none"]\n'
+        'RUN --network=host ["/bin/busybox", "sh", "-c", "/bin/busybox cat /proc/net/dev > /host"]\n'  # noqa: E501
+        'ENTRYPOINT ["/bin/busybox", "cat"]\n',
+    )
+    root.build(ctx, "-t", "net")
+    none = root("run", "--rm", "net", "/none").stdout
+    host = root("run", "--rm", "net", "/host").stdout
+    assert [line.split(":")[0].strip() for line in none.splitlines()[2:]] == ["lo"]
+    with open("/proc/net/dev") as f:
+        assert len(host.splitlines()) == len(f.read().splitlines())
