@@ -207,3 +207,17 @@ def test_identical_copies_are_each_reported() -> None:
     assert {("private-key", "a/id.pem"), ("private-key", "b/id.pem")} <= got
     # Path-scoped rules still see the path, even for content already scanned elsewhere.
     assert ("npmrc-auth", "c/.npmrc") in got and ("npmrc-auth", "d/notrc") not in got
+
+
+def test_compressed_files_and_catalogs_are_not_searched() -> None:
+    import gzip
+
+    key = _pem("RSA PRIVATE KEY")
+    files = {
+        "a/key.pem.gz": gzip.compress(key),
+        "b/messages.mo": b"\xde\x12\x04\x95" + b"\x00" * 28 + key,
+        "c/key.pem": key,
+    }
+    result = scan(builtin(), _stack_maker(_image(files)))
+    assert result.scanned_files == 1
+    assert [f.path for f in result.findings if f.rule == "private-key"] == ["c/key.pem"]
