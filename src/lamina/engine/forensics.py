@@ -17,7 +17,7 @@ from typing import IO
 
 from lamina.archive.entry import IndexEntry
 from lamina.engine import transfer
-from lamina.errors import UsageError
+from lamina.errors import StoreError, UsageError
 from lamina.forensics import recover, report, secrets, story, verify, waste
 from lamina.forensics import tree as tree_
 from lamina.forensics.stack import ContentVisitor, Stack, from_image
@@ -52,7 +52,7 @@ class ForensicsService:
         def rows(i: int, view: Layer) -> tuple[Sequence[IndexEntry], int]:
             r = records[i]
             if r.diff_id != view.diff_id:
-                raise UsageError(f"layer {i} of {name}: the store's chain does not match")
+                raise StoreError(f"layer {i} of {name}: the stored chain does not match its config")
             return self._store.layers.entries(r.chain_id), r.content_size
 
         return from_image(local.read(self._store, rec), name=name, source="store", rows=rows)
