@@ -393,6 +393,8 @@ class LayerPipe:
             self.compression = detected
             if detected is Compression.GZIP and _GzipReader is not None:
                 self._produce_gzip(head)
+            elif detected is Compression.NONE:
+                self._produce_plain(head)
             else:
                 inflater = new_inflater(detected, chunk=self._chunk)
                 data = head
@@ -410,6 +412,19 @@ class LayerPipe:
                 self._put(exc)
             except _Stopped:
                 return
+
+    def _produce_plain(self, head: bytes) -> None:
+        # An uncompressed layer's diff_id is its blob digest: hash the bytes once, not twice.
+        self.diff = self.blob
+        data = head
+        while data:
+            self._consume(data)
+            if self.blob.size > self._max:
+                raise LimitExceededError(
+                    limit_name="max_uncompressed_bytes", limit=self._max, what="layer"
+                )
+            self._put(data)
+            data = self._source.read(self._chunk)
 
     def _produce_gzip(self, head: bytes) -> None:
         assert _GzipReader is not None

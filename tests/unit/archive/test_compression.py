@@ -198,3 +198,19 @@ def test_pipe_blob_size_limit_inside_gzip_reader() -> None:
     p = _pipe(blob, expected_blob_size=len(blob) - 1)
     with pytest.raises(SizeMismatchError):
         p.drain()
+
+
+def test_pipe_plain_tar_hashes_once_for_both_digests() -> None:
+    import hashlib
+
+    blob = TAR + bytes(100)  # trailing bytes count in both digests
+    tee = io.BytesIO()
+    p = _pipe(blob, tee=tee)
+    assert b"".join(iter(lambda: p.read(777), b"")) == blob
+    p.drain()
+    assert p.compression is Compression.NONE and tee.getvalue() == blob
+    assert p.blob.digest().hex == p.diff.digest().hex == hashlib.sha256(blob).hexdigest()
+    assert p.blob.size == p.diff.size == len(blob)
+    p = _pipe(LayerTar().file("big", bytes(4 << 20)).bytes(), max_uncompressed_bytes=1 << 20)
+    with pytest.raises(LimitExceededError):
+        p.drain()
