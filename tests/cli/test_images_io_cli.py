@@ -203,3 +203,20 @@ def test_prune_and_df(capsys: pytest.CaptureFixture[str], shm_tmp: Path) -> None
     _, out, _ = run(capsys, root, "images", "-q")
     assert out.split() == [BUSYBOX_ID[7:19]]
     assert run(capsys, root, "verify")[0] == 0
+
+
+def test_history_and_inspect_read_archives_in_place(
+    capsys: pytest.CaptureFixture[str], shm_tmp: Path
+) -> None:
+    root = shm_tmp / "root"
+    archive = f"docker-archive:{BUSYBOX / 'busybox.docker-save.tar'}"
+    code, out, err = run(capsys, root, "history", "--format", "json", "--no-trunc", archive)
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert row["ID"] == BUSYBOX_ID
+    assert row["Size"] == "1.99MB"  # Docker's count, as for the loaded image
+    code, out, err = run(capsys, root, "inspect", "-f", "{{.Id}} {{.Size}}", archive)
+    assert code == 0, err
+    assert out.split() == [BUSYBOX_ID, str(BUSYBOX_SIZE)]
+    # Nothing was loaded.
+    assert run(capsys, root, "images", "-q")[1] == ""

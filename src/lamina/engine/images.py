@@ -190,6 +190,15 @@ class ImageService:
         return self._store.layers.chain(rec.layers[-1])
 
     def inspect(self, name_or_id: str) -> dict[str, Any]:
+        """``docker image inspect``; a transport spec (``docker-archive:FILE``, ...) is read in
+        place, without loading it (GraphDriver is then empty: nothing is unpacked)."""
+        outside = self._outside(name_or_id)
+        if outside is not None:
+            return image_inspect(
+                image_id=outside.image_id, repo_tags=[reference.familiar(n) for n in outside.names],
+                repo_digests=[], config=outside.config, size=sum(outside.sizes),
+                graph_driver={"Data": None, "Name": ""}, last_tag_time=None,
+            )  # fmt: skip
         rec = self.resolve(name_or_id)
         cfg = self.config(rec)
         if rec.layers:
@@ -209,6 +218,27 @@ class ImageService:
             size=self._size(rec),
             graph_driver=graph,
             last_tag_time=_rfc3339(rec.last_tag_time),
+        )
+
+    def _outside(self, spec: str) -> _Outside | None:
+        """An image named by a transport spec other than ``lamina:``, read in place, with each
+        layer's size as Docker counts it (one streaming pass per layer)."""
+        from lamina.engine import transfer
+
+        if not transfer.is_transport(spec):
+            return None
+        ref = transfer.parse_transport(spec)
+        if ref.format is transfer.Format.LAMINA:
+            return None
+        from lamina.forensics.stack import from_image
+
+        image, names = transfer.read_image(self._store, ref, platform=None, resolve=self.resolve)
+        stack = from_image(image, name=spec, source=ref.format.value)
+        return _Outside(
+            image_id=image.image_id,
+            names=tuple(names),
+            config=json.loads(image.raw_config),
+            sizes=tuple(layer.content_size for layer in stack.layers),
         )
 
     def layers(self, name_or_id: str) -> builtins.list[LayerInfo]:
@@ -235,37 +265,19 @@ class ImageService:
 
     def history(self, name_or_id: str) -> builtins.list[HistoryRow]:
         """``docker history``: one row per history entry, newest first; a non-empty entry gets
-        the size of the layer it made, matched in order across ``empty_layer`` entries."""
+        the size of the layer it made, matched in order across ``empty_layer`` entries. A
+        transport spec is read in place."""
+        outside = self._outside(name_or_id)
+        if outside is not None:
+            return _history_rows(
+                outside.config, list(outside.sizes), image_id=str(outside.image_id),
+                tags=tuple(reference.familiar(n) for n in outside.names),
+            )  # fmt: skip
         rec = self.resolve(name_or_id)
-        cfg = self.config(rec)
-        layers = self._layer_records(rec)
-        rows: builtins.list[HistoryRow] = []
-        counter = 0
-        for h in cfg.get("history") or []:
-            size = 0
-            if not h.get("empty_layer"):
-                if counter >= len(layers):
-                    raise InvalidManifestError(
-                        f"image {rec.id.short}: more non-empty history entries than layers"
-                    )
-                size = layers[counter].content_size
-                counter += 1
-            rows.append(
-                HistoryRow(
-                    id="<missing>",
-                    created=h.get("created"),
-                    created_by=h.get("created_by", ""),
-                    size=size,
-                    comment=h.get("comment", ""),
-                    tags=(),
-                )
-            )
-        rows.reverse()
-        if rows:
-            rows[0] = dataclasses.replace(
-                rows[0], id=str(rec.id), tags=tuple(reference.familiar(n) for n in rec.names)
-            )
-        return rows
+        return _history_rows(
+            self.config(rec), [la.content_size for la in self._layer_records(rec)],
+            image_id=str(rec.id), tags=tuple(reference.familiar(n) for n in rec.names),
+        )  # fmt: skip
 
     # -- changes --------------------------------------------------------------------------
 
@@ -428,6 +440,46 @@ class ImageService:
         rec = self.resolve(name_or_id)
         if rec.layers:
             self._store.layers.unmount(rec.layers[-1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Outside:
+    """An image read from an archive or layout for inspect/history."""
+
+    image_id: Digest
+    names: tuple[str, ...]
+    config: dict[str, Any]
+    sizes: tuple[int, ...]  # per layer, as Docker counts them
+
+
+def _history_rows(
+    cfg: dict[str, Any], sizes: list[int], *, image_id: str, tags: tuple[str, ...]
+) -> list[HistoryRow]:
+    rows: list[HistoryRow] = []
+    counter = 0
+    for h in cfg.get("history") or []:
+        size = 0
+        if not h.get("empty_layer"):
+            if counter >= len(sizes):
+                raise InvalidManifestError(
+                    f"image {image_id[7:19]}: more non-empty history entries than layers"
+                )
+            size = sizes[counter]
+            counter += 1
+        rows.append(
+            HistoryRow(
+                id="<missing>",
+                created=h.get("created"),
+                created_by=h.get("created_by", ""),
+                size=size,
+                comment=h.get("comment", ""),
+                tags=(),
+            )
+        )
+    rows.reverse()
+    if rows:
+        rows[0] = dataclasses.replace(rows[0], id=image_id, tags=tags)
+    return rows
 
 
 def parse_created(value: str) -> float:

@@ -13,6 +13,7 @@ into ``history`` would name the wrong instruction after the first of them).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Final, Protocol
@@ -43,7 +44,7 @@ class StackLayer:
     digest: Digest  # the blob as stored or sent
     media_type: str
     blob_size: int
-    content_size: int  # sum of regular-file sizes (Docker's layer Size)
+    content_size: int  # Docker's layer Size: file bytes + symlink targets (as apply counts)
     created_by: str
     history: History | None  # the non-empty history entry of this layer, when there is one
     rows: tuple[IndexEntry, ...]
@@ -125,6 +126,9 @@ def stream_layer(
             sha = shas.get(e.linkname)
             if sha is not None:
                 shas[e.path] = sha
+        elif e.kind is EntryKind.SYMLINK:
+            # As apply counts it for stored layers (Docker's directory.Size): the target length.
+            content += len(os.fsencode(e.linkname))
         rows.append(IndexEntry(entry=e, sha256=sha, position=member.position))
     while tar.read(_CHUNK):
         pass
