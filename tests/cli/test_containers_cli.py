@@ -115,7 +115,11 @@ def test_exit_statuses_of_lamina_failures(cli: Cli) -> None:
     code, _, err = cli("run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true")
     assert code == 125 and "capability" in err
     code, _, err = cli("exec", "anything", "ls")
-    assert code == 125 and "not implemented" in err
+    assert code == 125 and "no such container" in err
+    assert cli("create", "--name", "idle", "busybox", "true")[0] == 0
+    code, _, err = cli("exec", "idle", "ls")
+    assert code == 125 and "is not running" in err
+    cli("rm", "idle")
     code, _, err = cli("rm", "ghost")
     assert code == 1 and "no such container" in err
     code, _, err = cli("start", "ghost")

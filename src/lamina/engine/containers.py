@@ -211,6 +211,37 @@ class ContainerService:
             self.remove(rec.id, force=True, volumes=True)
         return rec, code
 
+    def exec(
+        self,
+        ref: str,
+        args: tuple[str, ...],
+        *,
+        env: tuple[str, ...] = (),
+        workdir: str | None = None,
+        user: str | None = None,
+        tty: bool = False,
+        interactive: bool = False,
+    ) -> int:
+        """``docker exec``: run ``args`` in the running container; its exit status. Raises
+        ConflictError if the container is not running, CommandNotFoundError (127) etc."""
+        from lamina.runtime import ContainerNotRunningError, ContainerStatus
+
+        rec = self.resolve(ref)
+        if self.state(rec).status is not ContainerStatus.RUNNING:
+            raise ConflictError(f"container {rec.id[:12]} is not running")
+        try:
+            return self.runtime.exec(
+                rec.id,
+                args,
+                env=cc.parse_env(env),
+                cwd=workdir or None,
+                user=user,
+                tty=tty,
+                stdin=interactive,
+            )
+        except ContainerNotRunningError as exc:  # it ended since we looked
+            raise ConflictError(f"container {rec.id[:12]} is not running") from exc
+
     def _mount_for_run(self, rec: ContainerRecord) -> Path:
         mark = self._bundle(rec) / RUN_MOUNT_MARK
         if mark.exists():  # a run that nobody saw end (its launcher was killed)

@@ -21,6 +21,13 @@ from collections.abc import Sequence
 from lamina.errors import ConflictError, LaminaError
 
 
+def _failed(verb: str, container_id: str) -> str:
+    """The message's lead: ``start`` for the container's own process, ``exec`` for another."""
+    if verb == "exec":
+        return f"failed to exec in container {container_id[:12]}: "
+    return f"failed to start container {container_id[:12]}: "
+
+
 class ContainerStartError(LaminaError):
     exit_status = 125
 
@@ -32,9 +39,11 @@ class ContainerStartError(LaminaError):
 class CommandNotFoundError(ContainerStartError):
     exit_status = 127
 
-    def __init__(self, *, container_id: str, command: str, detail: str = "") -> None:
+    def __init__(
+        self, *, container_id: str, command: str, detail: str = "", verb: str = "start"
+    ) -> None:
         super().__init__(
-            f"failed to start container {container_id[:12]}: "
+            _failed(verb, container_id)
             + (detail or f'exec: "{command}": executable file not found in $PATH'),
             container_id=container_id,
         )
@@ -44,10 +53,17 @@ class CommandNotFoundError(ContainerStartError):
 class CommandNotExecutableError(ContainerStartError):
     exit_status = 126
 
-    def __init__(self, *, container_id: str, command: str, reason: str, detail: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        container_id: str,
+        command: str,
+        reason: str,
+        detail: str = "",
+        verb: str = "start",
+    ) -> None:
         super().__init__(
-            f"failed to start container {container_id[:12]}: "
-            + (detail or f'exec: "{command}": {reason}'),
+            _failed(verb, container_id) + (detail or f'exec: "{command}": {reason}'),
             container_id=container_id,
         )
         self.command = command
@@ -55,18 +71,19 @@ class CommandNotExecutableError(ContainerStartError):
 
 
 def start_error(
-    *, container_id: str, command: str, exit_code: int, detail: str
+    *, container_id: str, command: str, exit_code: int, detail: str, verb: str = "start"
 ) -> ContainerStartError:
-    """The error for a start that failed with ``exit_code`` (125/126/127) and runc's text."""
+    """The error for a start (or, ``verb="exec"``, an exec) that failed with ``exit_code``
+    (125/126/127) and runc's text."""
     if exit_code == 127:
-        return CommandNotFoundError(container_id=container_id, command=command, detail=detail)
+        return CommandNotFoundError(
+            container_id=container_id, command=command, detail=detail, verb=verb
+        )
     if exit_code == 126:
         return CommandNotExecutableError(
-            container_id=container_id, command=command, reason="", detail=detail
+            container_id=container_id, command=command, reason="", detail=detail, verb=verb
         )
-    return ContainerStartError(
-        f"failed to start container {container_id[:12]}: {detail}", container_id=container_id
-    )
+    return ContainerStartError(_failed(verb, container_id) + detail, container_id=container_id)
 
 
 class RuncError(LaminaError):

@@ -77,6 +77,13 @@ class Runc:
             container_id,
         ]
 
+    def exec_argv(self, container_id: str, *, process: Path, log_path: Path) -> list[str]:
+        """argv of a foreground ``runc exec``: it runs ``process`` (a runtime-spec process
+        JSON) in the container, relays stdio (through a pty it holds when the process asks for
+        a terminal, which needs one of runc's own stdio to be a terminal), forwards signals,
+        and exits with the process's status; 255 with an error in ``log_path`` if it failed."""
+        return [*self._base(log_path), "exec", "--process", str(process), container_id]
+
     def _call(self, args: Sequence[str]) -> bytes:
         argv = [*self._base(), *args]
         proc = subprocess.run(argv, capture_output=True, check=False)

@@ -6,6 +6,7 @@
     write_bundle(bundle, build_spec(RunSpec(args=("sh", "-c", "echo hi")), rootfs=merged))
     status = rt.run_attached(cid, bundle, stdin=False)     # like `docker run`
     pid = rt.start_detached(cid, bundle)                   # like `docker run -d`
+    status = rt.exec(cid, ["sh", "-c", "ls /"], stdin=False)  # like `docker exec`
     rt.stop(cid, timeout=10)                               # stop signal, then SIGKILL
     for stream, line, time in rt.logs(cid, follow=False): ...
     rt.delete(cid, force=True)
@@ -22,13 +23,15 @@ that exit code and the error, as Docker leaves such a container.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import select
 import shutil
 import signal
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,8 +48,9 @@ from lamina.runtime.errors import (
     start_error,
 )
 from lamina.runtime.logs import LogEntry, read_log
+from lamina.runtime.process import ExecSpec, exec_process, run_foreground
 from lamina.runtime.rootfs import find_command
-from lamina.runtime.runc import Runc
+from lamina.runtime.runc import Runc, last_error
 from lamina.runtime.spec import STOP_SIGNAL_ANNOTATION, read_bundle
 from lamina.runtime.state import (
     ContainerState,
@@ -202,6 +206,62 @@ class Runtime:
             exit_code=int(message.get("exit_code", 125)),
             detail=detail,
         )
+
+    # -- a second process -----------------------------------------------------------------
+
+    def exec(
+        self,
+        container_id: str,
+        args: Sequence[str],
+        *,
+        env: Sequence[str] = (),
+        cwd: str | None = None,
+        user: str | None = None,
+        tty: bool = False,
+        stdin: bool = False,
+    ) -> int:
+        """Run ``args`` in the running container (``docker exec``) with this process's
+        stdout/stderr, and its stdin with ``stdin`` (else /dev/null). ``env`` overrides the
+        container's by key; ``cwd``/``user`` default to the container's. ``tty`` gives the
+        process a terminal when this process has one to relay it to (as runc needs), else
+        pipes. Returns the process's exit status. Raises ContainerNotRunningError,
+        CommandNotFoundError (127), CommandNotExecutableError (126), ContainerStartError (125),
+        UsageError (``tty`` with ``stdin`` that is not a terminal, as Docker)."""
+        rec = self._record(container_id)
+        st = self.state(container_id)
+        if st.status is not ContainerStatus.RUNNING or not st.pid:
+            raise ContainerNotRunningError(container_id)
+        if tty and stdin and not os.isatty(0):
+            raise UsageError("the input device is not a TTY")
+        tty = tty and any(os.isatty(fd) for fd in (0, 1, 2))
+        spec = read_bundle(Path(rec.bundle))
+        process = exec_process(
+            spec["process"],
+            ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user, tty=tty),
+            container_id=container_id,
+            root=Path(f"/proc/{st.pid}/root"),
+        )
+        record_dir = self._record_dir(container_id)
+        fd, name = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=record_dir)
+        process_path = Path(name)
+        log_path = process_path.with_suffix(".log")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(process, f)
+            argv = self._runc.exec_argv(container_id, process=process_path, log_path=log_path)
+            code = run_foreground(argv, stdin=stdin)
+            if code == 255 and (detail := last_error(log_path)):
+                raise start_error(
+                    container_id=container_id,
+                    command=args[0],
+                    exit_code=shim.start_failure_status(detail),
+                    detail=detail,
+                    verb="exec",
+                )
+            return code
+        finally:
+            process_path.unlink(missing_ok=True)
+            log_path.unlink(missing_ok=True)
 
     # -- observing ------------------------------------------------------------------------
 

@@ -293,14 +293,37 @@ def logs(ctx: Context, follow: bool, timestamps: bool, container: str) -> None:
 
 
 @click.command("exec", context_settings=_RUN_SETTINGS)
+@click.option("-e", "--env", multiple=True, help="Set an environment variable (K=V).")
+@click.option("-w", "--workdir", help="Working directory inside the container.")
+@click.option("-u", "--user", help="Username or UID (format: name|uid[:group|gid]).")
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
 @click.argument("container")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def exec_(container: str, command: tuple[str, ...]) -> None:
-    """Not available yet: lamina cannot run a second process in a container."""
-    err = UsageError("lamina exec is not implemented yet (the runtime has no exec)")
-    err.exit_status = 125
-    err.hint = "run a new container on the same volumes, or lamina cp files in and out"
-    raise err
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_ctx
+def exec_(
+    ctx: Context,
+    /,
+    env: tuple[str, ...],
+    workdir: str | None,
+    user: str | None,
+    interactive: bool,
+    tty: bool,
+    container: str,
+    command: tuple[str, ...],
+) -> None:
+    """Run a command in a running container; exit with its status."""
+    with _run_status():
+        code = ctx.engine.containers.exec(
+            container,
+            command,
+            env=env,
+            workdir=workdir,
+            user=user,
+            tty=tty,
+            interactive=interactive,
+        )
+    set_exit_status(code)
 
 
 @click.group("container")

@@ -1,0 +1,147 @@
+"""``lamina exec`` end to end: the real command, real runc, the busybox fixture on tmpfs.
+
+Expected values come from inside the container (its files, env, ids, tty) and from Docker's
+documented exec behaviour: the exit status propagates, 127 for a command that is not there,
+126 for one that cannot run, 125 when lamina itself refuses (a container that is not running).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
+
+
+class Lamina:
+    def __init__(self, root: Path) -> None:
+        self.base = [sys.executable, "-m", "lamina", "--root", str(root)]
+
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, *args],
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def out(self, *args: str) -> str:
+        r = self.run(*args)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+
+@pytest.fixture
+def lamina(shm_tmp: Path, busybox_rootfs_tar: Path) -> Iterator[Lamina]:
+    lam = Lamina(shm_tmp / "root")
+    lam.out("import", "--change", 'CMD ["/bin/sh"]', str(busybox_rootfs_tar), "busybox")
+    yield lam
+    ids = lam.out("ps", "-aq", "--no-trunc").split()
+    if ids:
+        lam.out("rm", "-f", "-v", *ids)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        assert str(shm_tmp / "root") + "/" not in f.read()
+
+
+def _wait_for(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_exec_runs_in_the_container(lamina: Lamina) -> None:
+    lamina.out(
+        "run", "-d", "--name", "box", "-e", "FOO=from-run", "-v", "data:/data", "busybox",
+        "sh", "-c", "echo state > /state; printf '#!/bin/sh\\necho tool $1\\n' > /data/tool; "
+        "chmod +x /data/tool; exec sleep 300",
+    )  # fmt: skip
+    # The container's files and env, and its mount namespace (a program in a volume).
+    deadline = time.monotonic() + 10
+    while lamina.run("exec", "box", "cat", "/state").stdout != "state\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert lamina.out("exec", "box", "sh", "-c", "echo $FOO $HOME") == "from-run /root\n"
+    assert lamina.out("exec", "-e", "FOO=over", "box", "sh", "-c", "echo $FOO") == "over\n"
+    assert lamina.out("exec", "box", "/data/tool", "x") == "tool x\n"
+    # The user is resolved in the image; the working dir is set.
+    assert lamina.out("exec", "-u", "nobody", "-w", "/tmp", "box", "sh", "-c", "id -u; pwd") == (
+        "65534\n/tmp\n"
+    )
+    # Same pid namespace: the container's init (sleep) is pid 1 there.
+    assert lamina.out("exec", "box", "cat", "/proc/1/cmdline").startswith("sleep")
+    # Exit status propagates; stdin only with -i.
+    assert lamina.run("exec", "box", "sh", "-c", "exit 7").returncode == 7
+    assert lamina.run("exec", "-i", "box", "cat", stdin="piped\n").stdout == "piped\n"
+    assert lamina.run("exec", "box", "cat", stdin="piped\n").stdout == ""
+    # 127 / 126 as Docker, with a clear error.
+    r = lamina.run("exec", "box", "nosuchcmd")
+    assert r.returncode == 127 and "nosuchcmd" in r.stderr and "not found" in r.stderr
+    r = lamina.run("exec", "box", "/etc/passwd")
+    assert r.returncode == 126 and "permission denied" in r.stderr
+    r = lamina.run("exec", "-u", "ghost", "box", "true")
+    assert r.returncode == 125 and "ghost" in r.stderr
+    # -it with a stdin that is not a terminal is refused, as Docker does.
+    r = lamina.run("exec", "-it", "box", "true", stdin="")
+    assert r.returncode == 125 and "not a TTY" in r.stderr
+    # The container is still running after all of that; a stopped one refuses exec.
+    assert lamina.out("inspect", "-f", "{{.State.Status}}", "box") == "running\n"
+    lamina.out("stop", "-t", "1", "box")
+    r = lamina.run("exec", "box", "true")
+    assert r.returncode == 125 and "is not running" in r.stderr
+    r = lamina.run("exec", "ghost", "true")
+    assert r.returncode == 125 and "no such container" in r.stderr
+
+
+def test_exec_forwards_term_and_reports_the_trapped_exit(lamina: Lamina) -> None:
+    lamina.out("run", "-d", "--name", "box", "busybox", "sleep", "300")
+    merged = Path(lamina.out("inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", "box").strip())
+    script = "trap 'exit 3' TERM; touch /ready; while :; do sleep 0.1; done"
+    proc = subprocess.Popen(
+        [*lamina.base, "exec", "box", "sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # no terminal: the CLI is the only way a signal gets in
+    )
+    try:
+        _wait_for(merged / "ready")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="script(1) is needed for a pty")
+def test_exec_tty_gives_a_terminal(lamina: Lamina) -> None:
+    lamina.out("run", "-d", "--name", "box", "busybox", "sleep", "300")
+    cmd = " ".join([*lamina.base, "exec", "-t", "box", "sh", "-c", "'tty; echo $TERM; exit 4'"])
+    r = subprocess.run(
+        ["script", "-qec", cmd, "/dev/null"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "TERM": "dumb"},
+    )
+    lines = r.stdout.replace("\r", "").split()
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert any(line.startswith("/dev/pts/") for line in lines)
+    assert "xterm" in lines
+    # Without any terminal to relay to, -t falls back to pipes (as `run -t` does).
+    r2 = lamina.run("exec", "-t", "box", "sh", "-c", "tty; exit 4")
+    assert r2.returncode == 4 and "not a tty" in r2.stdout
