@@ -29,6 +29,7 @@ LAMINA = str(REPO / ".venv" / "bin" / "lamina")
 SHM = Path("/dev/shm")
 
 sys.path.insert(0, str(REPO / "src"))
+from lamina.testing.datasets import debian_minbase_tar_gz  # noqa: E402
 from lamina.testing.peers import DockerDaemon, PodmanEnv  # noqa: E402
 
 
@@ -45,47 +46,9 @@ def need(*tools: str) -> None:
 
 
 def debian_rootfs_tar_gz() -> Path:
-    """A Debian bookworm minbase rootfs (~115 MB, ~6.6k entries) as tar.gz, made once."""
-    out = DATA / "debian-minbase.tar.gz"
-    if out.exists():
-        return out
+    """A Debian bookworm minbase rootfs (~6.7k entries) as tar.gz, made once (debootstrap)."""
     need("debootstrap")
-    DATA.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkdtemp(prefix="bench-debootstrap-", dir=SHM))
-    mirror = _apt_mirror()
-    print(f"preparing Debian minbase rootfs with debootstrap from {mirror} ...", file=sys.stderr)
-    subprocess.run(
-        ["debootstrap", "--variant=minbase", "bookworm", str(target), mirror],
-        check=True,
-        capture_output=True,
-    )
-    tmp = out.with_suffix(".tmp")
-    # Without the downloaded .debs debootstrap leaves in apt's cache: ~115 MB, ~6.6k entries,
-    # the image the issue's targets (and ../shared/fixtures/debian) describe.
-    sh(
-        f"tar --numeric-owner --xattrs --exclude='./var/cache/apt/archives/*.deb' "
-        f"-C {target} -czf {tmp} ."
-    )
-    tmp.rename(out)
-    shutil.rmtree(target, ignore_errors=True)
-    return out
-
-
-def _apt_mirror() -> str:
-    """The Debian archive apt already uses (the only network here is the package registries)."""
-    sources = [Path("/etc/apt/sources.list")]
-    d = Path("/etc/apt/sources.list.d")
-    if d.is_dir():
-        sources += sorted(p for p in d.iterdir() if p.suffix in (".list", ".sources"))
-    for src in sources:
-        try:
-            text = src.read_text()
-        except OSError:
-            continue
-        for word in text.split():
-            if word.startswith("http") and word.rstrip("/").endswith("/debian"):
-                return word
-    return "http://deb.debian.org/debian"
+    return debian_minbase_tar_gz(DATA)
 
 
 def timed(fn: Callable[[], None]) -> float:
@@ -425,6 +388,62 @@ def case_build(runs: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def case_containers(runs: int) -> None:
+    """Issue 4's container targets on the busybox fixture imported into both: ``create`` +
+    ``mount`` (two CLI starts for each tool), ``run --rm busybox true``, and CLI start-up."""
+    need("podman", "runc")
+    work = Path(tempfile.mkdtemp(prefix="bench-containers-", dir=SHM))
+    lroot = work / "lamina"
+    bb = work / "busybox-rootfs.tar"
+    penv = PodmanEnv.create(work / "podman")
+    try:
+        subprocess.run([str(REPO / "scripts" / "make-busybox-rootfs"), str(bb)], check=True)
+        _lamina(lroot, "import", "--change", 'CMD ["/bin/sh"]', str(bb), "busybox")
+        penv.run("podman", "import", "--change", 'CMD ["/bin/sh"]', str(bb), "busybox")
+        lam = [LAMINA, "--root", str(lroot)]
+
+        def lamina_create_mount() -> None:
+            cid = subprocess.run(
+                [*lam, "create", "busybox", "true"], check=True, capture_output=True, text=True
+            ).stdout.strip()
+            subprocess.run([*lam, "mount", cid], check=True, capture_output=True)
+
+        def podman_create_mount() -> None:
+            cid = penv.run("podman", "create", "busybox", "true").stdout.decode().strip()
+            penv.run("podman", "mount", cid)
+
+        compare(
+            "create + mount (busybox)",
+            {
+                "lamina": (lambda: None, lamina_create_mount),
+                "podman create + mount": (lambda: None, podman_create_mount),
+            },
+            runs=runs,
+        )
+        print("  target: lamina <= 1.0x podman (stretch 0.7x)")
+        compare(
+            "run --rm busybox true",
+            {
+                "lamina": (
+                    lambda: None,
+                    lambda: _lamina(lroot, "run", "--rm", "busybox", "true"),
+                ),
+                "podman run --rm": (
+                    lambda: None,
+                    lambda: penv.run("podman", "run", "--rm", "busybox", "true"),
+                ),
+            },
+            runs=runs,
+        )
+        print("  target: lamina <= 1.0x podman")
+        case_version(runs)
+    finally:
+        _rm_lamina_root(lroot)
+        penv.run("podman", "rm", "-af", check=False)
+        penv.reset()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 CASES: dict[str, Callable[[int], None]] = {
     "import": case_import,
     "version": case_version,
@@ -433,6 +452,7 @@ CASES: dict[str, Callable[[int], None]] = {
     "copy": case_copy,
     "forensics": case_forensics,
     "build": case_build,
+    "containers": case_containers,
 }
 
 

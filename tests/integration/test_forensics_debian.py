@@ -1,5 +1,5 @@
 """A clean Debian minbase image: no high-severity secret, exactly the expected lower ones, a
-clean deep verify. Uses the image ``bench/run.py`` prepares (debootstrap); skipped without it."""
+clean deep verify. The rootfs is made with debootstrap once and shared with ``bench/``."""
 
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ import pytest
 
 from lamina.engine.engine import Engine
 from lamina.forensics.rules import Severity
+from lamina.testing.datasets import debian_minbase_tar_gz
 
-TARBALL = Path(__file__).resolve().parents[2] / "bench" / ".data" / "debian-minbase.tar.gz"
+DATA = Path(__file__).resolve().parents[2] / "bench" / ".data"
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_peer("debootstrap")]
 
 
 @pytest.fixture(scope="module")
 def debian() -> Iterator[Engine]:
-    if not TARBALL.exists():
-        pytest.skip(f"{TARBALL} not prepared (python bench/run.py forensics makes it)")
+    tarball = debian_minbase_tar_gz(DATA)
     d = Path(tempfile.mkdtemp(prefix="lamina-debian-", dir="/dev/shm"))
     engine = Engine.open(d / "root")
-    with TARBALL.open("rb") as f:
+    with tarball.open("rb") as f:
         engine.images.import_rootfs(f, reference_="debian:minbase")
     yield engine
     engine.close()
