@@ -298,3 +298,24 @@ def test_copy_from_an_image_and_network_modes(root: Root, shm_tmp: Path) -> None
     assert [line.split(":")[0].strip() for line in none.splitlines()[2:]] == ["lo"]
     with open("/proc/net/dev") as f:
         assert len(host.splitlines()) == len(f.read().splitlines())
+
+
+def test_ctrl_c_stops_a_running_step_and_leaves_nothing(root: Root, shm_tmp: Path) -> None:
+    import signal
+
+    ctx = _ctx(shm_tmp, "FROM busybox\nRUN echo started && sleep 60\n")
+    proc = subprocess.Popen(
+        [*LAMINA, "--root", str(root.path), "build", "-t", "slow", str(ctx)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "started" in line:  # the step's own output: the process is running
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert "slow" not in " ".join(root.names())
+    root.assert_no_leftovers()
+    shims = root.path / "runtime" / "shim"
+    assert not shims.exists() or not list(shims.iterdir())

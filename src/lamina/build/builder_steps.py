@@ -326,7 +326,8 @@ class Steps:
                     exit_status=status,
                 )
                 if output and self.req.output is RunOutput.QUIET:
-                    err.add_note(output.rstrip("\n"))
+                    for line in output.rstrip("\n").splitlines():
+                        err.add_note(line)
                 raise err
         self._commit_layer(state, created_by, key, step)
 

@@ -11,6 +11,7 @@ CVE-2024-9675 joined user input into host paths. Other mount types are refused c
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
@@ -18,7 +19,7 @@ import re
 import shutil
 import stat
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -26,12 +27,23 @@ from typing import Final
 from lamina.build.instructions import Mount, MountType
 from lamina.build.request import RunOutput
 from lamina.errors import BuildError, LaminaError
-from lamina.runtime import MountSpec, NetworkMode, RunSpec, Runtime, build_spec, write_bundle
+from lamina.runtime import (
+    ContainerStatus,
+    MountSpec,
+    NetworkMode,
+    RunSpec,
+    Runtime,
+    build_spec,
+    write_bundle,
+)
+from lamina.runtime.logs import read_log
 from lamina.runtime.rootfs import open_in_root
 
 __all__ = ["RunRequest", "run_step"]
 
 _ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_POLL: Final = 0.01  # seconds between looks at a running step's log
+_TAIL_LINES: Final = 200  # output lines kept for a failed step's error
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -153,24 +165,20 @@ def _mounts(req: RunRequest) -> tuple[list[MountSpec], list[str], list[str]]:
     return binds, env, targets
 
 
-@contextlib.contextmanager
-def _output(mode: RunOutput) -> Iterator[None]:
-    """Point fd 1 at stderr (or /dev/null) while the shim forks: it copies the container's
-    stdout to the launcher's fd 1, and our stdout carries only the build's result."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    target = os.open(os.devnull, os.O_WRONLY) if mode is RunOutput.QUIET else os.dup(2)
-    saved_err = os.dup(2)
-    try:
-        os.dup2(target, 1)
-        if mode is RunOutput.QUIET:
-            os.dup2(target, 2)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.dup2(saved_err, 2)
-        for fd in (saved, saved_err, target):
-            os.close(fd)
+def _follow(runtime: Runtime, container_id: str, log: Path, *, output: RunOutput) -> list[str]:
+    """Copy the step's output (its json-file log, both streams in order) to our stderr as it
+    comes, until the process exits; return the last lines for an error message."""
+    tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+
+    def finished() -> bool:
+        return runtime.state(container_id).status is not ContainerStatus.RUNNING
+
+    for entry in read_log(log, follow=True, finished=finished, poll=_POLL):
+        tail.append(entry.line)
+        if output is RunOutput.STDERR:
+            sys.stderr.write(entry.line)
+            sys.stderr.flush()
+    return list(tail)
 
 
 def run_step(
@@ -191,12 +199,12 @@ def run_step(
     bundle = req.temp / f"bundle-{container_id}"
     write_bundle(bundle, build_spec(spec, rootfs=rootfs))
     try:
-        with _output(req.output):
-            status = runtime.run_attached(container_id, bundle, stdin=False)
-        text = ""
-        if status != 0:
-            text = "".join(e.line for e in runtime.logs(container_id, follow=False))
-        return status, text
+        # Detached, not attached: a Ctrl-C must stop the build, and a shell as the step's
+        # pid 1 ignores the SIGINT an attached run would forward; the finally below kills it.
+        runtime.start_detached(container_id, bundle)
+        tail = _follow(runtime, container_id, bundle / f"{container_id}-json.log",
+                       output=req.output)  # fmt: skip
+        return runtime.state(container_id).exit_code, "".join(tail)
     except LaminaError as exc:
         exit_status = getattr(exc, "exit_status", 125)
         return int(exit_status), str(exc)
