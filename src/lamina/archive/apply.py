@@ -1,7 +1,7 @@
 """Apply one layer blob to a directory in one pass: read -> (tee) -> hash blob -> inflate ->
 hash diff_id -> parse -> fd-confined extraction -> file-index rows.
 
-Two threads: :class:`~lamina.archive.compression.LayerPipe`'s producer reads, tees, hashes and
+Two threads: :class:`~lamina.archive.layerpipe.LayerPipe`'s producer reads, tees, hashes and
 inflates; the calling thread parses (:class:`~lamina.archive.tarstream.TarStream`) and writes
 through :class:`~lamina.archive.safepath.Tree`. Both digests cover the whole stream, trailing
 bytes after the tar's end included: the stream is drained before they are compared.
@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
-from lamina.archive.compression import Compression, LayerPipe
+from lamina.archive.compression import Compression
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
+from lamina.archive.layerpipe import LayerPipe
 from lamina.archive.safepath import Tree, proc_path
 from lamina.archive.tarstream import Limits, Member, TarStream, limits_from_env
 from lamina.archive.whiteout import OPAQUE_XATTR, OPAQUE_XATTR_VALUE, escape_xattr_name

@@ -10,12 +10,12 @@ from layer_tars import LayerTar, gz, zst
 
 from lamina.archive.compression import (
     Compression,
-    LayerPipe,
     detect,
     new_inflater,
     open_compressor,
     open_decompressor,
 )
+from lamina.archive.layerpipe import LayerPipe
 from lamina.errors import (
     CompressionMismatchError,
     InvalidContentError,
