@@ -88,9 +88,12 @@ def _has_layers(home: Path) -> bool:
         return False
 
 
-def open_driver(name: str | None, *, root: Path) -> Driver:
+def open_driver(name: str | None, *, root: Path, recorded: bool = False) -> Driver:
     """The driver for the store at ``root``: ``name`` is ``overlay2`` (``overlay``), ``vfs``, or
-    None to choose (see the module docstring)."""
+    None to choose (see the module docstring). ``recorded``: the store already records ``name``
+    as its driver, so overlay mounted here before and the write probe (a scratch mount, the
+    largest part of opening a store) is skipped; a kernel that lost overlay since then fails
+    at the first mount instead, as loudly."""
     if name is not None:
         key = NAMES.get(name)
         if key is None:
@@ -100,6 +103,8 @@ def open_driver(name: str | None, *, root: Path) -> Driver:
     else:
         key = "overlay" if probe_overlay(root / "overlay").mountable else "vfs"
     home = root / key
+    if key == "overlay" and recorded and os.geteuid() == 0:
+        return OverlayDriver(home=home, legacy_mount=not mountapi.lowerdir_plus_supported())
     if key == "overlay":
         probe = probe_overlay(home)
         if not probe.mountable:

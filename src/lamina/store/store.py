@@ -16,15 +16,22 @@ Lock order (take them in this order, release in reverse; never the other way rou
 Crash safety: a layer write is announced by a ``staging`` row (with the writer's pid and start
 time) before its dir exists; temp files in ``<root>/tmp`` carry a ``flock`` while their writer
 lives. :meth:`Store.open` removes staging rows of dead processes with their dirs, sweeps
-unheld temps, and lets the driver drop dirs no record or live writer owns.
+unheld temps, and lets the driver drop dirs no record or live writer owns. That last scan
+visits every layer dir, so open runs it only when something may have crashed since the last
+one: each open store holds a flocked marker in ``<root>/runtime/sessions``, removed by a
+clean close; a marker nobody holds (its process died, or closed with an exception in
+flight), a dead writer's staging row, a dead process's layer hold or a half-made container
+is that evidence. :meth:`Store.recover` called directly always scans.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import fcntl
 import os
 import re
+import sys
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +58,10 @@ from lamina.store.paths import StorePaths
 from lamina.store.volumes import VolumeStore
 
 _DRIVER_KEY: Final = "driver"
+# Set once a full recovery scan has run under session markers (stores made before them may
+# hold a crash's leftovers that no marker records).
+_SESSIONS_KEY: Final = "recovery-sessions"
+_SESSIONS_DIR: Final = "sessions"  # under <root>/runtime
 # Driver dir names the store hands out: 64-hex cache-ids (plus Docker's "-init" suffix later).
 _CACHE_ID_RE: Final = re.compile(r"[0-9a-f]{64}(-init)?")
 
@@ -89,6 +100,19 @@ class Recovery:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+def _hold_session_marker(directory: Path) -> tuple[Path, int]:
+    """A new marker file in ``directory``, flocked for as long as this open store lives."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    while True:
+        path = directory / f"{os.getpid()}-{os.urandom(8).hex()}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # A sweeper may have locked and unlinked it between open and flock: start over.
+        if os.fstat(fd).st_nlink > 0:
+            return path, fd
+        os.close(fd)
+
+
 class Store:
     """Open with :meth:`open`; close with :meth:`close` (or ``with``)."""
 
@@ -106,6 +130,7 @@ class Store:
         self.layers.references.append(self.containers)
         self.images.user_hooks.append(self.containers)
         self.last_recovery = Recovery()
+        self._session: tuple[Path, int] | None = None  # this open's marker and its flocked fd
 
     @classmethod
     def open(cls, root: Path, *, driver: str | None = None) -> Store:
@@ -127,7 +152,11 @@ class Store:
                 raise StoreError(
                     f"the store at {paths.root} uses the {recorded} driver, not {driver}"
                 )
-            drv = open_driver(driver if driver is not None else recorded, root=paths.root)
+            drv = open_driver(
+                driver if driver is not None else recorded,
+                root=paths.root,
+                recorded=recorded is not None,
+            )
             if recorded is None:
                 db.set_meta(_DRIVER_KEY, drv.name)
             elif recorded != drv.name:
@@ -135,7 +164,8 @@ class Store:
                     f"the store at {paths.root} uses the {recorded} driver, not {drv.name}"
                 )
             store = cls(paths=paths, db=db, driver=drv)
-            store.last_recovery = store.recover()
+            store.last_recovery = store.recover(full=False)
+            store._session = _hold_session_marker(paths.runtime / _SESSIONS_DIR)
         except BaseException:
             db.close()
             raise
@@ -152,9 +182,18 @@ class Store:
             yield
 
     def close(self) -> None:
-        """Release this process's layer holds and close the database. Idempotent."""
+        """Release this process's layer holds and close the database. Idempotent. Closed
+        while an exception is in flight, the session marker is left for the next open to
+        see (the failed operation may have left dirs behind)."""
         with contextlib.suppress(Exception):
             self.layers.release()
+        session, self._session = self._session, None
+        if session is not None:
+            path, fd = session
+            if sys.exc_info()[0] is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            os.close(fd)  # a marker left behind is unheld from now on: the next open scans
         self.db.close()
 
     def __enter__(self) -> Store:
@@ -186,15 +225,20 @@ class Store:
 
     # -- recovery and gc -------------------------------------------------------------------
 
-    def recover(self) -> Recovery:
-        """Finish what crashed processes left: their staged layers, temps and holds."""
+    def recover(self, *, full: bool = True) -> Recovery:
+        """Finish what crashed processes left: their staged layers, temps and holds. The
+        driver's dirs are scanned when ``full`` or when there is crash evidence (see the
+        module docstring)."""
         staged: list[str] = []
         notes: list[str] = []
         with self._lock.hold():
+            temps = sweep_temp(self.paths.tmp)
+            crashed = full or bool(sweep_temp(self.paths.runtime / _SESSIONS_DIR))
             rows = self.db.conn.execute("SELECT cache_id, pid, pid_start FROM staging").fetchall()
             for cache_id, pid, start in rows:
                 if ProcessToken(pid=pid, start=start).alive():
                     continue
+                crashed = True
                 try:
                     self.driver.remove(cache_id)
                 except LaminaError as exc:
@@ -206,8 +250,12 @@ class Store:
             holds = self._drop_dead_holds()
             for cid in self.containers.recover():
                 notes.append(f"container {cid[:12]}: its creator died; removed")
-            removed = self.driver.recover(self._live_cache_ids())
-            temps = sweep_temp(self.paths.tmp)
+            unmarked = self.db.get_meta(_SESSIONS_KEY) is None
+            removed: list[str] = []
+            if crashed or holds or notes or unmarked:
+                removed = self.driver.recover(self._live_cache_ids())
+            if unmarked:
+                self.db.set_meta(_SESSIONS_KEY, "1")
         return Recovery(
             staging=tuple(staged),
             driver_dirs=tuple(removed),
