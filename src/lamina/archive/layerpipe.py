@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
 # isal's C gzip reader drops the GIL while it inflates; its Decompress objects do not, which
 # serialised LayerPipe's producer with the extracting thread. Without it: Decompress objects.
 _GzipReader: Final[Callable[..., Any] | None] = getattr(_isal_zlib, "_GzipReader", None)
+_ISAL_ERROR: Final[type[Exception]] = getattr(_isal_zlib, "error", OSError)
 
 _DONE: Final = b""  # queue sentinel: the producer finished cleanly
 
@@ -172,14 +173,18 @@ class LayerPipe:
         try:
             while out := reader.read(self._chunk):
                 self._emit(out)
-        except (EOFError, OSError) as exc:
+        except Exception as exc:
             if raw.error is not None:  # the source, the tee or a limit: not the gzip data
                 raise raw.error from None
             if isinstance(exc, EOFError):
                 raise InvalidContentError(
                     "gzip layer is truncated (stream ended mid-member) or has trailing garbage"
                 ) from None
-            raise InvalidContentError(f"corrupt gzip layer: {exc}") from exc
+            # BadGzipFile (an OSError), isal's error for a bad deflate stream, OverflowError for
+            # a gzip header larger than the reader's buffer.
+            if isinstance(exc, (OSError, OverflowError, _ISAL_ERROR)):
+                raise InvalidContentError(f"corrupt gzip layer: {exc}") from exc
+            raise
 
     def _read_head(self) -> bytes:
         head = b""

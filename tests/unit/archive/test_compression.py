@@ -163,6 +163,8 @@ def test_pipe_gzip_multi_member_and_errors() -> None:
         (gz(TAR) + b"\x00junk", "gzip"),
         (gz(TAR) + b"not gzip at all, certainly", "gzip"),
         (gz(TAR)[:-8] + b"\x00\x00\x00\x00" + gz(TAR)[-4:], "gzip"),  # bad CRC
+        (gz(TAR)[:20] + bytes(b ^ 0x55 for b in gz(TAR)[20:200]) + gz(TAR)[200:], "gzip"),
+        (b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\xff" + b"n" * (3 << 20), "gzip"),  # huge FNAME
     ):
         p = _pipe(blob)
         with pytest.raises(InvalidContentError, match=match):
