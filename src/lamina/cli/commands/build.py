@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from lamina.cli.context import Context, pass_ctx
 from lamina.errors import UsageError
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C while a build runs, so the running step is killed and its
+    work layer removed (Python's default for SIGTERM exits without running any cleanup)."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _build_args(values: tuple[str, ...]) -> dict[str, str]:
@@ -123,7 +141,8 @@ def build(
         if not quiet:
             click.echo(line, err=True)
 
-    result = ctx.engine.builds.build(request, tags=tags, report=report)
+    with _terminate_as_interrupt():
+        result = ctx.engine.builds.build(request, tags=tags, report=report)
     for warning in result.warnings:
         click.echo(f"[Warning] {warning}", err=True)
     report(f"Successfully built {result.image_id.hex[:12]}")
