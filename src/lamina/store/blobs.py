@@ -37,34 +37,45 @@ class BlobWriter:
     A writer is a plain binary sink (``write``), so it can be the ``tee`` of a layer apply.
     Leaving :meth:`BlobStore.writer`'s block without ``commit`` deletes the temp."""
 
-    def __init__(self, store: BlobStore, temp: HeldTemp) -> None:
+    def __init__(self, store: BlobStore, temp: HeldTemp, *, hashing: bool = True) -> None:
         self._store = store
         self._temp = temp
         self._file = os.fdopen(os.dup(temp.fd), "wb", buffering=_CHUNK)
-        self._hasher = Hasher()
+        self._hasher = Hasher() if hashing else None
+        self._size = 0
         self._committed: Digest | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._committed is not None:
             raise StoreError("blob writer already committed")
-        self._hasher.update(data)
+        if self._hasher is not None:
+            self._hasher.update(data)
+        self._size += len(data)
         return self._file.write(data)
 
     @property
     def size(self) -> int:
-        return self._hasher.size
+        return self._size
 
     def digest(self) -> Digest:
-        """Digest of everything written so far."""
+        """Digest of everything written so far (a hashing writer only)."""
+        if self._hasher is None:
+            raise StoreError("this blob writer does not hash: its caller vouches for the digest")
         return self._hasher.digest()
 
     def commit(self, *, expected: Digest | None = None, size: int | None = None) -> Digest:
-        """fsync and rename into place; return the digest. Idempotent if the blob exists."""
+        """fsync and rename into place; return the digest. Idempotent if the blob exists. A
+        non-hashing writer needs ``expected`` (computed by the caller over these same bytes)."""
         if self._committed is not None:
             return self._committed
-        if size is not None and size != self._hasher.size:
-            raise SizeMismatchError(expected=size, actual=self._hasher.size, what="blob")
-        actual = self._hasher.digest()
+        if size is not None and size != self._size:
+            raise SizeMismatchError(expected=size, actual=self._size, what="blob")
+        if self._hasher is None:
+            if expected is None:
+                raise StoreError("a non-hashing blob writer needs the expected digest")
+            actual = Digest(expected)
+        else:
+            actual = self._hasher.digest()
         if expected is not None and Digest(expected) != actual:
             raise DigestMismatchError(expected=expected, actual=actual, what="blob")
         self._file.flush()
@@ -145,10 +156,12 @@ class BlobStore:
             return w.commit(expected=expected, size=size)
 
     @contextlib.contextmanager
-    def writer(self) -> Iterator[BlobWriter]:
-        """A :class:`BlobWriter`; the temp is removed unless ``commit()`` ran in the block."""
+    def writer(self, *, hashing: bool = True) -> Iterator[BlobWriter]:
+        """A :class:`BlobWriter`; the temp is removed unless ``commit()`` ran in the block.
+        ``hashing=False`` is for a tee whose bytes the caller hashes itself in-process (a
+        layer apply): the blob is not hashed twice."""
         with held_temp(self.paths.tmp, prefix="blob-") as temp:
-            w = BlobWriter(self, temp)
+            w = BlobWriter(self, temp, hashing=hashing)
             try:
                 yield w
             finally:
