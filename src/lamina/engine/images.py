@@ -27,6 +27,7 @@ from lamina.errors import (
 from lamina.oci import mediatype, reference
 from lamina.oci.config import History, new_config
 from lamina.oci.descriptor import Platform
+from lamina.store.buildcache import BuildCache
 from lamina.store.images import ImageRecord
 from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
@@ -149,12 +150,19 @@ class ImageService:
         return data
 
     def list(
-        self, *, filters: Sequence[tuple[str, str]] = (), repository: str | None = None
+        self,
+        *,
+        filters: Sequence[tuple[str, str]] = (),
+        repository: str | None = None,
+        all_: bool = False,
     ) -> builtins.list[ImageSummary]:
         """``docker images`` rows, newest first: one per (image, name), or one ``<none>`` row
-        for an untagged image. Filters: dangling, reference (glob on the familiar name), before,
-        since, label."""
+        for an untagged image; intermediate build images only with ``all_``. Filters: dangling,
+        reference (glob on the familiar name), before, since, label."""
         records = self._store.images.list()
+        if not all_:
+            hidden = BuildCache(db=self._store.db).intermediates()
+            records = [r for r in records if r.names or r.id not in hidden]
         keep = _ImageFilter(self, filters)
         rows: builtins.list[ImageSummary] = []
         for rec in records:
@@ -210,7 +218,7 @@ class ImageService:
             graph = {"Data": None, "Name": self._store.driver.name}
         # Docker lists RepoDigests only for images that came from (or went to) a registry.
         digests: builtins.list[str] = []
-        return image_inspect(
+        info = image_inspect(
             image_id=rec.id,
             repo_tags=[reference.familiar(n) for n in rec.names],
             repo_digests=digests,
@@ -219,6 +227,10 @@ class ImageService:
             graph_driver=graph,
             last_tag_time=_rfc3339(rec.last_tag_time),
         )
+        parent = BuildCache(db=self._store.db).parent_of(rec.id)
+        if parent is not None:
+            info["Parent"] = str(parent)
+        return info
 
     def _outside(self, spec: str) -> _Outside | None:
         """An image named by a transport spec other than ``lamina:``, read in place, with each
@@ -274,10 +286,21 @@ class ImageService:
                 tags=tuple(reference.familiar(n) for n in outside.names),
             )  # fmt: skip
         rec = self.resolve(name_or_id)
-        return _history_rows(
+        rows = _history_rows(
             self.config(rec), [la.content_size for la in self._layer_records(rec)],
             image_id=str(rec.id), tags=tuple(reference.familiar(n) for n in rec.names),
         )  # fmt: skip
+        # Docker walks the image's Parent chain: locally built steps show their image ids.
+        cache = BuildCache(db=self._store.db)
+        parent = cache.parent_of(rec.id)
+        for i in range(1, len(rows)):
+            if parent is None:
+                break
+            found = self._store.images.find(parent)
+            names = tuple(reference.familiar(n) for n in found.names) if found else ()
+            rows[i] = dataclasses.replace(rows[i], id=str(parent), tags=names)
+            parent = cache.parent_of(parent)
+        return rows
 
     # -- changes --------------------------------------------------------------------------
 
@@ -314,9 +337,22 @@ class ImageService:
                     f"unable to remove image {name_or_id}: it is mounted "
                     f"(lamina image umount {name_or_id})"
                 )
+        cache = BuildCache(db=self._store.db)
+        parent = cache.parent_of(rec.id)  # before the delete cascades its cache rows away
         out = [("Untagged", reference.familiar(n)) for n in rec.names]
         self._store.images.remove(rec.id)
         out.append(("Deleted", str(rec.id)))
+        # As docker rmi: the untagged build steps it was made from go too, while no other
+        # image was built on them and nothing uses them.
+        while parent is not None:
+            step = self._store.images.find(parent)
+            if step is None or step.names or cache.has_children(step.id):
+                break
+            if self._store.images.users(step.id):
+                break
+            parent = cache.parent_of(step.id)
+            self._store.images.remove(step.id)
+            out.append(("Deleted", str(step.id)))
         # Then its layers, top down, while nothing else (another image, a child layer, a mount,
         # a concurrent import) still needs them -- as docker rmi prints them.
         for chain_id in reversed(rec.layers):
@@ -406,9 +442,12 @@ class ImageService:
         then the layers nothing needs any more."""
         lines: builtins.list[tuple[str, str]] = []
         reclaimed = 0
+        intermediate = BuildCache(db=self._store.db).intermediates()
         for rec in self._store.images.list():
             if rec.names and not all_:
                 continue
+            if rec.id in intermediate and not all_:
+                continue  # a build cache step (Docker keeps these too: they are not dangling)
             if self._store.images.users(rec.id):
                 continue
             if rec.top_layer is not None and self._store.layers.mount_count(rec.top_layer) > 0:

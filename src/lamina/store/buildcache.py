@@ -39,5 +39,29 @@ class BuildCache:
                 (key, str(parent) if parent else "scratch", str(image), time.time()),
             )
 
+    def parent_of(self, image: Digest) -> Digest | None:
+        """The image a locally built ``image`` was built on (Docker's ``Parent``), if known."""
+        row = self._db.conn.execute(
+            "SELECT parent FROM build_cache WHERE image = ? AND parent != 'scratch' "
+            "ORDER BY created DESC LIMIT 1",
+            (str(image),),
+        ).fetchone()
+        return None if row is None else Digest(str(row[0]))
+
+    def has_children(self, image: Digest) -> bool:
+        """True while a cached step built on ``image`` still has its image."""
+        row = self._db.conn.execute(
+            "SELECT 1 FROM build_cache WHERE parent = ? LIMIT 1", (str(image),)
+        ).fetchone()
+        return row is not None
+
+    def intermediates(self) -> set[Digest]:
+        """Images some cached step was built on: Docker's "intermediate images", which
+        ``images`` hides and ``image prune`` keeps unless asked for all."""
+        rows = self._db.conn.execute(
+            "SELECT DISTINCT parent FROM build_cache WHERE parent != 'scratch'"
+        ).fetchall()
+        return {Digest(str(r[0])) for r in rows}
+
     def count(self) -> int:
         return int(self._db.conn.execute("SELECT count(*) FROM build_cache").fetchone()[0])

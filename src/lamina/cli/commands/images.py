@@ -67,7 +67,13 @@ IMAGE_HEADERS = {
 
 @click.command("images")
 @click.argument("repository", required=False)
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (the default here).")
+@click.option(
+    "-a",
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Show all images (by default intermediate build images are hidden).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--digests", is_flag=True, help="Show manifest digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
@@ -91,7 +97,7 @@ def images(
     fmt: str | None,
 ) -> None:
     """List images (REPOSITORY TAG IMAGE ID CREATED SIZE)."""
-    rows = ctx.engine.images.list(filters=_parse_filters(filters), repository=repository)
+    rows = ctx.engine.images.list(filters=_parse_filters(filters), repository=repository, all_=all_)
     if quiet:
         seen: set[str] = set()
         for r in rows:
