@@ -26,7 +26,7 @@
     │   └── UnsafeArchivePathError(member, reason)
     ├── BuildError
     │   ├── DockerfileSyntaxError(line, column)
-    │   └── InstructionFailedError(step, exit_status)
+    │   └── InstructionFailedError(step, status)
     ├── DriverError
     │   └── MountError
     ├── StoreError
@@ -173,10 +173,13 @@ class DockerfileSyntaxError(BuildError):
 
 
 class InstructionFailedError(BuildError):
-    def __init__(self, message: str, *, step: int, exit_status: int) -> None:
+    """A build step's command failed. ``status`` is that command's exit status; the build
+    itself exits 1, as ``docker build`` does."""
+
+    def __init__(self, message: str, *, step: int, status: int) -> None:
         super().__init__(message)
         self.step = step
-        self.exit_status = exit_status
+        self.status = status
 
 
 class DriverError(LaminaError):

@@ -323,7 +323,7 @@ class Steps:
                 err = InstructionFailedError(
                     f"The command '{' '.join(argv)}' returned a non-zero code: {status}",
                     step=self.step,
-                    exit_status=status,
+                    status=status,
                 )
                 if output and self.req.output is RunOutput.QUIET:
                     for line in output.rstrip("\n").splitlines():
