@@ -175,6 +175,11 @@ class LayerBase(abc.ABC):
             self._open_blob(), expected=self.digest, size=self.size, what=f"layer {self.digest}"
         )
 
+    def open_unverified(self) -> IO[bytes]:
+        """The blob bytes as stored, for a consumer that checks ``digest`` and ``size`` itself
+        as it reads (the store's one-pass ingest does): saves hashing the blob twice."""
+        return self._open_blob()
+
     def open_uncompressed(self) -> IO[bytes]:
         compression = self.compression
         blob = self.open_compressed()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from lamina.digest import Digest, chain_ids
 from lamina.errors import LaminaError
-from lamina.image.base import ImageBase
+from lamina.image.base import ImageBase, LayerBase
 from lamina.image.layers import DescribedLayer
 from lamina.image.model import Image, Layer
 from lamina.oci.descriptor import Descriptor
@@ -74,7 +74,10 @@ def write(
             existed = store.layers.find(Digest(chain)) is not None
             # With the expected diff_id, ingest returns an already stored chain without
             # reading the source (opening an archive member costs nothing).
-            with layer.open_compressed() as src:
+            # ingest verifies the blob's digest and size while it reads: a view that can
+            # hand out the raw bytes need not hash them first.
+            opener = layer.open_unverified if isinstance(layer, LayerBase) else None
+            with (opener or layer.open_compressed)() as src:
                 rec = store.layers.ingest(
                     src,
                     parent=parent,
