@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from lamina.engine.humanize import human_duration
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Columns as docker's CLI pads them: Go tabwriter(minwidth=10, tabwidth=1, padding=3)."""
@@ -39,34 +41,6 @@ def human_size(n: int | float) -> str:
         size /= 1000
         i += 1
     return f"{size:.3g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def since(created: str | None, *, now: float | None = None) -> str:

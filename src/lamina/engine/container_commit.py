@@ -17,13 +17,12 @@ from typing import Any, Final
 from lamina.build.changes import apply_changes
 from lamina.digest import Digest
 from lamina.engine.container_inspect import command_text
-from lamina.engine.images import now_rfc3339
+from lamina.engine.images import now_rfc3339, stored_manifest
 from lamina.oci import mediatype
 from lamina.oci import reference as oci_reference
 from lamina.oci.config import History, new_config
 from lamina.store.containers import ContainerRecord
 from lamina.store.images import ImageRecord
-from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
 
 # The container Config keys an image config keeps (the rest describe one container).
@@ -81,7 +80,7 @@ def commit(
         records = store.layers.chain(layer.chain_id)
         return store.images.add(
             config_bytes=config_bytes,
-            manifest_bytes=_manifest(config_bytes, records),
+            manifest_bytes=stored_manifest(config_bytes, records),
             manifest_media_type=mediatype.OCI_MANIFEST,
             layers=layers,
             names=[name] if name else [],
@@ -89,20 +88,3 @@ def commit(
         )
     finally:
         store.layers.release([layer.chain_id])
-
-
-def _manifest(config_bytes: bytes, layers: Sequence[LayerRecord]) -> bytes:
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": mediatype.OCI_MANIFEST,
-        "config": {
-            "mediaType": mediatype.OCI_CONFIG,
-            "digest": str(Digest.of(config_bytes)),
-            "size": len(config_bytes),
-        },
-        "layers": [
-            {"mediaType": r.media_type, "digest": str(r.blob_digest), "size": r.blob_size}
-            for r in layers
-        ],
-    }
-    return json.dumps(manifest, separators=(",", ":")).encode()

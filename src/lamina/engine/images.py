@@ -133,7 +133,7 @@ class ImageService:
         config_bytes = new_config(
             diff_ids=[layer.diff_id], history=[history], created=created, config=cfg
         )
-        manifest_bytes = _manifest(config_bytes, [layer])
+        manifest_bytes = stored_manifest(config_bytes, [layer])
         return self._store.images.add(
             config_bytes=config_bytes,
             manifest_bytes=manifest_bytes,
@@ -616,7 +616,9 @@ def _rfc3339(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _manifest(config_bytes: bytes, layers: Sequence[LayerRecord]) -> bytes:
+def stored_manifest(config_bytes: bytes, layers: Sequence[LayerRecord]) -> bytes:
+    """The OCI manifest lamina writes for an image it makes from stored layers (import,
+    commit): canonical compact JSON over the config and the layers' stored blobs."""
     manifest = {
         "schemaVersion": 2,
         "mediaType": mediatype.OCI_MANIFEST,
@@ -626,12 +628,8 @@ def _manifest(config_bytes: bytes, layers: Sequence[LayerRecord]) -> bytes:
             "size": len(config_bytes),
         },
         "layers": [
-            {
-                "mediaType": layer.media_type,
-                "digest": str(layer.blob_digest),
-                "size": layer.blob_size,
-            }
-            for layer in layers
+            {"mediaType": r.media_type, "digest": str(r.blob_digest), "size": r.blob_size}
+            for r in layers
         ],
     }
     return json.dumps(manifest, separators=(",", ":")).encode()
