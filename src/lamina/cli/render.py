@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -133,3 +134,20 @@ def created_at(value: str | None) -> str:
         return ""
     text = datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
     return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
+def write_tar(output: str | os.PathLike[str] | None, write: Callable[[IO[bytes]], None]) -> None:
+    """Hand ``write`` the file ``output`` (replaced atomically: a failed export leaves no partial
+    file) or stdout; a tar is never written to a terminal."""
+    if output is None:
+        if sys.stdout.isatty():
+            raise click.UsageError("refusing to write a tar to a terminal: use -o FILE or a pipe")
+        write(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    from pathlib import Path
+
+    from lamina.atomic import atomic_writer
+
+    with atomic_writer(Path(output)) as f:
+        write(f)

@@ -414,13 +414,9 @@ def commit(
 @pass_ctx
 def export(ctx: Context, output: str | None, container: str) -> None:
     """Export a container's flattened filesystem as a tar (stdout unless -o)."""
-    if output is None:
-        if sys.stdout.isatty():
-            raise UsageError("refusing to write a tar to a terminal: use -o FILE or a pipe")
-        ctx.engine.containers.export(container, sys.stdout.buffer)
-        return
-    with open(output, "wb") as f:
-        ctx.engine.containers.export(container, f)
+    from lamina.cli.render import write_tar
+
+    write_tar(output, lambda f: ctx.engine.containers.export(container, f))
 
 
 @click.command("cp")

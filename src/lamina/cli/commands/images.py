@@ -387,15 +387,9 @@ def image_prune(ctx: Context, all_: bool, force: bool) -> None:
 @pass_ctx
 def image_export(ctx: Context, name: str, output: Path | None) -> None:
     """Write the image's flattened root filesystem (whiteouts applied) as a tar."""
-    if output is None:
-        if sys.stdout.isatty():
-            raise click.UsageError("cowardly refusing to write a tar to a terminal; use -o")
-        ctx.engine.images.export(name, sys.stdout.buffer)
-        return
-    from lamina.atomic import atomic_writer
+    from lamina.cli.render import write_tar
 
-    with atomic_writer(output) as f:
-        ctx.engine.images.export(name, f)
+    write_tar(output, lambda f: ctx.engine.images.export(name, f))
 
 
 for _cmd in (import_, images, layers, inspect, tag, rmi, history):

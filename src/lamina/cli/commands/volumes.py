@@ -128,13 +128,9 @@ def prune(ctx: Context, all_: bool, force: bool) -> None:
 @pass_ctx
 def export(ctx: Context, output: str | None, name: str) -> None:
     """Write a volume's content as a tar (stdout unless -o)."""
-    if output is None:
-        if sys.stdout.isatty():
-            raise UsageError("refusing to write a tar to a terminal: use -o FILE or a pipe")
-        ctx.engine.volumes.export(name, sys.stdout.buffer)
-        return
-    with open(output, "wb") as f:
-        ctx.engine.volumes.export(name, f)
+    from lamina.cli.render import write_tar
+
+    write_tar(output, lambda f: ctx.engine.volumes.export(name, f))
 
 
 @volume.command("import")
