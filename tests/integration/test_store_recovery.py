@@ -103,3 +103,30 @@ def test_sigkill_mid_ingest_is_cleaned_on_open(shm_tmp: Path, driver: str) -> No
         assert os.listdir(root / "tmp") == []
         assert [n for n in os.listdir(home) if len(n) == 64] == []
         assert store.verify() == []
+
+
+def _open_and_die(root: str) -> None:
+    Store.open(Path(root))  # never closed: the process dies holding its session marker
+    os._exit(0)
+
+
+def test_open_scans_only_after_a_crash(shm_tmp: Path) -> None:
+    """Open skips the full driver scan after clean closes, and runs it when a process died
+    with the store open (its session marker is left unheld)."""
+    root = shm_tmp / "root"
+    Store.open(root, driver="vfs").close()
+    orphan = root / "vfs" / ("ab" * 32)  # a layer dir no record owns, as a crash leaves
+    orphan.mkdir()
+    with Store.open(root) as store:
+        assert store.last_recovery.driver_dirs == ()  # clean history: no scan
+    assert orphan.exists()
+    ctx = multiprocessing.get_context("spawn")
+    p = ctx.Process(target=_open_and_die, args=(str(root),))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    with Store.open(root) as store:
+        assert store.last_recovery.driver_dirs == ("ab" * 32,)
+    assert not orphan.exists()
+    with Store.open(root) as store:  # and the evidence is gone once handled
+        assert store.last_recovery.driver_dirs == ()
