@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import fnmatch
 import json
 import re
 from collections.abc import Sequence
@@ -15,11 +14,22 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lamina.build.changes import apply_changes
 from lamina.digest import Digest
+from lamina.engine.image_rows import (
+    HistoryRow,
+    ImageFilter,
+    ImageSummary,
+    LayerInfo,
+    PruneResult,
+    history_rows,
+    name_candidates,
+    parse_created,
+    repo_matches,
+    split_familiar,
+)
 from lamina.engine.inspect import image_inspect
 from lamina.errors import (
     ImageInUseError,
     ImageNotFoundError,
-    InvalidManifestError,
     LayerInUseError,
     LayerNotFoundError,
     UsageError,
@@ -43,50 +53,6 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageSummary:
-    """One row of ``lamina images``: an (image, name) pair, or the image alone if untagged."""
-
-    id: Digest
-    repository: str  # familiar form, "<none>" when untagged
-    tag: str
-    digest: str  # manifest digest
-    created: str
-    size: int
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PruneResult:
-    lines: list[tuple[str, str]]  # ("Untagged"|"Deleted", what)
-    reclaimed: int  # bytes of blobs freed
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistoryRow:
-    """One ``docker history`` row (newest first)."""
-
-    id: str  # the image id on the top row, "<missing>" below (no local parent chain)
-    created: str | None
-    created_by: str
-    size: int  # the layer's size as Docker counts it; 0 for empty_layer steps
-    comment: str
-    tags: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayerInfo:
-    index: int
-    chain_id: Digest
-    diff_id: Digest
-    blob_digest: Digest | None
-    media_type: str
-    size: int  # unpacked content bytes, as Docker counts
-    blob_size: int
-    entries: int
-    created_by: str
-
-
 class ImageService:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -100,7 +66,7 @@ class ImageService:
         value = name_or_id.strip()
         if not value:
             raise UsageError("empty image name")
-        for candidate in _name_candidates(value):
+        for candidate in name_candidates(value):
             rec = images.find_by_name(candidate)
             if rec is not None:
                 return rec
@@ -163,7 +129,7 @@ class ImageService:
         if not all_:
             hidden = BuildCache(db=self._store.db).intermediates()
             records = [r for r in records if r.names or r.id not in hidden]
-        keep = _ImageFilter(self, filters)
+        keep = ImageFilter(filters, resolve=self.resolve, config=self.config)
         rows: builtins.list[ImageSummary] = []
         for rec in records:
             if not keep.image(rec):
@@ -171,7 +137,7 @@ class ImageService:
             names = tuple(rec.names)
             pairs = [split_familiar(n) for n in names] or [("<none>", "<none>")]
             for repo, tag in pairs:
-                if repository is not None and not _repo_matches(repository, repo, tag):
+                if repository is not None and not repo_matches(repository, repo, tag):
                     continue
                 if not keep.name(repo, tag):
                     continue
@@ -281,12 +247,12 @@ class ImageService:
         transport spec is read in place."""
         outside = self._outside(name_or_id)
         if outside is not None:
-            return _history_rows(
+            return history_rows(
                 outside.config, list(outside.sizes), image_id=str(outside.image_id),
                 tags=tuple(reference.familiar(n) for n in outside.names),
             )  # fmt: skip
         rec = self.resolve(name_or_id)
-        rows = _history_rows(
+        rows = history_rows(
             self.config(rec), [la.content_size for la in self._layer_records(rec)],
             image_id=str(rec.id), tags=tuple(reference.familiar(n) for n in rec.names),
         )  # fmt: skip
@@ -364,7 +330,7 @@ class ImageService:
         return out
 
     def _matching_names(self, value: str, rec: ImageRecord) -> builtins.list[str]:
-        cands = _name_candidates(value)
+        cands = name_candidates(value)
         return [c for c in cands if c in rec.names][:1]
 
     # -- transfer -------------------------------------------------------------------------
@@ -489,125 +455,6 @@ class _Outside:
     names: tuple[str, ...]
     config: dict[str, Any]
     sizes: tuple[int, ...]  # per layer, as Docker counts them
-
-
-def _history_rows(
-    cfg: dict[str, Any], sizes: list[int], *, image_id: str, tags: tuple[str, ...]
-) -> list[HistoryRow]:
-    rows: list[HistoryRow] = []
-    counter = 0
-    for h in cfg.get("history") or []:
-        size = 0
-        if not h.get("empty_layer"):
-            if counter >= len(sizes):
-                raise InvalidManifestError(
-                    f"image {image_id[7:19]}: more non-empty history entries than layers"
-                )
-            size = sizes[counter]
-            counter += 1
-        rows.append(
-            HistoryRow(
-                id="<missing>",
-                created=h.get("created"),
-                created_by=h.get("created_by", ""),
-                size=size,
-                comment=h.get("comment", ""),
-                tags=(),
-            )
-        )
-    rows.reverse()
-    if rows:
-        rows[0] = dataclasses.replace(rows[0], id=image_id, tags=tags)
-    return rows
-
-
-def parse_created(value: str) -> float:
-    if not value:
-        return 0.0
-    v = value.replace("Z", "+00:00")
-    if "." in v:
-        head, _, rest = v.partition(".")
-        frac = "".join(ch for ch in rest if ch.isdigit())
-        v = f"{head}.{frac[:6]}{rest[len(frac) :]}"
-    try:
-        return datetime.fromisoformat(v).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def _repo_matches(wanted: str, repo: str, tag: str) -> bool:
-    """``docker images busybox`` matches every tag of busybox; ``busybox:1`` only that tag; a
-    short name also matches ``localhost/NAME`` (podman's rule)."""
-    ref = reference.parse(wanted)
-    if ref.tag is not None and ref.tag != tag:
-        return False
-    repos = {reference.familiar(reference.parse(c).name) for c in _name_candidates(wanted)}
-    return repo in repos
-
-
-class _ImageFilter:
-    """``--filter`` for images (Docker's keys; unknown keys are a usage error)."""
-
-    KEYS = frozenset({"dangling", "reference", "before", "since", "label"})
-
-    def __init__(self, service: ImageService, filters: Sequence[tuple[str, str]]) -> None:
-        self._filters = list(filters)
-        for key, _ in self._filters:
-            if key not in self.KEYS:
-                raise UsageError(f"invalid filter {key!r} (valid: {', '.join(sorted(self.KEYS))})")
-        self._service = service
-        self._cutoffs: dict[str, float] = {}
-        for key, value in self._filters:
-            if key in ("before", "since"):
-                rec = service.resolve(value)
-                self._cutoffs[key] = parse_created(rec.created or "")
-
-    def image(self, rec: ImageRecord) -> bool:
-        created = parse_created(rec.created or "")
-        for key, value in self._filters:
-            if key == "dangling":
-                want = value.lower() in ("true", "1")
-                if bool(not rec.names) != want:
-                    return False
-            elif (key == "before" and not created < self._cutoffs["before"]) or (
-                key == "since" and not created > self._cutoffs["since"]
-            ):
-                return False
-            elif key == "label":
-                labels = (self._service.config(rec).get("config") or {}).get("Labels") or {}
-                k, eq, v = value.partition("=")
-                if k not in labels or (eq and labels[k] != v):
-                    return False
-        return True
-
-    def name(self, repo: str, tag: str) -> bool:
-        for key, value in self._filters:
-            if key == "reference":
-                full = f"{repo}:{tag}"
-                if not (fnmatch.fnmatchcase(full, value) or fnmatch.fnmatchcase(repo, value)):
-                    return False
-        return True
-
-
-def _name_candidates(value: str) -> list[str]:
-    try:
-        return reference.candidates(value)
-    except UsageError:
-        # Not a valid name (a full "sha256:..." id, say): only id lookups can match.
-        return []
-
-
-def split_familiar(name: str) -> tuple[str, str]:
-    """("busybox", "latest") for docker.io/library/busybox:latest; "<none>" for a digest-only
-    name's tag."""
-    short = reference.familiar(name)
-    if "@" in short:
-        return short.split("@", 1)[0], "<none>"
-    slash = short.rfind("/")
-    colon = short.rfind(":")
-    if colon > slash:
-        return short[:colon], short[colon + 1 :]
-    return short, "<none>"
 
 
 def _rfc3339(ts: float | None) -> str | None:
