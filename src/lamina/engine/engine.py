@@ -6,16 +6,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from lamina.engine.containers import ContainerService
 from lamina.engine.images import ImageService
 from lamina.engine.system import SystemService
-from lamina.engine.volumes import VolumeService
 from lamina.store.paths import default_root
 from lamina.store.store import Store
 
 if TYPE_CHECKING:
     from lamina.engine.builds import BuildService
+    from lamina.engine.containers import ContainerService
     from lamina.engine.forensics import ForensicsService
+    from lamina.engine.volumes import VolumeService
 
 
 class Engine:
@@ -26,10 +26,29 @@ class Engine:
         self.store = store
         self.images = ImageService(store)
         self.system = SystemService(store)
-        self.containers = ContainerService(store, images=self.images)
-        self.volumes = VolumeService(store)
+        self._containers: ContainerService | None = None
+        self._volumes: VolumeService | None = None
         self._forensics: ForensicsService | None = None
         self._builds: BuildService | None = None
+
+    # Services beyond images and system are built on first use, so a command imports only
+    # what it needs (each CLI call is a new process: start-up time is user-visible).
+
+    @property
+    def containers(self) -> ContainerService:
+        if self._containers is None:
+            from lamina.engine.containers import ContainerService
+
+            self._containers = ContainerService(self.store, images=self.images)
+        return self._containers
+
+    @property
+    def volumes(self) -> VolumeService:
+        if self._volumes is None:
+            from lamina.engine.volumes import VolumeService
+
+            self._volumes = VolumeService(self.store)
+        return self._volumes
 
     @property
     def builds(self) -> BuildService:
