@@ -75,13 +75,13 @@ def shm_tmp() -> Iterator[Path]:
     try:
         yield d
     finally:
-        subprocess.run(
-            ["umount", "-R", "-l", str(d)], capture_output=True, check=False
-        ) if _has_mounts_under(d) else None
+        # A test that failed mid-way may leave mounts below; never rmtree through a mount.
+        for target in sorted(_mounts_under(d), key=len, reverse=True):
+            subprocess.run(["umount", "-l", target], capture_output=True, check=False)
         shutil.rmtree(d, ignore_errors=True)
 
 
-def _has_mounts_under(d: Path) -> bool:
+def _mounts_under(d: Path) -> list[str]:
     prefix = str(d) + "/"
     with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-        return any(line.split()[4].startswith(prefix) for line in f)
+        return [t for t in (line.split()[4] for line in f) if t.startswith(prefix)]
