@@ -385,8 +385,10 @@ class Store:
         return {
             "Root": str(self.root),
             "Driver": self.driver.name,
+            "Containers": conn.execute("SELECT count(*) FROM containers").fetchone()[0],
             "Images": conn.execute("SELECT count(*) FROM images").fetchone()[0],
             "Names": conn.execute("SELECT count(*) FROM names").fetchone()[0],
+            "Volumes": conn.execute("SELECT count(*) FROM volumes").fetchone()[0],
             "Layers": n_layers,
             "LayersSize": content,
             "Blobs": len(digests),
