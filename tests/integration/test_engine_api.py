@@ -29,7 +29,7 @@ def test_engine_open_import_inspect_remove(shm_tmp: Path) -> None:
         assert info["Id"] == rec.id
         assert info["RepoTags"] == ["demo:1"]
         assert [r.repository for r in engine.images.list()] == ["demo"]
-        (layer,) = engine.images.layers("demo:1")
+        (layer,) = engine.forensics.layers("demo:1")
         assert layer.entries == 2
         merged = engine.images.mount("demo:1")
         try:

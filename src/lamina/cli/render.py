@@ -151,3 +151,17 @@ def write_tar(output: str | os.PathLike[str] | None, write: Callable[[IO[bytes]]
 
     with atomic_writer(Path(output)) as f:
         write(f)
+
+
+def inspect_out(fmt: str | None, results: Sequence[Any]) -> None:
+    """``docker inspect`` output: a 4-space-indented JSON array, ``json`` compact, or a Go
+    template rendered once per object."""
+    if fmt is None:
+        json_out(list(results))
+    elif fmt == "json":
+        json_out(list(results), indent=None)
+    else:
+        from lamina.cli.template import render_template
+
+        for r in results:
+            click.echo(render_template(fmt, r))

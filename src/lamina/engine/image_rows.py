@@ -47,19 +47,6 @@ class HistoryRow:
     tags: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayerInfo:
-    index: int
-    chain_id: Digest
-    diff_id: Digest
-    blob_digest: Digest | None
-    media_type: str
-    size: int  # unpacked content bytes, as Docker counts
-    blob_size: int
-    entries: int
-    created_by: str
-
-
 def history_rows(
     cfg: dict[str, Any], sizes: list[int], *, image_id: str, tags: tuple[str, ...]
 ) -> list[HistoryRow]:

@@ -18,7 +18,6 @@ from lamina.engine.image_rows import (
     HistoryRow,
     ImageFilter,
     ImageSummary,
-    LayerInfo,
     PruneResult,
     history_rows,
     name_candidates,
@@ -218,28 +217,6 @@ class ImageService:
             config=json.loads(image.raw_config),
             sizes=tuple(layer.content_size for layer in stack.layers),
         )
-
-    def layers(self, name_or_id: str) -> builtins.list[LayerInfo]:
-        rec = self.resolve(name_or_id)
-        cfg = self.config(rec)
-        steps = [h for h in (cfg.get("history") or []) if not h.get("empty_layer")]
-        out = []
-        for i, layer in enumerate(self._layer_records(rec)):
-            created_by = steps[i].get("created_by", "") if i < len(steps) else ""
-            out.append(
-                LayerInfo(
-                    index=i,
-                    chain_id=layer.chain_id,
-                    diff_id=layer.diff_id,
-                    blob_digest=layer.blob_digest,
-                    media_type=layer.media_type,
-                    size=layer.content_size,
-                    blob_size=layer.blob_size,
-                    entries=layer.entry_count,
-                    created_by=created_by,
-                )
-            )
-        return out
 
     def history(self, name_or_id: str) -> builtins.list[HistoryRow]:
         """``docker history``: one row per history entry, newest first; a non-empty entry gets

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lamina.cli.context import Context, pass_ctx, set_exit_status
-from lamina.cli.render import json_out, print_rows, since
+from lamina.cli.render import inspect_out, print_rows, since
 from lamina.errors import LaminaError, UsageError
 
 if TYPE_CHECKING:
@@ -350,15 +350,7 @@ def container_prune(ctx: Context, force: bool) -> None:
 def container_inspect(ctx: Context, fmt: str | None, containers: tuple[str, ...]) -> None:
     """Show containers as JSON (Docker API 1.41's shape)."""
     results = [ctx.engine.containers.inspect(c) for c in containers]
-    if fmt is None:
-        json_out(results)
-    elif fmt == "json":
-        json_out(results, indent=None)
-    else:
-        from lamina.cli.template import render_template
-
-        for r in results:
-            click.echo(render_template(fmt, r))
+    inspect_out(fmt, results)
 
 
 @click.command("mount")

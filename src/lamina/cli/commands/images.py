@@ -10,7 +10,7 @@ from typing import IO, Any
 import click
 
 from lamina.cli.context import Context, pass_ctx
-from lamina.cli.render import human_size, json_out, print_rows, since, table
+from lamina.cli.render import human_size, inspect_out, json_out, print_rows, since, table
 
 
 def _short(digest: str, no_trunc: bool) -> str:
@@ -277,15 +277,7 @@ def inspect(ctx: Context, names: tuple[str, ...], fmt: str | None, type_: str | 
     """Show low-level information on containers, images or volumes as JSON (Docker API 1.41's
     shape); without --type a container is looked for first, then an image, then a volume."""
     results = [_inspect_one(ctx, n, type_) for n in names]
-    if fmt is None:
-        json_out(results)
-    elif fmt == "json":
-        json_out(results, indent=None)
-    else:
-        from lamina.cli.template import render_template
-
-        for r in results:
-            click.echo(render_template(fmt, r))
+    inspect_out(fmt, results)
 
 
 def _inspect_one(ctx: Context, name: str, type_: str | None) -> dict[str, Any]:

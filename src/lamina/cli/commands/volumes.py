@@ -7,7 +7,7 @@ import sys
 import click
 
 from lamina.cli.context import Context, pass_ctx, set_exit_status
-from lamina.cli.render import json_out, print_rows
+from lamina.cli.render import inspect_out, print_rows
 from lamina.errors import LaminaError, UsageError
 
 
@@ -77,15 +77,7 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...], fmt: str | None) -> 
 def inspect(ctx: Context, fmt: str | None, names: tuple[str, ...]) -> None:
     """Show volumes as JSON (Docker's shape)."""
     results = [ctx.engine.volumes.inspect(n) for n in names]
-    if fmt is None:
-        json_out(results)
-    elif fmt == "json":
-        json_out(results, indent=None)
-    else:
-        from lamina.cli.template import render_template
-
-        for r in results:
-            click.echo(render_template(fmt, r))
+    inspect_out(fmt, results)
 
 
 @volume.command("rm")
