@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lamina.cli.entry import settle_gc
+
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine
 
@@ -26,6 +28,7 @@ class Context:
             from lamina.engine.engine import Engine
 
             self._engine = Engine.open(self.root, driver=self.driver)
+            settle_gc()
         return self._engine
 
     def close(self) -> None:
