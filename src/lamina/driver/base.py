@@ -17,14 +17,15 @@ import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-# Change/ChangeKind live with the diff code that produces them; re-exported here for drivers.
-from lamina.archive.changes import Change, ChangeKind
 from lamina.errors import DriverError
 
 if TYPE_CHECKING:
+    # Change/ChangeKind live with the diff code that produces them; re-exported here for
+    # drivers, loaded on first use (see __getattr__): only `diff` and `commit` need them.
     from lamina.archive.apply import ApplyResult, Limits, WhiteoutFormat
+    from lamina.archive.changes import Change, ChangeKind
     from lamina.archive.compression import Compression
     from lamina.digest import Digest
 
@@ -38,6 +39,14 @@ __all__ = [
     "RefCount",
     "check_layer_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Change", "ChangeKind"):
+        from lamina.archive import changes
+
+        return getattr(changes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Driver(Protocol):

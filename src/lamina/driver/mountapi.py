@@ -15,11 +15,9 @@ Every failure is raised as ``OSError`` with the errno; for the new API the kerne
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,7 +47,9 @@ MNT_DETACH = 0x2
 # an error. The terminating NUL must fit too, hence "< PAGE_SIZE", not "<=".
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The C library's symbols are already in the process (CDLL(None) is dlopen(NULL)): no
+# ctypes.util.find_library, which costs a few ms of every start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _libc.mount.argtypes = [
     ctypes.c_char_p,
@@ -62,7 +62,7 @@ _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 def _nr(name: str) -> int | None:
-    return _SYSCALLS.get(platform.machine(), {}).get(name)
+    return _SYSCALLS.get(os.uname().machine, {}).get(name)
 
 
 def _raise(what: str, fs_fd: int | None = None) -> None:

@@ -83,11 +83,29 @@ def read_mounts(path: Path = MOUNTINFO) -> list[Mount]:
         return [parse_line(line) for line in f if line.strip()]
 
 
+def _escape(path: str) -> str:
+    """``path`` as the kernel writes it in fields 4 and 5 (``mangle``: space, tab, newline
+    and backslash as octal)."""
+    raw = path.encode("utf-8", "surrogateescape").decode("latin-1")
+    if not any(c in raw for c in " \t\n\\"):
+        return raw
+    return "".join(f"\\{ord(c):03o}" if c in " \t\n\\" else c for c in raw)
+
+
 def find_mount(target: Path, mounts: Iterable[Mount] | None = None) -> Mount | None:
     """The mount visible at ``target`` (the last one stacked there), or None."""
     wanted = str(target)
     found: Mount | None = None
-    for m in read_mounts() if mounts is None else mounts:
+    if mounts is None:
+        # The common call (is this dir mounted?) parses only the lines mounted there.
+        field = _escape(wanted)
+        with MOUNTINFO.open(encoding="latin-1") as f:
+            for line in f:
+                parts = line.split(" ", 5)
+                if len(parts) > 4 and parts[4] == field:
+                    found = parse_line(line)
+        return found
+    for m in mounts:
         if m.target == wanted:
             found = m
     return found

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from lamina.driver import mountapi, mountinfo
-from lamina.driver.base import Change, LayerApplier, MountRefs, check_layer_id
+from lamina.driver.base import LayerApplier, MountRefs, check_layer_id
 from lamina.errors import (
     ConflictError,
     DriverError,
@@ -57,6 +57,7 @@ from lamina.errors import (
 
 if TYPE_CHECKING:
     from lamina.archive.apply import WhiteoutFormat
+    from lamina.archive.changes import Change
 
 # The kernel's OVL_MAX_STACK: at most 500 lower layers in one overlay mount.
 MAX_LOWERS = 500

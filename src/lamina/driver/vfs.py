@@ -31,11 +31,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from lamina.driver.base import Change, LayerApplier, MountRefs, check_layer_id
+from lamina.driver.base import LayerApplier, MountRefs, check_layer_id
 from lamina.errors import ConflictError, DriverError, LayerInUseError, LayerNotFoundError
 
 if TYPE_CHECKING:
     from lamina.archive.apply import WhiteoutFormat
+    from lamina.archive.changes import Change
 
 HOME_MODE = 0o710
 LAYER_MODE = 0o710

@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from lamina.engine.images import ImageService
-from lamina.engine.system import SystemService
 from lamina.store.paths import default_root
 from lamina.store.store import Store
 
@@ -15,6 +14,7 @@ if TYPE_CHECKING:
     from lamina.engine.builds import BuildService
     from lamina.engine.containers import ContainerService
     from lamina.engine.forensics import ForensicsService
+    from lamina.engine.system import SystemService
     from lamina.engine.volumes import VolumeService
 
 
@@ -25,13 +25,13 @@ class Engine:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.images = ImageService(store)
-        self.system = SystemService(store)
         self._containers: ContainerService | None = None
         self._volumes: VolumeService | None = None
         self._forensics: ForensicsService | None = None
         self._builds: BuildService | None = None
+        self._system: SystemService | None = None
 
-    # Services beyond images and system are built on first use, so a command imports only
+    # Services beyond images are built on first use, so a command imports only
     # what it needs (each CLI call is a new process: start-up time is user-visible).
 
     @property
@@ -41,6 +41,14 @@ class Engine:
 
             self._containers = ContainerService(self.store, images=self.images)
         return self._containers
+
+    @property
+    def system(self) -> SystemService:
+        if self._system is None:
+            from lamina.engine.system import SystemService
+
+            self._system = SystemService(self.store)
+        return self._system
 
     @property
     def volumes(self) -> VolumeService:

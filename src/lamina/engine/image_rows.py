@@ -97,7 +97,9 @@ def repo_matches(wanted: str, repo: str, tag: str) -> bool:
     ref = reference.parse(wanted)
     if ref.tag is not None and ref.tag != tag:
         return False
-    repos = {reference.familiar(reference.parse(c).name) for c in name_candidates(wanted)}
+    repos = {
+        reference.familiar(reference.parse(c).name) for c in reference.lookup_candidates(wanted)
+    }
     return repo in repos
 
 
@@ -149,14 +151,6 @@ class ImageFilter:
                 if not (fnmatch.fnmatchcase(full, value) or fnmatch.fnmatchcase(repo, value)):
                     return False
         return True
-
-
-def name_candidates(value: str) -> list[str]:
-    try:
-        return reference.candidates(value)
-    except UsageError:
-        # Not a valid name (a full "sha256:..." id, say): only id lookups can match.
-        return []
 
 
 def split_familiar(name: str) -> tuple[str, str]:

@@ -12,20 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lamina.build.changes import apply_changes
 from lamina.digest import Digest
-from lamina.engine.image_rows import (
-    HistoryRow,
-    ImageFilter,
-    ImageSummary,
-    PruneResult,
-    history_rows,
-    name_candidates,
-    parse_created,
-    repo_matches,
-    split_familiar,
-)
-from lamina.engine.inspect import image_inspect
 from lamina.errors import (
     ImageInUseError,
     ImageNotFoundError,
@@ -34,15 +21,17 @@ from lamina.errors import (
     UsageError,
 )
 from lamina.oci import mediatype, reference
-from lamina.oci.config import History, new_config
 from lamina.oci.descriptor import Platform
 from lamina.store.buildcache import BuildCache
 from lamina.store.images import ImageRecord
 from lamina.store.layers import LayerRecord
 from lamina.store.store import Store
 
+# Listing, history, inspect, import and prune load their helpers when called: every container
+# verb resolves an image through this module, and each CLI call is a fresh process.
 if TYPE_CHECKING:
     from lamina.engine import transfer
+    from lamina.engine.image_rows import HistoryRow, ImageSummary, PruneResult
 
 _HEX_PREFIX = re.compile(r"(sha256:)?[0-9a-f]{1,64}")
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -65,7 +54,7 @@ class ImageService:
         value = name_or_id.strip()
         if not value:
             raise UsageError("empty image name")
-        for candidate in name_candidates(value):
+        for candidate in reference.lookup_candidates(value):
             rec = images.find_by_name(candidate)
             if rec is not None:
                 return rec
@@ -86,6 +75,9 @@ class ImageService:
         message: str | None = None,
     ) -> ImageRecord:
         """``docker import``: a rootfs tar (plain, gzip or zstd) becomes a one-layer image."""
+        from lamina.build.changes import apply_changes
+        from lamina.oci.config import History, new_config
+
         name = reference.normalize(reference_) if reference_ else None
         cfg = (
             apply_changes({"Env": [DEFAULT_PATH_ENV]}, changes)
@@ -124,6 +116,14 @@ class ImageService:
         """``docker images`` rows, newest first: one per (image, name), or one ``<none>`` row
         for an untagged image; intermediate build images only with ``all_``. Filters: dangling,
         reference (glob on the familiar name), before, since, label."""
+        from lamina.engine.image_rows import (
+            ImageFilter,
+            ImageSummary,
+            parse_created,
+            repo_matches,
+            split_familiar,
+        )
+
         records = self._store.images.list()
         if not all_:
             hidden = BuildCache(db=self._store.db).intermediates()
@@ -165,6 +165,8 @@ class ImageService:
     def inspect(self, name_or_id: str) -> dict[str, Any]:
         """``docker image inspect``; a transport spec (``docker-archive:FILE``, ...) is read in
         place, without loading it (GraphDriver is then empty: nothing is unpacked)."""
+        from lamina.engine.inspect import image_inspect
+
         outside = self._outside(name_or_id)
         if outside is not None:
             return image_inspect(
@@ -222,6 +224,8 @@ class ImageService:
         """``docker history``: one row per history entry, newest first; a non-empty entry gets
         the size of the layer it made, matched in order across ``empty_layer`` entries. A
         transport spec is read in place."""
+        from lamina.engine.image_rows import history_rows
+
         outside = self._outside(name_or_id)
         if outside is not None:
             return history_rows(
@@ -307,7 +311,7 @@ class ImageService:
         return out
 
     def _matching_names(self, value: str, rec: ImageRecord) -> builtins.list[str]:
-        cands = name_candidates(value)
+        cands = reference.lookup_candidates(value)
         return [c for c in cands if c in rec.names][:1]
 
     # -- transfer -------------------------------------------------------------------------
@@ -383,6 +387,8 @@ class ImageService:
     def prune(self, *, all_: bool = False) -> PruneResult:
         """``docker image prune``: untagged images (``all_``: every image no container uses),
         then the layers nothing needs any more."""
+        from lamina.engine.image_rows import PruneResult
+
         lines: builtins.list[tuple[str, str]] = []
         reclaimed = 0
         intermediate = BuildCache(db=self._store.db).intermediates()

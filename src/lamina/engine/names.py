@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable
 from typing import Final
 
@@ -44,12 +44,18 @@ ADJECTIVES: Final = tuple(_ADJECTIVES_TEXT.split())
 SURNAMES: Final = tuple(_SURNAMES_TEXT.split())
 
 
+def _pick(n: int) -> int:
+    # A name needs no cryptographic randomness, only no seed shared between processes: the
+    # kernel's bytes, without the imports of `secrets` (hmac, base64, random) at start-up.
+    return int.from_bytes(os.urandom(4)) % n
+
+
 def random_name(*, taken: Callable[[str], bool]) -> str:
     """A fresh ``adjective_surname``; after a few collisions a digit is appended, as moby."""
     for attempt in range(64):
-        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+        name = f"{ADJECTIVES[_pick(len(ADJECTIVES))]}_{SURNAMES[_pick(len(SURNAMES))]}"
         if attempt >= 3:
-            name += str(secrets.randbelow(10))
+            name += str(_pick(10))
         if name != "boring_wozniak" and not taken(name):  # moby's one exclusion
             return name
-    return f"lamina_{secrets.token_hex(6)}"
+    return f"lamina_{os.urandom(6).hex()}"

@@ -151,6 +151,15 @@ def is_short_name(text: str) -> bool:
     return not _parse(text)[1]
 
 
+def lookup_candidates(text: str) -> list[str]:
+    """:func:`candidates`, or none when ``text`` is not a valid name (a full ``sha256:...`` id,
+    say): then only id lookups can match."""
+    try:
+        return candidates(text)
+    except UsageError:
+        return []
+
+
 def candidates(text: str) -> list[str]:
     """Normalised names to look up locally for ``text``, in order.
 

@@ -32,10 +32,10 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from lamina.digest import Digest
-from lamina.driver.base import Change, Driver
+from lamina.driver.base import Driver
 from lamina.errors import (
     ContainerNotFoundError,
     ImageNotFoundError,
@@ -49,6 +49,9 @@ from lamina.store.images import ImageUsers
 from lamina.store.layers import new_cache_id
 from lamina.store.lock import ProcessToken, StoreLock
 from lamina.store.paths import CONTAINERS_MODE, StorePaths
+
+if TYPE_CHECKING:
+    from lamina.archive.changes import Change
 
 INIT_SUFFIX: Final = "-init"
 _ID_RE: Final = re.compile(r"[0-9a-f]{64}")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,17 +49,47 @@ def test_mounts_under_is_prefix_safe() -> None:
     assert mounts_under(Path("/var/lib/lamina/over"), [m]) == []
 
 
+def test_find_mount_matches_the_escaped_target(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = tmp_path / "mountinfo"
+    fake.write_text(NEW_API + LEGACY, encoding="latin-1")
+    monkeypatch.setattr(mountinfo, "MOUNTINFO", fake)
+    found = find_mount(Path("/mnt/with space"))
+    assert found is not None and found.mount_id == 46
+    assert find_mount(Path("/mnt/with\\040space")) is None
+    assert find_mount(Path("/mnt/with")) is None
+
+
+@pytest.mark.needs_root
+def test_find_mount_sees_a_real_mount_with_odd_characters(shm_tmp: Path) -> None:
+    target = shm_tmp / "a b\\c\td ü"
+    target.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(target)], check=True)
+    try:
+        found = find_mount(target)
+        assert found is not None and found.fs_type == "tmpfs"
+        assert mountinfo.is_mounted(target)
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+    assert not mountinfo.is_mounted(target)
+
+
 def test_real_mountinfo_parses() -> None:
     assert any(m.target == "/" for m in mountinfo.read_mounts())
 
 
-def test_verify_overlay_reports_a_wrong_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_overlay_reports_a_wrong_stack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     m = parse_line(NEW_API)
-    monkeypatch.setattr(mountinfo, "read_mounts", lambda path=None: [m])
+    fake = tmp_path / "mountinfo"
+    fake.write_text(LEGACY + NEW_API, encoding="latin-1")
+    monkeypatch.setattr(mountinfo, "MOUNTINFO", fake)
     target = Path(m.target)
     assert (
         mountinfo.verify_overlay(target, lowers=["/x/b/diff", "/x/a/diff"], upper="/x/abc/diff")
-        is m
+        == m
     )
     with pytest.raises(MountError):
         mountinfo.verify_overlay(target, lowers=["/x/b/diff"], upper="/x/abc/diff")
