@@ -7,11 +7,20 @@ path component (``digest.hex``) without any further check.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from lamina.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError
+
+if TYPE_CHECKING:
+    import hashlib
+
+
+def _sha256(data: bytes | bytearray | memoryview = b"") -> hashlib._Hash:
+    # hashlib loads OpenSSL (~2 ms); the container verbs name digests but never hash.
+    import hashlib
+
+    return hashlib.sha256(data)
 
 _SHA256_RE: Final = re.compile(r"sha256:[0-9a-f]{64}")
 ALGORITHM: Final = "sha256"
@@ -35,7 +44,7 @@ class Digest(str):
 
     @classmethod
     def of(cls, data: bytes | bytearray | memoryview) -> Digest:
-        return cls("sha256:" + hashlib.sha256(data).hexdigest())
+        return cls("sha256:" + _sha256(data).hexdigest())
 
     @property
     def hex(self) -> str:
@@ -60,7 +69,7 @@ class Hasher:
     __slots__ = ("_h", "size")
 
     def __init__(self) -> None:
-        self._h = hashlib.sha256()
+        self._h = _sha256()
         self.size = 0
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
