@@ -193,11 +193,16 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
 
 
 def run_spec(
-    stored: Mapping[str, Any], *, hostname: str, host_files: Mapping[str, Path], tty: bool
+    stored: Mapping[str, Any],
+    *,
+    hostname: str,
+    host_files: Mapping[str, Path],
+    console_size: tuple[int, int] | None = None,
 ) -> RunSpec:
     """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
     /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted.
-    ``tty``: give the process a pseudo-terminal (the caller decides: it needs attached stdin)."""
+    With ``Tty`` the process gets a pseudo-terminal of ``console_size`` (rows, columns), if
+    known."""
     from lamina.runtime import MountSpec, NetworkMode, RunSpec
 
     cfg = stored["Config"]
@@ -221,7 +226,8 @@ def run_spec(
         cap_drop=tuple(hc.get("CapDrop") or ()),
         no_new_privileges=any(o in _NO_NEW_PRIVS for o in hc.get("SecurityOpt") or ()),
         mounts=tuple(mounts),
-        tty=tty,
+        tty=bool(cfg.get("Tty")),
+        console_size=console_size,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
     )
 

@@ -160,15 +160,26 @@ class ContainerService:
 
     def start(self, ref: str, *, attach: bool, interactive: bool = False) -> tuple[str, int]:
         """Start the container. Attached: wait and return its exit status; detached: return
-        once it runs (status 0). Raises CommandNotFoundError (127) etc. as the runtime does."""
+        once it runs (status 0). A ``Tty`` container gets a terminal either way (its output
+        goes to this process's stdout when attached, to the log always). Raises
+        CommandNotFoundError (127) etc. as the runtime does, UsageError for ``interactive``
+        into a terminal from a stdin that is not one (as Docker)."""
         from lamina.runtime import ContainerStatus
 
         rec = self.resolve(ref)
+        tty = bool(rec.config["Config"].get("Tty"))
+        if attach and interactive:
+            _check_tty_input(tty)
         st = self.state(rec)
         if st.status is ContainerStatus.RUNNING:
             if attach:
                 raise ConflictError(f"container {rec.name} is already running")
             return rec.id, 0
+        console_size = None
+        if tty and attach:
+            from lamina.runtime.console import terminal_size
+
+            console_size = terminal_size()
         merged = self._mount_for_run(rec)
         bundle = self._bundle(rec)
         try:
@@ -176,10 +187,8 @@ class ContainerService:
             spec = cc.run_spec(
                 rec.config,
                 hostname=container_create.hostname(rec),
-                # runc's terminal mode needs the launcher's stdin: -t without -i (or detached)
-                # falls back to pipes until the runtime can hold a console on its own.
-                tty=bool(rec.config["Config"].get("Tty")) and attach and interactive,
                 host_files={f"/etc/{n}": bundle / n for n in container_create.HOST_FILES},
+                console_size=console_size,
             )
             from lamina.runtime import build_spec, write_bundle
 
@@ -199,6 +208,8 @@ class ContainerService:
     def run(self, opts: cc.CreateOptions) -> tuple[ContainerRecord, int]:
         """``docker run``: create, start (attached unless ``detach``), and with
         ``auto_remove`` remove the container and its anonymous volumes once it is over."""
+        if opts.interactive and not opts.detach:
+            _check_tty_input(opts.tty)  # before anything is made, as Docker checks it
         rec = self.create(opts)
         try:
             _, code = self.start(rec.id, attach=not opts.detach, interactive=opts.interactive)
@@ -427,6 +438,12 @@ class ContainerService:
             author=author,
             changes=changes,
         )
+
+
+def _check_tty_input(tty: bool) -> None:
+    """Docker's refusal of ``-i -t`` when stdin is not a terminal (``CheckTty``)."""
+    if tty and not os.isatty(0):
+        raise UsageError("the input device is not a TTY")
 
 
 def _cp_arg(arg: str) -> tuple[str | None, str]:

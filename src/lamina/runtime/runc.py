@@ -62,20 +62,34 @@ class Runc:
         return argv
 
     def run_argv(
-        self, container_id: str, *, bundle: Path, pid_file: Path, log_path: Path
+        self,
+        container_id: str,
+        *,
+        bundle: Path,
+        pid_file: Path,
+        log_path: Path,
+        console_socket: str | None = None,
     ) -> list[str]:
-        """argv of a foreground ``runc run``: it creates, starts, forwards signals to the
-        process, relays its stdio, deletes the container when it exits and exits with its
-        status (128+N for a signal N)."""
+        """argv of a ``runc run``. Without ``console_socket``, a foreground run: it creates,
+        starts, forwards signals to the process, relays its stdio, deletes the container when
+        it exits and exits with its status (128+N for a signal N). With it (for a process that
+        has a terminal), a detached run: runc sends the pty master to that socket, exits once
+        the process runs, and leaves waiting, signalling and ``delete`` to its caller."""
+        detach = ["--detach", "--console-socket", console_socket] if console_socket else []
         return [
             *self._base(log_path),
             "run",
+            *detach,
             "--bundle",
             str(bundle),
             "--pid-file",
             str(pid_file),
             container_id,
         ]
+
+    def delete_argv(self, container_id: str) -> list[str]:
+        """argv of ``runc delete --force``, for a caller that cannot hold a :class:`Runc`."""
+        return [*self._base(), "delete", "--force", container_id]
 
     def exec_argv(self, container_id: str, *, process: Path, log_path: Path) -> list[str]:
         """argv of a foreground ``runc exec``: it runs ``process`` (a runtime-spec process

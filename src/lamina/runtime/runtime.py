@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from lamina.errors import ContainerNotFoundError, UsageError
-from lamina.runtime import shim
+from lamina.runtime import console, shim
 from lamina.runtime.defaults import DEFAULT_PATH
 from lamina.runtime.errors import (
     CommandNotExecutableError,
@@ -89,12 +89,15 @@ class Runtime:
 
     def run_attached(self, container_id: str, bundle: Path, *, stdin: bool) -> int:
         """Run the bundle with this process's stdout/stderr attached (``stdin``: pass our
-        stdin too, else /dev/null); signals this process gets are forwarded. Returns the
+        stdin too, else /dev/null); signals this process gets are forwarded. A process with a
+        terminal (``process.terminal``) writes it to our stdout, whatever our stdio is; with
+        ``stdin`` from a terminal, that terminal is raw while the process runs. Returns the
         container's exit status. Raises CommandNotFoundError (127),
         CommandNotExecutableError (126), ContainerStartError (125)."""
         config = self._prepare(container_id, bundle, attach=True)
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, shim.FORWARDED)
         old_handlers: dict[int, Any] = {}
+        raw = console.raw_input(0) if config.terminal and stdin else contextlib.nullcontext()
         try:
             proc = shim.ShimProcess.spawn(config, detach=False, stdin_fd=0 if stdin else None)
 
@@ -109,7 +112,8 @@ class Runtime:
             if "pid" not in message:
                 proc.wait()  # it exits right after reporting; reap it before raising
                 self._check_started(config, message)
-            code = proc.wait()
+            with raw:
+                code = proc.wait()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             for signum, handler in old_handlers.items():
@@ -143,6 +147,8 @@ class Runtime:
         bundle = bundle.resolve()
         log_path = bundle / f"{container_id}-json.log"
         self._precheck(container_id, bundle, record_dir=record_dir, log_path=log_path)
+        process = read_bundle(bundle)["process"]
+        terminal = bool(process.get("terminal"))
         return shim.ShimConfig(
             container_id=container_id,
             bundle=bundle,
@@ -154,10 +160,13 @@ class Runtime:
                     bundle=bundle,
                     pid_file=record_dir / shim.PID_FILE,
                     log_path=record_dir / shim.RUNC_LOG,
+                    console_socket=console.SOCKET_NAME if terminal else None,
                 )
             ),
             attach=attach,
-            command=read_bundle(bundle)["process"]["args"][0],
+            command=process["args"][0],
+            terminal=terminal,
+            delete_argv=tuple(self._runc.delete_argv(container_id)),
         )
 
     def _precheck(

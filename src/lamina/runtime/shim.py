@@ -13,6 +13,17 @@ leaves its session, and then owns a foreground ``runc run``:
 - when runc exits (the container's status, 128+N for a signal N) the shim writes the state
   record (:mod:`lamina.runtime.state`) atomically and exits with the same status.
 
+A process with a terminal (``-t``) is served the same way with runc's roles moved into the
+shim, because runc relays a terminal only to a terminal of its own and takes
+``--console-socket`` only with ``--detach`` (:mod:`lamina.runtime.console`): the shim makes
+itself a child subreaper, runs ``runc run --detach --console-socket``, receives the pty
+master, and then copies the master to the log (one stream, ``stdout``, as Docker) and to an
+attached launcher's stdout, and an interactive launcher's stdin to the master; it sends
+forwarded signals to the container's init itself (its parent now, so the pid cannot be
+reused), resizes the pty on SIGWINCH from the launcher's terminal, reaps the init for its
+status, drains the master and runs ``runc delete``. Nothing of this needs the launcher, so
+``run -d -t`` and a ``kill -9`` of an attached launcher leave the container and its log alone.
+
 The launcher learns the outcome of the start through a sync pipe: one JSON line, either
 ``{"shim_pid": P, "pid": N, "started_at": T}`` or ``{"shim_pid": P, "error": MSG,
 "exit_code": 125|126|127}``. A detached shim is double-forked so that nobody has to reap it
@@ -32,10 +43,13 @@ import os
 import selectors
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from lamina.runtime import console
 from lamina.runtime.logs import LogWriter, rfc3339_nano
 from lamina.runtime.runc import last_error
 from lamina.runtime.state import (
@@ -64,6 +78,8 @@ RUNC_LOG: Final = "runc.log"
 SHIM_ERR: Final = "shim.err"
 _SYNC_FD: Final = 3
 _POLL: Final = 0.002  # how often the pid file is looked for while runc creates the container
+_DRAIN: Final = 1.0  # after the init exited: how long a silent pty master is waited on for EOF
+_PR_SET_CHILD_SUBREAPER: Final = 36  # <linux/prctl.h>
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +91,10 @@ class ShimConfig:
     runc_argv: tuple[str, ...]  # a foreground ``runc run`` (Runc.run_argv)
     attach: bool  # copy output to the launcher's stdout/stderr too
     command: str  # args[0], for error messages
+    # The process has a terminal: runc_argv is a detached run that sends the pty master to
+    # bundle/console.SOCKET_NAME, and delete_argv removes what runc leaves once it ends.
+    terminal: bool = False
+    delete_argv: tuple[str, ...] = ()
 
 
 def start_failure_status(message: str) -> int:
@@ -139,7 +159,11 @@ def _child(config: ShimConfig, *, detach: bool, stdin_fd: int | None, sync_w: in
         if detach and os.fork() > 0:
             os._exit(0)
         _arrange_fds(attach=config.attach, stdin_fd=stdin_fd, sync_w=sync_w)
-        code = _serve(config)
+        shim = _Shim(config)
+        if config.terminal:
+            code = _serve_terminal(shim, relay_stdin=stdin_fd is not None)
+        else:
+            code = _serve_pipes(shim)
     except BaseException:
         with contextlib.suppress(BaseException):
             import traceback  # only on this path: it costs start-up time
@@ -202,35 +226,87 @@ class _Output:
         self._log.close()
 
 
-def _serve(config: ShimConfig) -> int:
-    shim_pid, shim_start = os.getpid(), self_start_time()
-    runc: subprocess.Popen[bytes] | None = None
-    pending: list[int] = []
+class _Shim:
+    """What both ways of serving share: the record, the launcher's sync message, and where
+    forwarded signals go (held until there is a process to send them to)."""
 
-    def forward(signum: int, _frame: object) -> None:
-        if runc is None:
-            pending.append(signum)
+    def __init__(self, config: ShimConfig) -> None:
+        self.config = config
+        self.pid, self.start_time = os.getpid(), self_start_time()
+        self._target: int | None = None
+        self._pending: list[int] = []
+        self.on_winch: Callable[[], None] | None = None  # terminal: resize, not pass it on
+        for sig in FORWARDED:
+            signal.signal(sig, self._forward)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGWINCH and self.on_winch is not None:
+            self.on_winch()
+        elif self._target is None:
+            self._pending.append(signum)
         else:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(runc.pid, signum)
+                os.kill(self._target, signum)
 
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+    def aim(self, pid: int) -> None:
+        """Send forwarded signals to ``pid`` from now on, the held ones first."""
+        self._target = pid
+        for early in self._pending:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, early)
+        self._pending.clear()
 
-    def record(state: ContainerState) -> None:
+    def record(self, state: ContainerState) -> None:
         write_record(
-            config.record_dir,
+            self.config.record_dir,
             Record(
-                container_id=config.container_id,
-                bundle=str(config.bundle),
-                log_path=str(config.log_path),
+                container_id=self.config.container_id,
+                bundle=str(self.config.bundle),
+                log_path=str(self.config.log_path),
                 state=state,
-                shim_pid=shim_pid,
-                shim_start_time=shim_start,
+                shim_pid=self.pid,
+                shim_start_time=self.start_time,
             ),
         )
 
+    def running(self, pid: int) -> str:
+        """Record and report that the container runs as ``pid``; its start time."""
+        started_at = rfc3339_nano()
+        self.record(ContainerState(status=ContainerStatus.RUNNING, pid=pid, started_at=started_at))
+        _send_sync({"shim_pid": self.pid, "pid": pid, "started_at": started_at})
+        return started_at
+
+    def failed(self, message: str, code: int) -> int:
+        """Record and report a start that failed; ``code`` is returned."""
+        self.record(ContainerState(status=ContainerStatus.CREATED, exit_code=code, error=message))
+        _send_sync({"shim_pid": self.pid, "error": message, "exit_code": code})
+        return code
+
+    def exited(self, code: int, *, started_at: str) -> int:
+        self.record(
+            ContainerState(
+                status=ContainerStatus.EXITED,
+                pid=0,
+                exit_code=code,
+                started_at=started_at,
+                finished_at=rfc3339_nano(),
+            )
+        )
+        return code
+
+    def start_error(self, status: int, stderr: bytes) -> int:
+        """A run that failed before the process started: runc's message, Docker's status."""
+        message = (
+            last_error(self.config.record_dir / RUNC_LOG)
+            or stderr.decode("utf-8", "replace").strip()
+            or f"runc exited with status {status}"
+        )
+        return self.failed(message, start_failure_status(message))
+
+
+def _serve_pipes(shim: _Shim) -> int:
+    config = shim.config
     pid_file = config.record_dir / PID_FILE
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -239,15 +315,10 @@ def _serve(config: ShimConfig) -> int:
             config.runc_argv, stdin=0, stdout=out_w, stderr=err_w, cwd=config.bundle
         )
     except OSError as exc:  # runc missing or not executable
-        message = f"cannot run {config.runc_argv[0]}: {exc.strerror or exc}"
-        record(ContainerState(status=ContainerStatus.CREATED, exit_code=125, error=message))
-        _send_sync({"shim_pid": shim_pid, "error": message, "exit_code": 125})
-        return 125
+        return shim.failed(f"cannot run {config.runc_argv[0]}: {exc.strerror or exc}", 125)
     os.close(out_w)
     os.close(err_w)
-    for early in pending:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(runc.pid, early)
+    shim.aim(runc.pid)
 
     output = _Output(LogWriter(config.log_path), attach=config.attach)
     sel = selectors.DefaultSelector()
@@ -260,9 +331,7 @@ def _serve(config: ShimConfig) -> int:
     while open_streams:
         events = sel.select(timeout=None if pid else _POLL)
         if pid is None and (pid := _read_pid(pid_file)) is not None:
-            started_at = rfc3339_nano()
-            record(ContainerState(status=ContainerStatus.RUNNING, pid=pid, started_at=started_at))
-            _send_sync({"shim_pid": shim_pid, "pid": pid, "started_at": started_at})
+            started_at = shim.running(pid)
             for stream, data in held:
                 output.emit(stream, data)
             held.clear()
@@ -280,30 +349,172 @@ def _serve(config: ShimConfig) -> int:
     code = status if status >= 0 else 128 - status
     if pid is None and (pid := _read_pid(pid_file)) is not None:
         # The container ran and ended between two looks at the pid file.
-        started_at = rfc3339_nano()
-        _send_sync({"shim_pid": shim_pid, "pid": pid, "started_at": started_at})
+        started_at = shim.running(pid)
         for stream, data in held:
             output.emit(stream, data)
+    output.close()
     if pid is None:
         # runc failed before the process started; what it printed was its own error.
-        output.close()
-        message = (
-            last_error(config.record_dir / RUNC_LOG)
-            or b"".join(d for s, d in held if s == "stderr").decode("utf-8", "replace").strip()
-            or f"runc exited with status {status}"
-        )
-        code = start_failure_status(message)
-        record(ContainerState(status=ContainerStatus.CREATED, exit_code=code, error=message))
-        _send_sync({"shim_pid": shim_pid, "error": message, "exit_code": code})
-        return code
+        return shim.start_error(status, b"".join(d for s, d in held if s == "stderr"))
+    return shim.exited(code, started_at=started_at)
+
+
+def _become_subreaper() -> None:
+    """Orphans below us (the container's init, once ``runc run --detach`` exits) become our
+    children, so we can wait for the init's status and signal it without a pid race."""
+    import ctypes  # only the terminal path needs it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _reap(pid: int) -> int | None:
+    """Reap every child that has ended (strays of runc's included); ``pid``'s exit status
+    (128+N for a signal N) if it was among them."""
+    code = None
+    while True:
+        try:
+            got, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return code
+        if got == 0:
+            return code
+        if got == pid:
+            code = os.waitstatus_to_exitcode(status)
+            code = code if code >= 0 else 128 - code
+
+
+def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
+    config = shim.config
+    _become_subreaper()
+    os.chdir(config.bundle)  # runc runs here too: both name the socket relative to it
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # a handler: it wakes the loop
+    listener = console.listen(console.SOCKET_NAME)
+    try:
+        try:
+            runc = subprocess.Popen(
+                config.runc_argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            return shim.failed(f"cannot run {config.runc_argv[0]}: {exc.strerror or exc}", 125)
+        _, stderr = runc.communicate()
+        if runc.returncode != 0:
+            _runc_delete(config)
+            return shim.start_error(runc.returncode, stderr)
+        pid = _read_pid(config.record_dir / PID_FILE)
+        if pid is None:
+            _runc_delete(config)  # --force: kills the process we cannot name
+            return shim.failed("runc started the container but wrote no pid file", 125)
+        try:
+            master = console.receive_master(listener)
+        except OSError as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _runc_delete(config)
+            return shim.failed(f"no terminal from runc: {exc}", 125)
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(console.SOCKET_NAME)
+
+    def resize() -> None:
+        if size := console.terminal_size():  # the attached launcher's terminal, if any
+            with contextlib.suppress(OSError):
+                console.set_size(master, size)
+
+    if config.attach:
+        shim.on_winch = resize
+    shim.aim(pid)
+    started_at = shim.running(pid)
+    code = _copy_terminal(master, pid, wake_r, shim=shim, relay_stdin=relay_stdin)
+    _runc_delete(config)
+    return shim.exited(code, started_at=started_at)
+
+
+def _runc_delete(config: ShimConfig) -> None:
+    """Remove what a detached runc left (best effort: ``Runtime`` deletes leftovers too)."""
+    if config.delete_argv:
+        with contextlib.suppress(OSError):
+            subprocess.run(config.delete_argv, capture_output=True, check=False)
+
+
+def _copy_terminal(master: int, pid: int, wake_r: int, *, shim: _Shim, relay_stdin: bool) -> int:
+    """Copy the pty master to the output and (``relay_stdin``) our stdin to the master until
+    the init ``pid`` has exited and the master is drained; the init's exit status."""
+    os.set_blocking(master, False)
+    output = _Output(LogWriter(shim.config.log_path), attach=shim.config.attach)
+    sel = selectors.PollSelector()  # poll takes any fd (epoll refuses a regular-file stdin)
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    sel.register(master, selectors.EVENT_READ, "master")
+    if relay_stdin:
+        sel.register(0, selectors.EVENT_READ, "stdin")
+    to_master = bytearray()
+    master_open = True
+
+    def close_terminal() -> None:
+        nonlocal master_open
+        master_open = False
+        for fd in (master, 0):
+            with contextlib.suppress(KeyError):
+                sel.unregister(fd)
+
+    code = _reap(pid)  # it may have ended before the SIGCHLD handler could tell us
+    quiet_until = time.monotonic() + _DRAIN
+    # Until the init has exited, and then until the master reports EOF (EIO: every holder of
+    # the slave end is gone) or stays silent for _DRAIN seconds.
+    while code is None or (master_open and time.monotonic() < quiet_until):
+        timeout = None if code is None else max(0.0, quiet_until - time.monotonic())
+        for key, mask in sel.select(timeout):
+            if key.data == "wake":
+                _drain(wake_r)
+            elif key.data == "stdin" and master_open:
+                try:
+                    data = os.read(0, 1 << 16)
+                except OSError:
+                    data = b""
+                if not data:  # EOF: the container keeps its terminal, we stop feeding it
+                    sel.unregister(0)
+                    continue
+                to_master += data
+                sel.modify(master, selectors.EVENT_READ | selectors.EVENT_WRITE, "master")
+            elif master_open:
+                if mask & selectors.EVENT_WRITE and to_master:
+                    try:
+                        del to_master[: os.write(master, to_master)]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        to_master.clear()
+                    if not to_master:
+                        sel.modify(master, selectors.EVENT_READ, "master")
+                if mask & selectors.EVENT_READ:
+                    try:
+                        data = os.read(master, 1 << 16)
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # EIO
+                        data = b""
+                    if data:
+                        output.emit("stdout", data)
+                        quiet_until = time.monotonic() + _DRAIN
+                    else:
+                        close_terminal()
+        if code is None and (code := _reap(pid)) is not None:
+            quiet_until = time.monotonic() + _DRAIN
+    sel.close()
+    os.close(master)
     output.close()
-    record(
-        ContainerState(
-            status=ContainerStatus.EXITED,
-            pid=0,
-            exit_code=code,
-            started_at=started_at,
-            finished_at=rfc3339_nano(),
-        )
-    )
     return code
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 512):
+            pass

@@ -78,6 +78,7 @@ class RunSpec:
     readonly_rootfs: bool = False
     mounts: tuple[MountSpec, ...] = ()
     tty: bool = False
+    console_size: tuple[int, int] | None = None  # (rows, columns) of the terminal, with tty
     rlimits: tuple[Rlimit, ...] = ()
     stop_signal: str = "SIGTERM"
     cgroups_path: str | None = None  # None: runc's default (a cgroup named after the id)
@@ -253,6 +254,10 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         "noNewPrivileges": run.no_new_privileges,
         "oomScoreAdj": 0,
     }
+    if run.tty and run.console_size is not None:
+        # Set by runc before the process starts, so its first look at the size is right.
+        rows, cols = run.console_size
+        process["consoleSize"] = {"height": rows, "width": cols}
     namespaces = [{"type": t} for t in ("mount", "pid", "uts", "ipc")]
     if run.network is NetworkMode.NONE:
         namespaces.append({"type": "network"})
