@@ -91,9 +91,17 @@ def hostname(rec: ContainerRecord) -> str:
     return str(rec.config["Config"].get("Hostname") or rec.id[:12])
 
 
+def make_log(store: Store, rec: ContainerRecord) -> None:
+    """An empty log, so LogPath exists before the first start."""
+    log = store.containers.bundle(rec) / f"{rec.id}-json.log"
+    if not log.exists():
+        log.touch(mode=0o640)
+
+
 def write_host_files(store: Store, rec: ContainerRecord) -> None:
-    """hostname, hosts and resolv.conf in the container dir (rewritten on every start, as
-    Docker does), and an empty log so LogPath exists before the first start."""
+    """hostname, hosts and resolv.conf in the container dir, written by every start (as Docker
+    does: a container that never started has none, and ``cp`` shows the init layer's empty
+    placeholders for it), and the log if missing."""
     bundle = store.containers.bundle(rec)
     network = rec.config["HostConfig"]["NetworkMode"]
     contents = {
@@ -104,9 +112,14 @@ def write_host_files(store: Store, rec: ContainerRecord) -> None:
     for name, text in contents.items():
         (bundle / name).write_text(text)
         os.chmod(bundle / name, 0o644)
-    log = bundle / f"{rec.id}-json.log"
-    if not log.exists():
-        log.touch(mode=0o640)
+    make_log(store, rec)
+
+
+def run_files(store: Store, rec: ContainerRecord) -> dict[str, Path]:
+    """Container path -> the file a run bind-mounts over it, for the files a start has
+    written (none before the first start)."""
+    bundle = store.containers.bundle(rec)
+    return {f"/etc/{n}": bundle / n for n in HOST_FILES if (bundle / n).is_file()}
 
 
 def prepare_mount_points(store: Store, rec: ContainerRecord) -> None:

@@ -7,6 +7,15 @@ operation starts from an fd that :func:`lamina.runtime.rootfs.open_in_root` reso
 ``openat2(RESOLVE_IN_ROOT)`` (or a component-by-component walk), and everything below it is
 done relative to directory fds with ``O_NOFOLLOW``: symlinks met while copying are copied as
 symlinks, never followed. The host side of ``cp`` is the user's own path and is taken as given.
+
+A container that has started sees /etc/hostname, /etc/hosts and /etc/resolv.conf bind-mounted
+from files lamina writes in its container dir; ``cp`` shows them as the container does, as
+Docker's ``cp`` does by mounting them first. :class:`RunFiles` knows the rootfs files they cover
+by identity (device and inode, resolved once like runc resolves a mount destination), so any
+path that reaches one -- through symlinks or inside a copied directory -- is served from the
+host file, and none is ever written: a copy onto one is refused, because the next start
+rewrites it and while the container runs it is a mount point (Docker 20.10 fails there with
+EBUSY).
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Final
+from typing import IO, TYPE_CHECKING, Final
 
-from lamina.errors import NotFoundError, UsageError
+from lamina.errors import ConflictError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from lamina.archive.tarwriter import TarWriter
 
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOFOLLOW_DIR: Final = _DIR | os.O_NOFOLLOW
@@ -97,15 +110,76 @@ def is_empty_dir(path: Path) -> bool:
         return next(it, None) is None
 
 
-def copy_into(src_dir_fd: int, src_name: str, dst_dir_fd: int, dst_name: str) -> None:
+class RunFiles:
+    """The files of a rootfs that a run covers with bind mounts, by identity."""
+
+    def __init__(self, covered: Mapping[tuple[int, int], tuple[str, Path]]) -> None:
+        self._covered = dict(covered)  # (st_dev, st_ino) -> (container path, host file)
+
+    @classmethod
+    def find(cls, root: Path, files: Mapping[str, Path]) -> RunFiles:
+        """``files`` maps container paths to the host files mounted over them. Each path is
+        resolved inside ``root`` as runc resolves a mount destination (symlinks followed,
+        never out of ``root``); one that is missing or not a regular file covers nothing."""
+        covered = {}
+        for path, host in files.items():
+            try:
+                fd = open_in_root(root, path, flags=os.O_PATH)
+            except OSError:
+                continue
+            with _fd(fd):
+                st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                covered[(st.st_dev, st.st_ino)] = (path, host)
+        return cls(covered)
+
+    def covering(self, st: os.stat_result) -> tuple[str, Path] | None:
+        """(container path, host file) if ``st`` (an lstat in the same rootfs) is covered."""
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return self._covered.get((st.st_dev, st.st_ino))
+
+    def refuse(self, st: os.stat_result) -> None:
+        """Raise ConflictError if ``st`` is covered: a copy must not replace it."""
+        hit = self.covering(st)
+        if hit is None:
+            return
+        exc = ConflictError(
+            f"cannot copy to {hit[0]}: it is mounted from {hit[1]}, which every start of the "
+            "container rewrites"
+        )
+        exc.hint = "change it from inside the running container (lamina exec), or recreate it"
+        raise exc
+
+
+def copy_into(
+    src_dir_fd: int,
+    src_name: str,
+    dst_dir_fd: int,
+    dst_name: str,
+    *,
+    read_run_files: RunFiles | None = None,
+    keep_run_files: RunFiles | None = None,
+) -> None:
     """Copy the entry ``src_name`` of ``src_dir_fd`` to ``dst_name`` in ``dst_dir_fd``,
     recursively, keeping modes, owners, times and symlinks (never followed). An existing
-    non-dir at the destination is replaced; an existing dir is merged into."""
+    non-dir at the destination is replaced; an existing dir is merged into.
+
+    ``read_run_files`` (source in a rootfs): a covered source file is copied from its host
+    file. ``keep_run_files`` (destination in a rootfs): replacing a covered file raises
+    ConflictError (entries copied before it stay)."""
     st = os.stat(src_name, dir_fd=src_dir_fd, follow_symlinks=False)
+    if read_run_files is not None and (hit := read_run_files.covering(st)) is not None:
+        host = hit[1]
+        with _fd(os.open(host.parent, _DIR)) as hfd:
+            copy_into(hfd, host.name, dst_dir_fd, dst_name)
+        return
     try:
         old: os.stat_result | None = os.stat(dst_name, dir_fd=dst_dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         old = None
+    if keep_run_files is not None and old is not None:
+        keep_run_files.refuse(old)
     if old is not None and not (stat.S_ISDIR(old.st_mode) and stat.S_ISDIR(st.st_mode)):
         if stat.S_ISDIR(old.st_mode):
             raise UsageError(f"cannot overwrite directory {dst_name!r} with a non-directory")
@@ -119,7 +193,14 @@ def copy_into(src_dir_fd: int, src_name: str, dst_dir_fd: int, dst_name: str) ->
             _fd(os.open(dst_name, _NOFOLLOW_DIR, dir_fd=dst_dir_fd)) as dfd,
         ):
             for entry in sorted(os.listdir(sfd)):
-                copy_into(sfd, entry, dfd, entry)
+                copy_into(
+                    sfd,
+                    entry,
+                    dfd,
+                    entry,
+                    read_run_files=read_run_files,
+                    keep_run_files=keep_run_files,
+                )
             _set_attrs(dfd, st, mode)
         return
     if stat.S_ISREG(st.st_mode):
@@ -179,17 +260,17 @@ def _split(path: str) -> tuple[str, str]:
     return parent or "/", name
 
 
-def copy_out(root: Path, src: str, dest: Path) -> None:
+def copy_out(root: Path, src: str, dest: Path, *, run_files: RunFiles | None = None) -> None:
     """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``. A dir lands at
     ``DEST/<name>`` when DEST is an existing dir, else at DEST; a trailing "/" on SRC copies
-    what the dir holds."""
+    what the dir holds. Files covered by ``run_files`` are copied from their host files."""
     parent, name = _split(src)
     if not name:  # a directory's contents
         with _fd(open_dir_in_root(root, parent)) as sfd:
             dest.mkdir(mode=0o755, exist_ok=True)
             with _fd(os.open(dest, _DIR)) as dfd:
                 for entry in sorted(os.listdir(sfd)):
-                    copy_into(sfd, entry, dfd, entry)
+                    copy_into(sfd, entry, dfd, entry, read_run_files=run_files)
         return
     with _fd(open_dir_in_root(root, parent)) as sfd:
         try:
@@ -203,12 +284,13 @@ def copy_out(root: Path, src: str, dest: Path) -> None:
             if not target_parent.is_dir():
                 raise NotFoundError(f"destination directory {target_parent} does not exist")
         with _fd(os.open(target_parent, _DIR)) as dfd:
-            copy_into(sfd, name, dfd, target)
+            copy_into(sfd, name, dfd, target, read_run_files=run_files)
 
 
-def copy_in(root: Path, src: Path, dest: str) -> None:
+def copy_in(root: Path, src: Path, dest: str, *, run_files: RunFiles | None = None) -> None:
     """``docker cp SRC CONTAINER:DEST``: ``dest`` resolved inside ``root``; a symlink there
-    pointing "outside" lands inside the rootfs."""
+    pointing "outside" lands inside the rootfs. Replacing a file covered by ``run_files``
+    raises ConflictError."""
     try:
         st = os.lstat(src)
     except FileNotFoundError as exc:
@@ -226,17 +308,93 @@ def copy_in(root: Path, src: Path, dest: str) -> None:
                 target_fd = -1
             if target_fd >= 0:  # an existing dir: copy into it
                 with _fd(target_fd) as tfd:
-                    copy_into(sfd, src_name, tfd, src.name)
+                    copy_into(sfd, src_name, tfd, src.name, keep_run_files=run_files)
                 return
             with _fd(open_dir_in_root(root, parent)) as pfd:
-                copy_into(sfd, src_name, pfd, name)
+                copy_into(sfd, src_name, pfd, name, keep_run_files=run_files)
             return
         with _fd(open_dir_in_root(root, parent)) as tfd:
             if stat.S_ISDIR(st.st_mode) and dest.endswith("/."):
                 for entry in sorted(os.listdir(src)):
-                    copy_into(sfd, os.path.join(src_name, entry), tfd, entry)
+                    copy_into(
+                        sfd, os.path.join(src_name, entry), tfd, entry, keep_run_files=run_files
+                    )
             else:
-                copy_into(sfd, src_name, tfd, src.name or "rootfs")
+                copy_into(sfd, src_name, tfd, src.name or "rootfs", keep_run_files=run_files)
+
+
+def archive_out(root: Path, src: str, out: IO[bytes], *, run_files: RunFiles | None = None) -> None:
+    """``docker cp CONTAINER:SRC -``: a tar of ``src`` (resolved inside ``root``) on ``out``,
+    its entries named from SRC's last component as Docker names them (``etc/``,
+    ``etc/hostname``); for "/" or a path ending in "/." the entries are what the dir holds.
+    Symlinks are stored, never followed; files covered by ``run_files`` are stored with
+    their host file's content and attributes; sockets are left out, as tar cannot hold them."""
+    from lamina.archive.tarwriter import TarWriter
+
+    contents = src.endswith("/.") or not src.strip("/")
+    parent, name = _split(src if contents else src.rstrip("/"))
+    with TarWriter(out) as tw, _fd(open_dir_in_root(root, parent)) as pfd:
+        links: dict[tuple[int, int], str] = {}
+        if contents:
+            for entry in sorted(os.listdir(pfd)):
+                _archive_entry(tw, pfd, entry, entry, run_files=run_files, links=links)
+            return
+        try:
+            os.stat(name, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no such file or directory in the container: {src}") from exc
+        _archive_entry(tw, pfd, name, name, run_files=run_files, links=links)
+
+
+def _archive_entry(
+    tw: TarWriter,
+    dir_fd: int,
+    name: str,
+    path: str,
+    *,
+    run_files: RunFiles | None,
+    links: dict[tuple[int, int], str],
+) -> None:
+    from lamina.archive.entry import Entry, EntryKind
+
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if run_files is not None and (hit := run_files.covering(st)) is not None:
+        with _fd(os.open(hit[1].parent, _DIR)) as hfd:
+            _archive_entry(tw, hfd, hit[1].name, path, run_files=None, links={})
+        return
+    fmt = stat.S_IFMT(st.st_mode)
+    entry = Entry(
+        path=path,
+        kind=EntryKind.FILE,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        mtime=int(st.st_mtime),
+    )
+    if fmt == stat.S_IFDIR:
+        tw.add(replace(entry, kind=EntryKind.DIR))
+        with _fd(os.open(name, _NOFOLLOW_DIR, dir_fd=dir_fd)) as dfd:
+            for child in sorted(os.listdir(dfd)):
+                _archive_entry(tw, dfd, child, f"{path}/{child}", run_files=run_files, links=links)
+    elif fmt == stat.S_IFREG:
+        inode = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and inode in links:
+            tw.add(replace(entry, kind=EntryKind.HARDLINK, linkname=links[inode]))
+            return
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        with os.fdopen(os.open(name, flags, dir_fd=dir_fd), "rb") as f:
+            tw.add(replace(entry, size=st.st_size), f)
+        if st.st_nlink > 1:
+            links[inode] = path
+    elif fmt == stat.S_IFLNK:
+        link = os.readlink(name, dir_fd=dir_fd)
+        tw.add(replace(entry, kind=EntryKind.SYMLINK, linkname=link))
+    elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+        kind = EntryKind.CHAR if fmt == stat.S_IFCHR else EntryKind.BLOCK
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        tw.add(replace(entry, kind=kind, devmajor=major, devminor=minor))
+    elif fmt == stat.S_IFIFO:
+        tw.add(replace(entry, kind=EntryKind.FIFO))
 
 
 def fill_from_image(root: Path, path: str, data: Path) -> None:

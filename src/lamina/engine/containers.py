@@ -100,7 +100,7 @@ class ContainerService:
 
     def create(self, opts: cc.CreateOptions) -> ContainerRecord:
         """``docker create``: the record, its layers, its volumes (made and pre-filled), and
-        the files bind-mounted at run time."""
+        its (empty) log. The files bind-mounted at run time are written by each start."""
         image = self._images.resolve(opts.image)
         image_cfg = dict(self._images.config(image).get("config") or {})
         path, args = cc.command_of(opts, image_cfg)
@@ -140,7 +140,7 @@ class ContainerService:
                     self._store.volumes.remove(vname)
             raise
         try:
-            container_create.write_host_files(self._store, rec)
+            container_create.make_log(self._store, rec)
             if mounts:
                 container_create.prepare_mount_points(self._store, rec)
         except BaseException:
@@ -403,18 +403,40 @@ class ContainerService:
             write_tree_diff(None, merged, out)
 
     def copy(self, source: str, destination: str) -> None:
-        """``docker cp``: exactly one side is ``CONTAINER:PATH``."""
+        """``docker cp``: exactly one side is ``CONTAINER:PATH``. Once the container has
+        started, its /etc/hostname, /etc/hosts and /etc/resolv.conf read as the generated
+        files a run mounts there (before: the init layer's empty placeholders), and a copy
+        onto them is refused (ConflictError)."""
         src_c, src_p = _cp_arg(source)
         dst_c, dst_p = _cp_arg(destination)
         if (src_c is None) == (dst_c is None):
             raise UsageError("copying between containers or between host paths is not supported")
         if src_c is not None:
-            with self._rootfs(self.resolve(src_c)) as merged:
-                container_fs.copy_out(merged, src_p, Path(dst_p))
+            rec = self.resolve(src_c)
+            with self._rootfs(rec) as merged:
+                run_files = self._run_files(rec, merged)
+                container_fs.copy_out(merged, src_p, Path(dst_p), run_files=run_files)
         else:
             assert dst_c is not None
-            with self._rootfs(self.resolve(dst_c)) as merged:
-                container_fs.copy_in(merged, Path(src_p), dst_p)
+            if src_p == "-":
+                raise UsageError("copying a tar from stdin into a container is not supported")
+            rec = self.resolve(dst_c)
+            with self._rootfs(rec) as merged:
+                run_files = self._run_files(rec, merged)
+                container_fs.copy_in(merged, Path(src_p), dst_p, run_files=run_files)
+
+    def copy_archive(self, source: str, out: IO[bytes]) -> None:
+        """``docker cp CONTAINER:PATH -``: PATH as a tar on ``out`` (what :meth:`copy` would
+        copy, run-time files included)."""
+        container, path = _cp_arg(source)
+        if container is None:
+            raise UsageError(f"{source!r} is not CONTAINER:PATH")
+        rec = self.resolve(container)
+        with self._rootfs(rec) as merged:
+            container_fs.archive_out(merged, path, out, run_files=self._run_files(rec, merged))
+
+    def _run_files(self, rec: ContainerRecord, merged: Path) -> container_fs.RunFiles:
+        return container_fs.RunFiles.find(merged, container_create.run_files(self._store, rec))
 
     def commit(
         self,

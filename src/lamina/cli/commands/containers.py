@@ -416,7 +416,13 @@ def export(ctx: Context, output: str | None, container: str) -> None:
 @click.argument("destination")
 @pass_ctx
 def cp(ctx: Context, source: str, destination: str) -> None:
-    """Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST."""
+    """Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST.
+    DEST "-" writes a tar of SRC to stdout."""
+    if destination == "-":
+        from lamina.cli.render import write_tar
+
+        write_tar(None, lambda f: ctx.engine.containers.copy_archive(source, f))
+        return
     ctx.engine.containers.copy(source, destination)
 
 
