@@ -49,6 +49,7 @@ class Lamina:
             capture_output=True,
             timeout=60,
             check=False,
+            cwd=self.root.parent,  # a stray relative path lands in the test's tmp dir
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
         )
@@ -60,7 +61,10 @@ class Lamina:
         return self.run(*args).stdout.decode()
 
     def cp_tar(self, source: str) -> tarfile.TarFile:
-        return tarfile.open(fileobj=io.BytesIO(self.run("cp", source, "-").stdout))
+        """``cp SOURCE -``: a tar on stdout, never a host file called "-"."""
+        out = self.run("cp", source, "-").stdout
+        assert not (self.root.parent / "-").exists()
+        return tarfile.open(fileobj=io.BytesIO(out))
 
 
 def _read_member(tf: tarfile.TarFile, name: str) -> bytes:

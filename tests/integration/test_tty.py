@@ -48,6 +48,7 @@ class Lamina:
             capture_output=True,
             timeout=60,
             check=False,
+            cwd=self.root.parent,  # a stray relative path lands in the test's tmp dir
             stdin=subprocess.DEVNULL,
         )
         r = subprocess.CompletedProcess(
