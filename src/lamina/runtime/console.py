@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import socket
 import struct
 import termios
 from collections.abc import Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import socket  # imported where used: only a shim serving a terminal needs it (~2 ms)
 
 SOCKET_NAME: Final = "console.sock"
 _ACCEPT_TIMEOUT: Final = 10.0  # runc has sent the master before ``run --detach`` returns
@@ -31,6 +33,8 @@ _WINSIZE: Final = struct.Struct("HHHH")  # struct winsize: rows, cols, xpixel, y
 
 def listen(path: str) -> socket.socket:
     """A listening unix socket at ``path`` (replacing a stale one left by a killed shim)."""
+    import socket
+
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -47,6 +51,8 @@ def listen(path: str) -> socket.socket:
 def receive_master(listener: socket.socket) -> int:
     """Accept runc's connection and return the pty master fd it sends (close-on-exec).
     Raises OSError (TimeoutError if runc never connected, ConnectionError if it sent no fd)."""
+    import socket
+
     listener.settimeout(_ACCEPT_TIMEOUT)
     conn, _ = listener.accept()
     with conn:
