@@ -257,3 +257,23 @@ def test_meta_header_rules() -> None:
         HeaderReader(io.BytesIO(two).read, max_header_bytes=100).next()
     sparse = LayerTar().file("s", pax_headers={"GNU.sparse.major": "1"}).bytes()
     assert _reader(sparse)[0].sparse
+
+
+@pytest.mark.parametrize("fill", [0x61, 0x7F, 0x80, 0xFF])
+def test_checksum_sums_every_byte(fill: int) -> None:
+    # Extreme bytes in every text field (name, linkname, uname, gname, prefix) push both halves
+    # of the block to the largest sums the checksum arithmetic must get exactly right.
+    block = bytearray(LayerTar(fmt=tarfile.USTAR_FORMAT).file("a").bytes()[:512])
+    for start, end in ((0, 100), (157, 257), (265, 329), (345, 500)):
+        block[start:end] = bytes([fill]) * (end - start)
+    block[148:156] = b" " * 8
+    unsigned = sum(block)
+    signed = unsigned - 256 * sum(b > 127 for b in block)
+    for stored in (unsigned, signed):
+        if stored >= 0:  # a negative signed sum has no octal spelling
+            block[148:156] = b"%06o\x00 " % stored
+            assert len(_reader(bytes(block) + bytes(1024))) == 1
+    for stored in (unsigned - 1, unsigned + 1):
+        block[148:156] = b"%06o\x00 " % stored
+        with pytest.raises(InvalidArchiveError, match="checksum"):
+            _reader(bytes(block) + bytes(1024))
