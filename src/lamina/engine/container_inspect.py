@@ -58,10 +58,11 @@ def inspect_container(
         "Args": list(stored["Args"]),
         "State": state_json(state),
         "Image": str(rec.image),
-        "ResolvConfPath": str(bundle / "resolv.conf"),
-        "HostnamePath": str(bundle / "hostname"),
-        "HostsPath": str(bundle / "hosts"),
-        "LogPath": str(bundle / f"{rec.id}-json.log"),
+        # Written by the first start, as Docker's; "" until then (every path printed exists).
+        "ResolvConfPath": _existing(bundle / "resolv.conf"),
+        "HostnamePath": _existing(bundle / "hostname"),
+        "HostsPath": _existing(bundle / "hosts"),
+        "LogPath": _existing(bundle / f"{rec.id}-json.log"),
         "Name": "/" + rec.name,
         "RestartCount": 0,
         "Driver": driver_name,
@@ -120,3 +121,7 @@ def command_text(rec: ContainerRecord) -> str:
 
 def created_ts(rec: ContainerRecord) -> float:
     return _parse(rec.created) or 0.0
+
+
+def _existing(path: Path) -> str:
+    return str(path) if path.exists() else ""

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lamina.driver.base import Change
 from lamina.engine import container_config as cc
 from lamina.engine import container_create, container_fs
 from lamina.engine.container_inspect import (
@@ -42,6 +41,8 @@ from lamina.store.containers import ContainerRecord
 from lamina.store.store import Store
 
 if TYPE_CHECKING:
+    from lamina.archive.changes import Change
+
     # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
     # commit start faster (a CLI process per command: every import counts).
     from lamina.runtime import ContainerState, LogEntry, Runtime

@@ -16,18 +16,64 @@ data), ``users`` and ``rootfs`` (fd-confined lookups in the image), ``runc`` (th
 
 from __future__ import annotations
 
-from lamina.runtime.errors import (
-    CommandNotExecutableError,
-    CommandNotFoundError,
-    ContainerNotRunningError,
-    ContainerRunningError,
-    ContainerStartError,
-    RuncError,
-)
-from lamina.runtime.logs import LogEntry
-from lamina.runtime.runtime import Runtime
-from lamina.runtime.spec import MountSpec, NetworkMode, Rlimit, RunSpec, build_spec, write_bundle
-from lamina.runtime.state import ContainerState, ContainerStatus
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lamina.runtime.errors import (
+        CommandNotExecutableError,
+        CommandNotFoundError,
+        ContainerNotRunningError,
+        ContainerRunningError,
+        ContainerStartError,
+        RuncError,
+    )
+    from lamina.runtime.logs import LogEntry
+    from lamina.runtime.runtime import Runtime
+    from lamina.runtime.spec import (
+        MountSpec,
+        NetworkMode,
+        Rlimit,
+        RunSpec,
+        build_spec,
+        write_bundle,
+    )
+    from lamina.runtime.state import ContainerState, ContainerStatus
+
+# Each name loads only the module that defines it: `ps` needs the state records, `run` the
+# spec and the shim, `cp` the confined lookups -- never all of them (each CLI call is a new
+# process, and the whole package is ~15 ms of imports).
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "CommandNotExecutableError",
+            "CommandNotFoundError",
+            "ContainerNotRunningError",
+            "ContainerRunningError",
+            "ContainerStartError",
+            "RuncError",
+        ),
+        "errors",
+    ),
+    "LogEntry": "logs",
+    "Runtime": "runtime",
+    **dict.fromkeys(
+        ("MountSpec", "NetworkMode", "Rlimit", "RunSpec", "build_spec", "write_bundle"), "spec"
+    ),
+    "ContainerState": "state",
+    "ContainerStatus": "state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CommandNotExecutableError",

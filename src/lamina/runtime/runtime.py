@@ -29,7 +29,6 @@ import re
 import select
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -251,6 +250,8 @@ class Runtime:
             root=Path(f"/proc/{st.pid}/root"),
         )
         record_dir = self._record_dir(container_id)
+        import tempfile  # exec only
+
         fd, name = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=record_dir)
         process_path = Path(name)
         log_path = process_path.with_suffix(".log")

@@ -286,7 +286,9 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
 def write_bundle(bundle_dir: Path, spec: dict[str, Any]) -> None:
     """Write ``bundle_dir/config.json`` (dir made 0700 if missing); atomic, replaces any old one."""
     bundle_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = json.dumps(spec, indent=1, sort_keys=False).encode() + b"\n"
+    # Compact, as containerd writes it: the indenting encoder is pure Python (~2 ms a start);
+    # `jq . config.json` shows it laid out.
+    data = json.dumps(spec, separators=(",", ":")).encode() + b"\n"
     write_atomic(bundle_dir / CONFIG_NAME, data, mode=0o600, durable=False)
 
 
