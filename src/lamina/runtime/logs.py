@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,9 +40,27 @@ _GO_ESCAPES: Final = str.maketrans(
 
 def encode_entry(*, stream: str, data: bytes, ns: int) -> bytes:
     """One json-file line (with its trailing newline) as Docker writes it."""
+    return _encode_log(data) + _entry_tail(stream, ns)
+
+
+# Printable ASCII that Go's encoder writes as is (no `"`, `\\`, `<`, `>`, `&`), then an
+# optional newline: the common line, written without decoding or escaping anything.
+_PLAIN: Final = re.compile(rb"[ !#-%'-;=?-\[\]-~]*\n?")
+
+
+def _encode_log(data: bytes) -> bytes:
+    """``{"log":<data as a JSON string>`` as Go's encoder writes it."""
+    if _PLAIN.fullmatch(data):
+        if data.endswith(b"\n"):
+            return b'{"log":"' + data[:-1] + b'\\n"'
+        return b'{"log":"' + data + b'"'
     text = data.decode("utf-8", "replace")
     log = json.dumps(text, ensure_ascii=False).translate(_GO_ESCAPES)
-    return f'{{"log":{log},"stream":"{stream}","time":"{rfc3339_nano(ns)}"}}\n'.encode()
+    return b'{"log":' + log.encode()
+
+
+def _entry_tail(stream: str, ns: int) -> bytes:
+    return f',"stream":"{stream}","time":"{rfc3339_nano(ns)}"}}\n'.encode()
 
 
 class LogWriter:
@@ -55,21 +74,31 @@ class LogWriter:
         """Log ``data`` read from ``stream`` (``stdout``/``stderr``); partial lines wait."""
         buf = self._partial.pop(stream, b"") + data
         out: list[bytes] = []
-        ns = time.time_ns()
+        tail = b""
+        start, size = 0, len(buf)
+        # Offsets into one buffer (no re-slicing of the rest per line), and one time stamp per
+        # read, as Docker's copier stamps what one read returned: `yes` in a container must
+        # not outrun its own log.
         while True:
-            nl = buf.find(b"\n", 0, MAX_LINE)
+            nl = buf.find(b"\n", start, start + MAX_LINE)
             if nl >= 0:
-                out.append(encode_entry(stream=stream, data=buf[: nl + 1], ns=ns))
-                buf = buf[nl + 1 :]
-            elif len(buf) >= MAX_LINE:
-                out.append(encode_entry(stream=stream, data=buf[:MAX_LINE], ns=ns))
-                buf = buf[MAX_LINE:]
+                end = nl + 1
+            elif size - start >= MAX_LINE:
+                end = start + MAX_LINE
             else:
                 break
-        if buf:
-            self._partial[stream] = buf
+            if not tail:
+                tail = _entry_tail(stream, time.time_ns())
+            out.append(_encode_log(buf[start:end]))
+            out.append(tail)
+            start = end
+        if start < size:
+            self._partial[stream] = buf[start:]
         if out:
-            os.write(self._fd, b"".join(out))
+            data_out = b"".join(out)
+            view = memoryview(data_out)
+            while view:
+                view = view[os.write(self._fd, view) :]
 
     def close(self) -> None:
         """Write any unterminated last lines, then close."""

@@ -8,6 +8,9 @@ import threading
 import time
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lamina.runtime.logs import MAX_LINE, LogEntry, LogWriter, encode_entry, read_log, rfc3339_nano
 from lamina.runtime.shim import start_failure_status
 from lamina.runtime.state import (
@@ -36,6 +39,36 @@ def test_encode_entry_matches_docker_bytes() -> None:
     odd = encode_entry(stream="stderr", data=b"<a&b> \xff caf\xc3\xa9\n", ns=NS)
     assert b"\\u003ca\\u0026b\\u003e" in odd
     assert json.loads(odd)["log"] == "<a&b> \ufffd caf\u00e9\n"
+
+
+def _go_encoded(data: bytes) -> str:
+    """What Go's encoder writes for ``data`` as a string: JSON with <, >, & and U+2028/9
+    escaped, invalid UTF-8 as U+FFFD (the slow path, spelled out independently)."""
+    text = json.dumps(data.decode("utf-8", "replace"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(ch, esc)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+@settings(max_examples=400)
+@given(st.binary(max_size=64) | st.text(max_size=32).map(lambda t: t.encode()))
+def test_every_line_encodes_as_go_would(data: bytes) -> None:
+    line = encode_entry(stream="stdout", data=data, ns=NS)
+    expected = '{"log":' + _go_encoded(data) + ',"stream":"stdout","time":"2024-05-01T12:00:00Z"}\n'
+    assert line == expected.encode()
+
+
+def test_writer_keeps_up_with_many_short_lines(tmp_path: Path) -> None:
+    # `yes` in a container: 64 KiB reads of "y\n" must become 32768 entries per read, each
+    # exactly one line (the writer once re-sliced the buffer per line: quadratic).
+    path = tmp_path / "c-json.log"
+    w = LogWriter(path)
+    for _ in range(8):
+        w.write("stdout", b"y\n" * 32768)
+    w.close()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 8 * 32768
+    assert {json.loads(line)["log"] for line in lines[::4096]} == {"y\n"}
 
 
 def test_writer_splits_lines_and_flushes_partials(tmp_path: Path) -> None:
