@@ -25,13 +25,9 @@ from lamina.errors import (
 )
 
 try:
-    from isal import igzip as _gzip_mod
     from isal import isal_zlib as _zlib_mod
 except ImportError:  # pragma: no cover - isal is a declared dependency
-    import gzip as _gzip_mod  # type: ignore[no-redef]
     import zlib as _zlib_mod  # type: ignore[no-redef]
-
-from backports import zstd as _zstd
 
 _ZLIB_ERROR: Final[type[Exception]] = _zlib_mod.error  # type: ignore[assignment]
 
@@ -179,14 +175,19 @@ class _Zstd:
     """Multi-frame zstd; skippable frames are handled by the decompressor."""
 
     def __init__(self, chunk: int) -> None:
+        # backports.zstd (~1.3 ms to import) is imported where it is used: most commands never
+        # meet a zstd layer.
+        from backports import zstd
+
         self._chunk = chunk
-        self._d = _zstd.ZstdDecompressor()
+        self._zstd = zstd
+        self._d = zstd.ZstdDecompressor()
         self._started = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         while data:
             if self._d.eof:
-                self._d = _zstd.ZstdDecompressor()
+                self._d = self._zstd.ZstdDecompressor()
             self._started = True
             try:
                 out = self._d.decompress(data, self._chunk)
@@ -196,7 +197,7 @@ class _Zstd:
                     if self._d.eof or self._d.needs_input:
                         break
                     out = self._d.decompress(b"", self._chunk)
-            except _zstd.ZstdError as exc:
+            except self._zstd.ZstdError as exc:
                 raise InvalidContentError(f"corrupt zstd layer: {exc}") from exc
             data = self._d.unused_data if self._d.eof else b""
 
@@ -269,10 +270,16 @@ def open_compressor(dst: IO[bytes], c: Compression, *, level: int | None = None)
     """A writer that compresses into ``dst``; closing it finishes the stream but leaves ``dst``
     open. gzip output is deterministic (mtime 0, no file name)."""
     if c is Compression.GZIP:
+        try:  # imported here, as zstd: compressing is rare
+            from isal import igzip as gzip_mod
+        except ImportError:  # pragma: no cover - isal is a declared dependency
+            import gzip as gzip_mod  # type: ignore[no-redef]
         lvl = DEFAULT_GZIP_LEVEL if level is None else level
-        gz = _gzip_mod.GzipFile(fileobj=dst, mode="wb", compresslevel=lvl, mtime=0)  # type: ignore[no-untyped-call]
+        gz = gzip_mod.GzipFile(fileobj=dst, mode="wb", compresslevel=lvl, mtime=0)  # type: ignore[no-untyped-call]
         return cast(IO[bytes], gz)
     if c is Compression.ZSTD:
+        from backports import zstd
+
         lvl = DEFAULT_ZSTD_LEVEL if level is None else level
-        return _zstd.ZstdFile(dst, mode="w", level=lvl)  # type: ignore[return-value]
+        return zstd.ZstdFile(dst, mode="w", level=lvl)  # type: ignore[return-value]
     return _NonClosing(dst)  # type: ignore[return-value]

@@ -33,6 +33,7 @@ from lamina.errors import InvalidArchiveError, LimitExceededError
 
 BLOCK: Final = 512
 _ZERO_BLOCK: Final = bytes(BLOCK)
+_NO_DATA: Final = memoryview(b"")
 _READ_SIZE: Final = 1 << 20
 # name mode uid gid size mtime chksum type linkname magic version uname gname devmajor devminor
 # prefix, at offsets 0 100 108 116 124 136 148 156 157 257 263 265 297 329 337 345 (the hot path
@@ -229,7 +230,7 @@ class HeaderReader:
         """Up to ``n`` bytes of the current member's data without copying; empty at its end."""
         want = min(n, self.remaining)
         if want <= 0:
-            return memoryview(b"")
+            return _NO_DATA
         if not self._fill():
             raise InvalidArchiveError(None, "truncated: file content is cut short")
         pos = self._pos

@@ -30,7 +30,6 @@ cost of applying a layer; nothing here ever extracts. The per-entry policy lives
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Final
@@ -55,6 +54,7 @@ _KINDS: Final = {
     b"6": EntryKind.FIFO,
 }
 _SPARSE: Final = b"S"
+_NO_DATA: Final = memoryview(b"")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -116,7 +116,7 @@ class TarStream:
         bytes at buffer boundaries; empty at the member's end)."""
         want = min(n, self._remaining)
         if want <= 0:
-            return memoryview(b"")
+            return _NO_DATA
         try:
             view = self._reader.view(want)
         except InvalidArchiveError as exc:
@@ -178,7 +178,9 @@ class TarStream:
             return None
         if cls is NameClass.INVALID:
             raise UnsafeArchivePathError(raw, "invalid whiteout name (no file named)")
-        uid, gid = self._id(ti.uid, raw), self._id(ti.gid, raw)
+        uid, gid = ti.uid, ti.gid
+        if not (0 <= uid <= _UID_MAX and 0 <= gid <= _UID_MAX):
+            raise InvalidArchiveError(raw, f"uid/gid {uid}/{gid} out of range")
         if cls is NameClass.OPAQUE:
             entry = Entry(
                 path=parent, kind=EntryKind.OPAQUE, mode=ti.mode & 0o7777, uid=uid, gid=gid
@@ -207,7 +209,7 @@ class TarStream:
             linkname = ti.linkname
             if not linkname or "\x00" in linkname:
                 raise UnsafeArchivePathError(raw, "empty symlink target or NUL in it")
-        if len(os.fsencode(linkname)) > self._limits.max_path_bytes:
+        if linkname and len(os.fsencode(linkname)) > self._limits.max_path_bytes:
             raise LimitExceededError(
                 limit_name="max_path_bytes",
                 limit=self._limits.max_path_bytes,
@@ -228,13 +230,13 @@ class TarStream:
         return Entry(
             path=name,
             kind=kind,
-            mode=stat.S_IMODE(ti.mode),
+            mode=ti.mode & 0o7777,  # stat.S_IMODE
             size=ti.size if kind is EntryKind.FILE else 0,
             mtime=mtime,
             linkname=linkname,
             devmajor=devmajor,
             devminor=devminor,
-            xattrs=self._xattrs(ti, raw),
+            xattrs=self._xattrs(ti, raw) if ti.xattrs else {},
             uid=uid,
             gid=gid,
         )
@@ -254,9 +256,3 @@ class TarStream:
                 what=f"member {raw!r}",
             )
         return ti.xattrs
-
-    @staticmethod
-    def _id(value: int, raw: str) -> int:
-        if not 0 <= value <= _UID_MAX:
-            raise InvalidArchiveError(raw, f"uid/gid {value} out of range")
-        return value

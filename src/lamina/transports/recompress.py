@@ -21,7 +21,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Final
 
@@ -142,6 +141,9 @@ def recompressed(
 ) -> Iterator[RecompressedImage]:
     """``image`` with every layer in ``compression``; the temp blobs live under ``workdir``
     until the context exits."""
+    # Imported here: every ``load``/``save`` imports this module, few recompress (~3 ms).
+    from concurrent.futures import ThreadPoolExecutor
+
     tmp = Path(tempfile.mkdtemp(prefix="recompress-", dir=workdir))
     try:
         source_layers = list(image.layers())
