@@ -3,10 +3,9 @@ the exit status a command that succeeded but found problems wants (``verify``)."
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import click
 
 from lamina.cli.entry import settle_gc
 
@@ -21,6 +20,9 @@ class Context:
         self.root = root
         self.driver = driver
         self._engine: Engine | None = None
+        # Commands that succeed but report findings (verify) or partial failures (rm A B)
+        # set a non-zero status here.
+        self.exit_status = 0
 
     @property
     def engine(self) -> Engine:
@@ -37,17 +39,22 @@ class Context:
             self._engine = None
 
 
-pass_ctx = click.make_pass_decorator(Context)
-
-_status = [0]
-
-
-def set_exit_status(code: int) -> None:
-    """Commands that succeed but report findings (verify) set a non-zero status here."""
-    _status[0] = code
+class Aborted(Exception):
+    """The user did not confirm (exit 130, as for an interrupt)."""
 
 
-def pop_exit_status() -> int:
-    code = _status[0]
-    _status[0] = 0
-    return code
+def confirm(question: str) -> None:
+    """Ask on stderr and read the answer from stdin; return on yes, raise :class:`Aborted`
+    on no, an empty answer or end of input."""
+    while True:
+        sys.stderr.write(f"{question} [y/N]: ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:
+            raise Aborted
+        answer = line.strip().lower()
+        if answer in ("y", "yes"):
+            return
+        if answer in ("", "n", "no"):
+            raise Aborted
+        sys.stderr.write("Error: invalid input\n")

@@ -1,136 +1,293 @@
-"""The ``lamina`` command: global options, error handling, and the command table.
+"""The ``lamina`` command: global options, the command table, and error handling.
 
-Each command parses its flags, makes one engine call and renders the result. Heavy modules
-(the engine, rich) are imported inside commands so ``lamina --version`` starts fast.
+Each command parses its flags, makes one engine call and renders the result. A call imports
+only the module that defines the command it names and builds only that command's parser, so
+``lamina --version`` imports no command module and ``lamina rm C`` only the container verbs;
+``lamina --help`` (and a command name lamina does not know) builds them all, to list them.
+Heavy modules (the engine, rich) are imported inside commands.
 """
 
 from __future__ import annotations
 
-import importlib
+import argparse
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import click
-
 from lamina import __version__
-from lamina.cli.context import Context, pop_exit_status
+from lamina.cli.command import Command, Parser, dir_path
+from lamina.cli.context import Aborted, Context
 from lamina.errors import LaminaError
 
+EXIT_USAGE = 2
 EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
 
+DRIVERS = ("overlay2", "overlay", "vfs")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
-# Commands whose module is loaded alone: the container and volume verbs, where a CLI start
-# per call is what users wait for (tests/cli pins this table to the full registration).
-QUICK_COMMANDS: dict[str, str] = {
-    **dict.fromkeys(
-        ("create", "run", "start", "stop", "kill", "rm", "ps", "logs", "exec", "mount"),
-        "containers",
-    ),
-    **dict.fromkeys(("umount", "diff", "commit", "export", "cp", "container"), "containers"),
-    "volume": "volumes",
+GROUPS: dict[str, str] = {
+    "container": "Manage containers.",
+    "image": "Manage images.",
+    "system": "Manage the store.",
+    "volume": "Manage volumes.",
 }
 
 
-class _Commands(click.Group):
-    """Loads the command modules on first use, so ``lamina --version`` imports none of them
-    and a container verb imports only its own module."""
-
-    _loaded = False
-
-    def _load(self) -> None:
-        if not self._loaded:
-            type(self)._loaded = True
-            _register(self)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = QUICK_COMMANDS.get(cmd_name)
-        if module is not None and cmd_name not in self.commands:
-            for command in importlib.import_module(f"lamina.cli.commands.{module}").COMMANDS:
-                self.add_command(command)
-        if cmd_name not in self.commands:
-            self._load()
-        return super().get_command(ctx, cmd_name)
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load()
-        return super().list_commands(ctx)
+def _under(group: str, verbs: dict[str, str]) -> dict[str, str]:
+    return {f"{group} {name}": where for name, where in verbs.items()}
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-v", prog_name="lamina")
-@click.option(
-    "--root",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="LAMINA_ROOT",
-    help="Store root (default: $LAMINA_ROOT, else /var/lib/lamina as root).",
-)
-@click.option(
-    "--storage-driver",
-    "-s",
-    "driver",
-    envvar="LAMINA_STORAGE_DRIVER",
-    type=click.Choice(["overlay2", "overlay", "vfs"]),
-    help="Storage driver (default: overlay2 where the kernel can mount it, else vfs).",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
-    show_default=True,
-)
-@click.pass_context
-def cli(ctx: click.Context, root: Path | None, driver: str | None, log_level: str) -> None:
-    """lamina: a daemonless container storage engine."""
+_IMAGE_VERBS = {
+    **{name: f"images.{name}" for name in ("layers", "inspect", "tag", "history")},
+    "import": "images.import_",
+    # Docker's image verbs also live under `image` (docker image load, ...).
+    **{name: f"transfer.{name}" for name in ("load", "save", "copy")},
+}
+_CONTAINER_VERBS = {
+    **{
+        name: f"containers.{name}"
+        for name in ("create", "run", "start", "stop", "kill", "rm", "logs", "mount", "umount")
+    },
+    **{name: f"containers.{name}" for name in ("diff", "commit", "export", "cp")},
+    "exec": "containers.exec_",
+}
+
+# Every command, by the words that name it, and where it is defined: MODULE.ATTRIBUTE under
+# lamina.cli.commands (tests/cli checks that each entry is a Command and each Command has one).
+COMMANDS: dict[str, str] = {
+    **_IMAGE_VERBS,
+    "images": "images.images",
+    "rmi": "images.rmi",
+    **_CONTAINER_VERBS,
+    "ps": "containers.ps",
+    **{name: f"forensics.{name}" for name in ("trace", "cat", "extract", "secrets", "waste")},
+    **{name: f"forensics.{name}" for name in ("tree", "report")},
+    "info": "system.info",
+    "verify": "system.verify",
+    "build": "build.build",
+    **_under(
+        "image",
+        {
+            **_IMAGE_VERBS,
+            "ls": "images.images",
+            "rm": "images.rmi",
+            "mount": "images.image_mount",
+            "umount": "images.image_umount",
+            "prune": "images.image_prune",
+            "export": "images.image_export",
+            "diff": "forensics.image_diff",
+        },
+    ),
+    **_under(
+        "container",
+        {
+            **_CONTAINER_VERBS,
+            "ls": "containers.ps",
+            "inspect": "containers.container_inspect",
+            "prune": "containers.container_prune",
+        },
+    ),
+    **_under(
+        "volume",
+        {
+            **{name: f"volumes.{name}" for name in ("create", "ls", "inspect", "rm", "prune")},
+            "export": "volumes.export",
+            "import": "volumes.import_",
+        },
+    ),
+    **_under(
+        "system",
+        {
+            "info": "system.info",
+            "verify": "system.verify",
+            "df": "system.df",
+            "prune": "system.prune",
+        },
+    ),
+}
+
+
+def load_command(words: str) -> Command:
+    """The command named ``words`` (``"rmi"``, ``"image ls"``), its module imported."""
+    import importlib
+
+    module, _, name = COMMANDS[words].partition(".")
+    command = getattr(importlib.import_module(f"lamina.cli.commands.{module}"), name)
+    assert isinstance(command, Command), words
+    return command
+
+
+# Global options that take a value: skipped with it when looking for the command's name.
+_GLOBAL_VALUE_OPTIONS = ("--root", "-s", "--storage-driver", "--log-level")
+
+
+def _named(args: Sequence[str]) -> tuple[list[str], str | None, str | None]:
+    """The global options, the command word and the word after it, as the parser will find
+    them: the command is the first argument that is neither a global option nor such an
+    option's value."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            break
+        if a in _GLOBAL_VALUE_OPTIONS:
+            i += 2
+        elif a.startswith("-") and a != "-":
+            i += 1
+        else:
+            after = [x for x in args[i + 1 :] if not x.startswith("-")]
+            return list(args[:i]), a, after[0] if after else None
+    return list(args[:i]), None, None
+
+
+def _root_parser() -> Parser:
+    p = Parser(prog="lamina", description="lamina: a daemonless container storage engine.")
+    p.add_argument(
+        "-v",
+        "--version",
+        action="version",
+        version=f"lamina, version {__version__}",
+        help="Show the version and exit.",
+    )
+    p.add_argument(
+        "--root",
+        dest="store_root",
+        type=lambda value: Path(dir_path(value)),
+        default=os.environ.get("LAMINA_ROOT") or None,
+        metavar="DIRECTORY",
+        help="Store root (default: $LAMINA_ROOT, else /var/lib/lamina as root).",
+    )
+    p.add_argument(
+        "-s",
+        "--storage-driver",
+        dest="storage_driver",
+        choices=DRIVERS,
+        default=os.environ.get("LAMINA_STORAGE_DRIVER") or None,
+        help="Storage driver (default: overlay2 where the kernel can mount it, else vfs).",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="warning",
+        help="(default: %(default)s)",
+    )
+    p.set_defaults(_parser=p, _command=None)
+    return p
+
+
+def _parser(args: Sequence[str], *, everything: bool = False) -> Parser:
+    """The root parser with the parsers of the command ``args`` name, or of every command when
+    it names none lamina knows (its help lists them; argparse's error names the choices)."""
+    root = _root_parser()
+    commands = root.add_subparsers(title="commands", metavar="COMMAND", prog="lamina")
+    options, word, after = _named(args)
+    if not everything and word is None and not {"-h", "--help"} & set(args):
+        return root  # --version, or no command: nothing to load (yet)
+    if everything or {"-h", "--help"} & set(options):
+        word = None  # the help lists every command
+    if word in COMMANDS:
+        _add(commands, word, word)
+    elif word in GROUPS:
+        sub = f"{word} {after}"
+        _add_group(commands, word, [sub] if sub in COMMANDS else _members(word))
+    else:
+        tops = [w for w in COMMANDS if " " not in w]
+        for name in sorted([*tops, *GROUPS]):
+            if name in GROUPS:
+                _add_group(commands, name, _members(name))
+            else:
+                _add(commands, name, name)
+    return root
+
+
+def _members(group: str) -> list[str]:
+    return sorted(w for w in COMMANDS if w.startswith(group + " "))
+
+
+def _add(commands: argparse._SubParsersAction[Parser], name: str, words: str) -> None:
+    command = load_command(words)
+    p = commands.add_parser(
+        name, help=command.summary, description=command.help, usage=command.usage
+    )
+    command.add_arguments(p)
+    p.set_defaults(_parser=p, _command=command)
+
+
+def _add_group(
+    commands: argparse._SubParsersAction[Parser], group: str, members: Iterable[str]
+) -> None:
+    p = commands.add_parser(group, help=GROUPS[group], description=GROUPS[group])
+    p.set_defaults(_parser=p)
+    verbs = p.add_subparsers(title="commands", metavar="COMMAND", prog=f"lamina {group}")
+    for words in members:
+        _add(verbs, words.partition(" ")[2], words)
+
+
+def _configure_logging(level: str) -> None:
     # lamina itself does not log; libraries (libarchive) do. Importing logging costs ~10 ms
     # of every start, so at the default level it is configured only if already loaded: a
     # library loaded later logs its warnings through logging's last-resort handler (stderr,
     # WARNING and up), without the "WARNING: " prefix.
-    if log_level != "warning" or "logging" in sys.modules:
+    if level != "warning" or "logging" in sys.modules:
         import logging
 
         logging.basicConfig(
-            level=getattr(logging, log_level.upper()),
+            level=getattr(logging, level.upper()),
             format="%(levelname)s: %(message)s",
             stream=sys.stderr,
         )
-    obj = Context(root=root, driver=driver)
-    ctx.obj = obj
-    ctx.call_on_close(obj.close)
 
 
-def _register(group: click.Group) -> None:
-    from lamina.cli.commands import (
-        build,
-        containers,
-        forensics,
-        images,
-        system,
-        transfer,
-        volumes,
-    )
+def parse(args: list[str]) -> argparse.Namespace:
+    """Parse a command line (after :func:`_go_style_flags`): the global options as
+    ``store_root``, ``storage_driver`` and ``log_level``, the command's own arguments, the
+    :class:`Command` as ``_command`` (None when a group or nothing was named) and the innermost
+    parser reached as ``_parser``. Raises UsageError (after printing the usage) on bad input."""
+    parser = _parser(args)
+    ns, extra = parser.parse_known_args(args)
+    if extra:
+        # Reported by the command's parser, whose usage is the one that helps.
+        ns._parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if ns.storage_driver is not None and ns.storage_driver not in DRIVERS:
+        parser.error(
+            f"$LAMINA_STORAGE_DRIVER: invalid choice: {ns.storage_driver!r} "
+            f"(choose from {', '.join(map(repr, DRIVERS))})"
+        )
+    return ns
 
-    for mod in (images, system, transfer, containers, volumes, forensics, build):
-        for command in mod.COMMANDS:
-            group.add_command(command)
-    # Docker's image verbs also live under `image` (docker image load, ...).
-    for command in transfer.COMMANDS:
-        images.image.add_command(command)
+
+def _run(args: list[str]) -> int:
+    ns = parse(args)
+    command: Command | None = ns._command
+    if command is None:
+        # `lamina` or `lamina image` alone: the help, as a usage error (status 2). The root
+        # parser was built without the commands, which the help lists.
+        shown = ns._parser if ns._parser.prog != "lamina" else _parser(args, everything=True)
+        shown.print_help(sys.stderr)
+        return EXIT_USAGE
+    _configure_logging(ns.log_level)
+    ctx = Context(root=ns.store_root, driver=ns.storage_driver)
+    try:
+        command.run(ctx, ns)
+    finally:
+        ctx.close()
+    return ctx.exit_status
 
 
 def _print_error(exc: LaminaError) -> None:
-    click.echo(f"error: {exc}", err=True)
+    print(f"error: {exc}", file=sys.stderr)
     for note in getattr(exc, "__notes__", ()):
-        click.echo(f"  {note}", err=True)
+        print(f"  {note}", file=sys.stderr)
     if exc.hint:
-        click.echo(f"hint: {exc.hint}", err=True)
+        print(f"hint: {exc.hint}", file=sys.stderr)
 
 
 def _go_style_flags(args: list[str]) -> list[str]:
-    """Docker's Go flag parser accepts ``-H=false`` for a short flag; click wants ``-H false``."""
+    """Docker's Go flag parser accepts ``-H=false`` for a short flag; argparse would read the
+    value as ``=false``."""
     out: list[str] = []
     for i, arg in enumerate(args):
         if arg == "--":
@@ -143,23 +300,16 @@ def _go_style_flags(args: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status instead of exiting (tests call this in-process)."""
     try:
-        cli.main(
-            args=_go_style_flags(list(argv) if argv is not None else sys.argv[1:]),
-            prog_name="lamina",
-            standalone_mode=False,
-        )
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted!", err=True)
-        return EXIT_INTERRUPTED
+        return _run(_go_style_flags(list(argv) if argv is not None else sys.argv[1:]))
     except LaminaError as exc:
         _print_error(exc)
         return exc.exit_status
-    except KeyboardInterrupt:
+    except Aborted:
+        print("Aborted!", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, EOFError):
+        # The blank line closes the terminal's ``^C`` echo.
+        print("\nAborted!", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # stdout closed early (`lamina images | head`): not an error worth a traceback.
@@ -167,12 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except SystemExit as exc:
+        # --help and --version print and exit 0.
         return exc.code if isinstance(exc.code, int) else 1
     except Exception:
         # Anything that is not a LaminaError is a bug in lamina: show it whole.
         import traceback
 
         traceback.print_exc()
-        click.echo("error: internal error (a bug in lamina; please report it)", err=True)
+        print("error: internal error (a bug in lamina; please report it)", file=sys.stderr)
         return EXIT_BUG
-    return pop_exit_status()

@@ -10,9 +10,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-import click
-
 from lamina.engine.humanize import human_duration
+from lamina.errors import UsageError
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -73,9 +72,9 @@ def parse_time(value: str | None) -> float | None:
 def json_out(value: Any, *, indent: int | None = 4) -> None:
     """Docker-style JSON: 4-space indent for inspect, compact for --format json lines."""
     if indent is None:
-        click.echo(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+        print(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
     else:
-        click.echo(json.dumps(value, indent=indent, ensure_ascii=False))
+        print(json.dumps(value, indent=indent, ensure_ascii=False))
 
 
 def print_rows(
@@ -102,9 +101,7 @@ def print_rows(
         return
     if fmt == "json":
         for r in rows:
-            click.echo(
-                json.dumps(dict(sorted(r.items())), separators=(",", ":"), ensure_ascii=False)
-            )
+            print(json.dumps(dict(sorted(r.items())), separators=(",", ":"), ensure_ascii=False))
         return
     if fmt.startswith("table"):
         body = fmt[len("table") :].strip().replace("\\t", "\t")
@@ -119,7 +116,7 @@ def print_rows(
         table(head, out)
         return
     for r in rows:
-        click.echo(render_template(fmt, r))
+        print(render_template(fmt, r))
 
 
 def truncate(text: str, width: int) -> str:
@@ -141,7 +138,7 @@ def write_tar(output: str | os.PathLike[str] | None, write: Callable[[IO[bytes]]
     file) or stdout; a tar is never written to a terminal."""
     if output is None:
         if sys.stdout.isatty():
-            raise click.UsageError("refusing to write a tar to a terminal: use -o FILE or a pipe")
+            raise UsageError("refusing to write a tar to a terminal: use -o FILE or a pipe")
         write(sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
@@ -164,4 +161,4 @@ def inspect_out(fmt: str | None, results: Sequence[Any]) -> None:
         from lamina.cli.template import render_template
 
         for r in results:
-            click.echo(render_template(fmt, r))
+            print(render_template(fmt, r))

@@ -6,12 +6,12 @@ import contextlib
 import os
 import signal
 import sys
+from argparse import Namespace
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
-
-from lamina.cli.context import Context, pass_ctx
+from lamina.cli.command import arg, command, dir_path, file_path
+from lamina.cli.context import Context
 from lamina.errors import UsageError
 
 
@@ -30,7 +30,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _build_args(values: tuple[str, ...]) -> dict[str, str]:
+def _build_args(values: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values:
         key, eq, value = item.partition("=")
@@ -43,7 +43,7 @@ def _build_args(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
+def _secrets(values: list[str]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for item in values:
         fields = dict(f.partition("=")[::2] for f in item.split(","))
@@ -69,48 +69,52 @@ def _epoch(value: int | None) -> int | None:
         raise UsageError(f"SOURCE_DATE_EPOCH={env!r} is not an integer") from None
 
 
-@click.command("build")
-@click.option("-t", "--tag", "tags", multiple=True, help="Name the result (repeatable).")
-@click.option(
-    "-f", "--file", "file", help="The Dockerfile (default CONTEXT/Dockerfile; - reads stdin)."
+@command(
+    arg(
+        "-t",
+        "--tag",
+        dest="tags",
+        action="append",
+        default=[],
+        help="Name the result (repeatable).",
+    ),
+    arg("-f", "--file", help="The Dockerfile (default CONTEXT/Dockerfile; - reads stdin)."),
+    arg(
+        "--build-arg",
+        dest="build_args",
+        action="append",
+        default=[],
+        help="Set a build-time variable KEY=VALUE.",
+    ),
+    arg("--target", help="Build up to this stage."),
+    arg("--no-cache", action="store_true", help="Do not use the build cache."),
+    arg(
+        "--progress",
+        choices=["auto", "plain", "tty"],
+        default="auto",
+        help="(default: %(default)s)",
+    ),
+    arg("-q", "--quiet", action="store_true", help="Print only the image id."),
+    arg("--iidfile", type=file_path, help="Write the image id to this file."),
+    arg(
+        "--secret",
+        dest="secrets",
+        action="append",
+        default=[],
+        help="id=ID,src=FILE for RUN --mount=type=secret.",
+    ),
+    arg(
+        "--source-date-epoch",
+        type=int,
+        help="Clamp mtimes and set created (default $SOURCE_DATE_EPOCH).",
+    ),
+    arg("context", type=dir_path),
 )
-@click.option(
-    "--build-arg", "build_args", multiple=True, help="Set a build-time variable KEY=VALUE."
-)
-@click.option("--target", help="Build up to this stage.")
-@click.option("--no-cache", is_flag=True, help="Do not use the build cache.")
-@click.option(
-    "--progress", type=click.Choice(["auto", "plain", "tty"]), default="auto", show_default=True
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
-@click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image id to this file.")
-@click.option(
-    "--secret", "secrets", multiple=True, help="id=ID,src=FILE for RUN --mount=type=secret."
-)
-@click.option(
-    "--source-date-epoch",
-    type=int,
-    help="Clamp mtimes and set created (default $SOURCE_DATE_EPOCH).",
-)
-@click.argument("context", type=click.Path(file_okay=False))
-@pass_ctx
-def build(
-    ctx: Context,
-    tags: tuple[str, ...],
-    file: str | None,
-    build_args: tuple[str, ...],
-    target: str | None,
-    no_cache: bool,
-    progress: str,
-    quiet: bool,
-    iidfile: str | None,
-    secrets: tuple[str, ...],
-    source_date_epoch: int | None,
-    context: str,
-) -> None:
+def build(ctx: Context, args: Namespace) -> None:
     """Build an image from a Dockerfile and a context directory."""
     from lamina.engine.builds import BuildRequest, CachePolicy, RunOutput
 
+    context, file, tags, quiet = args.context, args.file, tuple(args.tags), args.quiet
     if context == "-":
         raise UsageError("a context tar on stdin is not supported; give a directory")
     context_dir = Path(context).absolute()
@@ -129,28 +133,25 @@ def build(
         dockerfile=text,
         context_dir=context_dir,
         dockerfile_path=dockerfile_path,
-        build_args=_build_args(build_args),
-        target=target,
-        cache=CachePolicy.IGNORE if no_cache else CachePolicy.USE,
-        secrets=_secrets(secrets),
-        source_date_epoch=_epoch(source_date_epoch),
+        build_args=_build_args(args.build_args),
+        target=args.target,
+        cache=CachePolicy.IGNORE if args.no_cache else CachePolicy.USE,
+        secrets=_secrets(args.secrets),
+        source_date_epoch=_epoch(args.source_date_epoch),
         output=RunOutput.QUIET if quiet else RunOutput.STDERR,
     )
 
     def report(line: str) -> None:
         if not quiet:
-            click.echo(line, err=True)
+            print(line, file=sys.stderr)
 
     with _terminate_as_interrupt():
         result = ctx.engine.builds.build(request, tags=tags, report=report)
     for warning in result.warnings:
-        click.echo(f"[Warning] {warning}", err=True)
+        print(f"[Warning] {warning}", file=sys.stderr)
     report(f"Successfully built {result.image_id.hex[:12]}")
     for tag in tags:
         report(f"Successfully tagged {tag}")
-    if iidfile:
-        Path(iidfile).write_text(str(result.image_id))
-    click.echo(str(result.image_id))
-
-
-COMMANDS = [build]
+    if args.iidfile:
+        Path(args.iidfile).write_text(str(result.image_id))
+    print(result.image_id)

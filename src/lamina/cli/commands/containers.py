@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from argparse import Namespace
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from lamina.cli.context import Context, pass_ctx, set_exit_status
+from lamina.cli.command import arg, command, file_path, target_and_command
+from lamina.cli.context import Context
 from lamina.cli.render import inspect_out, print_rows, since
 from lamina.errors import LaminaError, UsageError
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from lamina.engine.container_config import CreateOptions
     from lamina.engine.containers import ContainerSummary
 
-_RUN_SETTINGS = {"allow_interspersed_args": False}
+# docker's usage line: options end at IMAGE; what follows it is the container's command.
+_RUN_USAGE = "%(prog)s [OPTIONS] IMAGE [COMMAND] [ARG...]"
 
 
 @contextlib.contextmanager
@@ -36,105 +37,101 @@ def _run_status() -> Iterator[None]:
         raise
 
 
-def _create_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--name", help="Assign a name to the container."),
-        click.option("-e", "--env", multiple=True, help="Set an environment variable (K=V)."),
-        click.option("-w", "--workdir", help="Working directory inside the container."),
-        click.option("-u", "--user", help="Username or UID (format: name|uid[:group|gid])."),
-        click.option(
-            "-v", "--volume", "volumes", multiple=True, help="Bind mount or volume: [SRC:]DST[:ro]."
-        ),
-        click.option("--entrypoint", help="Overwrite the image's entrypoint."),
-        click.option("--hostname", help="Container host name."),
-        click.option(
-            "--network",
-            "--net",
-            type=click.Choice(["none", "host"]),
-            default="none",
-            show_default=True,
-        ),
-        click.option("--privileged", is_flag=True, help="Give extended privileges."),
-        click.option("--cap-add", multiple=True, help="Add a Linux capability."),
-        click.option("--cap-drop", multiple=True, help="Drop a Linux capability."),
-        click.option("--security-opt", multiple=True, help="no-new-privileges"),
-        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
-        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
-        click.argument("image"),
-        click.argument("command", nargs=-1, type=click.UNPROCESSED),
-    ]
-    for opt in reversed(options):
-        func = opt(func)
-    return func
+_CREATE_ARGS = (
+    arg("--name", help="Assign a name to the container."),
+    arg("-e", "--env", action="append", default=[], help="Set an environment variable (K=V)."),
+    arg("-w", "--workdir", help="Working directory inside the container."),
+    arg("-u", "--user", help="Username or UID (format: name|uid[:group|gid])."),
+    arg(
+        "-v",
+        "--volume",
+        dest="volumes",
+        action="append",
+        default=[],
+        help="Bind mount or volume: [SRC:]DST[:ro].",
+    ),
+    arg("--entrypoint", help="Overwrite the image's entrypoint."),
+    arg("--hostname", help="Container host name."),
+    arg("--network", "--net", choices=["none", "host"], default="none", help="(default: none)"),
+    arg("--privileged", action="store_true", help="Give extended privileges."),
+    arg("--cap-add", action="append", default=[], help="Add a Linux capability."),
+    arg("--cap-drop", action="append", default=[], help="Drop a Linux capability."),
+    arg("--security-opt", action="append", default=[], help="no-new-privileges"),
+    arg("-i", "--interactive", action="store_true", help="Keep STDIN open."),
+    arg("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY."),
+    target_and_command("image"),
+)
 
 
-def _options(
-    kw: dict[str, Any], *, detach: bool = False, auto_remove: bool = False
-) -> CreateOptions:
+def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False) -> CreateOptions:
     from lamina.engine.container_config import CreateOptions
 
     return CreateOptions(
-        image=kw["image"],
-        command=tuple(kw["command"]),
-        name=kw["name"],
-        env=tuple(kw["env"]),
-        workdir=kw["workdir"],
-        user=kw["user"],
-        volumes=tuple(kw["volumes"]),
-        entrypoint=kw["entrypoint"],
-        hostname=kw["hostname"],
-        network=kw["network"],
-        privileged=kw["privileged"],
-        cap_add=tuple(kw["cap_add"]),
-        cap_drop=tuple(kw["cap_drop"]),
-        security_opt=tuple(kw["security_opt"]),
-        tty=kw["tty"],
-        interactive=kw["interactive"],
+        image=args.image,
+        command=tuple(args.command),
+        name=args.name,
+        env=tuple(args.env),
+        workdir=args.workdir,
+        user=args.user,
+        volumes=tuple(args.volumes),
+        entrypoint=args.entrypoint,
+        hostname=args.hostname,
+        network=args.network,
+        privileged=args.privileged,
+        cap_add=tuple(args.cap_add),
+        cap_drop=tuple(args.cap_drop),
+        security_opt=tuple(args.security_opt),
+        tty=args.tty,
+        interactive=args.interactive,
         detach=detach,
         auto_remove=auto_remove,
     )
 
 
-@click.command("create", context_settings=_RUN_SETTINGS)
-@_create_options
-@pass_ctx
-def create(ctx: Context, /, **kw: Any) -> None:
+@command(*_CREATE_ARGS, usage=_RUN_USAGE)
+def create(ctx: Context, args: Namespace) -> None:
     """Create a container (layers, volumes, bundle files) without starting it."""
     with _run_status():
-        rec = ctx.engine.containers.create(_options(kw))
-    click.echo(rec.id)
+        rec = ctx.engine.containers.create(_options(args))
+    print(rec.id)
 
 
-@click.command("run", context_settings=_RUN_SETTINGS)
-@click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits.")
-@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the id.")
-@_create_options
-@pass_ctx
-def run(ctx: Context, /, auto_remove: bool, detach: bool, **kw: Any) -> None:
+@command(
+    arg(
+        "--rm", dest="auto_remove", action="store_true", help="Remove the container when it exits."
+    ),
+    arg("-d", "--detach", action="store_true", help="Run in the background; print the id."),
+    *_CREATE_ARGS,
+    usage=_RUN_USAGE,
+)
+def run(ctx: Context, args: Namespace) -> None:
     """Create and start a container; exit with its status."""
     with _run_status():
-        rec, code = ctx.engine.containers.run(_options(kw, detach=detach, auto_remove=auto_remove))
-    if detach:
-        click.echo(rec.id)
-    set_exit_status(code)
+        rec, code = ctx.engine.containers.run(
+            _options(args, detach=args.detach, auto_remove=args.auto_remove)
+        )
+    if args.detach:
+        print(rec.id)
+    ctx.exit_status = code
 
 
-@click.command("start")
-@click.option("-a", "--attach", is_flag=True, help="Attach output and exit with its status.")
-@click.option("-i", "--interactive", is_flag=True, help="Attach STDIN.")
-@click.argument("containers", nargs=-1, required=True)
-@pass_ctx
-def start(ctx: Context, attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
+@command(
+    arg("-a", "--attach", action="store_true", help="Attach output and exit with its status."),
+    arg("-i", "--interactive", action="store_true", help="Attach STDIN."),
+    arg("containers", nargs="+", metavar="CONTAINER"),
+)
+def start(ctx: Context, args: Namespace) -> None:
     """Start one or more created or stopped containers."""
+    attach, containers = args.attach, args.containers
     if attach and len(containers) > 1:
         raise UsageError("you cannot start and attach multiple containers at once")
     for ref in containers:
         with _run_status():
-            _, code = ctx.engine.containers.start(ref, attach=attach, interactive=interactive)
+            _, code = ctx.engine.containers.start(ref, attach=attach, interactive=args.interactive)
         if attach:
-            set_exit_status(code)
+            ctx.exit_status = code
         else:
-            click.echo(ref)
+            print(ref)
 
 
 def _ellipsis(text: str, width: int) -> str:
@@ -164,7 +161,7 @@ def _ps_record(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
     }
 
 
-def _filtered(rows: list[ContainerSummary], filters: tuple[str, ...]) -> list[ContainerSummary]:
+def _filtered(rows: list[ContainerSummary], filters: list[str]) -> list[ContainerSummary]:
     for f in filters:
         key, eq, value = f.partition("=")
         if not eq:
@@ -188,27 +185,39 @@ def _filtered(rows: list[ContainerSummary], filters: tuple[str, ...]) -> list[Co
     return rows
 
 
-@click.command("ps")
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers, not only running.")
-@click.option("-q", "--quiet", is_flag=True, help="Only show container IDs.")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter: id, name, status, ...")
-@click.option("--format", "fmt", help="json, or a Go template.")
-@pass_ctx
-def ps(
-    ctx: Context, all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None
-) -> None:
+@command(
+    arg(
+        "-a",
+        "--all",
+        dest="all_",
+        action="store_true",
+        help="Show all containers, not only running.",
+    ),
+    arg("-q", "--quiet", action="store_true", help="Only show container IDs."),
+    arg("--no-trunc", action="store_true", help="Don't truncate output."),
+    arg(
+        "-f",
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        help="Filter: id, name, status, ...",
+    ),
+    arg("--format", dest="fmt", help="json, or a Go template."),
+)
+def ps(ctx: Context, args: Namespace) -> None:
     """List containers."""
+    all_, filters, no_trunc = args.all_, args.filters, args.no_trunc
     if any(f.startswith(("status=", "exited=")) for f in filters):
         all_ = True
     rows = _filtered(ctx.engine.containers.list(all_=all_), filters)
-    if quiet:
+    if args.quiet:
         for r in rows:
-            click.echo(r.id if no_trunc else r.id[:12])
+            print(r.id if no_trunc else r.id[:12])
         return
     records = [_ps_record(r, no_trunc=no_trunc) for r in rows]
     print_rows(
-        fmt,
+        args.fmt,
         records,
         default_columns=["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"],
         headers=_PS_HEADERS,
@@ -234,202 +243,173 @@ _PS_HEADERS = {
 }
 
 
-@click.command("stop")
-@click.option("-t", "--time", "timeout", type=int, default=10, show_default=True)
-@click.argument("containers", nargs=-1, required=True)
-@pass_ctx
-def stop(ctx: Context, timeout: int, containers: tuple[str, ...]) -> None:
+@command(
+    arg("-t", "--time", dest="timeout", type=int, default=10, help="(default: %(default)s)"),
+    arg("containers", nargs="+", metavar="CONTAINER"),
+)
+def stop(ctx: Context, args: Namespace) -> None:
     """Stop running containers (the stop signal, then SIGKILL after --time seconds)."""
-    for ref in containers:
-        ctx.engine.containers.stop(ref, timeout=timeout)
-        click.echo(ref)
+    for ref in args.containers:
+        ctx.engine.containers.stop(ref, timeout=args.timeout)
+        print(ref)
 
 
-@click.command("kill")
-@click.option("-s", "--signal", "sig", default="SIGKILL", show_default=True)
-@click.argument("containers", nargs=-1, required=True)
-@pass_ctx
-def kill(ctx: Context, sig: str, containers: tuple[str, ...]) -> None:
+@command(
+    arg("-s", "--signal", dest="sig", default="SIGKILL", help="(default: %(default)s)"),
+    arg("containers", nargs="+", metavar="CONTAINER"),
+)
+def kill(ctx: Context, args: Namespace) -> None:
     """Send a signal to running containers."""
-    for ref in containers:
-        ctx.engine.containers.kill(ref, signal=sig)
-        click.echo(ref)
+    for ref in args.containers:
+        ctx.engine.containers.kill(ref, signal=args.sig)
+        print(ref)
 
 
-@click.command("rm")
-@click.option("-f", "--force", is_flag=True, help="Kill a running container first.")
-@click.option("-v", "--volumes", is_flag=True, help="Also remove its anonymous volumes.")
-@click.argument("containers", nargs=-1, required=True)
-@pass_ctx
-def rm(ctx: Context, force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
+@command(
+    arg("-f", "--force", action="store_true", help="Kill a running container first."),
+    arg("-v", "--volumes", action="store_true", help="Also remove its anonymous volumes."),
+    arg("containers", nargs="+", metavar="CONTAINER"),
+)
+def rm(ctx: Context, args: Namespace) -> None:
     """Remove containers (and their layers and mounts)."""
+    containers = args.containers
     failed = False
     for ref in containers:
         try:
-            ctx.engine.containers.remove(ref, force=force, volumes=volumes)
+            ctx.engine.containers.remove(ref, force=args.force, volumes=args.volumes)
         except LaminaError as exc:
             if len(containers) == 1:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            print(f"error: {exc}", file=sys.stderr)
             failed = True
             continue
-        click.echo(ref)
+        print(ref)
     if failed:
-        set_exit_status(1)
+        ctx.exit_status = 1
 
 
-@click.command("logs")
-@click.option("-f", "--follow", is_flag=True, help="Follow log output until the container exits.")
-@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
-@click.argument("container")
-@pass_ctx
-def logs(ctx: Context, follow: bool, timestamps: bool, container: str) -> None:
+@command(
+    arg("-f", "--follow", action="store_true", help="Follow log output until the container exits."),
+    arg("-t", "--timestamps", action="store_true", help="Show timestamps."),
+    arg("container"),
+)
+def logs(ctx: Context, args: Namespace) -> None:
     """Show a container's output (stdout to stdout, stderr to stderr)."""
-    for entry in ctx.engine.containers.logs(container, follow=follow):
-        text = f"{entry.time} {entry.line}" if timestamps else entry.line
+    for entry in ctx.engine.containers.logs(args.container, follow=args.follow):
+        text = f"{entry.time} {entry.line}" if args.timestamps else entry.line
         stream = sys.stderr if entry.stream == "stderr" else sys.stdout
         stream.write(text)
         stream.flush()
 
 
-@click.command("exec", context_settings=_RUN_SETTINGS)
-@click.option("-e", "--env", multiple=True, help="Set an environment variable (K=V).")
-@click.option("-w", "--workdir", help="Working directory inside the container.")
-@click.option("-u", "--user", help="Username or UID (format: name|uid[:group|gid]).")
-@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
-@click.argument("container")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@pass_ctx
-def exec_(
-    ctx: Context,
-    /,
-    env: tuple[str, ...],
-    workdir: str | None,
-    user: str | None,
-    interactive: bool,
-    tty: bool,
-    container: str,
-    command: tuple[str, ...],
-) -> None:
+@command(
+    arg("-e", "--env", action="append", default=[], help="Set an environment variable (K=V)."),
+    arg("-w", "--workdir", help="Working directory inside the container."),
+    arg("-u", "--user", help="Username or UID (format: name|uid[:group|gid])."),
+    arg("-i", "--interactive", action="store_true", help="Keep STDIN open."),
+    arg("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY."),
+    target_and_command("container", required_command=True),
+    usage="%(prog)s [OPTIONS] CONTAINER COMMAND [ARG...]",
+)
+def exec_(ctx: Context, args: Namespace) -> None:
     """Run a command in a running container; exit with its status."""
     with _run_status():
         code = ctx.engine.containers.exec(
-            container,
-            command,
-            env=env,
-            workdir=workdir,
-            user=user,
-            tty=tty,
-            interactive=interactive,
+            args.container,
+            tuple(args.command),
+            env=tuple(args.env),
+            workdir=args.workdir,
+            user=args.user,
+            tty=args.tty,
+            interactive=args.interactive,
         )
-    set_exit_status(code)
+    ctx.exit_status = code
 
 
-@click.group("container")
-def container() -> None:
-    """Manage containers."""
-
-
-@container.command("prune")
-@click.option("-f", "--force", is_flag=True, help="Do not prompt (lamina never prompts).")
-@pass_ctx
-def container_prune(ctx: Context, force: bool) -> None:
+@command(arg("-f", "--force", action="store_true", help="Do not prompt (lamina never prompts)."))
+def container_prune(ctx: Context, args: Namespace) -> None:
     """Remove all stopped containers."""
     removed = ctx.engine.containers.prune()
     if removed:
-        click.echo("Deleted Containers:")
+        print("Deleted Containers:")
         for cid in removed:
-            click.echo(cid)
+            print(cid)
 
 
-@container.command("inspect")
-@click.option("-f", "--format", "fmt", help="json, or a Go template.")
-@click.argument("containers", nargs=-1, required=True)
-@pass_ctx
-def container_inspect(ctx: Context, fmt: str | None, containers: tuple[str, ...]) -> None:
+@command(
+    arg("-f", "--format", dest="fmt", help="json, or a Go template."),
+    arg("containers", nargs="+", metavar="CONTAINER"),
+)
+def container_inspect(ctx: Context, args: Namespace) -> None:
     """Show containers as JSON (Docker API 1.41's shape)."""
-    results = [ctx.engine.containers.inspect(c) for c in containers]
-    inspect_out(fmt, results)
+    results = [ctx.engine.containers.inspect(c) for c in args.containers]
+    inspect_out(args.fmt, results)
 
 
-@click.command("mount")
-@click.argument("container")
-@pass_ctx
-def mount(ctx: Context, container: str) -> None:
+@command(arg("container"))
+def mount(ctx: Context, args: Namespace) -> None:
     """Mount a container's rootfs read-write and print the merged dir."""
-    click.echo(str(ctx.engine.containers.mount(container)))
+    print(ctx.engine.containers.mount(args.container))
 
 
-@click.command("umount")
-@click.argument("container")
-@pass_ctx
-def umount(ctx: Context, container: str) -> None:
+@command(arg("container"))
+def umount(ctx: Context, args: Namespace) -> None:
     """Drop one mount of a container's rootfs."""
-    ctx.engine.containers.unmount(container)
+    ctx.engine.containers.unmount(args.container)
 
 
-@click.command("diff")
-@click.argument("container")
-@pass_ctx
-def diff(ctx: Context, container: str) -> None:
+@command(arg("container"))
+def diff(ctx: Context, args: Namespace) -> None:
     """Files changed in a container's filesystem (A added, C changed, D deleted)."""
-    for change in ctx.engine.containers.diff(container):
-        click.echo(f"{change.kind.value} {change.path}")
+    for change in ctx.engine.containers.diff(args.container):
+        print(f"{change.kind.value} {change.path}")
 
 
-@click.command("commit")
-@click.option("-m", "--message", help="Commit message.")
-@click.option("-a", "--author", help="Author.")
-@click.option("-c", "--change", "changes", multiple=True, help="Dockerfile instruction to apply.")
-@click.argument("container")
-@click.argument("reference", required=False)
-@pass_ctx
-def commit(
-    ctx: Context,
-    message: str | None,
-    author: str | None,
-    changes: tuple[str, ...],
-    container: str,
-    reference: str | None,
-) -> None:
+@command(
+    arg("-m", "--message", help="Commit message."),
+    arg("-a", "--author", help="Author."),
+    arg(
+        "-c",
+        "--change",
+        dest="changes",
+        action="append",
+        default=[],
+        help="Dockerfile instruction to apply.",
+    ),
+    arg("container"),
+    arg("reference", nargs="?"),
+)
+def commit(ctx: Context, args: Namespace) -> None:
     """Create a new image from a container's changes."""
     rec = ctx.engine.containers.commit(
-        container, reference=reference, message=message, author=author, changes=changes
+        args.container,
+        reference=args.reference,
+        message=args.message,
+        author=args.author,
+        changes=tuple(args.changes),
     )
-    click.echo(str(rec.id))
+    print(rec.id)
 
 
-@click.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
-@click.argument("container")
-@pass_ctx
-def export(ctx: Context, output: str | None, container: str) -> None:
+@command(
+    arg("-o", "--output", type=file_path, help="Write to a file."),
+    arg("container"),
+)
+def export(ctx: Context, args: Namespace) -> None:
     """Export a container's flattened filesystem as a tar (stdout unless -o)."""
     from lamina.cli.render import write_tar
 
-    write_tar(output, lambda f: ctx.engine.containers.export(container, f))
+    write_tar(args.output, lambda f: ctx.engine.containers.export(args.container, f))
 
 
-@click.command("cp")
-@click.argument("source")
-@click.argument("destination")
-@pass_ctx
-def cp(ctx: Context, source: str, destination: str) -> None:
+@command(arg("source"), arg("destination"))
+def cp(ctx: Context, args: Namespace) -> None:
     """Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST.
     DEST "-" writes a tar of SRC to stdout."""
+    source, destination = args.source, args.destination
     if destination == "-":
         from lamina.cli.render import write_tar
 
         write_tar(None, lambda f: ctx.engine.containers.copy_archive(source, f))
         return
     ctx.engine.containers.copy(source, destination)
-
-
-_CONTAINER_VERBS = (
-    create, run, start, ps, stop, kill, rm, logs, exec_, mount, umount, diff, commit, export, cp
-)  # fmt: skip
-for _cmd in _CONTAINER_VERBS:
-    container.add_command(_cmd, name={"ps": "ls"}.get(_cmd.name or "", _cmd.name))
-
-COMMANDS = [*_CONTAINER_VERBS, container]

@@ -7,12 +7,13 @@ IMAGE is a stored image or a transport spec (``oci:DIR[:REF]``, ``oci-archive:FI
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 from pathlib import Path
 
-import click
-
-from lamina.cli.context import Context, pass_ctx, set_exit_status
+from lamina.cli.command import arg, command, file_path
+from lamina.cli.context import Context
 from lamina.cli.render import human_size, json_out, table
+from lamina.errors import LaminaError
 
 _SEVERITIES = ["info", "low", "medium", "high", "critical"]
 
@@ -21,15 +22,14 @@ def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-@click.command("trace")
-@click.argument("image")
-@click.argument("path")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@pass_ctx
-def trace(ctx: Context, image: str, path: str, fmt: str) -> None:
+_TABLE_OR_JSON = arg("--format", dest="fmt", choices=["table", "json"], default="table")
+
+
+@command(arg("image"), arg("path"), _TABLE_OR_JSON)
+def trace(ctx: Context, args: Namespace) -> None:
     """Every layer that created, changed, chmod/chown-ed, hid or deleted PATH."""
-    t = ctx.engine.forensics.trace(image, path)
-    if fmt == "json":
+    t = ctx.engine.forensics.trace(args.image, args.path)
+    if args.fmt == "json":
         json_out(
             {
                 "Path": "/" + t.path,
@@ -66,97 +66,94 @@ def trace(ctx: Context, image: str, path: str, fmt: str) -> None:
             attrs += f" {s.size}B sha256:{(s.sha256 or '?')[:12]}"
         if s.linkname:
             attrs += f" -> {s.linkname}"
-        click.echo(f"layer {s.layer}: {what}: {attrs}")
+        print(f"layer {s.layer}: {what}: {attrs}")
         if s.created_by:
-            click.echo(f"    step: {_cut(s.created_by, 100)}")
+            print(f"    step: {_cut(s.created_by, 100)}")
         if s.recover:
-            click.echo(f"    read: {s.recover}")
+            print(f"    read: {s.recover}")
     state = "present in the final image" if t.present else "not in the final image"
-    click.echo(f"/{t.path}: {state}")
+    print(f"/{t.path}: {state}")
 
 
-@click.command("cat")
-@click.argument("image")
-@click.argument("path")
-@click.option("--layer", type=int, help="Read the file as this layer saw it (0 = base).")
-@pass_ctx
-def cat(ctx: Context, image: str, path: str, layer: int | None) -> None:
+@command(
+    arg("image"),
+    arg("path"),
+    arg("--layer", type=int, help="Read the file as this layer saw it (0 = base)."),
+)
+def cat(ctx: Context, args: Namespace) -> None:
     """Print a file of IMAGE, as any layer saw it (deleted and overwritten files too)."""
-    ctx.engine.forensics.cat(image, path, layer=layer, out=sys.stdout.buffer)
+    ctx.engine.forensics.cat(args.image, args.path, layer=args.layer, out=sys.stdout.buffer)
     sys.stdout.buffer.flush()
 
 
-@click.command("extract")
-@click.argument("image")
-@click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--output",
-    "dest",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Directory to write into (as DEST/<image path>).",
+@command(
+    arg("image"),
+    arg("paths", nargs="+", metavar="PATH"),
+    arg(
+        "-o",
+        "--output",
+        dest="dest",
+        required=True,
+        type=Path,
+        help="Directory to write into (as DEST/<image path>).",
+    ),
+    arg("--layer", type=int, help="Extract as this layer saw it (0 = base)."),
 )
-@click.option("--layer", type=int, help="Extract as this layer saw it (0 = base).")
-@pass_ctx
-def extract(
-    ctx: Context, image: str, paths: tuple[str, ...], dest: Path, layer: int | None
-) -> None:
+def extract(ctx: Context, args: Namespace) -> None:
     """Copy files or dirs of IMAGE out (setuid bits dropped, owners not applied)."""
-    done = ctx.engine.forensics.extract(image, paths, dest=dest, layer=layer)
+    done = ctx.engine.forensics.extract(
+        args.image, tuple(args.paths), dest=args.dest, layer=args.layer
+    )
     for x in done:
-        click.echo(f"{x.dest} ({x.kind}, {x.size} bytes, from layer {x.layer})")
+        print(f"{x.dest} ({x.kind}, {x.size} bytes, from layer {x.layer})")
 
 
-@click.command("secrets")
-@click.argument("image")
-@click.option(
-    "--rules",
-    "rules_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML file of extra rules (and an [allow] table).",
+def _file(value: str) -> Path:
+    return Path(file_path(value))
+
+
+@command(
+    arg("image"),
+    arg(
+        "--rules",
+        dest="rules_file",
+        type=_file,
+        help="TOML file of extra rules (and an [allow] table).",
+    ),
+    arg(
+        "--allow",
+        dest="allow_file",
+        type=_file,
+        help="TOML allow-list: paths, rules, fingerprints.",
+    ),
+    _TABLE_OR_JSON,
+    arg(
+        "--min-severity",
+        choices=_SEVERITIES,
+        default="info",
+        help="Show findings at or above this severity.",
+    ),
+    arg(
+        "--no-content",
+        action="store_true",
+        help="Index and config only (names, modes, hidden files, history): no blob is read.",
+    ),
+    arg("--fail-on", choices=_SEVERITIES, help="Exit 1 when a finding reaches this severity."),
 )
-@click.option(
-    "--allow",
-    "allow_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML allow-list: paths, rules, fingerprints.",
-)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option(
-    "--min-severity",
-    type=click.Choice(_SEVERITIES),
-    default="info",
-    help="Show findings at or above this severity.",
-)
-@click.option(
-    "--no-content",
-    is_flag=True,
-    help="Index and config only (names, modes, hidden files, history): no blob is read.",
-)
-@click.option(
-    "--fail-on", type=click.Choice(_SEVERITIES), help="Exit 1 when a finding reaches this severity."
-)
-@pass_ctx
-def secrets(
-    ctx: Context,
-    image: str,
-    rules_file: Path | None,
-    allow_file: Path | None,
-    fmt: str,
-    min_severity: str,
-    no_content: bool,
-    fail_on: str | None,
-) -> None:
+def secrets(ctx: Context, args: Namespace) -> None:
     """Find credentials in every layer, hidden files, leaked build args and risky modes."""
     from lamina.forensics.rules import Severity
 
     result = ctx.engine.forensics.secrets(
-        image, rules_file=rules_file, allow_file=allow_file, contents=not no_content
+        args.image,
+        rules_file=args.rules_file,
+        allow_file=args.allow_file,
+        contents=not args.no_content,
     )
-    floor = Severity.parse(min_severity)
+    fail_on = args.fail_on
+    floor = Severity.parse(args.min_severity)
     shown = [f for f in result.findings if f.severity >= floor]
-    if fmt == "json":
+    if args.fmt == "json":
         json_out([f.json() for f in shown])
     else:
         table(
@@ -173,43 +170,37 @@ def secrets(
                 for f in shown
             ],
         )
-        click.echo(
+        print(
             f"{len(shown)} finding(s); {result.scanned_files} files, "
             f"{human_size(result.scanned_bytes)} scanned",
-            err=True,
+            file=sys.stderr,
         )
     worst = result.worst()
     if fail_on is not None and worst is not None and worst >= Severity.parse(fail_on):
-        set_exit_status(1)
+        ctx.exit_status = 1
 
 
-@click.command("waste")
-@click.argument("image")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option("--top", type=int, default=20, show_default=True, help="Paths to list.")
-@click.option("--lowest-efficiency", type=float, help="Exit 1 below this efficiency (0..1).")
-@click.option("--highest-wasted-bytes", type=int, help="Exit 1 above this many reclaimable bytes.")
-@pass_ctx
-def waste(
-    ctx: Context,
-    image: str,
-    fmt: str,
-    top: int,
-    lowest_efficiency: float | None,
-    highest_wasted_bytes: int | None,
-) -> None:
+@command(
+    arg("image"),
+    _TABLE_OR_JSON,
+    arg("--top", type=int, default=20, help="Paths to list. (default: %(default)s)"),
+    arg("--lowest-efficiency", type=float, help="Exit 1 below this efficiency (0..1)."),
+    arg("--highest-wasted-bytes", type=int, help="Exit 1 above this many reclaimable bytes."),
+)
+def waste(ctx: Context, args: Namespace) -> None:
     """Bytes deleted or overwritten by later layers (reclaimable), per path, and efficiency."""
-    w = ctx.engine.forensics.waste(image)
-    if fmt == "json":
+    lowest_efficiency, highest_wasted_bytes = args.lowest_efficiency, args.highest_wasted_bytes
+    w = ctx.engine.forensics.waste(args.image)
+    if args.fmt == "json":
         json_out(w.json())
     else:
-        click.echo(f"efficiency: {w.efficiency:.2%}")
-        click.echo(
+        print(f"efficiency: {w.efficiency:.2%}")
+        print(
             f"reclaimable: {w.reclaimable_bytes} bytes ({human_size(w.reclaimable_bytes)})"
             f" = deleted {w.deleted_bytes} + overwritten {w.overwritten_bytes}"
             f" (identical re-adds {w.identical_bytes})"
         )
-        click.echo(f"duplicate content in the final image: {w.duplicate_bytes} bytes")
+        print(f"duplicate content in the final image: {w.duplicate_bytes} bytes")
         table(
             ["RECLAIMABLE", "COPIES", "PATH", "FATE"],
             [
@@ -219,30 +210,30 @@ def waste(
                     "/" + p.path,
                     ", ".join(f"{c.layer}:{c.fate}" for c in p.copies),
                 ]
-                for p in w.paths[:top]
+                for p in w.paths[: args.top]
             ],
         )
     failed = (lowest_efficiency is not None and w.efficiency < lowest_efficiency) or (
         highest_wasted_bytes is not None and w.reclaimable_bytes > highest_wasted_bytes
     )
     if failed:
-        click.echo("waste thresholds exceeded", err=True)
-        set_exit_status(1)
+        print("waste thresholds exceeded", file=sys.stderr)
+        ctx.exit_status = 1
 
 
-@click.command("tree")
-@click.argument("image")
-@click.argument("path", required=False, default="")
-@click.option("--layer", type=int, help="Show only this layer's changes (0 = base).")
-@click.option("--format", "fmt", type=click.Choice(["tree", "json"]), default="tree")
-@pass_ctx
-def tree(ctx: Context, image: str, path: str, layer: int | None, fmt: str) -> None:
+@command(
+    arg("image"),
+    arg("path", nargs="?", default=""),
+    arg("--layer", type=int, help="Show only this layer's changes (0 = base)."),
+    arg("--format", dest="fmt", choices=["tree", "json"], default="tree"),
+)
+def tree(ctx: Context, args: Namespace) -> None:
     """The merged tree (marker, mode, owner, size, layer), or one layer's changes.
 
     Markers: A added, M modified, C chmod/chown/xattrs, R re-added identical, D deleted, O opaque.
     """
-    t = ctx.engine.forensics.tree(image, path=path, layer=layer)
-    if fmt == "json":
+    t = ctx.engine.forensics.tree(args.image, path=args.path, layer=args.layer)
+    if args.fmt == "json":
         json_out([n.json() for n in t.nodes])
         return
     base = t.root.count("/") + 1 if t.root else 0
@@ -258,54 +249,44 @@ def tree(ctx: Context, image: str, path: str, layer: int | None, fmt: str) -> No
         )
         layer_col = f"L{n.layer}" if n.layer is not None else ""
         detail = f"  ({n.detail})" if n.detail else ""
-        click.echo(f"{n.marker or ' '} {meta} {layer_col:>4}  {'  ' * max(depth, 0)}{name}{detail}")
+        print(f"{n.marker or ' '} {meta} {layer_col:>4}  {'  ' * max(depth, 0)}{name}{detail}")
 
 
-@click.command("report")
-@click.argument("image")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--rules", "rules_file", type=click.Path(path_type=Path, dir_okay=False))
-@pass_ctx
-def report(ctx: Context, image: str, output: Path, rules_file: Path | None) -> None:
+@command(
+    arg("image"),
+    arg("-o", "--output", required=True, type=_file),
+    arg("--rules", dest="rules_file", type=_file),
+)
+def report(ctx: Context, args: Namespace) -> None:
     """Write a self-contained HTML report: layer chart, changes, findings, waste."""
-    page = ctx.engine.forensics.report(image, rules_file=rules_file)
+    output: Path = args.output
+    page = ctx.engine.forensics.report(args.image, rules_file=args.rules_file)
     try:
         output.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise click.FileError(str(output), hint=exc.strerror) from exc
-    click.echo(str(output))
+        raise LaminaError(f"Could not open file {str(output)!r}: {exc.strerror}") from exc
+    print(output)
 
 
-@click.command("diff")
-@click.argument("image_a")
-@click.argument("image_b", required=False)
-@click.option("--layer", type=int, help="Compare layer N of IMAGE_A with its parent.")
-@click.option("--unified", is_flag=True, help="Show text diffs of changed text files.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@pass_ctx
-def image_diff(
-    ctx: Context, image_a: str, image_b: str | None, layer: int | None, unified: bool, fmt: str
-) -> None:
+@command(
+    arg("image_a"),
+    arg("image_b", nargs="?"),
+    arg("--layer", type=int, help="Compare layer N of IMAGE_A with its parent."),
+    arg("--unified", action="store_true", help="Show text diffs of changed text files."),
+    _TABLE_OR_JSON,
+)
+def image_diff(ctx: Context, args: Namespace) -> None:
     """Compare two images' trees, or a layer with its parent: A added, C changed, D deleted."""
-    result = ctx.engine.forensics.diff(image_a, image_b, layer=layer, unified=unified)
-    if fmt == "json":
+    result = ctx.engine.forensics.diff(
+        args.image_a, args.image_b, layer=args.layer, unified=args.unified
+    )
+    if args.fmt == "json":
         json_out([e.json() for e in result.entries])
         return
     for e in result.entries:
         line = f"{e.change} /{e.path}"
         if e.changed:
             line += f"  ({', '.join(e.changed)}: {e.before} => {e.after})"
-        click.echo(line)
+        print(line)
         if e.unified:
-            click.echo(e.unified, nl=False)
-
-
-def _attach() -> None:
-    from lamina.cli.commands.images import image
-
-    image.add_command(image_diff, "diff")
-
-
-_attach()
-
-COMMANDS = [trace, cat, extract, secrets, waste, tree, report]
+            sys.stdout.write(e.unified)

@@ -3,54 +3,54 @@
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any
 
-import click
-
-from lamina.cli.context import Context, pass_ctx
+from lamina.cli.command import arg, boolean, command
+from lamina.cli.context import Context, confirm
 from lamina.cli.render import human_size, inspect_out, json_out, print_rows, since, table
+from lamina.errors import UsageError
 
 
 def _short(digest: str, no_trunc: bool) -> str:
     return digest if no_trunc else digest.removeprefix("sha256:")[:12]
 
 
-@click.command("import")
-@click.argument("source")
-@click.argument("repository", required=False)
-@click.option(
-    "-c",
-    "--change",
-    "changes",
-    multiple=True,
-    help="Apply a Dockerfile instruction to the image config (CMD, ENV, ...).",
+@command(
+    arg("source"),
+    arg("repository", nargs="?"),
+    arg(
+        "-c",
+        "--change",
+        dest="changes",
+        action="append",
+        default=[],
+        help="Apply a Dockerfile instruction to the image config (CMD, ENV, ...).",
+    ),
+    arg("-m", "--message", help="Commit message for the imported image's history."),
 )
-@click.option("-m", "--message", help="Commit message for the imported image's history.")
-@pass_ctx
-def import_(
-    ctx: Context, source: str, repository: str | None, changes: tuple[str, ...], message: str | None
-) -> None:
+def import_(ctx: Context, args: Namespace) -> None:
     """Import a rootfs tarball (plain, gzip or zstd; FILE or - for stdin) as a one-layer image."""
+    source, changes = args.source, tuple(args.changes)
     stream: IO[bytes]
     if source == "-":
         stream = sys.stdin.buffer
         rec = ctx.engine.images.import_rootfs(
-            stream, reference_=repository, changes=changes, message=message
+            stream, reference_=args.repository, changes=changes, message=args.message
         )
     else:
         try:
             f = open(source, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise click.BadParameter(
-                f"cannot open {source}: {exc.strerror}", param_hint="SOURCE"
+            raise UsageError(
+                f"Invalid value for SOURCE: cannot open {source}: {exc.strerror}"
             ) from exc
         with f:
             rec = ctx.engine.images.import_rootfs(
-                f, reference_=repository, changes=changes, message=message
+                f, reference_=args.repository, changes=changes, message=args.message
             )
-    click.echo(str(rec.id))
+    print(rec.id)
 
 
 IMAGE_HEADERS = {
@@ -65,45 +65,42 @@ IMAGE_HEADERS = {
 }
 
 
-@click.command("images")
-@click.argument("repository", required=False)
-@click.option(
-    "-a",
-    "--all",
-    "all_",
-    is_flag=True,
-    help="Show all images (by default intermediate build images are hidden).",
+@command(
+    arg("repository", nargs="?"),
+    arg(
+        "-a",
+        "--all",
+        dest="all_",
+        action="store_true",
+        help="Show all images (by default intermediate build images are hidden).",
+    ),
+    arg("-q", "--quiet", action="store_true", help="Only show image IDs."),
+    arg("--digests", action="store_true", help="Show manifest digests."),
+    arg("--no-trunc", action="store_true", help="Don't truncate output."),
+    arg(
+        "-f",
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        help=(
+            "dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE]."
+        ),
+    ),
+    arg("--format", dest="fmt", help="table, json, or a Go template."),
 )
-@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
-@click.option("--digests", is_flag=True, help="Show manifest digests.")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    help="dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE].",
-)
-@click.option("--format", "fmt", help="table, json, or a Go template.")
-@pass_ctx
-def images(
-    ctx: Context,
-    repository: str | None,
-    all_: bool,
-    quiet: bool,
-    digests: bool,
-    no_trunc: bool,
-    filters: tuple[str, ...],
-    fmt: str | None,
-) -> None:
+def images(ctx: Context, args: Namespace) -> None:
     """List images (REPOSITORY TAG IMAGE ID CREATED SIZE)."""
-    rows = ctx.engine.images.list(filters=_parse_filters(filters), repository=repository, all_=all_)
-    if quiet:
+    no_trunc, digests, fmt = args.no_trunc, args.digests, args.fmt
+    rows = ctx.engine.images.list(
+        filters=_parse_filters(args.filters), repository=args.repository, all_=args.all_
+    )
+    if args.quiet:
         seen: set[str] = set()
         for r in rows:
             if r.id not in seen:
                 seen.add(r.id)
-                click.echo(_short(r.id, no_trunc))
+                print(_short(r.id, no_trunc))
         return
     data = [
         {
@@ -124,12 +121,12 @@ def images(
     print_rows(fmt, data, default_columns=columns, headers=IMAGE_HEADERS)
 
 
-def _parse_filters(filters: tuple[str, ...]) -> list[tuple[str, str]]:
+def _parse_filters(filters: list[str]) -> list[tuple[str, str]]:
     out = []
     for f in filters:
         key, eq, value = f.partition("=")
         if not eq:
-            raise click.BadParameter(f"{f!r} is not KEY=VALUE", param_hint="--filter")
+            raise UsageError(f"Invalid value for --filter: {f!r} is not KEY=VALUE")
         out.append((key.strip(), value.strip()))
     return out
 
@@ -144,30 +141,29 @@ HISTORY_HEADERS = {
 }
 
 
-@click.command("history")
-@click.argument("image")
-@click.option(
-    "-H",
-    "--human",
-    type=bool,
-    default=True,
-    show_default=True,
-    help="Print sizes and dates in human readable format.",
+@command(
+    arg("image"),
+    arg(
+        "-H",
+        "--human",
+        type=boolean,
+        default=True,
+        metavar="BOOLEAN",
+        help="Print sizes and dates in human readable format. (default: %(default)s)",
+    ),
+    arg("--no-trunc", action="store_true", help="Don't truncate output."),
+    arg("-q", "--quiet", action="store_true", help="Only show image IDs."),
+    arg("--format", dest="fmt", help="table, json, or a Go template."),
 )
-@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
-@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
-@click.option("--format", "fmt", help="table, json, or a Go template.")
-@pass_ctx
-def history(
-    ctx: Context, image: str, human: bool, no_trunc: bool, quiet: bool, fmt: str | None
-) -> None:
+def history(ctx: Context, args: Namespace) -> None:
     """Show the history of an image, newest first (as docker history)."""
     from lamina.cli.render import created_at, truncate
 
-    rows = ctx.engine.images.history(image)
-    if quiet:
+    human, no_trunc = args.human, args.no_trunc
+    rows = ctx.engine.images.history(args.image)
+    if args.quiet:
         for r in rows:
-            click.echo(r.id if no_trunc or r.id == "<missing>" else _short(r.id, False))
+            print(r.id if no_trunc or r.id == "<missing>" else _short(r.id, False))
         return
     data = []
     for r in rows:
@@ -183,22 +179,23 @@ def history(
             }
         )
     columns = ["ID", "CreatedSince" if human else "CreatedAt", "CreatedBy", "Size", "Comment"]
-    print_rows(fmt, data, default_columns=columns, headers=HISTORY_HEADERS)
+    print_rows(args.fmt, data, default_columns=columns, headers=HISTORY_HEADERS)
 
 
-@click.command("layers")
-@click.argument("image")
-@click.option("--no-trunc", is_flag=True, help="Don't truncate digests.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@pass_ctx
-def layers(ctx: Context, image: str, no_trunc: bool, fmt: str) -> None:
+@command(
+    arg("image"),
+    arg("--no-trunc", action="store_true", help="Don't truncate digests."),
+    arg("--format", dest="fmt", choices=["table", "json"], default="table"),
+)
+def layers(ctx: Context, args: Namespace) -> None:
     """List an image's layers, base first: chain id, diff id, size, entries, files added,
     modified (M; C = chmod/chown only), deleted and hidden (opaque), and the step that made each.
 
     IMAGE may be a transport (oci:DIR[:REF], oci-archive:FILE, docker-archive:FILE), read in
     place."""
-    infos = ctx.engine.forensics.layers(image)
-    if fmt == "json":
+    no_trunc = args.no_trunc
+    infos = ctx.engine.forensics.layers(args.image)
+    if args.fmt == "json":
         json_out(
             [
                 {
@@ -254,34 +251,34 @@ def _size_chart(sizes: list[tuple[int, int]], *, width: int = 40) -> None:
     biggest = max((s for _, s in sizes), default=0)
     if not biggest:
         return
-    click.echo()
+    print()
     blocks = " ▏▎▍▌▋▊▉█"
     for index, size in sizes:
         eighths = round(width * 8 * size / biggest)
         bar = "█" * (eighths // 8) + (blocks[eighths % 8] if eighths % 8 else "")
-        click.echo(f"{index:>3} {bar or '▏':<{width}} {human_size(size)}")
+        print(f"{index:>3} {bar or '▏':<{width}} {human_size(size)}")
 
 
-@click.command("inspect")
-@click.argument("names", nargs=-1, required=True)
-@click.option("-f", "--format", "fmt", help="json, or a Go template.")
-@click.option(
-    "--type",
-    "type_",
-    type=click.Choice(["image", "container", "volume"]),
-    default=None,
-    help="Only look for this kind of object.",
+@command(
+    arg("names", nargs="+", metavar="NAME"),
+    arg("-f", "--format", dest="fmt", help="json, or a Go template."),
+    arg(
+        "--type",
+        dest="type_",
+        choices=["image", "container", "volume"],
+        default=None,
+        help="Only look for this kind of object.",
+    ),
 )
-@pass_ctx
-def inspect(ctx: Context, names: tuple[str, ...], fmt: str | None, type_: str | None) -> None:
+def inspect(ctx: Context, args: Namespace) -> None:
     """Show low-level information on containers, images or volumes as JSON (Docker API 1.41's
     shape); without --type a container is looked for first, then an image, then a volume."""
-    results = [_inspect_one(ctx, n, type_) for n in names]
-    inspect_out(fmt, results)
+    results = [_inspect_one(ctx, n, args.type_) for n in args.names]
+    inspect_out(args.fmt, results)
 
 
 def _inspect_one(ctx: Context, name: str, type_: str | None) -> dict[str, Any]:
-    from lamina.errors import NotFoundError, UsageError
+    from lamina.errors import NotFoundError
 
     lookups: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
         ("container", ctx.engine.containers.inspect),
@@ -298,93 +295,65 @@ def _inspect_one(ctx: Context, name: str, type_: str | None) -> dict[str, Any]:
     raise NotFoundError(f"no such object: {name}")
 
 
-@click.command("tag")
-@click.argument("source")
-@click.argument("target")
-@pass_ctx
-def tag(ctx: Context, source: str, target: str) -> None:
+@command(arg("source"), arg("target"))
+def tag(ctx: Context, args: Namespace) -> None:
     """Create a tag TARGET that refers to SOURCE."""
-    ctx.engine.images.tag(source, target)
+    ctx.engine.images.tag(args.source, args.target)
 
 
-@click.command("rmi")
-@click.argument("names", nargs=-1, required=True)
-@click.option("-f", "--force", is_flag=True, help="Remove even when several names refer to it.")
-@pass_ctx
-def rmi(ctx: Context, names: tuple[str, ...], force: bool) -> None:
+@command(
+    arg("names", nargs="+", metavar="NAME"),
+    arg("-f", "--force", action="store_true", help="Remove even when several names refer to it."),
+)
+def rmi(ctx: Context, args: Namespace) -> None:
     """Remove images (untag by name; delete when no name is left)."""
-    for n in names:
-        for verb, what in ctx.engine.images.remove(n, force=force):
-            click.echo(f"{verb}: {what}")
+    for n in args.names:
+        for verb, what in ctx.engine.images.remove(n, force=args.force):
+            print(f"{verb}: {what}")
 
 
-@click.group("image")
-def image() -> None:
-    """Manage images."""
-
-
-@image.command("mount")
-@click.argument("name")
-@pass_ctx
-def image_mount(ctx: Context, name: str) -> None:
+@command(arg("name"))
+def image_mount(ctx: Context, args: Namespace) -> None:
     """Mount an image read-only and print the merged dir (undo with image umount)."""
-    click.echo(str(ctx.engine.images.mount(name)))
+    print(ctx.engine.images.mount(args.name))
 
 
-@image.command("umount")
-@click.argument("name")
-@pass_ctx
-def image_umount(ctx: Context, name: str) -> None:
+@command(arg("name"))
+def image_umount(ctx: Context, args: Namespace) -> None:
     """Drop one mount of an image."""
-    ctx.engine.images.unmount(name)
+    ctx.engine.images.unmount(args.name)
 
 
-@image.command("prune")
-@click.option(
-    "-a",
-    "--all",
-    "all_",
-    is_flag=True,
-    help="Remove all images no container uses, not just dangling ones.",
+@command(
+    arg(
+        "-a",
+        "--all",
+        dest="all_",
+        action="store_true",
+        help="Remove all images no container uses, not just dangling ones.",
+    ),
+    arg("-f", "--force", action="store_true", help="Do not prompt for confirmation."),
 )
-@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
-@pass_ctx
-def image_prune(ctx: Context, all_: bool, force: bool) -> None:
+def image_prune(ctx: Context, args: Namespace) -> None:
     """Remove dangling (untagged) images and the layers only they used."""
-    if not force:
-        what = "all images without at least one container" if all_ else "all dangling images"
-        click.confirm(
-            f"WARNING! This will remove {what}.\nAre you sure you want to continue?",
-            abort=True,
-            err=True,
-        )
-    result = ctx.engine.images.prune(all_=all_)
+    if not args.force:
+        what = "all images without at least one container" if args.all_ else "all dangling images"
+        confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?")
+    result = ctx.engine.images.prune(all_=args.all_)
     if result.lines:
-        click.echo("Deleted Images:")
+        print("Deleted Images:")
         for verb, what in result.lines:
-            click.echo(f"{verb.lower()}: {what}")
-        click.echo()
-    click.echo(f"Total reclaimed space: {human_size(result.reclaimed)}")
+            print(f"{verb.lower()}: {what}")
+        print()
+    print(f"Total reclaimed space: {human_size(result.reclaimed)}")
 
 
-@image.command("export")
-@click.argument("name")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    required=False,
-    help="Write to a file instead of stdout.",
+@command(
+    arg("name"),
+    arg("-o", "--output", help="Write to a file instead of stdout."),
 )
-@pass_ctx
-def image_export(ctx: Context, name: str, output: Path | None) -> None:
+def image_export(ctx: Context, args: Namespace) -> None:
     """Write the image's flattened root filesystem (whiteouts applied) as a tar."""
     from lamina.cli.render import write_tar
 
-    write_tar(output, lambda f: ctx.engine.images.export(name, f))
-
-
-for _cmd in (import_, images, layers, inspect, tag, rmi, history):
-    image.add_command(_cmd, name={"images": "ls", "rmi": "rm"}.get(_cmd.name or "", _cmd.name))
-
-COMMANDS = [import_, images, layers, inspect, tag, rmi, history, image]
+    write_tar(args.output, lambda f: ctx.engine.images.export(args.name, f))

@@ -2,64 +2,66 @@
 
 from __future__ import annotations
 
-import click
+import sys
+from argparse import Namespace
 
-from lamina.cli.context import Context, pass_ctx, set_exit_status
+from lamina.cli.command import arg, command
+from lamina.cli.context import Context, confirm
 from lamina.cli.render import human_size, json_out
+from lamina.errors import UsageError
 
 
-@click.command("info")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@pass_ctx
-def info(ctx: Context, fmt: str) -> None:
+@command(arg("--format", dest="fmt", choices=["text", "json"], default="text"))
+def info(ctx: Context, args: Namespace) -> None:
     """Show the store root, driver, counts and sizes."""
     data = ctx.engine.system.info()
-    if fmt == "json":
+    if args.fmt == "json":
         json_out(data)
         return
     for key, value in data.items():
         if isinstance(value, int) and key.endswith(("Size", "Bytes")):
-            click.echo(f"{key}: {value} ({human_size(value)})")
+            print(f"{key}: {value} ({human_size(value)})")
         else:
-            click.echo(f"{key}: {value}")
+            print(f"{key}: {value}")
 
 
-@click.command("verify")
-@click.argument("image", required=False)
-@click.option(
-    "--deep",
-    is_flag=True,
-    help="Also walk every unpacked layer dir and check it against the file index.",
+@command(
+    arg("image", nargs="?"),
+    arg(
+        "--deep",
+        action="store_true",
+        help="Also walk every unpacked layer dir and check it against the file index.",
+    ),
+    arg(
+        "--repair",
+        action="store_true",
+        help="With --deep: re-extract tampered layers from their verified blobs.",
+    ),
+    arg("--format", dest="fmt", choices=["text", "json"], default="text"),
 )
-@click.option(
-    "--repair",
-    is_flag=True,
-    help="With --deep: re-extract tampered layers from their verified blobs.",
-)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@pass_ctx
-def verify(ctx: Context, image: str | None, deep: bool, repair: bool, fmt: str) -> None:
+def verify(ctx: Context, args: Namespace) -> None:
     """Re-hash every blob and check the store's records; exit 1 naming each problem.
 
     With --deep (implied by IMAGE) also compare each unpacked layer (of IMAGE, or all) with its
     file index: modified, added, deleted, chmod-ed, chown-ed and xattr-changed files are named
     with their layer. --repair re-extracts a tampered layer (refused while mounted)."""
+    image, deep, repair = args.image, args.deep, args.repair
     if repair and not (deep or image):
-        raise click.UsageError("--repair needs --deep")
+        raise UsageError("--repair needs --deep")
     if not (deep or image):
         problems = ctx.engine.system.verify()
         for p in problems:
-            click.echo(str(p))
+            print(p)
         if problems:
-            click.echo(f"{len(problems)} problem(s) found", err=True)
-            set_exit_status(1)
+            print(f"{len(problems)} problem(s) found", file=sys.stderr)
+            ctx.exit_status = 1
         else:
-            click.echo("store verified: no problems", err=True)
+            print("store verified: no problems", file=sys.stderr)
         return
     result = ctx.engine.forensics.verify_deep(image, repair=repair)
     findings = result.findings
     unrepaired = [f for lc in result.layers if not lc.repaired for f in lc.findings]
-    if fmt == "json":
+    if args.fmt == "json":
         json_out(
             {
                 "StoreProblems": [str(p) for p in result.store_problems],
@@ -86,32 +88,27 @@ def verify(ctx: Context, image: str | None, deep: bool, repair: bool, fmt: str) 
         )
     else:
         for p in result.store_problems:
-            click.echo(str(p))
+            print(p)
         for f in findings:
-            click.echo(str(f))
+            print(f)
         for lc in result.layers:
             if lc.repaired:
-                click.echo(f"repaired: layer {lc.chain_id} re-extracted from its blob")
-    click.echo(
+                print(f"repaired: layer {lc.chain_id} re-extracted from its blob")
+    print(
         f"{len(result.layers)} layer(s) walked, {len(findings)} finding(s), "
         f"{sum(1 for lc in result.layers if lc.repaired)} repaired, "
         f"{len(result.store_problems)} store problem(s)",
-        err=True,
+        file=sys.stderr,
     )
     if unrepaired or result.store_problems:
-        set_exit_status(1)
+        ctx.exit_status = 1
 
 
-@click.group("system")
-def system() -> None:
-    """Manage the store."""
-
-
-@system.command("df")
-@click.option("-v", "--verbose", is_flag=True, help="Show per-image shared and unique sizes.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@pass_ctx
-def df(ctx: Context, verbose: bool, fmt: str) -> None:
+@command(
+    arg("-v", "--verbose", action="store_true", help="Show per-image shared and unique sizes."),
+    arg("--format", dest="fmt", choices=["table", "json"], default="table"),
+)
+def df(ctx: Context, args: Namespace) -> None:
     """Show disk usage (layers shared by several images are counted once)."""
     from lamina.cli.render import since, table
 
@@ -127,7 +124,7 @@ def df(ctx: Context, verbose: bool, fmt: str) -> None:
             "Reclaimable": f"{human_size(usage.images_reclaimable)} ({pct}%)",
         }
     ]
-    if fmt == "json":
+    if args.fmt == "json":
         for r in rows:
             json_out(r, indent=None)
         return
@@ -135,8 +132,8 @@ def df(ctx: Context, verbose: bool, fmt: str) -> None:
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
         [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows],
     )
-    if verbose:
-        click.echo("\nImages space usage:\n")
+    if args.verbose:
+        print("\nImages space usage:\n")
         body = []
         for i in usage.images:
             for name in i.names or ("<none>:<none>",):
@@ -168,35 +165,27 @@ def df(ctx: Context, verbose: bool, fmt: str) -> None:
         )
 
 
-@system.command("prune")
-@click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images too.")
-@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
-@pass_ctx
-def prune(ctx: Context, all_: bool, force: bool) -> None:
+@command(
+    arg("-a", "--all", dest="all_", action="store_true", help="Remove all unused images too."),
+    arg("-f", "--force", action="store_true", help="Do not prompt for confirmation."),
+)
+def prune(ctx: Context, args: Namespace) -> None:
     """Remove dangling images (all unused with -a) and layers and blobs nothing references."""
-    if not force:
-        click.confirm(
+    if not args.force:
+        confirm(
             "WARNING! This will remove:\n  - all dangling images\n  - all layers and blobs "
-            "no image uses\nAre you sure you want to continue?",
-            abort=True,
-            err=True,
+            "no image uses\nAre you sure you want to continue?"
         )
-    result = ctx.engine.images.prune(all_=all_)
+    result = ctx.engine.images.prune(all_=args.all_)
     gc = ctx.engine.system.gc()
     if result.lines:
-        click.echo("Deleted Images:")
+        print("Deleted Images:")
         for verb, what in result.lines:
-            click.echo(f"{verb.lower()}: {what}")
-        click.echo()
+            print(f"{verb.lower()}: {what}")
+        print()
     if gc.layers:
-        click.echo("Deleted Layers:")
+        print("Deleted Layers:")
         for layer in gc.layers:
-            click.echo(str(layer))
-        click.echo()
-    click.echo(f"Total reclaimed space: {human_size(result.reclaimed)}")
-
-
-system.add_command(info)
-system.add_command(verify)
-
-COMMANDS = [info, verify, system]
+            print(layer)
+        print()
+    print(f"Total reclaimed space: {human_size(result.reclaimed)}")

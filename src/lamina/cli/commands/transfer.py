@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from argparse import Namespace
 from pathlib import Path
 
-import click
-
-from lamina.cli.context import Context, pass_ctx
+from lamina.cli.command import arg, command, existing_path
+from lamina.cli.context import Context
 from lamina.cli.progress import LayerProgress
+from lamina.errors import UsageError
 
 FORMATS = ["docker-archive", "oci-archive", "oci"]
 COMPRESSIONS = ["gzip", "zstd", "none"]
@@ -18,25 +19,25 @@ _COMPRESS_HELP = (
 )
 
 
-@click.command("load")
-@click.option(
-    "-i",
-    "--input",
-    "input_",
-    type=click.Path(path_type=Path, exists=True),
-    help="Read from an archive file (or an OCI layout dir) instead of stdin.",
+@command(
+    arg(
+        "-i",
+        "--input",
+        dest="input_",
+        type=existing_path,
+        help="Read from an archive file (or an OCI layout dir) instead of stdin.",
+    ),
+    arg("-q", "--quiet", action="store_true", help="Suppress progress output."),
+    arg("--platform", help="os/arch[/variant] to pick from an index (default: the host)."),
 )
-@click.option("-q", "--quiet", is_flag=True, help="Suppress progress output.")
-@click.option("--platform", help="os/arch[/variant] to pick from an index (default: the host).")
-@pass_ctx
-def load(ctx: Context, input_: Path | None, quiet: bool, platform: str | None) -> None:
+def load(ctx: Context, args: Namespace) -> None:
     """Load images from a docker-archive, oci-archive or OCI layout (detected like docker load)."""
-    if input_ is None and sys.stdin.isatty():
-        raise click.UsageError("requested load from stdin, but stdin is empty (use -i FILE)")
-    with LayerProgress(verb="Loading", quiet=quiet) as progress:
+    if args.input_ is None and sys.stdin.isatty():
+        raise UsageError("requested load from stdin, but stdin is empty (use -i FILE)")
+    with LayerProgress(verb="Loading", quiet=args.quiet) as progress:
         loaded = ctx.engine.images.load(
-            input_ if input_ is not None else sys.stdin.buffer,
-            platform=platform,
+            Path(args.input_) if args.input_ is not None else sys.stdin.buffer,
+            platform=args.platform,
             on_layer=progress,
         )
     from lamina.oci import reference
@@ -44,44 +45,46 @@ def load(ctx: Context, input_: Path | None, quiet: bool, platform: str | None) -
     for item in loaded:
         if item.names:
             for n in item.names:
-                click.echo(f"Loaded image: {reference.familiar(n)}")
+                print(f"Loaded image: {reference.familiar(n)}")
         else:
-            click.echo(f"Loaded image ID: {item.record.id}")
+            print(f"Loaded image ID: {item.record.id}")
 
 
-@click.command("save")
-@click.argument("images", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    help="Write to a file (or dir, for --format oci) instead of stdout.",
+@command(
+    arg("images", nargs="+", metavar="IMAGE"),
+    arg(
+        "-o",
+        "--output",
+        type=Path,
+        help="Write to a file (or dir, for --format oci) instead of stdout.",
+    ),
+    arg(
+        "--format",
+        dest="fmt",
+        choices=FORMATS,
+        default="docker-archive",
+        help="(default: %(default)s)",
+    ),
+    arg("--compress", choices=COMPRESSIONS, help=_COMPRESS_HELP),
+    arg("-q", "--quiet", action="store_true", help="Suppress progress output."),
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="docker-archive", show_default=True
-)
-@click.option("--compress", type=click.Choice(COMPRESSIONS), help=_COMPRESS_HELP)
-@click.option("-q", "--quiet", is_flag=True, help="Suppress progress output.")
-@pass_ctx
-def save(
-    ctx: Context,
-    images: tuple[str, ...],
-    output: Path | None,
-    fmt: str,
-    compress: str | None,
-    quiet: bool,
-) -> None:
+def save(ctx: Context, args: Namespace) -> None:
     """Save images to an archive (docker save), or an OCI layout dir."""
+    images, output, fmt, compress, quiet = (
+        tuple(args.images),
+        args.output,
+        args.fmt,
+        args.compress,
+        args.quiet,
+    )
     if output is not None:
         with LayerProgress(verb="Writing", quiet=quiet) as progress:
             ctx.engine.images.save(images, output, format=fmt, compress=compress, on_layer=progress)
         return
     if fmt == "oci":
-        raise click.UsageError("--format oci writes a directory: give it with -o DIR")
+        raise UsageError("--format oci writes a directory: give it with -o DIR")
     if sys.stdout.isatty():
-        raise click.UsageError(
-            "cowardly refusing to save to a terminal. Use the -o flag or redirect"
-        )
+        raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     with tempfile.TemporaryDirectory(prefix="lamina-save-") as tmp:
         out = Path(tmp) / "image.tar"
         with LayerProgress(verb="Writing", quiet=quiet) as progress:
@@ -93,43 +96,32 @@ def save(
         sys.stdout.buffer.flush()
 
 
-@click.command("copy")
-@click.argument("source")
-@click.argument("destination")
-@click.option("-q", "--quiet", is_flag=True, help="Suppress progress output.")
-@click.option("--platform", help="os/arch[/variant] to pick from an index (default: the host).")
-@click.option(
-    "--all",
-    "all_platforms",
-    is_flag=True,
-    help="Copy every platform of an index (oci/oci-archive to oci/oci-archive).",
+@command(
+    arg("source"),
+    arg("destination"),
+    arg("-q", "--quiet", action="store_true", help="Suppress progress output."),
+    arg("--platform", help="os/arch[/variant] to pick from an index (default: the host)."),
+    arg(
+        "--all",
+        dest="all_platforms",
+        action="store_true",
+        help="Copy every platform of an index (oci/oci-archive to oci/oci-archive).",
+    ),
+    arg("--compress", choices=COMPRESSIONS, help=_COMPRESS_HELP),
 )
-@click.option("--compress", type=click.Choice(COMPRESSIONS), help=_COMPRESS_HELP)
-@pass_ctx
-def copy(
-    ctx: Context,
-    source: str,
-    destination: str,
-    quiet: bool,
-    platform: str | None,
-    all_platforms: bool,
-    compress: str | None,
-) -> None:
+def copy(ctx: Context, args: Namespace) -> None:
     """Copy an image between transports, skopeo style.
 
     SOURCE and DESTINATION are oci:DIR[:REF], oci-archive:FILE[:REF],
     docker-archive:FILE[:REF] or lamina:REF (the store)."""
-    with LayerProgress(verb="Copying", quiet=quiet) as progress:
+    with LayerProgress(verb="Copying", quiet=args.quiet) as progress:
         rec = ctx.engine.images.copy(
-            source,
-            destination,
-            platform=platform,
-            all_platforms=all_platforms,
-            compress=compress,
+            args.source,
+            args.destination,
+            platform=args.platform,
+            all_platforms=args.all_platforms,
+            compress=args.compress,
             on_layer=progress,
         )
-    if rec is not None and not quiet:
-        click.echo(str(rec.id))
-
-
-COMMANDS = [load, save, copy]
+    if rec is not None and not args.quiet:
+        print(rec.id)

@@ -3,42 +3,45 @@
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 
-import click
-
-from lamina.cli.context import Context, pass_ctx, set_exit_status
+from lamina.cli.command import arg, command, file_path
+from lamina.cli.context import Context
 from lamina.cli.render import inspect_out, print_rows
 from lamina.errors import LaminaError, UsageError
 
 
-@click.group("volume")
-def volume() -> None:
-    """Manage volumes."""
-
-
-@volume.command("create")
-@click.option("--label", "labels", multiple=True, help="Set metadata (KEY=VALUE).")
-@click.option("-d", "--driver", default="local", help="Only 'local' exists.")
-@click.argument("name", required=False)
-@pass_ctx
-def create(ctx: Context, labels: tuple[str, ...], driver: str, name: str | None) -> None:
+@command(
+    arg("--label", dest="labels", action="append", default=[], help="Set metadata (KEY=VALUE)."),
+    arg("-d", "--driver", default="local", help="Only 'local' exists."),
+    arg("name", nargs="?"),
+)
+def create(ctx: Context, args: Namespace) -> None:
     """Create a volume (a random name when none is given) and print its name."""
+    driver = args.driver
     if driver != "local":
         raise UsageError(f"volume driver {driver!r} is not available (only 'local')")
-    click.echo(ctx.engine.volumes.create(name, labels=labels).name)
+    print(ctx.engine.volumes.create(args.name, labels=tuple(args.labels)).name)
 
 
-@volume.command("ls")
-@click.option("-q", "--quiet", is_flag=True, help="Only show volume names.")
-@click.option("-f", "--filter", "filters", multiple=True, help="name=, label=, dangling=")
-@click.option("--format", "fmt", help="json, or a Go template.")
-@pass_ctx
-def ls(ctx: Context, quiet: bool, filters: tuple[str, ...], fmt: str | None) -> None:
+@command(
+    arg("-q", "--quiet", action="store_true", help="Only show volume names."),
+    arg(
+        "-f",
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        help="name=, label=, dangling=",
+    ),
+    arg("--format", dest="fmt", help="json, or a Go template."),
+)
+def ls(ctx: Context, args: Namespace) -> None:
     """List volumes."""
-    vols = ctx.engine.volumes.list(filters=filters)
-    if quiet:
+    vols = ctx.engine.volumes.list(filters=tuple(args.filters))
+    if args.quiet:
         for v in vols:
-            click.echo(v.name)
+            print(v.name)
         return
     rows = [
         {
@@ -56,7 +59,7 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...], fmt: str | None) -> 
         for v in vols
     ]
     print_rows(
-        fmt,
+        args.fmt,
         rows,
         default_columns=["Driver", "Name"],
         headers={
@@ -70,79 +73,81 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...], fmt: str | None) -> 
     )
 
 
-@volume.command("inspect")
-@click.option("-f", "--format", "fmt", help="json, or a Go template.")
-@click.argument("names", nargs=-1, required=True)
-@pass_ctx
-def inspect(ctx: Context, fmt: str | None, names: tuple[str, ...]) -> None:
+@command(
+    arg("-f", "--format", dest="fmt", help="json, or a Go template."),
+    arg("names", nargs="+", metavar="NAME"),
+)
+def inspect(ctx: Context, args: Namespace) -> None:
     """Show volumes as JSON (Docker's shape)."""
-    results = [ctx.engine.volumes.inspect(n) for n in names]
-    inspect_out(fmt, results)
+    results = [ctx.engine.volumes.inspect(n) for n in args.names]
+    inspect_out(args.fmt, results)
 
 
-@volume.command("rm")
-@click.option("-f", "--force", is_flag=True, help="No error for a volume that does not exist.")
-@click.argument("names", nargs=-1, required=True)
-@pass_ctx
-def rm(ctx: Context, force: bool, names: tuple[str, ...]) -> None:
+@command(
+    arg("-f", "--force", action="store_true", help="No error for a volume that does not exist."),
+    arg("names", nargs="+", metavar="NAME"),
+)
+def rm(ctx: Context, args: Namespace) -> None:
     """Remove volumes (refused while a container uses one)."""
+    names = args.names
     failed = False
     for n in names:
         try:
-            ctx.engine.volumes.remove(n, force=force)
+            ctx.engine.volumes.remove(n, force=args.force)
         except LaminaError as exc:
             if len(names) == 1:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            print(f"error: {exc}", file=sys.stderr)
             failed = True
             continue
-        click.echo(n)
+        print(n)
     if failed:
-        set_exit_status(1)
+        ctx.exit_status = 1
 
 
-@volume.command("prune")
-@click.option("-a", "--all", "all_", is_flag=True, help="Also named volumes, not only anonymous.")
-@click.option("-f", "--force", is_flag=True, help="Do not prompt (lamina never prompts).")
-@pass_ctx
-def prune(ctx: Context, all_: bool, force: bool) -> None:
+@command(
+    arg(
+        "-a",
+        "--all",
+        dest="all_",
+        action="store_true",
+        help="Also named volumes, not only anonymous.",
+    ),
+    arg("-f", "--force", action="store_true", help="Do not prompt (lamina never prompts)."),
+)
+def prune(ctx: Context, args: Namespace) -> None:
     """Remove volumes no container uses (anonymous ones unless --all)."""
-    removed = ctx.engine.volumes.prune(all_volumes=all_)
+    removed = ctx.engine.volumes.prune(all_volumes=args.all_)
     if removed:
-        click.echo("Deleted Volumes:")
+        print("Deleted Volumes:")
         for n in removed:
-            click.echo(n)
+            print(n)
 
 
-@volume.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
-@click.argument("name")
-@pass_ctx
-def export(ctx: Context, output: str | None, name: str) -> None:
+@command(
+    arg("-o", "--output", type=file_path, help="Write to a file."),
+    arg("name"),
+)
+def export(ctx: Context, args: Namespace) -> None:
     """Write a volume's content as a tar (stdout unless -o)."""
     from lamina.cli.render import write_tar
 
-    write_tar(output, lambda f: ctx.engine.volumes.export(name, f))
+    write_tar(args.output, lambda f: ctx.engine.volumes.export(args.name, f))
 
 
-@volume.command("import")
-@click.argument("name")
-@click.argument("source")
-@pass_ctx
-def import_(ctx: Context, name: str, source: str) -> None:
+@command(arg("name"), arg("source"))
+def import_(ctx: Context, args: Namespace) -> None:
     """Extract a tar (FILE or - for stdin; plain, gzip or zstd) into a volume, creating it."""
+    name, source = args.name, args.source
     if source == "-":
         ctx.engine.volumes.import_(name, sys.stdin.buffer)
     else:
         try:
             f = open(source, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise click.BadParameter(
-                f"cannot open {source}: {exc.strerror}", param_hint="SOURCE"
+            raise UsageError(
+                f"Invalid value for SOURCE: cannot open {source}: {exc.strerror}"
             ) from exc
         with f:
             ctx.engine.volumes.import_(name, f)
-    click.echo(name)
-
-
-COMMANDS = [volume]
+    print(name)

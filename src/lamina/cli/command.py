@@ -1,0 +1,199 @@
+"""A command as the CLI's table knows it: its argparse declarations and its handler.
+
+::
+
+    @command(
+        arg("names", nargs="+", metavar="NAME"),
+        arg("-f", "--force", action="store_true", help="..."),
+    )
+    def rmi(ctx: Context, args: Namespace) -> None:
+        \"\"\"Remove images (untag by name; delete when no name is left).\"\"\"
+
+The docstring is the command's help; its first paragraph is the one-line summary that
+``lamina --help`` lists. Parsers are built only for the command a call names
+(:mod:`lamina.cli.main`), so declaring a command costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from lamina.cli.context import Context
+from lamina.errors import UsageError
+
+Handler = Callable[[Context, argparse.Namespace], None]
+
+# argparse lists commands from column 24 of a 78-column help (COLUMNS=80).
+_SUMMARY_WIDTH = 54
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse as every lamina parser uses it: no abbreviated long options, descriptions kept
+    as written, and lamina's error report (the usage, then the ``error:`` and ``hint:`` lines
+    that :func:`lamina.cli.main.main` prints; exit status 2)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(allow_abbrev=False, add_help=False, **kwargs)
+        self.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        exc = UsageError(message)
+        exc.hint = f"see '{self.prog} --help'"
+        raise exc
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One ``parser.add_argument(*flags, **options)`` call, kept until a parser is built."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    run: Handler
+    args: tuple[Arg, ...]
+    usage: str | None = None
+
+    @property
+    def help(self) -> str:
+        """The handler's docstring, dedented."""
+        return _dedent(self.run.__doc__ or "")
+
+    @property
+    def summary(self) -> str:
+        """The help's first sentence, on one line of a command list (as click shortened it)."""
+        words = self.help.split("\n\n", 1)[0].split()
+        out: list[str] = []
+        for word in words:
+            if len(" ".join([*out, word])) > _SUMMARY_WIDTH - 3:
+                return " ".join(out) + "..."
+            out.append(word)
+            if word.endswith("."):
+                break
+        return " ".join(out)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        for a in self.args:
+            options = a.options
+            if "metavar" not in options and "choices" not in options:
+                if not a.flags[0].startswith("-"):
+                    options = {**options, "metavar": a.flags[0].upper()}  # IMAGE, as docker's
+                elif options.get("action", "store") in ("store", "append"):
+                    # Named by the option, not by its dest: --input INPUT, not INPUT_.
+                    name = max(a.flags, key=len).lstrip("-")
+                    options = {**options, "metavar": name.upper().replace("-", "_")}
+            parser.add_argument(*a.flags, **options)
+
+
+def command(*args: Arg, usage: str | None = None) -> Callable[[Handler], Command]:
+    """Declare a command: its arguments (in help order) and, when argparse's would mislead,
+    its usage line (``%(prog)s`` is the command's full name)."""
+
+    def wrap(run: Handler) -> Command:
+        return Command(run, args, usage)
+
+    return wrap
+
+
+class _TargetAndCommand(argparse.Action):
+    def __init__(
+        self,
+        option_strings: list[str],
+        dest: str,
+        *,
+        target: str,
+        required_command: bool,
+        **kw: Any,
+    ) -> None:
+        super().__init__(option_strings, dest, **kw)
+        self.target = target
+        self.required_command = required_command
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        words = list(values or ())
+        if words[:1] == ["--"]:
+            words = words[1:]
+        if not words:
+            parser.error(f"the following arguments are required: {self.target.upper()}")
+        if self.required_command and len(words) < 2:
+            parser.error("the following arguments are required: COMMAND")
+        setattr(namespace, self.target, words[0])
+        namespace.command = words[1:]
+
+
+def target_and_command(target: str, *, required_command: bool = False) -> Arg:
+    """``TARGET [COMMAND] [ARG...]`` as docker's ``run`` and ``exec`` read it: options end at
+    TARGET (or ``--``), and everything after TARGET, options and ``--`` included, is the
+    command (``args.command``, a list). Give the command an explicit usage line."""
+    return arg(
+        "_words",
+        nargs=argparse.REMAINDER,
+        action=_TargetAndCommand,
+        target=target,
+        required_command=required_command,
+        help=argparse.SUPPRESS,
+    )
+
+
+def _dedent(doc: str) -> str:
+    # inspect.cleandoc, without importing inspect (~5 ms) on every start.
+    first, _, rest = doc.strip().partition("\n")
+    lines = rest.splitlines()
+    indent = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
+    return "\n".join([first, *(x[indent:] for x in lines)]).rstrip()
+
+
+# Argument types. Each raises ArgumentTypeError, which argparse reports as a usage error
+# naming the option ("argument -o/--output: '/' is a directory").
+
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+_FALSE = ("0", "false", "f", "no", "n", "off", "")
+
+
+def boolean(value: str) -> bool:
+    """A flag's value as Go and click spell booleans (``-H=false``)."""
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r} is not a valid boolean (true or false)")
+
+
+def file_path(value: str) -> str:
+    """A path that, if it exists, is not a directory."""
+    if os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"file {value!r} is a directory")
+    return value
+
+
+def dir_path(value: str) -> str:
+    """A path that, if it exists, is a directory."""
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"directory {value!r} is a file")
+    return value
+
+
+def existing_path(value: str) -> str:
+    if not os.path.exists(value):
+        raise argparse.ArgumentTypeError(f"path {value!r} does not exist")
+    return value
