@@ -125,19 +125,3 @@ def test_exit_statuses_of_lamina_failures(cli: Cli) -> None:
     code, _, err = cli("start", "ghost")
     assert code == 125
     assert cli("ps", "-aq")[1] == ""  # no half-made container left by any of them
-
-
-def test_quick_command_table_matches_the_full_registration() -> None:
-    """The container verbs load only their own module (start-up time); each quick name must
-    be the very command the full registration gives."""
-    import importlib
-
-    import click
-
-    from lamina.cli.main import QUICK_COMMANDS, cli
-
-    ctx = click.Context(cli)
-    full = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
-    for name, module in QUICK_COMMANDS.items():
-        commands = importlib.import_module(f"lamina.cli.commands.{module}").COMMANDS
-        assert full[name] in commands, name
