@@ -22,6 +22,7 @@ def _sha256(data: bytes | bytearray | memoryview = b"") -> hashlib._Hash:
 
     return hashlib.sha256(data)
 
+
 _SHA256_RE: Final = re.compile(r"sha256:[0-9a-f]{64}")
 ALGORITHM: Final = "sha256"
 
