@@ -41,6 +41,28 @@ class Parser(argparse.ArgumentParser):
         super().__init__(allow_abbrev=False, add_help=False, **kwargs)
         self.add_argument("-h", "--help", action="help", help="Show this message and exit.")
 
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Options may follow positionals (``rm A -f B``), as with docker's and click's
+        parsers. argparse's intermixed parsing does that, except for a parser with subcommands
+        or a REMAINDER (``run IMAGE CMD...``: there options end at IMAGE), and it loses ``--``
+        (``rm -- -x``), so a command line with ``--`` is parsed the plain way."""
+        positionals = [a for a in self._actions if not a.option_strings]
+        if (
+            self._intermixing
+            or "--" in (sys.argv[1:] if args is None else args)
+            or any(a.nargs in (argparse.PARSER, argparse.REMAINDER) for a in positionals)
+        ):
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls parse_known_args
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         exc = UsageError(message)

@@ -86,6 +86,23 @@ def test_run_options_before_the_image() -> None:
     assert parse(["run", "busybox"]).env == []  # append's default is not shared between parses
 
 
+@pytest.mark.parametrize(
+    ("argv", "field", "value"),
+    [
+        (["rm", "a", "-f", "b"], "containers", ["a", "b"]),
+        (["inspect", "a", "-f", "{{.Id}}", "b"], "names", ["a", "b"]),
+        (["images", "busybox", "-q"], "repository", "busybox"),
+        (["extract", "img", "/a", "-o", "d", "/b"], "paths", ["/a", "/b"]),
+        # "--" ends the options, and what follows it is positional even if it looks like one.
+        (["rm", "--", "-x"], "containers", ["-x"]),
+        (["rm", "-f", "--", "a", "-b"], "containers", ["a", "-b"]),
+        (["images", "--", "-q"], "repository", "-q"),
+    ],
+)
+def test_options_may_follow_positionals(argv: list[str], field: str, value: object) -> None:
+    assert getattr(parse(argv), field) == value
+
+
 def test_exec_splits_container_and_command() -> None:
     ns = parse(["exec", "-e", "X=y", "c1", "sh", "-c", "echo -n x"])
     assert (ns.container, ns.command, ns.env) == ("c1", ["sh", "-c", "echo -n x"], ["X=y"])
