@@ -9,9 +9,10 @@
     def rmi(ctx: Context, args: Namespace) -> None:
         \"\"\"Remove images (untag by name; delete when no name is left).\"\"\"
 
-The docstring is the command's help; its first paragraph is the one-line summary that
-``lamina --help`` lists. Parsers are built only for the command a call names
-(:mod:`lamina.cli.main`), so declaring a command costs nothing at start-up.
+The docstring is the command's help, and its first sentence (shortened to one line) what
+``lamina --help`` lists. A positional's metavar is its name upper-cased, an option's value's
+the option's long name (``--input INPUT``). Parsers are built only for the command a call
+names (:mod:`lamina.cli.main`), so declaring a command costs next to nothing at start-up.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ class Parser(argparse.ArgumentParser):
     as written, and lamina's error report (the usage, then the ``error:`` and ``hint:`` lines
     that :func:`lamina.cli.main.main` prints; exit status 2)."""
 
+    _intermixing = False
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(allow_abbrev=False, add_help=False, **kwargs)
         self.add_argument("-h", "--help", action="help", help="Show this message and exit.")
-
-    _intermixing = False
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -186,7 +187,7 @@ def _dedent(doc: str) -> str:
 
 
 # Argument types. Each raises ArgumentTypeError, which argparse reports as a usage error
-# naming the option ("argument -o/--output: '/' is a directory").
+# naming the option ("argument -o/--output: file '/' is a directory").
 
 _TRUE = ("1", "true", "t", "yes", "y", "on")
 _FALSE = ("0", "false", "f", "no", "n", "off", "")
