@@ -52,6 +52,13 @@ class Parser(argparse.ArgumentParser):
         or a REMAINDER (``run IMAGE CMD...``: there options end at IMAGE), and it loses ``--``
         (``rm -- -x``), so a command line with ``--`` is parsed the plain way."""
         positionals = [a for a in self._actions if not a.option_strings]
+        if not self._intermixing:
+            args = self._go_style_flags(
+                list(sys.argv[1:] if args is None else args),
+                stop_at_positional=any(
+                    a.nargs in (argparse.PARSER, argparse.REMAINDER) for a in positionals
+                ),
+            )
         if (
             self._intermixing
             or "--" in (sys.argv[1:] if args is None else args)
@@ -63,6 +70,36 @@ class Parser(argparse.ArgumentParser):
             return self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+
+    def _go_style_flags(self, args: list[str], *, stop_at_positional: bool) -> list[str]:
+        """Docker's Go flag parser reads ``-H=false`` as ``-H false``; argparse would take
+        ``=false`` as the value. Only this parser's own short options are split, and never
+        past ``--`` or, for ``run IMAGE CMD...`` and the command groups, past the first
+        positional: what follows belongs to the container's command (``grep -e=x``) or to a
+        subcommand's parser, which splits its own."""
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":
+                return out + args[i:]
+            if token[2:3] == "=" and token[1:2] != "-" and token[:2] in self._option_string_actions:
+                out += [token[:2], token[3:]]
+                i += 1
+                continue
+            if token.startswith("-") and token != "-":
+                out.append(token)
+                action = self._option_string_actions.get(token)
+                if action is not None and action.nargs != 0 and i + 1 < len(args):
+                    out.append(args[i + 1])  # the option's value, whatever it looks like
+                    i += 1
+                i += 1
+                continue
+            if stop_at_positional:
+                return out + args[i:]
+            out.append(token)
+            i += 1
+        return out
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)

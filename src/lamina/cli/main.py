@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -242,10 +241,11 @@ def _configure_logging(level: str) -> None:
 
 
 def parse(args: list[str]) -> argparse.Namespace:
-    """Parse a command line (after :func:`_go_style_flags`): the global options as
-    ``store_root``, ``storage_driver`` and ``log_level``, the command's own arguments, the
-    :class:`Command` as ``_command`` (None when a group or nothing was named) and the innermost
-    parser reached as ``_parser``. Raises UsageError (after printing the usage) on bad input."""
+    """Parse a command line (``-H=false`` read as Go reads it: ``Parser._go_style_flags``): the
+    global options as ``store_root``, ``storage_driver`` and ``log_level``, the command's own
+    arguments, the :class:`Command` as ``_command`` (None when a group or nothing was named)
+    and the innermost parser reached as ``_parser``. Raises UsageError (after printing the
+    usage) on bad input."""
     parser = _parser(args)
     ns, extra = parser.parse_known_args(args)
     if extra:
@@ -285,22 +285,10 @@ def _print_error(exc: LaminaError) -> None:
         print(f"hint: {exc.hint}", file=sys.stderr)
 
 
-def _go_style_flags(args: list[str]) -> list[str]:
-    """Docker's Go flag parser accepts ``-H=false`` for a short flag; argparse would read the
-    value as ``=false``."""
-    out: list[str] = []
-    for i, arg in enumerate(args):
-        if arg == "--":
-            return out + args[i:]
-        m = re.fullmatch(r"(-[A-Za-z])=(.*)", arg, flags=re.S)
-        out.extend(m.groups() if m else (arg,))
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status instead of exiting (tests call this in-process)."""
     try:
-        return _run(_go_style_flags(list(argv) if argv is not None else sys.argv[1:]))
+        return _run(list(argv) if argv is not None else sys.argv[1:])
     except LaminaError as exc:
         _print_error(exc)
         return exc.exit_status

@@ -151,6 +151,14 @@ def test_storage_driver_from_the_environment_is_checked(
 
 def test_go_style_short_flags() -> None:
     assert parse(["history", "-H=false", "busybox"]).human is False
+    # Only lamina's own options are split: a container's command keeps its tokens.
+    ns = parse(["run", "-e=A=1", "--name", "n1", "-w=/", "busybox", "grep", "-e=x", "-H=false"])
+    assert (ns.env, ns.name, ns.workdir) == (["A=1"], "n1", "/")
+    assert ns.image == "busybox"
+    assert ns.command == ["grep", "-e=x", "-H=false"]
+    ns = parse(["exec", "-u=0", "c1", "env", "-u=FOO"])
+    assert (ns.user, ns.container, ns.command) == ("0", "c1", ["env", "-u=FOO"])
+    assert parse(["history", "--", "-H=false"]).image == "-H=false"
     assert parse(["history", "-H", "true", "busybox"]).human is True
     assert parse(["history", "--human=0", "busybox"]).human is False
     assert parse(["history", "busybox"]).human is True
