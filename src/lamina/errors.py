@@ -51,6 +51,16 @@ class UsageError(LaminaError):
     exit_status = 2
 
 
+class NotATerminalError(UsageError):
+    """``-i -t`` while stdin is not a terminal: Docker's message, and its status (1), kept
+    even where lamina's own failures exit 125 (``run``, ``create``, ``start``, ``exec``)."""
+
+    exit_status = 1
+
+    def __init__(self) -> None:
+        super().__init__("the input device is not a TTY")
+
+
 class NotFoundError(LaminaError):
     pass
 

@@ -35,6 +35,7 @@ from lamina.errors import (
     ConflictError,
     ContainerNotFoundError,
     LaminaError,
+    NotATerminalError,
     UsageError,
 )
 from lamina.store.containers import ContainerRecord
@@ -466,7 +467,7 @@ class ContainerService:
 def _check_tty_input(tty: bool) -> None:
     """Docker's refusal of ``-i -t`` when stdin is not a terminal (``CheckTty``)."""
     if tty and not os.isatty(0):
-        raise UsageError("the input device is not a TTY")
+        raise NotATerminalError()
 
 
 def _cp_arg(arg: str) -> tuple[str | None, str]:

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from lamina.errors import ContainerNotFoundError, UsageError
+from lamina.errors import ContainerNotFoundError, NotATerminalError, UsageError
 from lamina.runtime import console, shim
 from lamina.runtime.defaults import DEFAULT_PATH
 from lamina.runtime.errors import (
@@ -240,7 +240,7 @@ class Runtime:
         if st.status is not ContainerStatus.RUNNING or not st.pid:
             raise ContainerNotRunningError(container_id)
         if tty and stdin and not os.isatty(0):
-            raise UsageError("the input device is not a TTY")
+            raise NotATerminalError()
         tty = tty and any(os.isatty(fd) for fd in (0, 1, 2))
         spec = read_bundle(Path(rec.bundle))
         process = exec_process(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.cli.command import arg, command, file_path, target_and_command
 from lamina.cli.context import Context
 from lamina.cli.render import inspect_out, print_rows, since
-from lamina.errors import LaminaError, UsageError
+from lamina.errors import LaminaError, NotATerminalError, UsageError
 
 if TYPE_CHECKING:
     from lamina.engine.container_config import CreateOptions
@@ -31,6 +31,8 @@ def _run_status() -> Iterator[None]:
     """Docker's run/create/start statuses: lamina's own failures become 125."""
     try:
         yield
+    except NotATerminalError:
+        raise
     except LaminaError as exc:
         if exc.exit_status not in (126, 127):
             exc.exit_status = 125
