@@ -40,7 +40,7 @@ import stat
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from lamina.archive.compression import Compression
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
@@ -56,12 +56,18 @@ from lamina.errors import (
     UnsafeArchivePathError,
 )
 
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
 __all__ = ["DEFAULT_LIMITS", "ApplyResult", "Limits", "WhiteoutFormat", "apply_layer"]
 
 DEFAULT_LIMITS: Final = limits_from_env()
 _FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _COPY_CHUNK: Final = 1 << 20
 _EMPTY_SHA256: Final = hashlib.sha256().hexdigest()
+# Files at least this large are hashed on the pipe's producer thread (LayerPipe.hash_later):
+# smaller ones cost more to hand over than to hash here.
+_OFFLOAD_HASH_SIZES: Final = range(64 << 10, 1 << 20)
 
 
 class WhiteoutFormat(enum.Enum):
@@ -108,11 +114,13 @@ def apply_layer(
     try:
         tar = TarStream(pipe, limits=limits)  # type: ignore[arg-type]  # only read() is used
         with Tree(dest) as tree:
-            extractor = _Extractor(tree, tar, fmt=fmt, lower_symlinks=lower_symlinks)
+            extractor = _Extractor(
+                tree, tar, hash_later=pipe.hash_later, fmt=fmt, lower_symlinks=lower_symlinks
+            )
             for member in tar:
                 extractor.apply(member)
+            pipe.drain()  # also finishes the hashes handed to hash_later
             extractor.finish()
-        pipe.drain()
     except BaseException:
         pipe.abort()
         raise
@@ -138,17 +146,26 @@ def apply_layer(
 
 class _Extractor:
     def __init__(
-        self, tree: Tree, tar: TarStream, *, fmt: WhiteoutFormat, lower_symlinks: Collection[str]
+        self,
+        tree: Tree,
+        tar: TarStream,
+        *,
+        hash_later: Callable[[_Hash, memoryview], None],
+        fmt: WhiteoutFormat,
+        lower_symlinks: Collection[str],
     ) -> None:
         self.tree = tree
         self.tar = tar
+        self.hash_later = hash_later
         self.overlay = fmt is WhiteoutFormat.OVERLAY
         self.lower_symlinks = frozenset(p.strip("/") for p in lower_symlinks)
         self.chown = os.geteuid() == 0  # rootless: owners live only in the index rows
         self.written: dict[str, EntryKind] = {}
         self.ancestors: set[str] = set()  # every parent dir of what this layer wrote
         self.whiteouts: set[str] = set()
-        self.file_sha: dict[str, str] = {}
+        # A large file's hash runs on the producer thread, so it is complete only in finish().
+        self.file_sha: dict[str, str | _Hash] = {}
+        self.pending: list[tuple[int, _Hash]] = []  # (index in entries, its running hash)
         self.dir_times: list[tuple[str, int]] = []
         self.entries: list[IndexEntry] = []
         self.content_size = 0
@@ -171,9 +188,18 @@ class _Extractor:
             err.add_note(f"into {e.path!r} as {e.kind.value}")
             raise err from exc
         self._record(e)
-        self.entries.append(IndexEntry(entry=e, sha256=sha, position=member.position))
+        if sha is None or isinstance(sha, str):
+            self.entries.append(IndexEntry(entry=e, sha256=sha, position=member.position))
+        else:
+            self.pending.append((len(self.entries), sha))
+            self.entries.append(IndexEntry(entry=e, position=member.position))
 
     def finish(self) -> None:
+        """After the last member and ``hash_later``'s jobs: index digests, directory mtimes."""
+        entries = self.entries
+        for i, h in self.pending:
+            row = entries[i]
+            entries[i] = IndexEntry(entry=row.entry, sha256=h.hexdigest(), position=row.position)
         for path, mtime in self.dir_times:
             try:
                 os.utime(self.tree.dir_fd(path, create=False), ns=(mtime, mtime))
@@ -182,7 +208,7 @@ class _Extractor:
 
     # -- per kind -------------------------------------------------------------------------
 
-    def _file(self, e: Entry) -> str:
+    def _file(self, e: Entry) -> str | _Hash:
         pfd, name = self.tree.parent_fd(e.path, create=True)
         try:  # inline fast path of _create: most names are new
             fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd)
@@ -190,18 +216,31 @@ class _Extractor:
             fd = self._create(
                 pfd, name, e.path, lambda: os.open(name, _FILE_FLAGS, 0o600, dir_fd=pfd)
             )
+        sha: str | _Hash
         try:
-            if e.size:
+            if e.size in _OFFLOAD_HASH_SIZES:
+                sha = hashlib.sha256()
+                read = self.tar.read_view
+                hash_later = self.hash_later
+                while view := read(_COPY_CHUNK):
+                    hash_later(sha, view)
+                    while view:
+                        view = view[os.write(fd, view) :]
+            elif e.size:
                 # Views of the parser's buffer: no copy between the inflater and write(2).
                 read = self.tar.read_view
                 view = read(_COPY_CHUNK)
                 h = hashlib.sha256(view)
+                left = e.size - len(view)
                 while True:
                     while view:
                         view = view[os.write(fd, view) :]
+                    if left <= 0:
+                        break
                     view = read(_COPY_CHUNK)
                     if not view:
-                        break
+                        break  # not reached: the parser raises on a short member
+                    left -= len(view)
                     h.update(view)
                 sha = h.hexdigest()
             else:
@@ -253,7 +292,7 @@ class _Extractor:
             self._create(pfd, name, e.path, lambda: os.mknod(name, kind | 0o600, dev, dir_fd=pfd))
         self._attrs_at(pfd, name, e, chmod=True)
 
-    def _hardlink(self, e: Entry) -> str | None:
+    def _hardlink(self, e: Entry) -> str | _Hash | None:
         target = e.linkname
         if self.overlay and self.written.get(target, EntryKind.DIR) is EntryKind.DIR:
             raise UnsafeArchivePathError(e.path, f"hardlink target {target!r} is not in this layer")
@@ -310,7 +349,7 @@ class _Extractor:
         else:
             self._purge(fd, e.path)
 
-    _HANDLERS: Final[dict[EntryKind, Callable[[_Extractor, Entry], str | None]]] = {
+    _HANDLERS: Final[dict[EntryKind, Callable[[_Extractor, Entry], str | _Hash | None]]] = {
         EntryKind.FILE: _file,
         EntryKind.DIR: _dir,
         EntryKind.SYMLINK: _symlink,

@@ -1,13 +1,15 @@
 """One pass over a layer blob in two threads: read -> tee -> hash blob -> inflate -> hash diff_id
--> queue, for :func:`lamina.archive.apply.apply_layer` to parse and extract from."""
+-> queue, for :func:`lamina.archive.apply.apply_layer` to parse and extract from; in its spare
+time the producer thread also hashes large file contents for the consumer."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import threading
 from collections.abc import Callable
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from lamina.archive.compression import HEAD_SIZE, Compression, detect, new_inflater
 from lamina.digest import Hasher
@@ -28,7 +30,17 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
 _GzipReader: Final[Callable[..., Any] | None] = getattr(_isal_zlib, "_GzipReader", None)
 _ISAL_ERROR: Final[type[Exception]] = getattr(_isal_zlib, "error", OSError)
 
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
 _DONE: Final = b""  # queue sentinel: the producer finished cleanly
+# How long a producer with a full queue waits for a hash job before it tries the queue again.
+# The queue holds several chunks of consumer work, so this latency never starves the consumer.
+_POLL_SECONDS: Final = 0.002
+# Bytes of hash jobs the producer lets wait while it keeps the queue filled (a slow source
+# never fills it); past this it hashes first, so jobs never keep much more of the layer alive.
+_MAX_JOB_BYTES: Final = 16 << 20
+_JOBS_WHEN_QUEUED: Final = 4  # chunks the consumer has in hand before the producer hashes
 
 
 class LayerPipe:
@@ -41,8 +53,17 @@ class LayerPipe:
     on two cores the producer's work overlaps the consumer's parsing and writing.
     The queue is bounded, so memory stays at a few chunks whatever the layer's size.
 
+    Between large files the consumer is the slower side (parsing, policy and many small files'
+    syscalls), and the producer mostly waits for queue space. So the consumer hands mid-size
+    files' content hashes back with :meth:`hash_later`, and the producer runs them while the
+    consumer has enough queued to work on, instead of sleeping; it hashes first only when more
+    than ``_MAX_JOB_BYTES`` wait (a slow source never fills the queue), which bounds the chunks
+    the jobs' views keep alive. A third hashing thread was tried and lost: three busy threads
+    on two cores slowed the consumer down more than it saved.
+
     Errors in the producer (corrupt stream, limit, size mismatch, a failing ``source`` or
-    ``tee``) are raised by the consumer's next :meth:`read`, in stream order.
+    ``tee``) are raised by the consumer's next :meth:`read`, in stream order, or by
+    :meth:`drain`.
     """
 
     def __init__(
@@ -62,6 +83,10 @@ class LayerPipe:
         self._expected_size = expected_blob_size
         self._chunk = chunk
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
+        self._jobs: queue.SimpleQueue[tuple[_Hash, memoryview] | None] = queue.SimpleQueue()
+        self._jobs_closed = False  # the consumer sent None: no more hash jobs
+        self._job_bytes_in = 0  # written by the consumer only
+        self._job_bytes_done = 0  # written by the producer only
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="lamina-layer-read", daemon=True)
         self._buf = b""
@@ -95,16 +120,28 @@ class LayerPipe:
         self._pos += len(out)
         return out
 
+    def hash_later(self, h: _Hash, view: memoryview) -> None:
+        """``h.update(view)`` on the producer thread, after the updates handed over before it;
+        all of them are done when :meth:`drain` returns."""
+        self._job_bytes_in += len(view)
+        self._jobs.put((h, view))
+
     def drain(self) -> None:
-        """Read to the end (trailing bytes after the tar's end count in the diff_id) and wait
-        for the producer; raises whatever the producer raised."""
+        """Read to the end (trailing bytes after the tar's end count in the diff_id), let the
+        producer finish the hash jobs and wait for it; raises whatever the producer raised."""
         while self.read(1 << 20):
             pass
+        self._jobs.put(None)
         self._thread.join()
+        with contextlib.suppress(queue.Empty):  # what failed after the last output
+            item = self._queue.get_nowait()
+            if isinstance(item, BaseException):
+                raise item
 
     def abort(self) -> None:
         """Stop the producer after a consumer-side error. Idempotent."""
         self._stop.set()
+        self._jobs.put(None)
         while self._thread.is_alive():
             try:
                 while True:
@@ -113,14 +150,49 @@ class LayerPipe:
                 pass
             self._thread.join(timeout=0.05)
 
-    def _put(self, item: bytes | BaseException) -> None:
+    def _put(self, item: bytes | BaseException, *, run_jobs: bool = True) -> None:
+        """Queue ``item``. Meanwhile run hash jobs, one at a time, while the consumer has enough
+        queued to work on (it waits for output, not for hashes: it needs those only at the
+        end), or when too many bytes of them wait."""
+        q = self._queue
         while True:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                if self._stop.is_set():
-                    raise _Stopped from None
+            if run_jobs and not self._jobs_closed:
+                if (
+                    q.qsize() >= _JOBS_WHEN_QUEUED
+                    or self._job_bytes_in - self._job_bytes_done > _MAX_JOB_BYTES
+                ) and self._run_job(None):
+                    continue
+                try:
+                    q.put_nowait(item)
+                    return
+                except queue.Full:
+                    self._run_job(_POLL_SECONDS)
+            else:
+                try:
+                    q.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    pass
+            if self._stop.is_set():
+                raise _Stopped
+
+    def _run_job(self, wait: float | None) -> bool:
+        """Run one hash job, waiting up to ``wait`` seconds for one; False if none ran."""
+        try:
+            job = self._jobs.get(timeout=wait) if wait else self._jobs.get_nowait()
+        except queue.Empty:
+            return False
+        if job is None:
+            self._jobs_closed = True
+            return False
+        job[0].update(job[1])
+        self._job_bytes_done += len(job[1])
+        return True
+
+    def _finish_jobs(self) -> None:
+        """After the last output: the consumer may still hand over jobs until it drains."""
+        while not self._jobs_closed and not self._stop.is_set():
+            self._run_job(0.1)
 
     def _produce(self) -> None:
         try:
@@ -145,11 +217,12 @@ class LayerPipe:
                     data = self._source.read(self._chunk)
                 inflater.finish()
             self._put(_DONE)
+            self._finish_jobs()
         except _Stopped:
             return
         except BaseException as exc:  # handed to the consumer, which re-raises it
             try:
-                self._put(exc)
+                self._put(exc, run_jobs=False)
             except _Stopped:
                 return
 

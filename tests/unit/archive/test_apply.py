@@ -16,6 +16,7 @@ from lamina.digest import EMPTY_TAR_DIFF_ID, Digest
 from lamina.errors import (
     CompressionMismatchError,
     DigestMismatchError,
+    InvalidContentError,
     SizeMismatchError,
     UnsafeArchivePathError,
 )
@@ -109,6 +110,32 @@ def test_digests_cover_raw_and_uncompressed_bytes(shm_tmp: Path, wrap: object) -
     )
     assert (r.blob_digest, r.diff_id) == (sha(blob), sha(data))
     assert tee.getvalue() == blob
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("wrap", [lambda b: b, gz])
+def test_content_digests_whichever_thread_hashes(shm_tmp: Path, wrap: object) -> None:
+    # Mid-size files are hashed on the pipe's producer thread, the others inline: every row
+    # gets its content's digest either way, hardlinks their target's.
+    sizes = [0, 1, 2047, (64 << 10) - 1, 64 << 10, 300_000, (1 << 20) - 1, 1 << 20, (3 << 20) + 17]
+    contents = {f"f{size}": os.urandom(size) for size in sizes}
+    tar = LayerTar()
+    for name, content in contents.items():
+        tar.file(name, content)
+    tar.hardlink("link", "f300000")
+    r = apply(wrap(tar.bytes()), shm_tmp)  # type: ignore[operator]
+    rows = {row.entry.path: row.sha256 for row in r.entries}
+    for name, content in contents.items():
+        assert rows[name] == sha(content)[7:]
+        assert (shm_tmp / name).read_bytes() == content
+    assert rows["link"] == rows["f300000"]
+
+
+@pytest.mark.timeout(60)
+def test_failure_with_hashes_pending(shm_tmp: Path) -> None:
+    data = LayerTar().file("a", os.urandom(300_000)).file("b", os.urandom(300_000)).bytes()
+    with pytest.raises(InvalidContentError):
+        apply(data[: 512 + 300_000 + 2000], shm_tmp)  # cut inside the second file
 
 
 def test_empty_1024_byte_tar(shm_tmp: Path) -> None:
