@@ -37,9 +37,10 @@ _DONE: Final = b""  # queue sentinel: the producer finished cleanly
 # How long a producer with a full queue waits for a hash job before it tries the queue again.
 # The queue holds several chunks of consumer work, so this latency never starves the consumer.
 _POLL_SECONDS: Final = 0.002
-# Bytes of hash jobs the producer lets wait while it keeps the queue filled (a slow source
-# never fills it); past this it hashes first, so jobs never keep much more of the layer alive.
-_MAX_JOB_BYTES: Final = 16 << 20
+# Hash jobs the producer lets wait while it keeps the queue filled (a slow source never fills
+# it); past this it hashes first. A job's view keeps its whole chunk alive, so this bounds the
+# memory jobs hold (a byte count would not: many small views can pin many chunks).
+_MAX_JOBS_WAITING: Final = 32
 _JOBS_WHEN_QUEUED: Final = 4  # chunks the consumer has in hand before the producer hashes
 
 
@@ -57,8 +58,8 @@ class LayerPipe:
     syscalls), and the producer mostly waits for queue space. So the consumer hands mid-size
     files' content hashes back with :meth:`hash_later`, and the producer runs them while the
     consumer has enough queued to work on, instead of sleeping; it hashes first only when more
-    than ``_MAX_JOB_BYTES`` wait (a slow source never fills the queue), which bounds the chunks
-    the jobs' views keep alive. A third hashing thread was tried and lost: three busy threads
+    than ``_MAX_JOBS_WAITING`` wait (a slow source never fills the queue), which bounds the
+    chunks the jobs' views keep alive. A third hashing thread was tried and lost: three busy threads
     on two cores slowed the consumer down more than it saved.
 
     Errors in the producer (corrupt stream, limit, size mismatch, a failing ``source`` or
@@ -85,8 +86,8 @@ class LayerPipe:
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
         self._jobs: queue.SimpleQueue[tuple[_Hash, memoryview] | None] = queue.SimpleQueue()
         self._jobs_closed = False  # the consumer sent None: no more hash jobs
-        self._job_bytes_in = 0  # written by the consumer only
-        self._job_bytes_done = 0  # written by the producer only
+        self._jobs_in = 0  # counted by the consumer only
+        self._jobs_done = 0  # counted by the producer only
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="lamina-layer-read", daemon=True)
         self._buf = b""
@@ -123,7 +124,7 @@ class LayerPipe:
     def hash_later(self, h: _Hash, view: memoryview) -> None:
         """``h.update(view)`` on the producer thread, after the updates handed over before it;
         all of them are done when :meth:`drain` returns."""
-        self._job_bytes_in += len(view)
+        self._jobs_in += 1
         self._jobs.put((h, view))
 
     def drain(self) -> None:
@@ -159,7 +160,7 @@ class LayerPipe:
             if run_jobs and not self._jobs_closed:
                 if (
                     q.qsize() >= _JOBS_WHEN_QUEUED
-                    or self._job_bytes_in - self._job_bytes_done > _MAX_JOB_BYTES
+                    or self._jobs_in - self._jobs_done > _MAX_JOBS_WAITING
                 ) and self._run_job(None):
                     continue
                 try:
@@ -186,7 +187,7 @@ class LayerPipe:
             self._jobs_closed = True
             return False
         job[0].update(job[1])
-        self._job_bytes_done += len(job[1])
+        self._jobs_done += 1
         return True
 
     def _finish_jobs(self) -> None:

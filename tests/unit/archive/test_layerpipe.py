@@ -59,3 +59,26 @@ def test_abort_with_jobs_pending() -> None:
         pipe.hash_later(h, memoryview(bytes(1 << 16)))
     pipe.abort()
     pipe.abort()  # idempotent
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.updates = 0
+
+    def update(self, data: memoryview) -> None:
+        self.updates += 1
+
+
+@pytest.mark.timeout(30)
+def test_waiting_jobs_are_bounded() -> None:
+    # Each job's view keeps a whole chunk alive: past a few dozen waiting jobs the producer
+    # hashes before it makes more output, whether or not its queue is full.
+    pipe = _pipe(bytes(64 * 4096))
+    counter = _Counting()
+    for _ in range(100):
+        pipe.hash_later(counter, memoryview(b"x"))  # type: ignore[arg-type]
+    for _ in range(12):  # the queue holds 8 chunks: these reads need new output
+        pipe.read(4096)
+    assert counter.updates >= 100 - 32
+    pipe.drain()
+    assert counter.updates == 100
