@@ -2,8 +2,9 @@
 hash diff_id -> parse -> fd-confined extraction -> file-index rows.
 
 Two threads: :class:`~lamina.archive.layerpipe.LayerPipe`'s producer reads, tees, hashes and
-inflates; the calling thread parses (:class:`~lamina.archive.tarstream.TarStream`) and writes
-through :class:`~lamina.archive.safepath.Tree`. Both digests cover the whole stream, trailing
+inflates, and in its spare time hashes mid-size files' contents for the index rows; the calling
+thread parses (:class:`~lamina.archive.tarstream.TarStream`) and writes through
+:class:`~lamina.archive.safepath.Tree`. Both digests cover the whole stream, trailing
 bytes after the tar's end included: the stream is drained before they are compared.
 
 Formats (:class:`WhiteoutFormat`):
@@ -65,8 +66,10 @@ DEFAULT_LIMITS: Final = limits_from_env()
 _FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _COPY_CHUNK: Final = 1 << 20
 _EMPTY_SHA256: Final = hashlib.sha256().hexdigest()
-# Files at least this large are hashed on the pipe's producer thread (LayerPipe.hash_later):
-# smaller ones cost more to hand over than to hash here.
+# Files of these sizes are hashed on the pipe's producer thread (LayerPipe.hash_later), which
+# waits for queue space while many small members keep this thread busy: smaller files cost
+# more to hand over than to hash here, and while larger ones stream through, the producer is
+# the busier thread.
 _OFFLOAD_HASH_SIZES: Final = range(64 << 10, 1 << 20)
 
 
@@ -163,7 +166,7 @@ class _Extractor:
         self.written: dict[str, EntryKind] = {}
         self.ancestors: set[str] = set()  # every parent dir of what this layer wrote
         self.whiteouts: set[str] = set()
-        # A large file's hash runs on the producer thread, so it is complete only in finish().
+        # A mid-size file's hash runs on the producer thread: complete only in finish().
         self.file_sha: dict[str, str | _Hash] = {}
         self.pending: list[tuple[int, _Hash]] = []  # (index in entries, its running hash)
         self.dir_times: list[tuple[str, int]] = []
