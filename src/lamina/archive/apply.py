@@ -66,10 +66,10 @@ DEFAULT_LIMITS: Final = limits_from_env()
 _FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _COPY_CHUNK: Final = 1 << 20
 _EMPTY_SHA256: Final = hashlib.sha256().hexdigest()
-# Files of these sizes are hashed on the pipe's producer thread (LayerPipe.hash_later), which
-# waits for queue space while many small members keep this thread busy: smaller files cost
-# more to hand over than to hash here, and while larger ones stream through, the producer is
-# the busier thread.
+# Files of these sizes are hashed on the pipe's producer thread (LayerPipe.hash_later) when it
+# is ahead (it waits for queue space while many small members keep this thread busy; it is the
+# slow side when it inflates gzip): smaller files cost more to hand over than to hash here, and
+# while larger ones stream through, the producer is the busier thread.
 _OFFLOAD_HASH_SIZES: Final = range(64 << 10, 1 << 20)
 
 
@@ -117,9 +117,7 @@ def apply_layer(
     try:
         tar = TarStream(pipe, limits=limits)  # type: ignore[arg-type]  # only read() is used
         with Tree(dest) as tree:
-            extractor = _Extractor(
-                tree, tar, hash_later=pipe.hash_later, fmt=fmt, lower_symlinks=lower_symlinks
-            )
+            extractor = _Extractor(tree, tar, pipe=pipe, fmt=fmt, lower_symlinks=lower_symlinks)
             for member in tar:
                 extractor.apply(member)
             pipe.drain()  # also finishes the hashes handed to hash_later
@@ -153,13 +151,13 @@ class _Extractor:
         tree: Tree,
         tar: TarStream,
         *,
-        hash_later: Callable[[_Hash, memoryview], None],
+        pipe: LayerPipe,
         fmt: WhiteoutFormat,
         lower_symlinks: Collection[str],
     ) -> None:
         self.tree = tree
         self.tar = tar
-        self.hash_later = hash_later
+        self.pipe = pipe
         self.overlay = fmt is WhiteoutFormat.OVERLAY
         self.lower_symlinks = frozenset(p.strip("/") for p in lower_symlinks)
         self.chown = os.geteuid() == 0  # rootless: owners live only in the index rows
@@ -221,10 +219,10 @@ class _Extractor:
             )
         sha: str | _Hash
         try:
-            if e.size in _OFFLOAD_HASH_SIZES:
+            if e.size in _OFFLOAD_HASH_SIZES and self.pipe.ahead():
                 sha = hashlib.sha256()
                 read = self.tar.read_view
-                hash_later = self.hash_later
+                hash_later = self.pipe.hash_later
                 while view := read(_COPY_CHUNK):
                     hash_later(sha, view)
                     while view:

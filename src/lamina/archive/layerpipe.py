@@ -56,7 +56,8 @@ class LayerPipe:
 
     Between large files the consumer is the slower side (parsing, policy and many small files'
     syscalls), and the producer mostly waits for queue space. So the consumer hands mid-size
-    files' content hashes back with :meth:`hash_later`, and the producer runs them while the
+    files' content hashes back with :meth:`hash_later` (when :meth:`ahead` says the producer has
+    time to spare: not while it inflates gzip, say), and the producer runs them while the
     consumer has enough queued to work on, instead of sleeping; it hashes first only when more
     than ``_MAX_JOBS_WAITING`` wait (a slow source never fills the queue), which bounds the
     chunks the jobs' views keep alive. A third hashing thread was tried and lost: three busy threads
@@ -120,6 +121,11 @@ class LayerPipe:
         out = self._buf[self._pos : end]
         self._pos += len(out)
         return out
+
+    def ahead(self) -> bool:
+        """Whether the producer is ahead of the consumer (enough output queued that it waits
+        for space, not the consumer for data): the time to hand it work."""
+        return self._queue.qsize() >= _JOBS_WHEN_QUEUED
 
     def hash_later(self, h: _Hash, view: memoryview) -> None:
         """``h.update(view)`` on the producer thread, after the updates handed over before it;

@@ -12,6 +12,7 @@ from layer_tars import LayerTar, Sandbox, apply, gz, sha, zst
 from lamina.archive.apply import WhiteoutFormat, apply_layer
 from lamina.archive.compression import Compression
 from lamina.archive.entry import EntryKind
+from lamina.archive.layerpipe import LayerPipe
 from lamina.digest import EMPTY_TAR_DIFF_ID, Digest
 from lamina.errors import (
     CompressionMismatchError,
@@ -113,10 +114,14 @@ def test_digests_cover_raw_and_uncompressed_bytes(shm_tmp: Path, wrap: object) -
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("ahead", [True, False])
 @pytest.mark.parametrize("wrap", [lambda b: b, gz])
-def test_content_digests_whichever_thread_hashes(shm_tmp: Path, wrap: object) -> None:
-    # Mid-size files are hashed on the pipe's producer thread, the others inline: every row
-    # gets its content's digest either way, hardlinks their target's.
+def test_content_digests_whichever_thread_hashes(
+    shm_tmp: Path, wrap: object, ahead: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Mid-size files are hashed on the pipe's producer thread when it is ahead, the others
+    # inline: every row gets its content's digest either way, hardlinks their target's.
+    monkeypatch.setattr(LayerPipe, "ahead", lambda self: ahead)
     sizes = [0, 1, 2047, (64 << 10) - 1, 64 << 10, 300_000, (1 << 20) - 1, 1 << 20, (3 << 20) + 17]
     contents = {f"f{size}": os.urandom(size) for size in sizes}
     tar = LayerTar()
