@@ -8,14 +8,18 @@ operation starts from an fd that :func:`lamina.runtime.rootfs.open_in_root` reso
 done relative to directory fds with ``O_NOFOLLOW``: symlinks met while copying are copied as
 symlinks, never followed. The host side of ``cp`` is the user's own path and is taken as given.
 
-A container that has started sees /etc/hostname, /etc/hosts and /etc/resolv.conf bind-mounted
-from files lamina writes in its container dir; ``cp`` shows them as the container does, as
-Docker's ``cp`` does by mounting them first. :class:`RunFiles` knows the rootfs files they cover
-by identity (device and inode, resolved once like runc resolves a mount destination), so any
-path that reaches one -- through symlinks or inside a copied directory -- is served from the
-host file, and none is ever written: a copy onto one is refused, because the next start
-rewrites it and while the container runs it is a mount point (Docker 20.10 fails there with
-EBUSY).
+A container's volumes, binds and (once it has started) the /etc/hostname, /etc/hosts and
+/etc/resolv.conf a run bind-mounts from its container dir are part of what it sees; ``cp``
+sees them too, as Docker's does. :func:`in_view` mounts them onto the rootfs where a run
+mounts them (each destination resolved inside the rootfs, as runc resolves it), in a private
+mount namespace that ends with the call (:mod:`lamina.runtime.mountns`); the copy then runs
+there with the same confined lookups, so a path that crosses a mount point continues in the
+mounted dir by the kernel's own rules: a symlink inside a volume that points to ``/etc`` or
+``../../..`` still resolves in the container's view, never on the host. A write into a
+read-only mount is refused ("mounted volume is marked read-only", as Docker). A file mount
+point is never replaced: :class:`MountPoints` knows the files mounted by identity (device and
+inode) and refuses a copy onto one -- for the run's files because the next start rewrites them
+(Docker 20.10 fails there with EBUSY).
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Final, TypeVar
 
-from lamina.errors import ConflictError, NotFoundError, UsageError
+from lamina.errors import ConflictError, MountError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from lamina.archive.tarwriter import TarWriter
+    from lamina.runtime.spec import MountSpec
+
+T = TypeVar("T")
 
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NOFOLLOW_DIR: Final = _DIR | os.O_NOFOLLOW
@@ -110,46 +117,84 @@ def is_empty_dir(path: Path) -> bool:
         return next(it, None) is None
 
 
-class RunFiles:
-    """The files of a rootfs that a run covers with bind mounts, by identity."""
+class MountPoints:
+    """The files a view of a rootfs has mounted (file binds, the run's files), by identity."""
 
-    def __init__(self, covered: Mapping[tuple[int, int], tuple[str, Path]]) -> None:
-        self._covered = dict(covered)  # (st_dev, st_ino) -> (container path, host file)
+    def __init__(self, files: Mapping[tuple[int, int], tuple[str, Path, bool]]) -> None:
+        # (st_dev, st_ino) -> (container path, host file, rewritten by every start)
+        self._files = dict(files)
 
     @classmethod
-    def find(cls, root: Path, files: Mapping[str, Path]) -> RunFiles:
-        """``files`` maps container paths to the host files mounted over them. Each path is
-        resolved inside ``root`` as runc resolves a mount destination (symlinks followed,
-        never out of ``root``); one that is missing or not a regular file covers nothing."""
-        covered = {}
-        for path, host in files.items():
+    def find(
+        cls, root: Path, mounts: Sequence[MountSpec], *, rewritten: Collection[Path] = ()
+    ) -> MountPoints:
+        """The file mounts among ``mounts`` as ``root`` shows them now (call it once every
+        mount is made: one may hide another). ``rewritten``: the sources every start writes."""
+        files: dict[tuple[int, int], tuple[str, Path, bool]] = {}
+        for m in mounts:
             try:
-                fd = open_in_root(root, path, flags=os.O_PATH)
+                fd = open_in_root(root, m.destination, flags=os.O_PATH)
             except OSError:
                 continue
             with _fd(fd):
                 st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
-                covered[(st.st_dev, st.st_ino)] = (path, host)
-        return cls(covered)
-
-    def covering(self, st: os.stat_result) -> tuple[str, Path] | None:
-        """(container path, host file) if ``st`` (an lstat in the same rootfs) is covered."""
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        return self._covered.get((st.st_dev, st.st_ino))
+                dest = "/" + "/".join(p for p in m.destination.split("/") if p)
+                files.setdefault((st.st_dev, st.st_ino), (dest, m.source, m.source in rewritten))
+        return cls(files)
 
     def refuse(self, st: os.stat_result) -> None:
-        """Raise ConflictError if ``st`` is covered: a copy must not replace it."""
-        hit = self.covering(st)
+        """Raise ConflictError if ``st`` (an lstat in the view) is a mounted file: a copy must
+        not replace it (the kernel would refuse with EBUSY)."""
+        if not stat.S_ISREG(st.st_mode):
+            return
+        hit = self._files.get((st.st_dev, st.st_ino))
         if hit is None:
             return
-        exc = ConflictError(
-            f"cannot copy to {hit[0]}: it is mounted from {hit[1]}, which every start of the "
-            "container rewrites"
-        )
-        exc.hint = "change it from inside the running container (lamina exec), or recreate it"
+        path, host, rewritten = hit
+        if rewritten:
+            exc = ConflictError(
+                f"cannot copy to {path}: it is mounted from {host}, which every start of the "
+                "container rewrites"
+            )
+            exc.hint = "change it from inside the running container (lamina exec), or recreate it"
+        else:
+            exc = ConflictError(f"cannot copy to {path}: it is a mount point, bound from {host}")
+            exc.hint = f"change {host} on the host"
         raise exc
+
+
+def in_view(
+    root: Path,
+    mounts: Sequence[MountSpec],
+    fn: Callable[[MountPoints], T],
+    *,
+    rewritten: Collection[Path] = (),
+) -> T:
+    """``fn(mount_points)`` with ``mounts`` bound onto ``root`` as a run binds them: parents
+    before children, each destination resolved inside ``root`` (through what is already
+    mounted) and made there if missing, as runc and Docker's ``cp`` make it. The mounts live
+    in a private mount namespace that ends before this returns; ``fn`` runs on its thread.
+    Raises MountError if one cannot be made."""
+    if not mounts:
+        return fn(MountPoints({}))
+    from lamina.runtime.mountns import bind_in_root, run_in_private_namespace
+
+    ordered = sorted(mounts, key=lambda m: len([p for p in m.destination.split("/") if p]))
+
+    def inside() -> T:
+        for m in ordered:
+            try:
+                make_mount_point(root, m.destination, directory=m.source.is_dir())
+                bind_in_root(root, m.source, m.destination, readonly=m.readonly)
+            except OSError as exc:
+                raise MountError(
+                    f"cannot mount {m.source} at {m.destination} in the container: "
+                    f"{exc.strerror or exc}"
+                ) from exc
+        return fn(MountPoints.find(root, ordered, rewritten=rewritten))
+
+    return run_in_private_namespace(inside)
 
 
 def copy_into(
@@ -158,28 +203,21 @@ def copy_into(
     dst_dir_fd: int,
     dst_name: str,
     *,
-    read_run_files: RunFiles | None = None,
-    keep_run_files: RunFiles | None = None,
+    mount_points: MountPoints | None = None,
 ) -> None:
     """Copy the entry ``src_name`` of ``src_dir_fd`` to ``dst_name`` in ``dst_dir_fd``,
     recursively, keeping modes, owners, times and symlinks (never followed). An existing
     non-dir at the destination is replaced; an existing dir is merged into.
 
-    ``read_run_files`` (source in a rootfs): a covered source file is copied from its host
-    file. ``keep_run_files`` (destination in a rootfs): replacing a covered file raises
+    ``mount_points`` (destination in a view of a rootfs): replacing a mounted file raises
     ConflictError (entries copied before it stay)."""
     st = os.stat(src_name, dir_fd=src_dir_fd, follow_symlinks=False)
-    if read_run_files is not None and (hit := read_run_files.covering(st)) is not None:
-        host = hit[1]
-        with _fd(os.open(host.parent, _DIR)) as hfd:
-            copy_into(hfd, host.name, dst_dir_fd, dst_name)
-        return
     try:
         old: os.stat_result | None = os.stat(dst_name, dir_fd=dst_dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         old = None
-    if keep_run_files is not None and old is not None:
-        keep_run_files.refuse(old)
+    if mount_points is not None and old is not None:
+        mount_points.refuse(old)
     if old is not None and not (stat.S_ISDIR(old.st_mode) and stat.S_ISDIR(st.st_mode)):
         if stat.S_ISDIR(old.st_mode):
             raise UsageError(f"cannot overwrite directory {dst_name!r} with a non-directory")
@@ -193,14 +231,7 @@ def copy_into(
             _fd(os.open(dst_name, _NOFOLLOW_DIR, dir_fd=dst_dir_fd)) as dfd,
         ):
             for entry in sorted(os.listdir(sfd)):
-                copy_into(
-                    sfd,
-                    entry,
-                    dfd,
-                    entry,
-                    read_run_files=read_run_files,
-                    keep_run_files=keep_run_files,
-                )
+                copy_into(sfd, entry, dfd, entry, mount_points=mount_points)
             _set_attrs(dfd, st, mode)
         return
     if stat.S_ISREG(st.st_mode):
@@ -260,17 +291,17 @@ def _split(path: str) -> tuple[str, str]:
     return parent or "/", name
 
 
-def copy_out(root: Path, src: str, dest: Path, *, run_files: RunFiles | None = None) -> None:
+def copy_out(root: Path, src: str, dest: Path) -> None:
     """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``. A dir lands at
     ``DEST/<name>`` when DEST is an existing dir, else at DEST; a trailing "/" on SRC copies
-    what the dir holds. Files covered by ``run_files`` are copied from their host files."""
+    what the dir holds."""
     parent, name = _split(src)
     if not name:  # a directory's contents
         with _fd(open_dir_in_root(root, parent)) as sfd:
             dest.mkdir(mode=0o755, exist_ok=True)
             with _fd(os.open(dest, _DIR)) as dfd:
                 for entry in sorted(os.listdir(sfd)):
-                    copy_into(sfd, entry, dfd, entry, read_run_files=run_files)
+                    copy_into(sfd, entry, dfd, entry)
         return
     with _fd(open_dir_in_root(root, parent)) as sfd:
         try:
@@ -284,13 +315,14 @@ def copy_out(root: Path, src: str, dest: Path, *, run_files: RunFiles | None = N
             if not target_parent.is_dir():
                 raise NotFoundError(f"destination directory {target_parent} does not exist")
         with _fd(os.open(target_parent, _DIR)) as dfd:
-            copy_into(sfd, name, dfd, target, read_run_files=run_files)
+            copy_into(sfd, name, dfd, target)
 
 
-def copy_in(root: Path, src: Path, dest: str, *, run_files: RunFiles | None = None) -> None:
+def copy_in(root: Path, src: Path, dest: str, *, mount_points: MountPoints | None = None) -> None:
     """``docker cp SRC CONTAINER:DEST``: ``dest`` resolved inside ``root``; a symlink there
-    pointing "outside" lands inside the rootfs. Replacing a file covered by ``run_files``
-    raises ConflictError."""
+    pointing "outside" lands inside the rootfs. A destination on a read-only mount raises
+    ConflictError before anything is written; a copied dir that reaches one, or a file of
+    ``mount_points`` it would replace, stops there with ConflictError."""
     try:
         st = os.lstat(src)
     except FileNotFoundError as exc:
@@ -298,6 +330,24 @@ def copy_in(root: Path, src: Path, dest: str, *, run_files: RunFiles | None = No
     parent, name = _split(dest)
     if name == "..":
         raise UsageError(f"invalid path {dest!r}")
+    try:
+        _copy_in(root, src, st, dest, parent, name, mount_points=mount_points)
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise _read_only(dest) from exc
+        raise
+
+
+def _copy_in(
+    root: Path,
+    src: Path,
+    st: os.stat_result,
+    dest: str,
+    parent: str,
+    name: str,
+    *,
+    mount_points: MountPoints | None,
+) -> None:
     src_parent = src.parent if src.name else src
     with _fd(os.open(src_parent, _DIR)) as sfd:
         src_name = src.name or "."
@@ -308,27 +358,45 @@ def copy_in(root: Path, src: Path, dest: str, *, run_files: RunFiles | None = No
                 target_fd = -1
             if target_fd >= 0:  # an existing dir: copy into it
                 with _fd(target_fd) as tfd:
-                    copy_into(sfd, src_name, tfd, src.name, keep_run_files=run_files)
+                    _refuse_read_only(tfd, dest)
+                    copy_into(sfd, src_name, tfd, src.name, mount_points=mount_points)
                 return
             with _fd(open_dir_in_root(root, parent)) as pfd:
-                copy_into(sfd, src_name, pfd, name, keep_run_files=run_files)
+                _refuse_read_only(pfd, dest)
+                with contextlib.suppress(FileNotFoundError):  # a file bind mounted :ro
+                    flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+                    with _fd(os.open(name, flags, dir_fd=pfd)) as efd:
+                        _refuse_read_only(efd, dest)
+                copy_into(sfd, src_name, pfd, name, mount_points=mount_points)
             return
         with _fd(open_dir_in_root(root, parent)) as tfd:
+            _refuse_read_only(tfd, dest)
             if stat.S_ISDIR(st.st_mode) and dest.endswith("/."):
                 for entry in sorted(os.listdir(src)):
                     copy_into(
-                        sfd, os.path.join(src_name, entry), tfd, entry, keep_run_files=run_files
+                        sfd, os.path.join(src_name, entry), tfd, entry, mount_points=mount_points
                     )
             else:
-                copy_into(sfd, src_name, tfd, src.name or "rootfs", keep_run_files=run_files)
+                copy_into(sfd, src_name, tfd, src.name or "rootfs", mount_points=mount_points)
 
 
-def archive_out(root: Path, src: str, out: IO[bytes], *, run_files: RunFiles | None = None) -> None:
+def _refuse_read_only(fd: int, dest: str) -> None:
+    if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+        raise _read_only(dest)
+
+
+def _read_only(dest: str) -> ConflictError:
+    # Docker's words (ErrVolumeReadonly).
+    exc = ConflictError(f"mounted volume is marked read-only: cannot copy to {dest}")
+    exc.hint = "the container mounts it with :ro"
+    return exc
+
+
+def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
     """``docker cp CONTAINER:SRC -``: a tar of ``src`` (resolved inside ``root``) on ``out``,
     its entries named from SRC's last component as Docker names them (``etc/``,
     ``etc/hostname``); for "/" or a path ending in "/." the entries are what the dir holds.
-    Symlinks are stored, never followed; files covered by ``run_files`` are stored with
-    their host file's content and attributes; sockets are left out, as tar cannot hold them."""
+    Symlinks are stored, never followed; sockets are left out, as tar cannot hold them."""
     from lamina.archive.tarwriter import TarWriter
 
     contents = src.endswith("/.") or not src.strip("/")
@@ -337,13 +405,13 @@ def archive_out(root: Path, src: str, out: IO[bytes], *, run_files: RunFiles | N
         links: dict[tuple[int, int], str] = {}
         if contents:
             for entry in sorted(os.listdir(pfd)):
-                _archive_entry(tw, pfd, entry, entry, run_files=run_files, links=links)
+                _archive_entry(tw, pfd, entry, entry, links=links)
             return
         try:
             os.stat(name, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError as exc:
             raise NotFoundError(f"no such file or directory in the container: {src}") from exc
-        _archive_entry(tw, pfd, name, name, run_files=run_files, links=links)
+        _archive_entry(tw, pfd, name, name, links=links)
 
 
 def _archive_entry(
@@ -352,16 +420,11 @@ def _archive_entry(
     name: str,
     path: str,
     *,
-    run_files: RunFiles | None,
     links: dict[tuple[int, int], str],
 ) -> None:
     from lamina.archive.entry import Entry, EntryKind
 
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    if run_files is not None and (hit := run_files.covering(st)) is not None:
-        with _fd(os.open(hit[1].parent, _DIR)) as hfd:
-            _archive_entry(tw, hfd, hit[1].name, path, run_files=None, links={})
-        return
     fmt = stat.S_IFMT(st.st_mode)
     entry = Entry(
         path=path,
@@ -375,7 +438,7 @@ def _archive_entry(
         tw.add(replace(entry, kind=EntryKind.DIR))
         with _fd(os.open(name, _NOFOLLOW_DIR, dir_fd=dir_fd)) as dfd:
             for child in sorted(os.listdir(dfd)):
-                _archive_entry(tw, dfd, child, f"{path}/{child}", run_files=run_files, links=links)
+                _archive_entry(tw, dfd, child, f"{path}/{child}", links=links)
     elif fmt == stat.S_IFREG:
         inode = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and inode in links:

@@ -16,7 +16,7 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -405,40 +405,59 @@ class ContainerService:
             write_tree_diff(None, merged, out)
 
     def copy(self, source: str, destination: str) -> None:
-        """``docker cp``: exactly one side is ``CONTAINER:PATH``. Once the container has
-        started, its /etc/hostname, /etc/hosts and /etc/resolv.conf read as the generated
-        files a run mounts there (before: the init layer's empty placeholders), and a copy
-        onto them is refused (ConflictError)."""
+        """``docker cp``: exactly one side is ``CONTAINER:PATH``, seen as the container's
+        process sees it (:meth:`_in_view`): paths in its volumes and binds are read from and
+        written to them (a ``:ro`` one refuses: ConflictError), and once it has started its
+        /etc/hostname, /etc/hosts and /etc/resolv.conf read as the generated files a run
+        mounts there (before: the init layer's empty placeholders) and refuse copies."""
         src_c, src_p = _cp_arg(source)
         dst_c, dst_p = _cp_arg(destination)
         if (src_c is None) == (dst_c is None):
             raise UsageError("copying between containers or between host paths is not supported")
         if src_c is not None:
-            rec = self.resolve(src_c)
-            with self._rootfs(rec) as merged:
-                run_files = self._run_files(rec, merged)
-                container_fs.copy_out(merged, src_p, Path(dst_p), run_files=run_files)
+            self._in_view(
+                self.resolve(src_c),
+                lambda root, _: container_fs.copy_out(root, src_p, Path(dst_p)),
+            )
         else:
             assert dst_c is not None
             if src_p == "-":
                 raise UsageError("copying a tar from stdin into a container is not supported")
-            rec = self.resolve(dst_c)
-            with self._rootfs(rec) as merged:
-                run_files = self._run_files(rec, merged)
-                container_fs.copy_in(merged, Path(src_p), dst_p, run_files=run_files)
+            self._in_view(
+                self.resolve(dst_c),
+                lambda root, points: container_fs.copy_in(
+                    root, Path(src_p), dst_p, mount_points=points
+                ),
+            )
 
     def copy_archive(self, source: str, out: IO[bytes]) -> None:
         """``docker cp CONTAINER:PATH -``: PATH as a tar on ``out`` (what :meth:`copy` would
-        copy, run-time files included)."""
+        copy, volumes and run-time files included)."""
         container, path = _cp_arg(source)
         if container is None:
             raise UsageError(f"{source!r} is not CONTAINER:PATH")
-        rec = self.resolve(container)
-        with self._rootfs(rec) as merged:
-            container_fs.archive_out(merged, path, out, run_files=self._run_files(rec, merged))
+        self._in_view(
+            self.resolve(container), lambda root, _: container_fs.archive_out(root, path, out)
+        )
 
-    def _run_files(self, rec: ContainerRecord, merged: Path) -> container_fs.RunFiles:
-        return container_fs.RunFiles.find(merged, container_create.run_files(self._store, rec))
+    def _in_view(
+        self, rec: ContainerRecord, fn: Callable[[Path, container_fs.MountPoints], None]
+    ) -> None:
+        """``fn(rootfs, mount_points)`` with the rootfs mounted and, on it, what a start binds
+        there -- the same list, from :func:`container_config.run_spec` -- in a private mount
+        namespace (Docker's ``cp`` mounts them likewise). The run's files are among them only
+        once a start has written them."""
+        host_files = container_create.run_files(self._store, rec)
+        spec = cc.run_spec(
+            rec.config, hostname=container_create.hostname(rec), host_files=host_files
+        )
+        with self._rootfs(rec) as merged:
+            container_fs.in_view(
+                merged,
+                spec.mounts,
+                lambda points: fn(merged, points),
+                rewritten=set(host_files.values()),
+            )
 
     def commit(
         self,
