@@ -101,7 +101,7 @@ def test_buildah_image_tree_equals_podman_mount(
     assert_same_tree(lamina.tree(image), theirs)
 
 
-@pytest.mark.needs_peer("docker")
+@pytest.mark.needs_peer("dockerd")
 def test_docker_image_tree_equals_dockerd(
     docker_rich: Path, dockerd: DockerDaemon, lamina: Lamina, shm_tmp: Path
 ) -> None:

@@ -59,7 +59,7 @@ def loaded(request: pytest.FixtureRequest, lamina: Lamina) -> str:
     return "localhost/interop:latest"
 
 
-@pytest.mark.needs_peer("docker", "podman", "skopeo", "umoci")
+@pytest.mark.needs_peer("dockerd", "podman", "skopeo", "umoci")
 def test_docker_archive_is_read_by_docker_podman_and_skopeo(
     loaded: str,
     lamina: Lamina,
