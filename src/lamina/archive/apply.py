@@ -39,9 +39,10 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
+
+from msgspec import Struct, field
 
 from lamina.archive.compression import Compression
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
@@ -78,8 +79,7 @@ class WhiteoutFormat(enum.Enum):
     APPLY = "apply"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApplyResult:
+class ApplyResult(Struct, frozen=True, kw_only=True):
     blob_digest: Digest
     blob_size: int
     compression: Compression

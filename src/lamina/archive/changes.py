@@ -17,9 +17,10 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from msgspec import Struct, field
 
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
 from lamina.archive.tarwriter import TarWriter
@@ -32,8 +33,7 @@ class ChangeKind(enum.Enum):
     DELETED = "D"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(Struct, frozen=True):
     path: str  # absolute, as docker diff prints it: "/etc/passwd"
     kind: ChangeKind
 
@@ -53,8 +53,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass(slots=True)
-class _Node:
+class _Node(Struct):
     path: str  # relative; "" for the root
     st: os.stat_result
     xattrs: dict[str, bytes]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 
 class EntryKind(enum.Enum):
@@ -25,8 +26,7 @@ class EntryKind(enum.Enum):
     OPAQUE = "opaque"  # ``d/.wh..wh..opq`` in a tar: ``path`` is ``d``, the dir made opaque
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
+class Entry(Struct, frozen=True, kw_only=True):
     """One tar entry after normalisation (whiteouts already decoded into WHITEOUT/OPAQUE)."""
 
     path: str
@@ -42,8 +42,7 @@ class Entry:
     xattrs: Mapping[str, bytes] = field(default_factory=dict)  # as in the image (unescaped)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IndexEntry:
+class IndexEntry(Struct, frozen=True, kw_only=True):
     """One row of the file index: an :class:`Entry` plus what extraction learnt about it."""
 
     entry: Entry

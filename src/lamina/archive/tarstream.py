@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Final
+
+from msgspec import Struct
 
 from lamina.archive.entry import Entry, EntryKind
 from lamina.archive.tarheader import HeaderReader, RawMember
@@ -62,8 +63,7 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
+class Limits(Struct, frozen=True, kw_only=True):
     """Caps on what one layer may make lamina do."""
 
     max_uncompressed_bytes: int = 64 << 30
@@ -89,8 +89,7 @@ def normalise_name(raw: str, *, member: str) -> str:
     return "/".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
+class Member(Struct, frozen=True):
     entry: Entry
     name: str  # the member name as the tar spells it, for messages
     position: int  # 0-based index among the tar's members

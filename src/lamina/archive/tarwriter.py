@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import replace
 from types import TracebackType
 from typing import IO, Final
+
+from msgspec.structs import replace
 
 from lamina.archive.entry import Entry, EntryKind, IndexEntry, is_reserved_name
 from lamina.errors import SizeMismatchError, UnsafeArchivePathError

@@ -9,9 +9,10 @@ import os
 import posixpath
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from lamina.build.cache import step_key
 from lamina.build.dockerignore import load_ignore
@@ -46,8 +47,7 @@ if TYPE_CHECKING:
 # methods below), so an all-cached rebuild starts as fast as the CLI itself.
 
 
-@dataclass(slots=True)
-class _StepLayer:
+class _StepLayer(Struct):
     rootfs: Path  # the mounted work layer
     layer: LayerRecord | None = None  # its diff once ingested (None: the diff was empty)
 

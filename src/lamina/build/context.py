@@ -17,9 +17,10 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.build.dockerignore import IgnoreMatcher
 from lamina.errors import BuildError
@@ -44,16 +45,14 @@ _GLOB_CHARS: Final = frozenset("*?[")
 _CHUNK: Final = 1 << 20
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Owner:
+class Owner(Struct, frozen=True, kw_only=True):
     """Who copied entries belong to; ``None`` keeps the source's owner (``COPY --from``)."""
 
     uid: int
     gid: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SourceRoot:
+class SourceRoot(Struct, frozen=True, kw_only=True):
     """Where sources come from: the context (with its .dockerignore) or a mounted rootfs."""
 
     path: Path
@@ -64,8 +63,7 @@ class SourceRoot:
         return self.ignore is not None and bool(rel) and self.ignore.matches(rel)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Source:
+class Source(Struct, frozen=True, kw_only=True):
     """One matched source: ``rel`` is its path in the root ("" for the root itself)."""
 
     rel: str
@@ -80,8 +78,7 @@ class Source:
         return self.rel.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Selected:
+class Selected(Struct, frozen=True, kw_only=True):
     """The sources of one instruction, in order, with the pattern that named them."""
 
     root: SourceRoot

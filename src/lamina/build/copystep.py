@@ -8,8 +8,9 @@ import hashlib
 import os
 import posixpath
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from lamina.build.addsource import extract_archive, is_archive, refuse_url
 from lamina.build.context import Owner, Selected, Source, SourceRoot, select, sources_hash
@@ -23,8 +24,7 @@ from lamina.runtime.users import resolve_user
 __all__ = ["CopyPlan", "plan_copy"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CopyPlan:
+class CopyPlan(Struct, frozen=True, kw_only=True):
     keyword: str
     selections: tuple[Selected, ...]
     dest: str  # absolute, trailing "/" kept

@@ -15,8 +15,9 @@ import functools
 import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from lamina.errors import UsageError
 
@@ -114,8 +115,7 @@ def _compile(pattern: str) -> tuple[_Kind, re.Pattern[str] | None]:
         raise UsageError(f"bad .dockerignore pattern {pattern!r}: {exc}") from exc
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Pattern:
+class Pattern(Struct, frozen=True, kw_only=True):
     text: str  # cleaned, without the "!"
     exclusion: bool  # True for "!pattern" (re-includes)
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from lamina.errors import BuildError, DockerfileSyntaxError
 
@@ -35,8 +36,7 @@ __all__ = [
 _SPECIAL = frozenset("@*#?-$!0")
 
 
-@dataclass(slots=True, kw_only=True)
-class _Words:
+class _Words(Struct, kw_only=True):
     """Accumulates shell words; characters from a ``$`` expansion split on whitespace."""
 
     words: list[str] = field(default_factory=list)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from typing import ClassVar
+
+from msgspec import Struct
 
 from lamina.build.expand import unquote_word
 
@@ -55,16 +56,14 @@ class Form(enum.Enum):
     EXEC = "exec"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Command:
+class Command(Struct, frozen=True, kw_only=True):
     """CMD/ENTRYPOINT/RUN arguments: shell form has exactly one arg, the command line."""
 
     form: Form
     args: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Heredoc:
+class Heredoc(Struct, frozen=True, kw_only=True):
     """One here-document. ``content`` is what lands in the file or script: with ``<<-``
     (``chomp``) leading tabs are already stripped from every line. ``expand`` is false when
     the delimiter was quoted (``<<"EOF"``): then the body gets no build-time expansion."""
@@ -76,8 +75,7 @@ class Heredoc:
     file_descriptor: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Instruction:
+class Instruction(Struct, frozen=True, kw_only=True):
     keyword: ClassVar[str] = ""
     line: int
     end_line: int
@@ -86,8 +84,7 @@ class Instruction:
     flags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class From(Instruction):
+class From(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "FROM"
     image: str
     platform: str | None = None
@@ -108,8 +105,7 @@ class MountType(enum.Enum):
     SSH = "ssh"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mount:
+class Mount(Struct, frozen=True, kw_only=True):
     """A ``RUN --mount=`` value (BuildKit syntax). Paths and ids are unvalidated text: the
     builder must confine them (``../`` in an id or source is the builder's to refuse)."""
 
@@ -128,8 +124,7 @@ class Mount:
     env: str | None = None  # secret: expose as this environment variable
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Run(Instruction):
+class Run(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "RUN"
     command: Command
     heredocs: tuple[Heredoc, ...] = ()
@@ -157,52 +152,44 @@ class Run(Instruction):
         return text
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cmd(Instruction):
+class Cmd(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "CMD"
     command: Command
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entrypoint(Instruction):
+class Entrypoint(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "ENTRYPOINT"
     command: Command
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Shell(Instruction):
+class Shell(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "SHELL"
     args: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Env(Instruction):
+class Env(Instruction, frozen=True, kw_only=True):
     """Pairs are raw (quotes kept); expand both key and value with ``expand_word``."""
 
     keyword: ClassVar[str] = "ENV"
     pairs: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Label(Instruction):
+class Label(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "LABEL"
     pairs: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Maintainer(Instruction):
+class Maintainer(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "MAINTAINER"
     name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Expose(Instruction):
+class Expose(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "EXPOSE"
     ports: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Copy(Instruction):
+class Copy(Instruction, frozen=True, kw_only=True):
     """``sources`` are context (or ``from_``) paths; ``inline`` are heredoc sources."""
 
     keyword: ClassVar[str] = "COPY"
@@ -217,8 +204,7 @@ class Copy(Instruction):
     exclude: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Add(Instruction):
+class Add(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "ADD"
     sources: tuple[str, ...]
     dest: str
@@ -232,45 +218,38 @@ class Add(Instruction):
     exclude: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Volume(Instruction):
+class Volume(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "VOLUME"
     paths: tuple[str, ...]
     form: Form
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class User(Instruction):
+class User(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "USER"
     user: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Workdir(Instruction):
+class Workdir(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "WORKDIR"
     path: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArgDecl:
+class ArgDecl(Struct, frozen=True, kw_only=True):
     name: str
     default: str | None  # raw (quotes kept); None when declared without ``=``
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Arg(Instruction):
+class Arg(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "ARG"
     args: tuple[ArgDecl, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Stopsignal(Instruction):
+class Stopsignal(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "STOPSIGNAL"
     signal: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Healthcheck(Instruction):
+class Healthcheck(Instruction, frozen=True, kw_only=True):
     """``test`` is ``("NONE",)``, ``("CMD", argv...)`` or ``("CMD-SHELL", line)``, as the
     OCI/Docker config stores it. Durations are nanoseconds; 0 means "not set" (the runtime
     default applies), and so does ``retries == 0``."""
@@ -284,8 +263,7 @@ class Healthcheck(Instruction):
     retries: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Onbuild(Instruction):
+class Onbuild(Instruction, frozen=True, kw_only=True):
     """``expression`` is the trigger text stored in ``config.OnBuild``; ``trigger`` is it
     parsed (so errors surface now rather than in a downstream build)."""
 
@@ -294,8 +272,7 @@ class Onbuild(Instruction):
     trigger: Instruction
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Stage:
+class Stage(Struct, frozen=True, kw_only=True):
     """A build stage: its FROM and the instructions after it up to the next FROM."""
 
     index: int
@@ -307,8 +284,7 @@ class Stage:
         return self.from_.stage_name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dockerfile:
+class Dockerfile(Struct, frozen=True, kw_only=True):
     """A parsed Dockerfile. ``directives`` holds the parser directives found (lower-case keys:
     ``syntax``, ``escape``, ``check``); ``escape`` is the active escape character;
     ``global_args`` are the ARGs before the first FROM (usable in FROM lines only, unless a

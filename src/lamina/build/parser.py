@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import bisect
 import csv
-import dataclasses
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, TypedDict
+
+import msgspec.structs
+from msgspec import Struct
 
 from lamina.build.expand import lex_raw_words, split_key_values, split_words, unquote_word
 from lamina.build.instructions import (
@@ -69,8 +70,7 @@ class _NotStringArrayError(ValueError):
     """A JSON array with a non-string member: an error, not a fallback to shell form."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Node:
+class Node(Struct, frozen=True, kw_only=True):
     """One instruction as written. ``args`` follow BuildKit's AST: the shell-form line as one
     string, the JSON array's strings, whitespace-separated words, or ENV/LABEL keys and values
     alternating (quotes kept). ``sub`` is the trigger of an ONBUILD."""
@@ -89,8 +89,7 @@ class Node:
     args_position: tuple[int, int] = (0, 0)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParsedText:
+class ParsedText(Struct, frozen=True, kw_only=True):
     directives: tuple[tuple[str, str], ...]
     escape: str
     nodes: tuple[Node, ...]
@@ -368,7 +367,7 @@ def parse_nodes(text: str) -> ParsedText:
                     )
                 )
             if docs:
-                node = dataclasses.replace(
+                node = msgspec.structs.replace(
                     node, heredocs=tuple(docs), original=original + "\n", end_line=i
                 )
         nodes.append(node)

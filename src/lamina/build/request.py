@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from lamina.digest import Digest
 
@@ -25,8 +26,7 @@ class CachePolicy(enum.Enum):
     IGNORE = "ignore"  # --no-cache: nothing is looked up (results are still recorded)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuildRequest:
+class BuildRequest(Struct, frozen=True, kw_only=True):
     dockerfile: str  # the Dockerfile's text
     context_dir: Path
     dockerfile_path: Path | None  # for <Dockerfile>.dockerignore; None: read from stdin
@@ -38,8 +38,7 @@ class BuildRequest:
     output: RunOutput = RunOutput.STDERR
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuildResult:
+class BuildResult(Struct, frozen=True, kw_only=True):
     image_id: Digest
     steps: int
     cache_hits: int

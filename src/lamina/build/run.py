@@ -20,9 +20,10 @@ import shutil
 import stat
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.build.instructions import Mount, MountType
 from lamina.build.request import RunOutput
@@ -47,8 +48,7 @@ _TAIL_LINES: Final = 200  # output lines kept for a failed step's error
 _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunRequest:
+class RunRequest(Struct, frozen=True, kw_only=True):
     argv: tuple[str, ...]
     env: tuple[str, ...]
     cwd: str

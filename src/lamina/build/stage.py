@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from lamina.build.expand import expand_word, expand_words
 from lamina.build.instructions import (
@@ -57,8 +58,7 @@ PROXY_ARGS: Final = frozenset(
 )  # fmt: skip
 
 
-@dataclass(slots=True, kw_only=True)
-class StageState:
+class StageState(Struct, kw_only=True):
     index: int
     name: str | None
     doc: dict[str, Any]  # the image config document being built

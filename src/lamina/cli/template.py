@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from lamina.errors import UsageError
 
@@ -26,8 +27,7 @@ class TemplateError(UsageError):
     pass
 
 
-@dataclass
-class _Node:
+class _Node(Struct):
     kind: str  # text | expr | range | if
     text: str = ""
     args: list[list[str]] = field(default_factory=list)  # pipeline: commands of tokens

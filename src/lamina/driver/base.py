@@ -15,9 +15,10 @@ import fcntl
 import os
 import re
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from msgspec import Struct
 
 from lamina.errors import DriverError
 
@@ -185,8 +186,7 @@ def _boot_id() -> str:
         return "unknown"
 
 
-@dataclass(slots=True)
-class RefCount:
+class RefCount(Struct):
     count: int
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from lamina.errors import MountError
 
@@ -30,8 +31,7 @@ def _unescape(field: str) -> str:
     return raw.encode("latin-1", "surrogateescape").decode("utf-8", "surrogateescape")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mount:
+class Mount(Struct, frozen=True, kw_only=True):
     mount_id: int
     parent_id: int
     root: str

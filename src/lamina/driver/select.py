@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from lamina.driver import mountapi
 from lamina.driver.base import Driver
@@ -29,8 +30,7 @@ NAMES: dict[str, str] = {"overlay2": "overlay", "overlay": "overlay", "vfs": "vf
 OVERLAY_PARAMS = Path("/sys/module/overlay/parameters")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OverlayProbe:
+class OverlayProbe(Struct, frozen=True, kw_only=True):
     mountable: bool  # a read-write overlay mounted, took a write and unmounted in the home
     new_api: bool  # fsopen/fsconfig with "lowerdir+" (Linux >= 6.8); else legacy mount(2)
     # The module defaults leave native diff (tarring diff/) correct: redirect_dir and metacopy

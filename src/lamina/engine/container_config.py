@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+from msgspec import Struct
 
 from lamina.errors import UsageError
 
@@ -22,8 +23,7 @@ _NETWORKS: Final = ("none", "host")  # lamina.runtime.NetworkMode values
 _NO_NEW_PRIVS: Final = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CreateOptions:
+class CreateOptions(Struct, frozen=True, kw_only=True):
     """What ``lamina create``/``run`` was asked, in Docker's flag names."""
 
     image: str
@@ -46,8 +46,7 @@ class CreateOptions:
     detach: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VolumeArg:
+class VolumeArg(Struct, frozen=True, kw_only=True):
     """One ``-v``: a bind (``source`` absolute), a named volume, or anonymous (no source)."""
 
     source: str | None

@@ -29,9 +29,10 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, TypeVar
+
+from msgspec.structs import replace
 
 from lamina.errors import ConflictError, MountError, NotFoundError, UsageError
 

@@ -17,9 +17,10 @@ import functools
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from lamina.engine import container_config as cc
 from lamina.engine import container_create, container_fs
@@ -51,8 +52,7 @@ if TYPE_CHECKING:
 RUN_MOUNT_MARK = "rootfs.mounted"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerSummary:
+class ContainerSummary(Struct, frozen=True, kw_only=True):
     """One ``ps`` row."""
 
     id: str

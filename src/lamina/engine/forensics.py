@@ -10,10 +10,11 @@ file index.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
+
+import msgspec.structs
 
 from lamina.archive.entry import IndexEntry
 from lamina.engine import transfer
@@ -108,7 +109,7 @@ class ForensicsService:
         return report.render(
             stack=stack,
             stories=[
-                dataclasses.replace(s, created_by=found.scrub(s.created_by))
+                msgspec.structs.replace(s, created_by=found.scrub(s.created_by))
                 for s in story.layer_stories(stack)
             ],
             paths=story.layer_paths(stack),

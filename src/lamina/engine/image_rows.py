@@ -3,12 +3,13 @@ rows and their filters, ``history`` rows, Docker's name matching."""
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec.structs
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.errors import InvalidManifestError, UsageError
@@ -16,8 +17,7 @@ from lamina.oci import reference
 from lamina.store.images import ImageRecord
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageSummary:
+class ImageSummary(Struct, frozen=True, kw_only=True):
     """One row of ``lamina images``: an (image, name) pair, or the image alone if untagged."""
 
     id: Digest
@@ -29,14 +29,12 @@ class ImageSummary:
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PruneResult:
+class PruneResult(Struct, frozen=True, kw_only=True):
     lines: list[tuple[str, str]]  # ("Untagged"|"Deleted", what)
     reclaimed: int  # bytes of blobs freed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistoryRow:
+class HistoryRow(Struct, frozen=True, kw_only=True):
     """One ``docker history`` row (newest first)."""
 
     id: str  # the image id on the top row, "<missing>" below (no local parent chain)
@@ -73,7 +71,7 @@ def history_rows(
         )
     rows.reverse()
     if rows:
-        rows[0] = dataclasses.replace(rows[0], id=image_id, tags=tags)
+        rows[0] = msgspec.structs.replace(rows[0], id=image_id, tags=tags)
     return rows
 
 

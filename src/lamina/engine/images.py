@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+import msgspec.structs
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.errors import (
@@ -245,7 +246,7 @@ class ImageService:
                 break
             found = self._store.images.find(parent)
             names = tuple(reference.familiar(n) for n in found.names) if found else ()
-            rows[i] = dataclasses.replace(rows[i], id=str(parent), tags=names)
+            rows[i] = msgspec.structs.replace(rows[i], id=str(parent), tags=names)
             parent = cache.parent_of(parent)
         return rows
 
@@ -430,8 +431,7 @@ class ImageService:
             self._store.layers.unmount(rec.layers[-1])
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Outside:
+class _Outside(Struct, frozen=True, kw_only=True):
     """An image read from an archive or layout for inspect/history."""
 
     image_id: Digest

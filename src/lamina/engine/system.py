@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from lamina.oci import reference
 from lamina.store.store import GcResult, Problem, Store
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageUsage:
+class ImageUsage(Struct, frozen=True, kw_only=True):
     id: str
     names: tuple[str, ...]
     created: str
@@ -21,8 +21,7 @@ class ImageUsage:
     containers: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiskUsage:
+class DiskUsage(Struct, frozen=True, kw_only=True):
     """``docker system df``: images count layers shared between images once."""
 
     images: list[ImageUsage]

@@ -14,9 +14,10 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from msgspec import Struct
 
 from lamina.archive.compression import GZIP_MAGIC, ZSTD_MAGIC, Compression, new_inflater
 from lamina.errors import InvalidManifestError, UsageError
@@ -41,8 +42,7 @@ class Format(enum.Enum):
 PREFIXES = {f"{f.value}:": f for f in Format}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TransportRef:
+class TransportRef(Struct, frozen=True, kw_only=True):
     format: Format
     path: Path | None  # None for lamina:
     ref: str | None
@@ -73,8 +73,7 @@ def parse_transport(spec: str) -> TransportRef:
 LayerCallback = Callable[[int, int, Layer], None]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Loaded:
+class Loaded(Struct, frozen=True, kw_only=True):
     record: ImageRecord
     names: tuple[str, ...]
 

@@ -7,16 +7,16 @@ import builtins
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any
+
+from msgspec import Struct
 
 from lamina.errors import ConflictError, UsageError, VolumeNotFoundError
 from lamina.store.store import Store
 from lamina.store.volumes import VolumeRecord
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VolumeSummary:
+class VolumeSummary(Struct, frozen=True, kw_only=True):
     """One volume with what ``ls``/``inspect`` show about it."""
 
     name: str

@@ -20,8 +20,9 @@ import fnmatch
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Final
+
+from msgspec import Struct, field
 
 from lamina.archive.entry import Entry
 from lamina.forensics.rules import ContentRule, RuleSet, Severity, plausible
@@ -56,8 +57,7 @@ def _needles(keywords: Iterable[bytes]) -> dict[bytes, bytes]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(Struct, frozen=True):
     layer: int
     entry: Entry
     rule: ContentRule
@@ -71,8 +71,7 @@ class Hit:
         return self.rule.severity
 
 
-@dataclass(slots=True)
-class Scanner:
+class Scanner(Struct):
     """A :class:`~lamina.forensics.stack.ContentVisitor` running the content rules on every
     FILE of every layer; path-scoped rules only on files their globs match."""
 

@@ -18,9 +18,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
+
+from msgspec import Struct
 
 from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.archive.safepath import Tree
@@ -71,8 +72,7 @@ def resolve(view: View, path: str, *, follow_last: bool = True) -> tuple[str, Lo
     return cur, view.get(cur) if cur else None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Want:
+class _Want(Struct, frozen=True, kw_only=True):
     member: str  # the tar member holding the bytes (a hardlink's target)
     row: IndexEntry  # whose sha256 the bytes must have
 
@@ -191,8 +191,7 @@ class _Buffer:
         return len(b)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Extracted:
+class Extracted(Struct, frozen=True, kw_only=True):
     path: str  # in the image
     dest: Path
     kind: str

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
 from lamina.forensics.stack import Stack
@@ -41,8 +42,7 @@ MARKERS = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Located:
+class Located(Struct, frozen=True, kw_only=True):
     """An index row together with the layer it came from."""
 
     layer: int
@@ -53,8 +53,7 @@ class Located:
         return self.row.entry
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
+class Event(Struct, frozen=True, kw_only=True):
     layer: int
     path: str
     action: Action
@@ -102,8 +101,7 @@ def _parent(path: str) -> str:
     return path.rpartition("/")[0]
 
 
-@dataclass(slots=True)
-class View:
+class View(Struct):
     """The merged view while replaying: path → where its visible row came from."""
 
     items: dict[str, Located] = field(default_factory=dict)

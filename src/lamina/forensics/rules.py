@@ -36,9 +36,10 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from lamina.errors import UsageError
 
@@ -63,8 +64,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContentRule:
+class ContentRule(Struct, frozen=True, kw_only=True):
     id: str
     description: str
     severity: Severity
@@ -81,8 +81,7 @@ class ContentRule:
         return not self.paths or any(fnmatch.fnmatchcase(path, g) for g in self.paths)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PathRule:
+class PathRule(Struct, frozen=True, kw_only=True):
     id: str
     description: str
     severity: Severity
@@ -95,8 +94,7 @@ class PathRule:
         return hit and not any(fnmatch.fnmatchcase(base, g) for g in self.exclude)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Allow:
+class Allow(Struct, frozen=True, kw_only=True):
     paths: tuple[str, ...] = ()
     rules: frozenset[str] = frozenset()
     fingerprints: frozenset[str] = frozenset()
@@ -109,8 +107,7 @@ class Allow:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuleSet:
+class RuleSet(Struct, frozen=True, kw_only=True):
     content: tuple[ContentRule, ...]
     paths: tuple[PathRule, ...]
     allow: Allow = field(default_factory=Allow)

@@ -9,10 +9,11 @@ layer deleted: the bytes are still in the image, only hidden.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Final
+
+import msgspec.structs
+from msgspec import Struct
 
 from lamina.archive.entry import EntryKind
 from lamina.forensics import content
@@ -27,8 +28,7 @@ __all__ = ["Finding", "SecretsResult", "Severity", "load_ruleset", "scan"]
 _CAP_XATTR: Final = "security.capability"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SecretsResult:
+class SecretsResult(Struct, frozen=True, kw_only=True):
     stack: Stack
     findings: tuple[Finding, ...]
     scanned_bytes: int
@@ -132,9 +132,9 @@ def scan(
         config_secrets=frozenset(v for v in raw if len(v) >= 4),
     )
     # Instructions are shown next to findings: never print the secret they are about.
-    kept = [dataclasses.replace(f, instruction=result.scrub(f.instruction)) for f in kept]
+    kept = [msgspec.structs.replace(f, instruction=result.scrub(f.instruction)) for f in kept]
     kept.sort(key=lambda f: (-f.severity, f.layer if f.layer is not None else -1, f.path, f.rule))
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         result,
         findings=tuple(kept),
         scanned_bytes=scanner.scanned_bytes,

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import IO, Final, Protocol
+
+from msgspec import Struct
 
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
 from lamina.archive.tarstream import Limits, TarStream, limits_from_env, normalise_name
@@ -34,8 +35,7 @@ _CHUNK: Final = 1 << 20
 _EMPTY_SHA256: Final = hashlib.sha256().hexdigest()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StackLayer:
+class StackLayer(Struct, frozen=True, kw_only=True):
     """One layer of the stack: identity, its step, its own index rows, a readable view."""
 
     index: int
@@ -55,8 +55,7 @@ class StackLayer:
         return self.diff_id.removeprefix("sha256:")[:12]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Stack:
+class Stack(Struct, frozen=True, kw_only=True):
     """An image's layers, base first, with their index rows."""
 
     name: str  # what the user named (an image reference, an id or a transport spec)

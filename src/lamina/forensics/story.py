@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from lamina.archive.entry import EntryKind
 from lamina.digest import Digest
@@ -20,8 +20,7 @@ def clean_path(path: str) -> str:
     return "/".join(parts)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayerStory:
+class LayerStory(Struct, frozen=True, kw_only=True):
     index: int
     diff_id: Digest
     chain_id: Digest
@@ -87,8 +86,7 @@ def layer_paths(stack: Stack) -> list[list[tuple[str, str]]]:
     ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TraceStep:
+class TraceStep(Struct, frozen=True, kw_only=True):
     """One thing a layer did to the traced path."""
 
     layer: int
@@ -106,8 +104,7 @@ class TraceStep:
     recover: str  # how to read this version, or the one it removed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Trace:
+class Trace(Struct, frozen=True, kw_only=True):
     path: str
     steps: tuple[TraceStep, ...]
     present: bool  # visible in the final image

@@ -10,7 +10,8 @@ kind, content sha256, size, link target, device, mode, owner and xattrs; mtimes 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.errors import NotFoundError, UsageError
@@ -22,8 +23,7 @@ from lamina.forensics.story import clean_path
 _TEXT_LIMIT = 1 << 20  # files larger than this get no --unified text diff
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Node:
+class Node(Struct, frozen=True, kw_only=True):
     path: str
     kind: str
     mode: int
@@ -50,8 +50,7 @@ class Node:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TreeResult:
+class TreeResult(Struct, frozen=True, kw_only=True):
     root: str
     layer: int | None
     nodes: tuple[Node, ...]  # sorted by path, parents first
@@ -159,8 +158,7 @@ def tree(stack: Stack, *, path: str = "", layer: int | None = None) -> TreeResul
 # -- diff ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiffEntry:
+class DiffEntry(Struct, frozen=True, kw_only=True):
     path: str
     change: str  # "A", "C" or "D" (docker diff's letters)
     kind: str
@@ -181,8 +179,7 @@ class DiffEntry:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiffResult:
+class DiffResult(Struct, frozen=True, kw_only=True):
     a: str
     b: str
     entries: tuple[DiffEntry, ...]

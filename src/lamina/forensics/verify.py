@@ -32,9 +32,10 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.archive.whiteout import OPAQUE_XATTR, unescape_xattr_name
@@ -77,8 +78,7 @@ class Issue(enum.Enum):
     DEVICE = "device"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeepFinding:
+class DeepFinding(Struct, frozen=True, kw_only=True):
     chain_id: Digest
     cache_id: str
     path: str
@@ -93,8 +93,7 @@ class DeepFinding:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayerCheck:
+class LayerCheck(Struct, frozen=True, kw_only=True):
     chain_id: Digest
     cache_id: str
     directory: Path
@@ -104,8 +103,7 @@ class LayerCheck:
     repaired: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeepResult:
+class DeepResult(Struct, frozen=True, kw_only=True):
     layers: tuple[LayerCheck, ...]
     store_problems: tuple[Problem, ...] = ()  # plain ``verify``'s, when the whole store ran
 
@@ -118,8 +116,7 @@ class DeepResult:
         return sum(lc.bytes_hashed for lc in self.layers)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Expect:
+class _Expect(Struct, frozen=True, kw_only=True):
     kind: EntryKind
     row: IndexEntry | None  # None for an implicit parent dir or an overlay whiteout device
     opaque: bool = False

@@ -19,15 +19,15 @@ Separately, ``duplicate_bytes`` counts identical content at several paths of the
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from lamina.archive.entry import EntryKind
 from lamina.forensics.replay import Action, all_events
 from lamina.forensics.stack import Stack
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Copy:
+class Copy(Struct, frozen=True, kw_only=True):
     layer: int
     size: int
     fate: str  # "kept", "deleted", "overwritten", "identical" (overwritten by the same bytes)
@@ -35,8 +35,7 @@ class Copy:
     by: str  # that layer's instruction
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PathWaste:
+class PathWaste(Struct, frozen=True, kw_only=True):
     path: str
     copies: tuple[Copy, ...]
     total: int
@@ -62,8 +61,7 @@ class PathWaste:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WasteResult:
+class WasteResult(Struct, frozen=True, kw_only=True):
     total_bytes: int  # every regular file of every layer
     kept_bytes: int
     reclaimable_bytes: int

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from lamina.digest import Digest
 from lamina.errors import InvalidDigestError, InvalidManifestError
@@ -28,8 +29,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerConfig:
+class ContainerConfig(Struct, frozen=True, kw_only=True):
     """The ``config`` object: the defaults a container of this image starts with."""
 
     user: str | None = None
@@ -65,8 +65,7 @@ class ContainerConfig:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class History:
+class History(Struct, frozen=True, kw_only=True):
     """One build step. ``empty_layer`` steps (ENV, CMD, ...) made no layer."""
 
     created: str | None = None
@@ -103,8 +102,7 @@ class History:
         return out
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageConfig:
+class ImageConfig(Struct, frozen=True, kw_only=True):
     """A parsed, validated image config plus the exact bytes it came from."""
 
     raw: bytes

@@ -11,8 +11,10 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
+
+from msgspec import Struct, field
+from msgspec.structs import force_setattr
 
 from lamina.digest import Digest
 from lamina.errors import DigestMismatchError, InvalidManifestError, SizeMismatchError, UsageError
@@ -30,8 +32,7 @@ def check_media_type(value: str, *, what: str) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Platform:
+class Platform(Struct, frozen=True, kw_only=True):
     """Where an image runs: GOOS/GOARCH names, as in an index entry's ``platform``."""
 
     os: str = "linux"
@@ -102,8 +103,7 @@ class Platform:
 _DEFAULT_VARIANT: Final = {"arm64": "v8", "amd64": "v1"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Descriptor:
+class Descriptor(Struct, frozen=True, kw_only=True):
     """A typed pointer to a blob (``application/vnd.oci.descriptor.v1+json``)."""
 
     media_type: str
@@ -118,7 +118,7 @@ class Descriptor:
     def __post_init__(self) -> None:
         # Constructed descriptors get the same guarantees as parsed ones.
         if not isinstance(self.digest, Digest):
-            object.__setattr__(self, "digest", Digest(self.digest))
+            force_setattr(self, "digest", Digest(self.digest))
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
             raise InvalidManifestError(f"descriptor size must be an integer >= 0: {self.size!r}")
 

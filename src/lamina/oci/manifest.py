@@ -10,8 +10,9 @@ disagrees with the document's own ``mediaType``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from lamina.errors import InvalidManifestError, UnsupportedMediaTypeError
 from lamina.oci import fields, mediatype
@@ -19,8 +20,7 @@ from lamina.oci.descriptor import Descriptor, Platform, check_media_type
 from lamina.oci.gojson import decode_object, encode_json
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Manifest:
+class Manifest(Struct, frozen=True, kw_only=True):
     """One image: a config descriptor and its layers, base first."""
 
     config: Descriptor
@@ -84,8 +84,7 @@ class Manifest:
         return self.media_type == mediatype.DOCKER_MANIFEST
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Index:
+class Index(Struct, frozen=True, kw_only=True):
     """Several manifests (usually one per platform), or a layout's ``index.json``."""
 
     manifests: tuple[Descriptor, ...]

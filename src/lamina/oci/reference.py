@@ -10,8 +10,9 @@ Grammar and normalisation follow ``distribution/reference`` (``regexp.go``, ``no
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.errors import InvalidDigestError, UsageError
@@ -32,8 +33,7 @@ TAG_RE: Final = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _ID_RE: Final = re.compile(r"[a-f0-9]{64}")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reference:
+class Reference(Struct, frozen=True, kw_only=True):
     """A normalised reference: ``domain/path[:tag][@digest]``."""
 
     domain: str

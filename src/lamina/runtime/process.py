@@ -20,9 +20,10 @@ import os
 import signal
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from lamina.errors import UsageError
 from lamina.runtime.defaults import DEFAULT_PATH
@@ -32,8 +33,7 @@ from lamina.runtime.shim import FORWARDED
 from lamina.runtime.users import resolve_user
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecSpec:
+class ExecSpec(Struct, frozen=True, kw_only=True):
     """What ``lamina exec`` asked for, in Docker's terms."""
 
     args: tuple[str, ...]

@@ -15,9 +15,10 @@ import ctypes
 import errno
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.errors import LimitExceededError
 
@@ -156,8 +157,7 @@ def read_small_file(root: Path, path: str, *, limit: int = MAX_ACCOUNT_FILE) -> 
         os.close(fd)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Executable:
+class Executable(Struct, frozen=True, kw_only=True):
     """What a lookup of the container's command found: the path inside the rootfs, whether
     it can be executed (a regular file with an x bit), and why not."""
 

@@ -45,9 +45,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct
 
 from lamina.runtime import console
 from lamina.runtime.logs import LogWriter, rfc3339_nano
@@ -82,8 +83,7 @@ _DRAIN: Final = 1.0  # after the init exited: how long a silent pty master is wa
 _PR_SET_CHILD_SUBREAPER: Final = 36  # <linux/prctl.h>
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShimConfig:
+class ShimConfig(Struct, frozen=True, kw_only=True):
     container_id: str
     bundle: Path
     record_dir: Path  # holds the state record, runc's pid file and log

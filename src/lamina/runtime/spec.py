@@ -20,9 +20,10 @@ import math
 import os
 import resource
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from lamina.atomic import write_atomic
 from lamina.errors import UsageError
@@ -43,8 +44,7 @@ class NetworkMode(enum.Enum):
     HOST = "host"  # the host's network namespace
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MountSpec:
+class MountSpec(Struct, frozen=True, kw_only=True):
     """A bind mount into the container (``-v /host:/path[:ro]`` or a volume's ``_data``)."""
 
     source: Path
@@ -52,8 +52,7 @@ class MountSpec:
     readonly: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rlimit:
+class Rlimit(Struct, frozen=True, kw_only=True):
     """``--ulimit name=soft:hard``; ``name`` as ``nofile`` or ``RLIMIT_NOFILE``."""
 
     name: str
@@ -61,8 +60,7 @@ class Rlimit:
     hard: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSpec:
+class RunSpec(Struct, frozen=True, kw_only=True):
     """Everything about a container's process that the runtime needs, in Docker's terms."""
 
     args: tuple[str, ...]

@@ -9,13 +9,14 @@ is never taken for a live shim.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from lamina.atomic import write_atomic
 from lamina.runtime.logs import ZERO_TIME
@@ -31,8 +32,7 @@ class ContainerStatus(enum.Enum):
     EXITED = "exited"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerState:
+class ContainerState(Struct, frozen=True, kw_only=True):
     """A container process's state, shaped like Docker's inspect ``State``."""
 
     status: ContainerStatus
@@ -43,8 +43,7 @@ class ContainerState:
     error: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Record:
+class Record(Struct, frozen=True, kw_only=True):
     """The on-disk record: the state plus what is needed to find the shim and the logs."""
 
     container_id: str
@@ -55,8 +54,8 @@ class Record:
     shim_start_time: int = 0
 
     def to_json(self) -> bytes:
-        body = dataclasses.asdict(self)
-        body["state"]["status"] = self.state.status.value
+        body = asdict(self)
+        body["state"] = asdict(self.state) | {"status": self.state.status.value}
         return json.dumps(body, sort_keys=True).encode() + b"\n"
 
     @classmethod

@@ -9,9 +9,10 @@ and capped in size, because they come from the image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.errors import UsageError
 from lamina.runtime.rootfs import read_small_file
@@ -30,8 +31,7 @@ class UnknownUserError(UsageError):
         self.name = name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecUser:
+class ExecUser(Struct, frozen=True, kw_only=True):
     uid: int
     gid: int
     additional_gids: tuple[int, ...] = ()

@@ -30,9 +30,10 @@ import shutil
 import sqlite3
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
+
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.driver.base import Driver
@@ -78,8 +79,7 @@ _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _COLUMNS: Final = "id, name, image, top_layer, mount_id, created, config, pid, pid_start"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContainerRecord:
+class ContainerRecord(Struct, frozen=True, kw_only=True):
     id: str  # 64 hex
     name: str  # without Docker's leading "/"
     image: Digest  # image id

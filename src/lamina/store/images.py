@@ -12,8 +12,9 @@ import itertools
 import sqlite3
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.errors import (
@@ -34,8 +35,7 @@ _COLUMNS: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageRecord:
+class ImageRecord(Struct, frozen=True, kw_only=True):
     id: Digest  # the config digest
     manifest_digest: Digest
     manifest_media_type: str

@@ -15,9 +15,10 @@ import os
 import sqlite3
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, Protocol, cast
+
+from msgspec import Struct
 
 from lamina.archive.entry import IndexEntry
 from lamina.digest import Digest, chain_ids
@@ -45,8 +46,7 @@ _RECORD_COLUMNS: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayerRecord:
+class LayerRecord(Struct, frozen=True, kw_only=True):
     chain_id: Digest
     parent: Digest | None  # the parent's chain_id
     diff_id: Digest

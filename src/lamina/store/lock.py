@@ -17,9 +17,10 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.errors import StoreError
 
@@ -61,8 +62,7 @@ class StoreLock:
         return self._depth > 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessToken:
+class ProcessToken(Struct, frozen=True, kw_only=True):
     """A process identity that survives pid reuse: pid plus its start time in clock ticks."""
 
     pid: int
@@ -95,8 +95,7 @@ def _start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-@dataclass(slots=True)
-class HeldTemp:
+class HeldTemp(Struct):
     """A temp file under ``<root>/tmp`` whose flock marks its writer alive."""
 
     path: Path

@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.errors import UsageError
@@ -63,8 +64,7 @@ def default_root(
     return Path(home) / ".local" / "share" / "lamina"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StorePaths:
+class StorePaths(Struct, frozen=True, kw_only=True):
     """The fixed layout of one store root."""
 
     root: Path

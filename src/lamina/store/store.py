@@ -34,9 +34,10 @@ import re
 import sys
 import types
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from lamina.digest import Digest
 from lamina.driver.base import Driver
@@ -75,8 +76,7 @@ class ProblemKind(enum.Enum):
     STAGING_STALE = "staging-stale"  # a staging row of a dead process (open cleans these)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Problem:
+class Problem(Struct, frozen=True, kw_only=True):
     kind: ProblemKind
     subject: str  # the digest, chain_id or cache-id concerned
     detail: str
@@ -85,14 +85,12 @@ class Problem:
         return f"{self.kind.value}: {self.subject}: {self.detail}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GcResult:
+class GcResult(Struct, frozen=True, kw_only=True):
     layers: tuple[Digest, ...] = ()  # chain ids removed
     blobs: tuple[Digest, ...] = ()  # blobs removed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Recovery:
+class Recovery(Struct, frozen=True, kw_only=True):
     staging: tuple[str, ...] = ()  # cache-ids of dead writers' layers removed
     driver_dirs: tuple[str, ...] = ()  # dirs the driver removed as unowned
     temps: tuple[str, ...] = ()  # names swept from tmp/

@@ -16,9 +16,10 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from lamina.errors import ConflictError, VolumeNotFoundError
 from lamina.store.db import Database
@@ -34,8 +35,7 @@ DATA_DIR_MODE: Final = 0o755
 ANONYMOUS_LABEL: Final = "com.docker.volume.anonymous"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VolumeRecord:
+class VolumeRecord(Struct, frozen=True, kw_only=True):
     name: str
     created: float  # unix time the record was made
     labels: Mapping[str, str]

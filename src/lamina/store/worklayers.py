@@ -19,9 +19,10 @@ import enum
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.driver.base import Driver
@@ -41,8 +42,7 @@ class InitLayer(enum.Enum):
     WITHOUT = "without"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkLayer:
+class WorkLayer(Struct, frozen=True, kw_only=True):
     layer_id: str  # the writable driver layer
     init_id: str | None  # the init layer under it, if any
     rootfs: Path  # the mounted merged dir (read-write)

@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from msgspec import Struct
 
-@dataclass(frozen=True, slots=True)
-class PodmanEnv:
+
+class PodmanEnv(Struct, frozen=True):
     """Config for podman/buildah/skopeo with every store under ``base`` (put it on tmpfs)."""
 
     base: Path
@@ -114,8 +114,7 @@ DOCKER_CLIENT = "/usr/bin/docker"  # the 20.10 client; a newer one earlier on PA
 DOCKERD = "/usr/sbin/dockerd"
 
 
-@dataclass
-class DockerDaemon:
+class DockerDaemon(Struct):
     """dockerd 20.10 on a private socket, data-root and exec-root under ``base`` (tmpfs).
 
     Started as ``../shared/peers/README.md`` shows (no iptables, no bridge, overlay2, the

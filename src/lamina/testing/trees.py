@@ -15,11 +15,12 @@ import os
 import shutil
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, NamedTuple
 
 from hypothesis import strategies as st
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from lamina.archive.entry import EntryKind
 
@@ -41,8 +42,7 @@ XATTR_VALUES: Final = (b"", b"v", b"\x00\x01\xff", b"x" * 300)
 DEVICES: Final = ((1, 3), (1, 5), (4, 64), (7, 0), (8, 1), (259, 1048575))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Node:
+class Node(Struct, frozen=True, kw_only=True):
     kind: EntryKind  # FILE, DIR, SYMLINK, HARDLINK, CHAR, BLOCK or FIFO
     mode: int = 0o644
     uid: int = 0
@@ -57,8 +57,7 @@ class Node:
 Tree = dict[str, Node]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mutation:
+class Mutation(Struct, frozen=True, kw_only=True):
     """One change made to a live tree. ``op``: write, delete, replace_dir (rm -rf + mkdir +
     new children: overlay makes it opaque), chmod, chown, touch, setxattr, add, replace."""
 

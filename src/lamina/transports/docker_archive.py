@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct
 
 from lamina.archive.compression import Compression, detect
 from lamina.atomic import atomic_writer
@@ -55,8 +56,7 @@ _HEX_NAME_RE: Final = re.compile(r"(?:.*/)?(?:sha256/)?([a-f0-9]{64})(?:\.json|\
 _DETECT_BYTES: Final = 512
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArchivedImage:
+class ArchivedImage(Struct, frozen=True, kw_only=True):
     """One ``manifest.json`` entry: the image and the names it was saved under."""
 
     repo_tags: tuple[str, ...]  # as written (familiar form, e.g. "busybox:latest")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Final
+
+from msgspec import Struct
 
 from lamina.digest import Digest
 from lamina.errors import (
@@ -107,8 +108,7 @@ def refs(source: Source) -> list[str]:
     ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
+class Entry(Struct, frozen=True, kw_only=True):
     """One top-level entry of ``index.json``, and the image it resolves to."""
 
     descriptor: Descriptor

@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from msgspec import Struct
 
 from lamina.atomic import atomic_writer, write_atomic
 from lamina.digest import Digest
@@ -41,8 +42,7 @@ def refs(path: Path) -> list[str]:
     return layout.refs(DirSource(path))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Blob:
+class Blob(Struct, frozen=True, kw_only=True):
     """One blob to put into a layout: its descriptor and how to read its bytes."""
 
     descriptor: Descriptor
@@ -76,8 +76,7 @@ def image_blobs(image: Image) -> tuple[Descriptor, list[Blob]]:
     return mdesc, blobs
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Platforms:
+class Platforms(Struct, frozen=True, kw_only=True):
     """An index and the image of each of its entries: what ``copy --all`` carries over."""
 
     media_type: str

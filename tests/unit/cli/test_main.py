@@ -60,6 +60,7 @@ def test_a_call_imports_only_the_module_of_its_command() -> None:
     assert _modules_loaded("image", "load", "--help") == ["lamina.cli.commands.transfer"]
     assert _modules_loaded("--help", prefix="click") == []
     assert _modules_loaded("--version", prefix="dataclasses") == []
+    assert _modules_loaded("--version", prefix="msgspec") == []
     assert len(_modules_loaded("--help")) == len({w.split(".")[0] for w in COMMANDS.values()})
 
 
