@@ -113,10 +113,32 @@ def load_command(words: str) -> Command:
     """The command named ``words`` (``"rmi"``, ``"image ls"``), its module imported."""
     import importlib
 
+    _import_msgspec()
     module, _, name = COMMANDS[words].partition(".")
     command = getattr(importlib.import_module(f"lamina.cli.commands.{module}"), name)
     assert isinstance(command, Command), words
     return command
+
+
+def _import_msgspec() -> None:
+    """Import msgspec (lamina's records are its Structs) without ``typing_extensions``.
+
+    msgspec prefers typing_extensions' ``get_type_hints`` when it is installed (mypy brings
+    it), and that module imports ``inspect``: ~4 ms of every CLI start. On Python >= 3.11
+    ``typing``'s own versions are the same, and lamina never asks msgspec for type hints
+    (it decodes no JSON through msgspec), so it is hidden while msgspec loads, then restored.
+    """
+    if "msgspec" in sys.modules:
+        return
+    saved = sys.modules.get("typing_extensions")
+    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # import -> ImportError
+    try:
+        import msgspec  # noqa: F401
+    finally:
+        if saved is None:
+            del sys.modules["typing_extensions"]
+        else:
+            sys.modules["typing_extensions"] = saved
 
 
 # Global options that take a value: skipped with it when looking for the command's name.

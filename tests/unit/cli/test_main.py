@@ -64,6 +64,21 @@ def test_a_call_imports_only_the_module_of_its_command() -> None:
     assert len(_modules_loaded("--help")) == len({w.split(".")[0] for w in COMMANDS.values()})
 
 
+def test_commands_load_msgspec_without_inspect_and_leave_typing_extensions_importable() -> None:
+    assert _modules_loaded("rm", "--help", prefix="msgspec") != []
+    assert _modules_loaded("rm", "--help", prefix="inspect") == []
+    code = (
+        "from lamina.cli.main import _import_msgspec\n"
+        "_import_msgspec()\n"
+        "import typing_extensions\n"
+        "print(typing_extensions.__name__)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert r.stdout.strip() == "typing_extensions"
+
+
 @pytest.mark.parametrize(
     ("argv", "image", "command"),
     [
