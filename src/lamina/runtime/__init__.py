@@ -9,9 +9,10 @@ shim that keeps the logs and the exit status::
     Runtime(state_dir=state).run_attached(container_id, bundle, stdin=False)
 
 Modules: ``spec`` (RunSpec -> config.json), ``defaults`` and ``seccomp`` (Docker's defaults as
-data), ``users`` and ``rootfs`` (fd-confined lookups in the image), ``runc`` (the CLI),
-``shim`` (the per-container monitor), ``state`` and ``logs`` (what it records),
-``runtime`` (the facade), ``errors``.
+data), ``users`` and ``rootfs`` (fd-confined lookups in the image), ``mountns`` (a private mount
+namespace with binds made inside a rootfs, for ``cp``), ``runc`` (the CLI), ``shim`` (the
+per-container monitor), ``state`` and ``logs`` (what it records), ``runtime`` (the facade),
+``errors``.
 """
 
 from __future__ import annotations
