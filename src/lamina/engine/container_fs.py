@@ -7,6 +7,8 @@ operation starts from an fd that :func:`lamina.runtime.rootfs.open_in_root` reso
 ``openat2(RESOLVE_IN_ROOT)`` (or a component-by-component walk), and everything below it is
 done relative to directory fds with ``O_NOFOLLOW``: symlinks met while copying are copied as
 symlinks, never followed. The host side of ``cp`` is the user's own path and is taken as given.
+What lands where is ``docker cp``'s table, trailing "/" and "/." included (:class:`CpPath`
+reads a path, :func:`_place` places it).
 
 A container's volumes, binds and (once it has started) the /etc/hostname, /etc/hosts and
 /etc/resolv.conf a run bind-mounts from its container dir are part of what it sees; ``cp``
@@ -32,6 +34,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, TypeVar
 
+from msgspec import Struct
 from msgspec.structs import replace
 
 from lamina.errors import ConflictError, MountError, NotFoundError, UsageError
@@ -208,7 +211,8 @@ def copy_into(
 ) -> None:
     """Copy the entry ``src_name`` of ``src_dir_fd`` to ``dst_name`` in ``dst_dir_fd``,
     recursively, keeping modes, owners, times and symlinks (never followed). An existing
-    non-dir at the destination is replaced; an existing dir is merged into.
+    non-dir at the destination is replaced by a non-dir; an existing dir is merged into by a
+    dir; a dir and a non-dir never replace each other (ConflictError).
 
     ``mount_points`` (destination in a view of a rootfs): replacing a mounted file raises
     ConflictError (entries copied before it stay)."""
@@ -220,8 +224,11 @@ def copy_into(
     if mount_points is not None and old is not None:
         mount_points.refuse(old)
     if old is not None and not (stat.S_ISDIR(old.st_mode) and stat.S_ISDIR(st.st_mode)):
+        # Neither replaces the other, as Docker's extraction for cp (NoOverwriteDirNonDir).
         if stat.S_ISDIR(old.st_mode):
-            raise UsageError(f"cannot overwrite directory {dst_name!r} with a non-directory")
+            raise ConflictError(f"cannot overwrite directory {dst_name!r} with a non-directory")
+        if stat.S_ISDIR(st.st_mode):
+            raise ConflictError(f"cannot overwrite non-directory {dst_name!r} with a directory")
         os.unlink(dst_name, dir_fd=dst_dir_fd)
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
@@ -279,106 +286,172 @@ def _set_attrs(fd: int, st: os.stat_result, mode: int) -> None:
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _split(path: str) -> tuple[str, str]:
-    """(parent, last component) of a container path; last is "" for the root or a path ending
-    in "/" or "/.". ".." is refused: a name is only ever looked up below its parent's fd."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    if ".." in parts:
-        raise UsageError(f"invalid container path {path!r}: '..' is not allowed")
-    norm = "/" + "/".join(parts)
-    if path.endswith(("/", "/.")) or norm == "/":
-        return norm, ""
-    parent, _, name = norm.rpartition("/")
-    return parent or "/", name
+class CpPath(Struct, frozen=True, kw_only=True):
+    """One side of ``cp`` as ``docker cp`` reads it (moby's pkg/archive: ``SplitPathDirEntry``,
+    ``specifiesCurrentDir``, ``assertsDirectory``). Only the trailing form carries meaning:
+    ``dir/.`` is what the dir holds, ``dir/`` and ``dir`` are the dir itself, and either one
+    ending in "/" or "/." must be a directory (a symlink there is followed)."""
+
+    given: str
+    path: str  # absolute, lexically clean, no trailing "/" ("/" for the root)
+    contents: bool  # ends in "/." (the root counts: Docker copies what / holds)
+    directory: bool  # ends in "/" or "/."
+
+    @classmethod
+    def in_container(cls, given: str) -> CpPath:
+        """A container path. ".." is refused: a name is only ever looked up below its
+        parent's fd."""
+        parts = [p for p in given.split("/") if p and p != "."]
+        if ".." in parts:
+            raise UsageError(f"invalid container path {given!r}: '..' is not allowed")
+        return cls._of(given, "/" + "/".join(parts))
+
+    @classmethod
+    def on_host(cls, given: str) -> CpPath:
+        """A host path, made absolute and clean as the docker client does (``filepath.Abs``:
+        "a/b/.." is "a", by the string, not by the filesystem)."""
+        return cls._of(given, os.path.abspath(given))
+
+    @classmethod
+    def _of(cls, given: str, path: str) -> CpPath:
+        contents = given.rstrip("/").rpartition("/")[2] == "." or path == "/"
+        directory = contents or given.endswith("/")
+        return cls(given=given, path=path, contents=contents, directory=directory)
+
+    @property
+    def parent(self) -> str:
+        return os.path.dirname(self.path)
+
+    @property
+    def name(self) -> str:
+        """The last component ("" for the root)."""
+        return os.path.basename(self.path)
 
 
-def copy_out(root: Path, src: str, dest: Path) -> None:
-    """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``. A dir lands at
-    ``DEST/<name>`` when DEST is an existing dir, else at DEST; a trailing "/" on SRC copies
-    what the dir holds."""
-    parent, name = _split(src)
-    if not name:  # a directory's contents
-        with _fd(open_dir_in_root(root, parent)) as sfd:
-            dest.mkdir(mode=0o755, exist_ok=True)
-            with _fd(os.open(dest, _DIR)) as dfd:
-                for entry in sorted(os.listdir(sfd)):
-                    copy_into(sfd, entry, dfd, entry)
-        return
-    with _fd(open_dir_in_root(root, parent)) as sfd:
+def copy_out(root: Path, src: str, dest: str) -> None:
+    """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``, DEST on the host,
+    by Docker's rules (:func:`_place`)."""
+    source = CpPath.in_container(src)
+    where = " in the container"
+    sfd, name, st = _open_source(lambda p: open_in_root(root, p, flags=_DIR), source, where)
+    with _fd(sfd):
+        _place(sfd, name, st, source, CpPath.on_host(dest), open_dir=_open_host_dir, where="")
+
+
+def copy_in(root: Path, src: str, dest: str, *, mount_points: MountPoints | None = None) -> None:
+    """``docker cp SRC CONTAINER:DEST``: SRC on the host, ``dest`` resolved inside ``root`` (a
+    symlink there pointing "outside" lands inside the rootfs), by Docker's rules
+    (:func:`_place`). A destination on a read-only mount raises ConflictError before anything
+    is written; a copied dir that reaches one, or a file of ``mount_points`` it would replace,
+    stops there with ConflictError."""
+    source, target = CpPath.on_host(src), CpPath.in_container(dest)
+    sfd, name, st = _open_source(_open_host_dir, source, "")
+    with _fd(sfd):
         try:
-            os.stat(name, dir_fd=sfd, follow_symlinks=False)
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"no such file or directory in the container: {src}") from exc
-        if dest.is_dir():
-            target_parent, target = dest, name
-        else:
-            target_parent, target = dest.parent, dest.name
-            if not target_parent.is_dir():
-                raise NotFoundError(f"destination directory {target_parent} does not exist")
-        with _fd(os.open(target_parent, _DIR)) as dfd:
-            copy_into(sfd, name, dfd, target)
+            _place(
+                sfd,
+                name,
+                st,
+                source,
+                target,
+                open_dir=lambda p: open_in_root(root, p, flags=_DIR),
+                guard=lambda fd: _refuse_read_only(fd, dest),
+                mount_points=mount_points,
+                where=" in the container",
+            )
+        except OSError as exc:
+            if exc.errno == errno.EROFS:
+                raise _read_only(dest) from exc
+            raise
 
 
-def copy_in(root: Path, src: Path, dest: str, *, mount_points: MountPoints | None = None) -> None:
-    """``docker cp SRC CONTAINER:DEST``: ``dest`` resolved inside ``root``; a symlink there
-    pointing "outside" lands inside the rootfs. A destination on a read-only mount raises
-    ConflictError before anything is written; a copied dir that reaches one, or a file of
-    ``mount_points`` it would replace, stops there with ConflictError."""
+def _open_host_dir(path: str) -> int:
+    return os.open(path, _DIR)
+
+
+def _open_source(
+    open_dir: Callable[[str], int], src: CpPath, where: str
+) -> tuple[int, str, os.stat_result]:
+    """(dir fd, name, lstat) of what ``src`` names: ``name`` in the dir, or "." with the dir
+    itself when ``src`` ends in "/" or "/." (a symlink to a dir followed, as Docker follows
+    it). A symlink without the slash is copied as the link."""
     try:
-        st = os.lstat(src)
+        fd = open_dir(src.path if src.directory else src.parent)
     except FileNotFoundError as exc:
-        raise NotFoundError(f"no such file or directory: {src}") from exc
-    parent, name = _split(dest)
-    if name == "..":
-        raise UsageError(f"invalid path {dest!r}")
+        raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
+    except NotADirectoryError as exc:
+        raise NotFoundError(f"not a directory{where}: {src.given}") from exc
+    name = "." if src.directory else src.name
     try:
-        _copy_in(root, src, st, dest, parent, name, mount_points=mount_points)
-    except OSError as exc:
-        if exc.errno == errno.EROFS:
-            raise _read_only(dest) from exc
-        raise
+        return fd, name, os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError as exc:
+        os.close(fd)
+        raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
 
 
-def _copy_in(
-    root: Path,
-    src: Path,
-    st: os.stat_result,
-    dest: str,
-    parent: str,
+def _no_guard(fd: int) -> None:
+    del fd
+
+
+def _place(
+    sfd: int,
     name: str,
+    st: os.stat_result,
+    src: CpPath,
+    dest: CpPath,
     *,
-    mount_points: MountPoints | None,
+    open_dir: Callable[[str], int],
+    where: str,
+    guard: Callable[[int], None] = _no_guard,
+    mount_points: MountPoints | None = None,
 ) -> None:
-    src_parent = src.parent if src.name else src
-    with _fd(os.open(src_parent, _DIR)) as sfd:
-        src_name = src.name or "."
-        if name:
-            try:
-                target_fd = open_in_root(root, dest, flags=_DIR)
-            except (FileNotFoundError, NotADirectoryError):
-                target_fd = -1
-            if target_fd >= 0:  # an existing dir: copy into it
-                with _fd(target_fd) as tfd:
-                    _refuse_read_only(tfd, dest)
-                    copy_into(sfd, src_name, tfd, src.name, mount_points=mount_points)
-                return
-            with _fd(open_dir_in_root(root, parent)) as pfd:
-                _refuse_read_only(pfd, dest)
-                with contextlib.suppress(FileNotFoundError):  # a file bind mounted :ro
-                    flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-                    with _fd(os.open(name, flags, dir_fd=pfd)) as efd:
-                        _refuse_read_only(efd, dest)
-                copy_into(sfd, src_name, pfd, name, mount_points=mount_points)
-            return
-        with _fd(open_dir_in_root(root, parent)) as tfd:
-            _refuse_read_only(tfd, dest)
-            if stat.S_ISDIR(st.st_mode) and dest.endswith("/."):
-                for entry in sorted(os.listdir(src)):
-                    copy_into(
-                        sfd, os.path.join(src_name, entry), tfd, entry, mount_points=mount_points
-                    )
+    """Copy ``name`` of ``sfd`` (lstat ``st``) to ``dest`` as ``docker cp`` places it (moby's
+    ``PrepareArchiveCopy``; the table in Docker's ``cp`` reference):
+
+    - DEST is a dir (a symlink to one followed): SRC goes into it as ``DEST/<SRC's name>``, or
+      for ``SRC/.`` what SRC holds goes into it;
+    - DEST is not a dir: a dir SRC is refused; a file SRC replaces it;
+    - DEST is missing: a dir SRC is copied as DEST (``SRC`` and ``SRC/.`` alike), a file SRC
+      is saved as DEST -- unless DEST ends in "/" (a file cannot make a dir) or "/." (that
+      names the dir to copy into); DEST's parent must exist.
+
+    ``open_dir(path)`` opens a dir of DEST's side (confined for a container), ``guard(fd)``
+    vets each dir written into and an entry about to be replaced."""
+    try:
+        dfd = open_dir(dest.path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        missing: OSError = exc
+    else:
+        with _fd(dfd):
+            guard(dfd)
+            if src.contents:
+                for entry in sorted(os.listdir(sfd)):
+                    copy_into(sfd, entry, dfd, entry, mount_points=mount_points)
             else:
-                copy_into(sfd, src_name, tfd, src.name or "rootfs", mount_points=mount_points)
+                copy_into(sfd, name, dfd, src.name, mount_points=mount_points)
+        return
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if dest.contents or (dest.directory and not is_dir):
+        raise _no_dir(dest.given, where, missing)
+    try:
+        pfd = open_dir(dest.parent)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise _no_dir(dest.parent, where, exc) from exc
+    with _fd(pfd):
+        guard(pfd)
+        with contextlib.suppress(FileNotFoundError):
+            flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+            with _fd(os.open(dest.name, flags, dir_fd=pfd)) as efd:
+                guard(efd)  # a file bind mounted :ro
+                if is_dir:  # Docker: "cannot copy directory"
+                    raise ConflictError(f"cannot copy a directory onto the file {dest.given}")
+        copy_into(sfd, name, pfd, dest.name, mount_points=mount_points)
+
+
+def _no_dir(path: str, where: str, exc: OSError) -> NotFoundError:
+    if isinstance(exc, NotADirectoryError):
+        return NotFoundError(f"destination {path} is not a directory{where}")
+    return NotFoundError(f"destination directory {path} does not exist{where}")
 
 
 def _refuse_read_only(fd: int, dest: str) -> None:
@@ -394,25 +467,23 @@ def _read_only(dest: str) -> ConflictError:
 
 
 def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
-    """``docker cp CONTAINER:SRC -``: a tar of ``src`` (resolved inside ``root``) on ``out``,
-    its entries named from SRC's last component as Docker names them (``etc/``,
-    ``etc/hostname``); for "/" or a path ending in "/." the entries are what the dir holds.
-    Symlinks are stored, never followed; sockets are left out, as tar cannot hold them."""
+    """``docker cp CONTAINER:SRC -``: a tar of ``src`` (resolved inside ``root``, read as
+    :class:`CpPath` reads it) on ``out``, its entries named from SRC's last component as
+    Docker names them (``etc/``, ``etc/hostname``); for "/" or a path ending in "/." the
+    entries are what the dir holds. Symlinks are stored, never followed (but a trailing "/"
+    follows one to its dir, as Docker does); sockets are left out, as tar cannot hold them."""
     from lamina.archive.tarwriter import TarWriter
 
-    contents = src.endswith("/.") or not src.strip("/")
-    parent, name = _split(src if contents else src.rstrip("/"))
-    with TarWriter(out) as tw, _fd(open_dir_in_root(root, parent)) as pfd:
+    source = CpPath.in_container(src)
+    where = " in the container"
+    sfd, name, _ = _open_source(lambda p: open_in_root(root, p, flags=_DIR), source, where)
+    with _fd(sfd), TarWriter(out) as tw:
         links: dict[tuple[int, int], str] = {}
-        if contents:
-            for entry in sorted(os.listdir(pfd)):
-                _archive_entry(tw, pfd, entry, entry, links=links)
+        if source.contents:
+            for entry in sorted(os.listdir(sfd)):
+                _archive_entry(tw, sfd, entry, entry, links=links)
             return
-        try:
-            os.stat(name, dir_fd=pfd, follow_symlinks=False)
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"no such file or directory in the container: {src}") from exc
-        _archive_entry(tw, pfd, name, name, links=links)
+        _archive_entry(tw, sfd, name, source.name, links=links)
 
 
 def _archive_entry(

@@ -417,7 +417,7 @@ class ContainerService:
         if src_c is not None:
             self._in_view(
                 self.resolve(src_c),
-                lambda root, _: container_fs.copy_out(root, src_p, Path(dst_p)),
+                lambda root, _: container_fs.copy_out(root, src_p, dst_p),
             )
         else:
             assert dst_c is not None
@@ -425,9 +425,7 @@ class ContainerService:
                 raise UsageError("copying a tar from stdin into a container is not supported")
             self._in_view(
                 self.resolve(dst_c),
-                lambda root, points: container_fs.copy_in(
-                    root, Path(src_p), dst_p, mount_points=points
-                ),
+                lambda root, points: container_fs.copy_in(root, src_p, dst_p, mount_points=points),
             )
 
     def copy_archive(self, source: str, out: IO[bytes]) -> None:

@@ -407,7 +407,9 @@ def export(ctx: Context, args: Namespace) -> None:
 @command(arg("source"), arg("destination"))
 def cp(ctx: Context, args: Namespace) -> None:
     """Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST.
-    DEST "-" writes a tar of SRC to stdout."""
+    As docker cp: a dir SRC goes into an existing dir DEST (SRC/. puts what it holds there)
+    or becomes DEST; a file SRC goes into DEST or is saved as DEST (DEST ending in "/" must be
+    an existing dir). DEST "-" writes a tar of SRC to stdout."""
     source, destination = args.source, args.destination
     if destination == "-":
         from lamina.cli.render import write_tar
