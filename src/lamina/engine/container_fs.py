@@ -332,8 +332,7 @@ def copy_out(root: Path, src: str, dest: str) -> None:
     """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``, DEST on the host,
     by Docker's rules (:func:`_place`)."""
     source = CpPath.in_container(src)
-    where = " in the container"
-    sfd, name, st = _open_source(lambda p: open_in_root(root, p, flags=_DIR), source, where)
+    sfd, name, st = _open_source(_container_dirs(root), source, _IN_CONTAINER)
     with _fd(sfd):
         _place(sfd, name, st, source, CpPath.on_host(dest), open_dir=_open_host_dir, where="")
 
@@ -354,15 +353,23 @@ def copy_in(root: Path, src: str, dest: str, *, mount_points: MountPoints | None
                 st,
                 source,
                 target,
-                open_dir=lambda p: open_in_root(root, p, flags=_DIR),
+                open_dir=_container_dirs(root),
                 guard=lambda fd: _refuse_read_only(fd, dest),
                 mount_points=mount_points,
-                where=" in the container",
+                where=_IN_CONTAINER,
             )
         except OSError as exc:
             if exc.errno == errno.EROFS:
                 raise _read_only(dest) from exc
             raise
+
+
+_IN_CONTAINER: Final = " in the container"  # for messages naming a container path
+
+
+def _container_dirs(root: Path) -> Callable[[str], int]:
+    """Opens a dir of the container confined to ``root``, its OSErrors left as they are."""
+    return lambda path: open_in_root(root, path, flags=_DIR)
 
 
 def _open_host_dir(path: str) -> int:
@@ -475,8 +482,7 @@ def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
     from lamina.archive.tarwriter import TarWriter
 
     source = CpPath.in_container(src)
-    where = " in the container"
-    sfd, name, _ = _open_source(lambda p: open_in_root(root, p, flags=_DIR), source, where)
+    sfd, name, _ = _open_source(_container_dirs(root), source, _IN_CONTAINER)
     with _fd(sfd), TarWriter(out) as tw:
         links: dict[tuple[int, int], str] = {}
         if source.contents:
