@@ -1,5 +1,8 @@
 # The two commands a new user runs (see README): `make demo` and `make test`.
-PYTHON ?= python3
+# Debian's own python3 (python3-venv below): built with PGO and LTO and linked statically, it
+# starts ~2.5 ms sooner and imports ~20% faster than a default source build such as pyenv's,
+# and every lamina command is a fresh interpreter. Any python3 >= 3.11 works: `make PYTHON=...`.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -19,6 +22,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	@# venv seeds setuptools, which nothing here needs at run time (the editable install is a
+	@# plain .pth path); its distutils-precedence.pth would run at every interpreter start.
+	$(PY) -m pip uninstall -q -y setuptools
 	touch $(STAMP)
 	@# Byte-compile once: with PYTHONDONTWRITEBYTECODE set, every CLI start would recompile.
 	$(PY) -m compileall -q src >/dev/null

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
@@ -93,3 +95,32 @@ def test_hashing_reader_counts_and_hashes() -> None:
     r.read(10)
     r.drain()
     assert r.size == 100 and r.digest() == Digest.of(b"x" * 100)
+
+
+def test_small_known_sizes_hash_without_openssl_and_agree_with_it() -> None:
+    """Inputs of known size are hashed by CPython's built-in sha256 until 1 MiB is spent,
+    without loading libcrypto; the digests are OpenSSL's, and past the budget it takes over."""
+    sizes = [0, 1, 55, 56, 64, 4096, 65_537, 600_000]
+    script = (
+        "import io, sys\n"
+        "from lamina.digest import Digest, VerifyingReader\n"
+        f"sizes = {sizes!r}\n"
+        "out = [Digest.of(bytes(range(256)) * (n // 256) + b'x' * (n % 256)) for n in sizes]\n"
+        "data = b'v' * 300_000\n"
+        f"r = VerifyingReader(io.BytesIO(data), expected=Digest({Digest.of(b'v' * 300_000)!r}),"
+        " size=len(data))\n"
+        "r.drain()\n"
+        "print(' '.join(out), r.verified, '_hashlib' in sys.modules)\n"
+        "big = Digest.of(b'y' * 200_000)\n"  # past the budget: OpenSSL
+        "print(big, '_hashlib' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    first, second = r.stdout.splitlines()
+    *digests, verified, loaded = first.split()
+    expected = [
+        "sha256:" + hashlib.sha256(bytes(range(256)) * (n // 256) + b"x" * (n % 256)).hexdigest()
+        for n in sizes
+    ]
+    assert digests == expected
+    assert (verified, loaded) == ("True", "False")
+    assert second.split() == [f"sha256:{hashlib.sha256(b'y' * 200_000).hexdigest()}", "True"]

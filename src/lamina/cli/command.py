@@ -32,6 +32,37 @@ Handler = Callable[[Context, argparse.Namespace], None]
 _SUMMARY_WIDTH = 54
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` reads it ($COLUMNS, then stdout's
+    terminal, then 80), without importing shutil (with bz2 and lzma) at every start."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter with its width given: left to itself it asks shutil, and
+    ``add_argument`` makes one, so every parser would import shutil."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        super().__init__(
+            prog, indent_increment, max_help_position, _columns() - 2 if width is None else width
+        )
+
+
 class Parser(argparse.ArgumentParser):
     """argparse as every lamina parser uses it: no abbreviated long options, descriptions kept
     as written, and lamina's error report (the usage, then the ``error:`` and ``hint:`` lines
@@ -40,7 +71,7 @@ class Parser(argparse.ArgumentParser):
     _intermixing = False
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(allow_abbrev=False, add_help=False, **kwargs)
         self.add_argument("-h", "--help", action="help", help="Show this message and exit.")
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lamina import __version__
 from lamina.cli.command import Command, Parser, dir_path
 from lamina.cli.context import Aborted, Context
+from lamina.cli.entry import stand_ins
 from lamina.errors import LaminaError
 
 EXIT_USAGE = 2
@@ -121,24 +123,28 @@ def load_command(words: str) -> Command:
 
 
 def _import_msgspec() -> None:
-    """Import msgspec (lamina's records are its Structs) without ``typing_extensions``.
+    """Import msgspec (lamina's records are its Structs) without two modules it loads but
+    lamina never has it use, ~5 ms of every CLI start:
 
-    msgspec prefers typing_extensions' ``get_type_hints`` when it is installed (mypy brings
-    it), and that module imports ``inspect``: ~4 ms of every CLI start. On Python >= 3.11
-    ``typing``'s own versions are the same, and lamina never asks msgspec for type hints
-    (it decodes no JSON through msgspec), so it is hidden while msgspec loads, then restored.
+    - ``typing_extensions``, whose ``get_type_hints`` msgspec prefers when it is installed
+      (mypy brings it); it imports ``inspect``. On Python >= 3.11 ``typing``'s own versions
+      are the same, and lamina never asks msgspec for type hints (it decodes no JSON through
+      msgspec), so importing it fails while msgspec loads;
+    - ``platform`` (imported by ``uuid``, which msgspec loads to know its type), which
+      compiles a dozen regular expressions to read version strings. ``uuid`` asks it only
+      for ``system()``: a stand-in answers that from ``os.uname()``.
+
+    Both are restored afterwards (:func:`lamina.cli.entry.stand_ins`).
     """
     if "msgspec" in sys.modules:
         return
-    saved = sys.modules.get("typing_extensions")
-    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # import -> ImportError
-    try:
+    modules: dict[str, types.ModuleType | None] = {"typing_extensions": None}
+    if "uuid" not in sys.modules and "platform" not in sys.modules:
+        platform = types.ModuleType("platform")
+        platform.system = lambda: os.uname().sysname  # type: ignore[attr-defined]
+        modules["platform"] = platform
+    with stand_ins(modules):
         import msgspec  # noqa: F401
-    finally:
-        if saved is None:
-            del sys.modules["typing_extensions"]
-        else:
-            sys.modules["typing_extensions"] = saved
 
 
 # Global options that take a value: skipped with it when looking for the command's name.

@@ -35,17 +35,15 @@ so an upper dir never holds redirects or metacopy-only files and the native diff
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from lamina.driver import mountapi, mountinfo
+from lamina.driver import mountinfo
 from lamina.driver.base import LayerApplier, MountRefs, check_layer_id
 from lamina.errors import (
     ConflictError,
@@ -78,8 +76,12 @@ DIFF_MODE = 0o755
 PRIVATE_MODE = 0o700
 
 
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
 def _short_id() -> str:
-    return base64.b32encode(os.urandom(16)).decode()[:SHORT_ID_LEN]
+    """26 random base32 characters, as overlay2's link names (32 divides 256: unbiased)."""
+    return "".join(_BASE32[b & 31] for b in os.urandom(SHORT_ID_LEN))
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -134,17 +136,24 @@ class OverlayDriver(LayerApplier):
         return WhiteoutFormat.OVERLAY
 
     def __init__(self, *, home: Path, legacy_mount: bool | None = None) -> None:
-        """``legacy_mount=None`` picks the new mount API when the kernel has ``lowerdir+``."""
+        """``legacy_mount=None`` picks the new mount API when the kernel has ``lowerdir+``
+        (asked at the first mount: the store opens for commands that never mount)."""
         self.home = home
-        self.legacy_mount = (
-            not mountapi.lowerdir_plus_supported() if legacy_mount is None else legacy_mount
-        )
+        self._legacy_mount = legacy_mount
         for d, mode in (
             (home, HOME_MODE),
             (home / LINK_DIR, PRIVATE_MODE),
             (home / EMPTY_DIR, 0o500),
         ):
             d.mkdir(mode=mode, parents=d == home, exist_ok=True)
+
+    @property
+    def legacy_mount(self) -> bool:
+        if self._legacy_mount is None:
+            from lamina.driver import mountapi  # see _mount
+
+            self._legacy_mount = not mountapi.lowerdir_plus_supported()
+        return self._legacy_mount
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -220,12 +229,16 @@ class OverlayDriver(LayerApplier):
                     raise ConflictError(f"overlay layer {layer_id} already exists") from exc
                 raise
         except BaseException:
+            import shutil  # lazily: see lamina.store.lock.sweep_temp
+
             shutil.rmtree(stage, ignore_errors=True)
             raise
         os.symlink(f"../{layer_id}/diff", self.home / LINK_DIR / short)
         return final / "diff"
 
     def remove(self, layer_id: str) -> None:
+        import shutil  # lazily: see lamina.store.lock.sweep_temp
+
         d = self._dir(layer_id)
         if not d.is_dir():
             return
@@ -258,6 +271,10 @@ class OverlayDriver(LayerApplier):
         return merged
 
     def _mount(self, d: Path) -> None:
+        # mountapi loads ctypes (~2 ms): imported by the calls that mount or unmount, not by
+        # the store's opening, so create, ps or rm of a container never mounted skip it.
+        from lamina.driver import mountapi
+
         merged = d / "merged"
         merged.mkdir(mode=PRIVATE_MODE, exist_ok=True)
         writable = (d / WRITABLE_MARKER).exists()
@@ -319,6 +336,8 @@ class OverlayDriver(LayerApplier):
             if up:
                 parts += [f"upperdir={up}", f"workdir={work}"]
             return ",".join(parts + [f"{k}={v}" for k, v in _SAFE_DIFF_OPTIONS])
+
+        from lamina.driver import mountapi  # see _mount
 
         absolute = options(lowers, upper, str(d / "work"))
         merged = str(d / "merged")
@@ -405,6 +424,8 @@ class OverlayDriver(LayerApplier):
                 continue
             for m in reversed(mountinfo.mounts_under(d)):
                 _umount(Path(m.target))
+            import shutil  # lazily: see lamina.store.lock.sweep_temp
+
             shutil.rmtree(d, ignore_errors=True)
             if not entry.name.startswith("."):  # not a create/remove left half-done
                 removed.append(entry.name)
@@ -419,6 +440,8 @@ class OverlayDriver(LayerApplier):
 
 
 def _umount(target: Path) -> None:
+    from lamina.driver import mountapi  # see OverlayDriver._mount
+
     try:
         mountapi.umount(str(target))
     except OSError as exc:

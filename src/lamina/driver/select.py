@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from pathlib import Path
 
 from msgspec import Struct
 
-from lamina.driver import mountapi
 from lamina.driver.base import Driver
 from lamina.driver.overlay import OverlayDriver
 from lamina.driver.vfs import VfsDriver
@@ -50,6 +48,10 @@ def _module_param(name: str) -> str:
 @functools.cache
 def probe_overlay(home: Path) -> OverlayProbe:
     """Can overlay mount here? Cached per process and home (costs about a millisecond)."""
+    import shutil  # see lamina.store.lock.sweep_temp
+
+    from lamina.driver import mountapi  # ctypes: see OverlayDriver._mount
+
     new_api = mountapi.lowerdir_plus_supported()
     safe = _module_param("redirect_dir") in ("", "N") and _module_param("metacopy") in ("", "N")
 
@@ -104,7 +106,7 @@ def open_driver(name: str | None, *, root: Path, recorded: bool = False) -> Driv
         key = "overlay" if probe_overlay(root / "overlay").mountable else "vfs"
     home = root / key
     if key == "overlay" and recorded and os.geteuid() == 0:
-        return OverlayDriver(home=home, legacy_mount=not mountapi.lowerdir_plus_supported())
+        return OverlayDriver(home=home)
     if key == "overlay":
         probe = probe_overlay(home)
         if not probe.mountable:

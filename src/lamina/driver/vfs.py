@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -101,11 +100,15 @@ class VfsDriver(LayerApplier):
                     raise ConflictError(f"vfs layer {layer_id} already exists") from exc
                 raise
         except BaseException:
+            import shutil  # lazily: see lamina.store.lock.sweep_temp
+
             shutil.rmtree(stage, ignore_errors=True)
             raise
         return final / ROOTFS
 
     def remove(self, layer_id: str) -> None:
+        import shutil  # lazily: see lamina.store.lock.sweep_temp
+
         d = self._dir(layer_id)
         if not d.is_dir():
             return
@@ -168,6 +171,8 @@ class VfsDriver(LayerApplier):
                 ):
                     refs.count = refs.count
                 continue
+            import shutil  # lazily: see lamina.store.lock.sweep_temp
+
             shutil.rmtree(entry.path, ignore_errors=True)
             if not entry.name.startswith("."):  # not a create/remove left half-done
                 removed.append(entry.name)
@@ -221,6 +226,8 @@ def _copy_file(src: bytes, dst: bytes) -> None:
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
                 raise
+            import shutil  # lazily: see lamina.store.lock.sweep_temp
+
             shutil.copyfileobj(fi, fo, 1 << 20)
 
 

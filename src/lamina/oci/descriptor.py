@@ -7,7 +7,6 @@ lenient about what it allows (unknown media types, unknown annotations).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Mapping
@@ -175,7 +174,7 @@ class Descriptor(Struct, frozen=True, kw_only=True):
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.data is not None:
-            out["data"] = base64.b64encode(self.data).decode("ascii")
+            out["data"] = binascii.b2a_base64(self.data, newline=False).decode("ascii")
         if self.platform is not None:
             out["platform"] = self.platform.to_json()
         if self.artifact_type:
@@ -189,6 +188,6 @@ def _decode_data(value: Any, *, what: str) -> bytes | None:
     if not isinstance(value, str):
         raise InvalidManifestError(f"{what}: field 'data' must be a base64 string")
     try:
-        return base64.b64decode(value, validate=True)
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidManifestError(f"{what}: field 'data' is not valid base64") from exc

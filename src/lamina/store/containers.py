@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import sqlite3
 import stat
 from collections.abc import Mapping, Sequence
@@ -293,6 +292,8 @@ class ContainerStore(ImageUsers):
         self._driver.create(mount_id, parent=init_id, writable=True)
 
     def _discard(self, cid: str, mount_id: str) -> None:
+        import shutil  # lazily: see lamina.store.lock.sweep_temp
+
         for layer in (mount_id, mount_id + INIT_SUFFIX):
             if self._driver.exists(layer):
                 self._driver.remove(layer)
@@ -303,6 +304,8 @@ class ContainerStore(ImageUsers):
     def remove(self, rec: ContainerRecord) -> None:
         """Delete the row (its volume links with it), then the layers and the bundle dir.
         Raises LayerInUseError while the rw layer is mounted."""
+        import shutil  # lazily: see lamina.store.lock.sweep_temp
+
         with self._lock.hold():
             if self._driver.exists(rec.mount_id) and self._driver.mount_count(rec.mount_id):
                 raise LayerInUseError(
@@ -333,6 +336,8 @@ class ContainerStore(ImageUsers):
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(self._paths.containers):
                 if _ID_RE.fullmatch(entry.name) and entry.name not in ids:
+                    import shutil  # lazily: see lamina.store.lock.sweep_temp
+
                     shutil.rmtree(entry.path, ignore_errors=True)
         return dead
 

@@ -12,7 +12,7 @@ to the layers below it (OCI image-spec ``layer.md``), then its own entries.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import os
 import sqlite3
@@ -37,7 +37,10 @@ def _encode_xattrs(xattrs: Mapping[str, bytes]) -> str | None:
     if not xattrs:
         return None
     return json.dumps(
-        {k: base64.b64encode(v).decode("ascii") for k, v in sorted(xattrs.items())},
+        {
+            k: binascii.b2a_base64(v, newline=False).decode("ascii")
+            for k, v in sorted(xattrs.items())
+        },
         separators=(",", ":"),
     )
 
@@ -45,7 +48,7 @@ def _encode_xattrs(xattrs: Mapping[str, bytes]) -> str | None:
 def _decode_xattrs(text: str | None) -> dict[str, bytes]:
     if not text:
         return {}
-    return {k: base64.b64decode(v) for k, v in json.loads(text).items()}
+    return {k: binascii.a2b_base64(v) for k, v in json.loads(text).items()}
 
 
 def _row(layer: int, ie: IndexEntry) -> tuple[object, ...]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -125,6 +124,8 @@ class VolumeStore:
     def remove(self, name: str) -> None:
         """Delete the record, then the dirs. Raises ConflictError naming the containers that
         use it, VolumeNotFoundError when there is no such volume."""
+        import shutil  # lazily: see lamina.store.lock.sweep_temp
+
         with self._lock.hold():
             rec = self.get(name)
             users = self.users(name)
