@@ -11,7 +11,6 @@ locally built ones (:mod:`lamina.store.buildcache`, CVE-2024-24557).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -41,4 +40,4 @@ def step_key(
         sources,
         list(options),
     ]
-    return hashlib.sha256(json.dumps(doc, ensure_ascii=False).encode()).hexdigest()
+    return Digest.of(json.dumps(doc, ensure_ascii=False).encode()).hex

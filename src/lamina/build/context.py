@@ -13,7 +13,6 @@ symlinks within the image), then every entry is created relative to a dir fd wit
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Final
 from msgspec import Struct
 
 from lamina.build.dockerignore import IgnoreMatcher
+from lamina.digest import Digest, Hasher
 from lamina.errors import BuildError
 from lamina.runtime.rootfs import open_in_root
 
@@ -219,15 +219,15 @@ def open_source_file(root: Path, rel: str) -> int:
         os.close(fd)
 
 
-def _file_sha(root: Path, rel: str) -> str:
-    h = hashlib.sha256()
+def _file_sha(root: Path, rel: str, size: int) -> str:
+    h = Hasher(expected_size=size)
     fd = open_source_file(root, rel)
     try:
         while chunk := os.read(fd, _CHUNK):
             h.update(chunk)
     finally:
         os.close(fd)
-    return h.hexdigest()
+    return h.digest().hex
 
 
 def read_source_link(root: Path, rel: str) -> str:
@@ -251,13 +251,13 @@ def sources_hash(selected: Selected, *, owner: Owner | None, chmod: int | None) 
             kind = stat.S_IFMT(st.st_mode)
             extra = ""
             if stat.S_ISREG(st.st_mode):
-                extra = _file_sha(selected.root.path, rel)
+                extra = _file_sha(selected.root.path, rel, st.st_size)
             elif stat.S_ISLNK(st.st_mode):
                 extra = read_source_link(selected.root.path, rel)
             name = sub or src.name
             lines.append(f"{name}\0{kind:o}\0{mode:o}\0{uid}\0{gid}\0{st.st_size}\0{extra}")
-        digest = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
+        digest = Digest.of("\n".join(lines).encode("utf-8", "surrogateescape")).hex
         per_source.append(("dir:" if src.is_dir else "file:") + digest)
     if len(per_source) == 1:
         return per_source[0]
-    return "multi:" + hashlib.sha256(",".join(per_source).encode()).hexdigest()
+    return "multi:" + Digest.of(",".join(per_source).encode()).hex

@@ -4,7 +4,6 @@ hash), copied into the work layer only on a cache miss.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import stat
@@ -17,6 +16,7 @@ from lamina.build.context import Owner, Selected, Source, SourceRoot, select, so
 from lamina.build.destination import copy_selected, open_dest_dir
 from lamina.build.expand import expand_heredoc, expand_word
 from lamina.build.instructions import Add, Copy
+from lamina.digest import Digest
 from lamina.errors import BuildError
 from lamina.runtime.rootfs import open_in_root
 from lamina.runtime.users import resolve_user
@@ -146,7 +146,7 @@ def plan_copy(
     keep_owner = from_given and chown is None
     hash_owner = None if keep_owner else Owner(uid=0, gid=0)
     hashes = [sources_hash(s, owner=hash_owner, chmod=chmod) for s in selections]
-    joined = hashlib.sha256(",".join(hashes).encode()).hexdigest()
+    joined = Digest.of(",".join(hashes).encode()).hex
     source_hash = hashes[0] if len(hashes) == 1 else "multi:" + joined
     unpack = isinstance(ins, Add) and ins.unpack is not False
     plan = CopyPlan(

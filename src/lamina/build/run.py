@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ from msgspec import Struct
 
 from lamina.build.instructions import Mount, MountType
 from lamina.build.request import RunOutput
+from lamina.digest import Digest
 from lamina.errors import BuildError, LaminaError
 from lamina.runtime import (
     ContainerStatus,
@@ -123,7 +123,7 @@ def _mounts(req: RunRequest) -> tuple[list[MountSpec], list[str], list[str]]:
                 if m.required:
                     raise BuildError(f"secret {sid} is required but was not given (--secret)")
                 continue
-            copy = req.temp / f"secret-{hashlib.sha256(sid.encode()).hexdigest()[:16]}"
+            copy = req.temp / f"secret-{Digest.of(sid.encode()).hex[:16]}"
             try:
                 with open(src, "rb") as f:
                     data = f.read()
@@ -145,7 +145,7 @@ def _mounts(req: RunRequest) -> tuple[list[MountSpec], list[str], list[str]]:
         elif m.type is MountType.CACHE:
             target = _check_target(m.target or "")
             cid = _check_id(m.id, "cache id") if m.id else target
-            host = req.cache_root / hashlib.sha256(cid.encode()).hexdigest()
+            host = req.cache_root / Digest.of(cid.encode()).hex
             req.cache_root.mkdir(mode=0o700, exist_ok=True)
             if not host.is_dir():
                 host.mkdir(mode=0o755)
