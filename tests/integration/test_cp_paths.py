@@ -259,6 +259,23 @@ def test_relative_host_paths_keep_their_trailing_dot(
     assert _read(host / "src" / "sub") == {"b": "b\n"} | SRC_HOLDS
 
 
+def test_dotdot_in_a_container_path_is_cleaned_from_its_root(
+    lamina: Lamina, host: Path, container: str, shm_tmp: Path
+) -> None:
+    """As the daemon's ``filepath.Join("/", path)``: "w/src/sub/.." is /w/src, and ".." past
+    the container's root stays at its root -- on the host nothing outside is touched."""
+    out = shm_tmp / "dotdot"
+    out.mkdir()
+    lamina.run("cp", f"{container}:/w/src/sub/..", str(out))
+    assert _read(out) == _src_under("src")
+    lamina.run("cp", f"{container}:../../../../w/src/sub/../.", str(out / "c"))
+    assert _read(out / "c") == SRC_HOLDS
+    marker = host / "src" / "a"
+    lamina.run("cp", str(marker), f"{container}:/../../../../tmp/")
+    assert lamina.tree(f"{container}:/tmp") == {"a": marker.read_text()}
+    assert not Path("/tmp/a").exists() or Path("/tmp/a").read_text() != marker.read_text()
+
+
 def test_trailing_slash_on_a_symlink_follows_it_inside_the_container(
     lamina: Lamina, shm_tmp: Path
 ) -> None:

@@ -299,11 +299,16 @@ class CpPath(Struct, frozen=True, kw_only=True):
 
     @classmethod
     def in_container(cls, given: str) -> CpPath:
-        """A container path. ".." is refused: a name is only ever looked up below its
-        parent's fd."""
-        parts = [p for p in given.split("/") if p and p != "."]
-        if ".." in parts:
-            raise UsageError(f"invalid container path {given!r}: '..' is not allowed")
+        """A container path, cleaned by the string from "/" as the daemon cleans it
+        (``filepath.Join("/", path)``): "a/b/.." is "a" and ".." at the root stays there, so
+        no spelling leaves the root. Each name is then looked up below its parent's fd."""
+        parts: list[str] = []
+        for part in given.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part and part != ".":
+                parts.append(part)
         return cls._of(given, "/" + "/".join(parts))
 
     @classmethod
