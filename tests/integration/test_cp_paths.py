@@ -276,6 +276,47 @@ def test_dotdot_in_a_container_path_is_cleaned_from_its_root(
     assert not Path("/tmp/a").exists() or Path("/tmp/a").read_text() != marker.read_text()
 
 
+def _entry(lamina: Lamina, source: str) -> str:
+    """What ``cp SOURCE -`` holds for a single file: its text, or "-> TARGET" for a link."""
+    with tarfile.open(fileobj=io.BytesIO(lamina.run("cp", source, "-").stdout)) as tf:
+        (m,) = tf.getmembers()
+        if m.issym():
+            return f"-> {m.linkname}"
+        f = tf.extractfile(m)
+        assert f is not None, m.name
+        return f.read().decode()
+
+
+def test_a_destination_symlink_is_written_through(lamina: Lamina, shm_tmp: Path) -> None:
+    """DEST naming a symlink (no trailing "/") is its target, as the docker client resolves
+    it (``ContainerStatPath`` of the target; ``CopyInfoDestinationPath`` on the host): the
+    link stays, the target gets the content, a dangling link's target is created -- and in
+    the container a target spelled past the root still lands inside the rootfs."""
+    lamina.run(
+        "run", "--name", "dlinks", "cpimg", "sh", "-c",
+        "echo old > /w/target; ln -s target /w/flink; ln -s /w/made /w/dangling;"
+        " ln -s ../../../../lamina-cp-through /w/outlink",
+    )  # fmt: skip
+    new = shm_tmp / "new"
+    new.write_text("new\n")
+    for dest in ("flink", "dangling", "outlink"):
+        lamina.run("cp", str(new), f"dlinks:/w/{dest}")
+    assert _entry(lamina, "dlinks:/w/flink") == "-> target"
+    assert _entry(lamina, "dlinks:/w/target") == "new\n"
+    assert _entry(lamina, "dlinks:/w/made") == "new\n"
+    assert _entry(lamina, "dlinks:/lamina-cp-through") == "new\n"
+    assert not Path("/lamina-cp-through").exists()
+    # and on the host, through a chain of two links
+    out = shm_tmp / "out"
+    out.mkdir()
+    (out / "t").write_text("old\n")
+    (out / "l1").symlink_to("t")
+    (out / "l2").symlink_to(out / "l1")
+    lamina.run("cp", "dlinks:/w/target", str(out / "l2"))
+    assert _read(out) == {"t": "new\n", "l1": "-> t", "l2": f"-> {out / 'l1'}"}
+    lamina.run("rm", "-f", "dlinks")
+
+
 def test_trailing_slash_on_a_symlink_follows_it_inside_the_container(
     lamina: Lamina, shm_tmp: Path
 ) -> None:

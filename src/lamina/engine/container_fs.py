@@ -7,8 +7,7 @@ operation starts from an fd that :func:`lamina.runtime.rootfs.open_in_root` reso
 ``openat2(RESOLVE_IN_ROOT)`` (or a component-by-component walk), and everything below it is
 done relative to directory fds with ``O_NOFOLLOW``: symlinks met while copying are copied as
 symlinks, never followed. The host side of ``cp`` is the user's own path and is taken as given.
-What lands where is ``docker cp``'s table, trailing "/" and "/." included (:class:`CpPath`
-reads a path, :func:`_place` places it).
+What lands where, by ``docker cp``'s rules, is :mod:`lamina.engine.container_cp`.
 
 A container's volumes, binds and (once it has started) the /etc/hostname, /etc/hosts and
 /etc/resolv.conf a run bind-mounts from its container dir are part of what it sees; ``cp``
@@ -32,21 +31,17 @@ import os
 import stat
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, TypeVar
-
-from msgspec import Struct
-from msgspec.structs import replace
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from lamina.errors import ConflictError, MountError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
-    from lamina.archive.tarwriter import TarWriter
     from lamina.runtime.spec import MountSpec
 
 T = TypeVar("T")
 
-_DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_NOFOLLOW_DIR: Final = _DIR | os.O_NOFOLLOW
+DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+NOFOLLOW_DIR_FLAGS: Final = DIR_FLAGS | os.O_NOFOLLOW
 _CHUNK: Final = 1 << 20
 
 
@@ -59,7 +54,7 @@ def open_in_root(root: Path, path: str, *, flags: int) -> int:
 
 
 @contextlib.contextmanager
-def _fd(fd: int) -> Iterator[int]:
+def closing(fd: int) -> Iterator[int]:
     try:
         yield fd
     finally:
@@ -69,7 +64,7 @@ def _fd(fd: int) -> Iterator[int]:
 def open_dir_in_root(root: Path, path: str) -> int:
     """A readable dir fd for ``path`` inside ``root`` (symlinks resolved within ``root``)."""
     try:
-        return open_in_root(root, path, flags=_DIR)
+        return open_in_root(root, path, flags=DIR_FLAGS)
     except FileNotFoundError as exc:
         raise NotFoundError(f"no such directory in the container: {path}") from exc
     except NotADirectoryError as exc:
@@ -82,7 +77,7 @@ def mkdir_in_root(root: Path, path: str) -> None:
     parts = [p for p in path.split("/") if p and p != "."]
     if ".." in parts:
         raise UsageError(f"invalid path {path!r}: '..' is not allowed")
-    fd = open_in_root(root, "/", flags=_DIR)
+    fd = open_in_root(root, "/", flags=DIR_FLAGS)
     try:
         done = ""
         for name in parts:
@@ -108,7 +103,7 @@ def make_mount_point(root: Path, path: str, *, directory: bool) -> None:
     if not name or name == "..":
         raise UsageError(f"invalid mount point {path!r}")
     mkdir_in_root(root, parent or "/")
-    with _fd(open_dir_in_root(root, parent or "/")) as pfd:
+    with closing(open_dir_in_root(root, parent or "/")) as pfd:
         try:
             os.stat(name, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
@@ -140,7 +135,7 @@ class MountPoints:
                 fd = open_in_root(root, m.destination, flags=os.O_PATH)
             except OSError:
                 continue
-            with _fd(fd):
+            with closing(fd):
                 st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
                 dest = "/" + "/".join(p for p in m.destination.split("/") if p)
@@ -235,8 +230,8 @@ def copy_into(
         if old is None:
             os.mkdir(dst_name, 0o700, dir_fd=dst_dir_fd)
         with (
-            _fd(os.open(src_name, _NOFOLLOW_DIR, dir_fd=src_dir_fd)) as sfd,
-            _fd(os.open(dst_name, _NOFOLLOW_DIR, dir_fd=dst_dir_fd)) as dfd,
+            closing(os.open(src_name, NOFOLLOW_DIR_FLAGS, dir_fd=src_dir_fd)) as sfd,
+            closing(os.open(dst_name, NOFOLLOW_DIR_FLAGS, dir_fd=dst_dir_fd)) as dfd,
         ):
             for entry in sorted(os.listdir(sfd)):
                 copy_into(sfd, entry, dfd, entry, mount_points=mount_points)
@@ -244,9 +239,9 @@ def copy_into(
         return
     if stat.S_ISREG(st.st_mode):
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        with _fd(os.open(src_name, flags, dir_fd=src_dir_fd)) as sfd:
+        with closing(os.open(src_name, flags, dir_fd=src_dir_fd)) as sfd:
             wflags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            with _fd(os.open(dst_name, wflags, 0o600, dir_fd=dst_dir_fd)) as dfd:
+            with closing(os.open(dst_name, wflags, 0o600, dir_fd=dst_dir_fd)) as dfd:
                 _copy_data(sfd, dfd)
                 _set_attrs(dfd, st, mode)
         return
@@ -286,271 +281,14 @@ def _set_attrs(fd: int, st: os.stat_result, mode: int) -> None:
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-class CpPath(Struct, frozen=True, kw_only=True):
-    """One side of ``cp`` as ``docker cp`` reads it (moby's pkg/archive: ``SplitPathDirEntry``,
-    ``specifiesCurrentDir``, ``assertsDirectory``). Only the trailing form carries meaning:
-    ``dir/.`` is what the dir holds, ``dir/`` and ``dir`` are the dir itself, and either one
-    ending in "/" or "/." must be a directory (a symlink there is followed)."""
-
-    given: str
-    path: str  # absolute, lexically clean, no trailing "/" ("/" for the root)
-    contents: bool  # ends in "/." (the root counts: Docker copies what / holds)
-    directory: bool  # ends in "/" or "/."
-
-    @classmethod
-    def in_container(cls, given: str) -> CpPath:
-        """A container path, cleaned by the string from "/" as the daemon cleans it
-        (``filepath.Join("/", path)``): "a/b/.." is "a" and ".." at the root stays there, so
-        no spelling leaves the root. Each name is then looked up below its parent's fd."""
-        parts: list[str] = []
-        for part in given.split("/"):
-            if part == "..":
-                if parts:
-                    parts.pop()
-            elif part and part != ".":
-                parts.append(part)
-        return cls._of(given, "/" + "/".join(parts))
-
-    @classmethod
-    def on_host(cls, given: str) -> CpPath:
-        """A host path, made absolute and clean as the docker client does (``filepath.Abs``:
-        "a/b/.." is "a", by the string, not by the filesystem)."""
-        return cls._of(given, os.path.abspath(given))
-
-    @classmethod
-    def _of(cls, given: str, path: str) -> CpPath:
-        contents = given.rstrip("/").rpartition("/")[2] == "." or path == "/"
-        directory = contents or given.endswith("/")
-        return cls(given=given, path=path, contents=contents, directory=directory)
-
-    @property
-    def parent(self) -> str:
-        return os.path.dirname(self.path)
-
-    @property
-    def name(self) -> str:
-        """The last component ("" for the root)."""
-        return os.path.basename(self.path)
-
-
-def copy_out(root: Path, src: str, dest: str) -> None:
-    """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``, DEST on the host,
-    by Docker's rules (:func:`_place`)."""
-    source = CpPath.in_container(src)
-    sfd, name, st = _open_source(_container_dirs(root), source, _IN_CONTAINER)
-    with _fd(sfd):
-        _place(sfd, name, st, source, CpPath.on_host(dest), open_dir=_open_host_dir, where="")
-
-
-def copy_in(root: Path, src: str, dest: str, *, mount_points: MountPoints | None = None) -> None:
-    """``docker cp SRC CONTAINER:DEST``: SRC on the host, ``dest`` resolved inside ``root`` (a
-    symlink there pointing "outside" lands inside the rootfs), by Docker's rules
-    (:func:`_place`). A destination on a read-only mount raises ConflictError before anything
-    is written; a copied dir that reaches one, or a file of ``mount_points`` it would replace,
-    stops there with ConflictError."""
-    source, target = CpPath.on_host(src), CpPath.in_container(dest)
-    sfd, name, st = _open_source(_open_host_dir, source, "")
-    with _fd(sfd):
-        try:
-            _place(
-                sfd,
-                name,
-                st,
-                source,
-                target,
-                open_dir=_container_dirs(root),
-                guard=lambda fd: _refuse_read_only(fd, dest),
-                mount_points=mount_points,
-                where=_IN_CONTAINER,
-            )
-        except OSError as exc:
-            if exc.errno == errno.EROFS:
-                raise _read_only(dest) from exc
-            raise
-
-
-_IN_CONTAINER: Final = " in the container"  # for messages naming a container path
-
-
-def _container_dirs(root: Path) -> Callable[[str], int]:
-    """Opens a dir of the container confined to ``root``, its OSErrors left as they are."""
-    return lambda path: open_in_root(root, path, flags=_DIR)
-
-
-def _open_host_dir(path: str) -> int:
-    return os.open(path, _DIR)
-
-
-def _open_source(
-    open_dir: Callable[[str], int], src: CpPath, where: str
-) -> tuple[int, str, os.stat_result]:
-    """(dir fd, name, lstat) of what ``src`` names: ``name`` in the dir, or "." with the dir
-    itself when ``src`` ends in "/" or "/." (a symlink to a dir followed, as Docker follows
-    it). A symlink without the slash is copied as the link."""
-    try:
-        fd = open_dir(src.path if src.directory else src.parent)
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
-    except NotADirectoryError as exc:
-        raise NotFoundError(f"not a directory{where}: {src.given}") from exc
-    name = "." if src.directory else src.name
-    try:
-        return fd, name, os.stat(name, dir_fd=fd, follow_symlinks=False)
-    except FileNotFoundError as exc:
-        os.close(fd)
-        raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
-
-
-def _no_guard(fd: int) -> None:
-    del fd
-
-
-def _place(
-    sfd: int,
-    name: str,
-    st: os.stat_result,
-    src: CpPath,
-    dest: CpPath,
-    *,
-    open_dir: Callable[[str], int],
-    where: str,
-    guard: Callable[[int], None] = _no_guard,
-    mount_points: MountPoints | None = None,
-) -> None:
-    """Copy ``name`` of ``sfd`` (lstat ``st``) to ``dest`` as ``docker cp`` places it (moby's
-    ``PrepareArchiveCopy``; the table in Docker's ``cp`` reference):
-
-    - DEST is a dir (a symlink to one followed): SRC goes into it as ``DEST/<SRC's name>``, or
-      for ``SRC/.`` what SRC holds goes into it;
-    - DEST is not a dir: a dir SRC is refused; a file SRC replaces it;
-    - DEST is missing: a dir SRC is copied as DEST (``SRC`` and ``SRC/.`` alike), a file SRC
-      is saved as DEST -- unless DEST ends in "/" (a file cannot make a dir) or "/." (that
-      names the dir to copy into); DEST's parent must exist.
-
-    ``open_dir(path)`` opens a dir of DEST's side (confined for a container), ``guard(fd)``
-    vets each dir written into and an entry about to be replaced."""
-    try:
-        dfd = open_dir(dest.path)
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        missing: OSError = exc
-    else:
-        with _fd(dfd):
-            guard(dfd)
-            if src.contents:
-                for entry in sorted(os.listdir(sfd)):
-                    copy_into(sfd, entry, dfd, entry, mount_points=mount_points)
-            else:
-                copy_into(sfd, name, dfd, src.name, mount_points=mount_points)
-        return
-    is_dir = stat.S_ISDIR(st.st_mode)
-    if dest.contents or (dest.directory and not is_dir):
-        raise _no_dir(dest.given, where, missing)
-    try:
-        pfd = open_dir(dest.parent)
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        raise _no_dir(dest.parent, where, exc) from exc
-    with _fd(pfd):
-        guard(pfd)
-        with contextlib.suppress(FileNotFoundError):
-            flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-            with _fd(os.open(dest.name, flags, dir_fd=pfd)) as efd:
-                guard(efd)  # a file bind mounted :ro
-                if is_dir:  # Docker: "cannot copy directory"
-                    raise ConflictError(f"cannot copy a directory onto the file {dest.given}")
-        copy_into(sfd, name, pfd, dest.name, mount_points=mount_points)
-
-
-def _no_dir(path: str, where: str, exc: OSError) -> NotFoundError:
-    if isinstance(exc, NotADirectoryError):
-        return NotFoundError(f"destination {path} is not a directory{where}")
-    return NotFoundError(f"destination directory {path} does not exist{where}")
-
-
-def _refuse_read_only(fd: int, dest: str) -> None:
-    if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
-        raise _read_only(dest)
-
-
-def _read_only(dest: str) -> ConflictError:
-    # Docker's words (ErrVolumeReadonly).
-    exc = ConflictError(f"mounted volume is marked read-only: cannot copy to {dest}")
-    exc.hint = "the container mounts it with :ro"
-    return exc
-
-
-def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
-    """``docker cp CONTAINER:SRC -``: a tar of ``src`` (resolved inside ``root``, read as
-    :class:`CpPath` reads it) on ``out``, its entries named from SRC's last component as
-    Docker names them (``etc/``, ``etc/hostname``); for "/" or a path ending in "/." the
-    entries are what the dir holds. Symlinks are stored, never followed (but a trailing "/"
-    follows one to its dir, as Docker does); sockets are left out, as tar cannot hold them."""
-    from lamina.archive.tarwriter import TarWriter
-
-    source = CpPath.in_container(src)
-    sfd, name, _ = _open_source(_container_dirs(root), source, _IN_CONTAINER)
-    with _fd(sfd), TarWriter(out) as tw:
-        links: dict[tuple[int, int], str] = {}
-        if source.contents:
-            for entry in sorted(os.listdir(sfd)):
-                _archive_entry(tw, sfd, entry, entry, links=links)
-            return
-        _archive_entry(tw, sfd, name, source.name, links=links)
-
-
-def _archive_entry(
-    tw: TarWriter,
-    dir_fd: int,
-    name: str,
-    path: str,
-    *,
-    links: dict[tuple[int, int], str],
-) -> None:
-    from lamina.archive.entry import Entry, EntryKind
-
-    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    fmt = stat.S_IFMT(st.st_mode)
-    entry = Entry(
-        path=path,
-        kind=EntryKind.FILE,
-        mode=stat.S_IMODE(st.st_mode),
-        uid=st.st_uid,
-        gid=st.st_gid,
-        mtime=int(st.st_mtime),
-    )
-    if fmt == stat.S_IFDIR:
-        tw.add(replace(entry, kind=EntryKind.DIR))
-        with _fd(os.open(name, _NOFOLLOW_DIR, dir_fd=dir_fd)) as dfd:
-            for child in sorted(os.listdir(dfd)):
-                _archive_entry(tw, dfd, child, f"{path}/{child}", links=links)
-    elif fmt == stat.S_IFREG:
-        inode = (st.st_dev, st.st_ino)
-        if st.st_nlink > 1 and inode in links:
-            tw.add(replace(entry, kind=EntryKind.HARDLINK, linkname=links[inode]))
-            return
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        with os.fdopen(os.open(name, flags, dir_fd=dir_fd), "rb") as f:
-            tw.add(replace(entry, size=st.st_size), f)
-        if st.st_nlink > 1:
-            links[inode] = path
-    elif fmt == stat.S_IFLNK:
-        link = os.readlink(name, dir_fd=dir_fd)
-        tw.add(replace(entry, kind=EntryKind.SYMLINK, linkname=link))
-    elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
-        kind = EntryKind.CHAR if fmt == stat.S_IFCHR else EntryKind.BLOCK
-        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        tw.add(replace(entry, kind=kind, devmajor=major, devminor=minor))
-    elif fmt == stat.S_IFIFO:
-        tw.add(replace(entry, kind=EntryKind.FIFO))
-
-
 def fill_from_image(root: Path, path: str, data: Path) -> None:
     """Docker's volume pre-fill: copy what the image has at ``path`` into a new, empty volume's
     data dir ``data``. Nothing to copy when the path is missing or not a directory."""
     try:
-        src = open_in_root(root, path, flags=_DIR)
+        src = open_in_root(root, path, flags=DIR_FLAGS)
     except (FileNotFoundError, NotADirectoryError):
         return
-    with _fd(src) as sfd, _fd(os.open(data, _DIR)) as dfd:
+    with closing(src) as sfd, closing(os.open(data, DIR_FLAGS)) as dfd:
         for entry in sorted(os.listdir(sfd)):
             copy_into(sfd, entry, dfd, entry)
         st = os.fstat(sfd)

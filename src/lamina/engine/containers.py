@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from msgspec import Struct
 
 from lamina.engine import container_config as cc
-from lamina.engine import container_create, container_fs
+from lamina.engine import container_create
 from lamina.engine.container_inspect import (
     command_text,
     created_ts,
@@ -44,6 +44,7 @@ from lamina.store.store import Store
 
 if TYPE_CHECKING:
     from lamina.archive.changes import Change
+    from lamina.engine import container_fs
 
     # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
     # commit start faster (a CLI process per command: every import counts).
@@ -410,6 +411,8 @@ class ContainerService:
         written to them (a ``:ro`` one refuses: ConflictError), and once it has started its
         /etc/hostname, /etc/hosts and /etc/resolv.conf read as the generated files a run
         mounts there (before: the init layer's empty placeholders) and refuse copies."""
+        from lamina.engine import container_cp  # cp only
+
         src_c, src_p = _cp_arg(source)
         dst_c, dst_p = _cp_arg(destination)
         if (src_c is None) == (dst_c is None):
@@ -417,7 +420,7 @@ class ContainerService:
         if src_c is not None:
             self._in_view(
                 self.resolve(src_c),
-                lambda root, _: container_fs.copy_out(root, src_p, dst_p),
+                lambda root, _: container_cp.copy_out(root, src_p, dst_p),
             )
         else:
             assert dst_c is not None
@@ -425,17 +428,19 @@ class ContainerService:
                 raise UsageError("copying a tar from stdin into a container is not supported")
             self._in_view(
                 self.resolve(dst_c),
-                lambda root, points: container_fs.copy_in(root, src_p, dst_p, mount_points=points),
+                lambda root, points: container_cp.copy_in(root, src_p, dst_p, mount_points=points),
             )
 
     def copy_archive(self, source: str, out: IO[bytes]) -> None:
         """``docker cp CONTAINER:PATH -``: PATH as a tar on ``out`` (what :meth:`copy` would
         copy, volumes and run-time files included)."""
+        from lamina.engine import container_cp  # cp only
+
         container, path = _cp_arg(source)
         if container is None:
             raise UsageError(f"{source!r} is not CONTAINER:PATH")
         self._in_view(
-            self.resolve(container), lambda root, _: container_fs.archive_out(root, path, out)
+            self.resolve(container), lambda root, _: container_cp.archive_out(root, path, out)
         )
 
     def _in_view(
@@ -449,6 +454,8 @@ class ContainerService:
         spec = cc.run_spec(
             rec.config, hostname=container_create.hostname(rec), host_files=host_files
         )
+        from lamina.engine import container_fs
+
         with self._rootfs(rec) as merged:
             container_fs.in_view(
                 merged,

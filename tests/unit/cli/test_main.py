@@ -134,7 +134,9 @@ def test_a_cli_start_defers_what_its_command_does_not_use(tmp_path: Path) -> Non
 def test_the_stand_ins_answer_as_the_modules_they_defer() -> None:
     r, loaded = _console_script("--version")
     assert r.returncode == 0 and r.stdout.startswith("lamina, version "), r.stderr
-    r, _ = _console_script("rm", "c1", "--bogus")  # argparse's messages through the identity gettext
+    r, _ = _console_script(
+        "rm", "c1", "--bogus"
+    )  # argparse's messages through the identity gettext
     assert r.returncode == 2
     assert "error: unrecognized arguments: --bogus" in r.stderr
     code = (

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from lamina.engine.container_fs import CpPath
+from lamina.engine.container_cp import CpPath
 
 
 @pytest.mark.parametrize(

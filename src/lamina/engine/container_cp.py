@@ -1,0 +1,343 @@
+"""``docker cp``'s rules: what a path means and where a copy lands, in both directions.
+
+Only a path's trailing form carries meaning (:class:`CpPath`): ``dir/.`` is what the dir
+holds, ``dir/`` and ``dir`` are the dir itself. Where SRC lands depends on what DEST is
+(:func:`_place`, after moby's ``PrepareArchiveCopy`` and the table in Docker's ``cp``
+reference); a DEST that is a symlink is written through. The container side of every lookup
+goes through :mod:`lamina.engine.container_fs`'s confined opens, so no spelling, symlink or
+``..`` reaches past the rootfs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from lamina.engine.container_fs import (
+    DIR_FLAGS,
+    NOFOLLOW_DIR_FLAGS,
+    MountPoints,
+    closing,
+    copy_into,
+    open_in_root,
+)
+from lamina.errors import ConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    from lamina.archive.tarwriter import TarWriter
+
+
+class CpPath(Struct, frozen=True, kw_only=True):
+    """One side of ``cp`` as ``docker cp`` reads it (moby's pkg/archive: ``SplitPathDirEntry``,
+    ``specifiesCurrentDir``, ``assertsDirectory``). Only the trailing form carries meaning:
+    ``dir/.`` is what the dir holds, ``dir/`` and ``dir`` are the dir itself, and either one
+    ending in "/" or "/." must be a directory (a symlink there is followed)."""
+
+    given: str
+    path: str  # absolute, lexically clean, no trailing "/" ("/" for the root)
+    contents: bool  # ends in "/." (the root counts: Docker copies what / holds)
+    directory: bool  # ends in "/" or "/."
+
+    @classmethod
+    def in_container(cls, given: str) -> CpPath:
+        """A container path, cleaned by the string from "/" as the daemon cleans it
+        (``filepath.Join("/", path)``): "a/b/.." is "a" and ".." at the root stays there, so
+        no spelling leaves the root. Each name is then looked up below its parent's fd."""
+        return cls._of(given, _clean(given))
+
+    @classmethod
+    def on_host(cls, given: str) -> CpPath:
+        """A host path, made absolute and clean as the docker client does (``filepath.Abs``:
+        "a/b/.." is "a", by the string, not by the filesystem)."""
+        return cls._of(given, os.path.abspath(given))
+
+    @classmethod
+    def _of(cls, given: str, path: str) -> CpPath:
+        contents = given.rstrip("/").rpartition("/")[2] == "." or path == "/"
+        directory = contents or given.endswith("/")
+        return cls(given=given, path=path, contents=contents, directory=directory)
+
+    @property
+    def parent(self) -> str:
+        return os.path.dirname(self.path)
+
+    @property
+    def name(self) -> str:
+        """The last component ("" for the root)."""
+        return os.path.basename(self.path)
+
+
+def copy_out(root: Path, src: str, dest: str) -> None:
+    """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``, DEST on the host,
+    by Docker's rules (:func:`_place`)."""
+    source = CpPath.in_container(src)
+    sfd, name, st = _open_source(_container_dirs(root), source, _IN_CONTAINER)
+    with closing(sfd):
+        _place(
+            sfd,
+            name,
+            st,
+            source,
+            CpPath.on_host(dest),
+            open_dir=_open_host_dir,
+            where="",
+            links=_HOST_DEST_LINKS,
+        )
+
+
+def copy_in(root: Path, src: str, dest: str, *, mount_points: MountPoints | None = None) -> None:
+    """``docker cp SRC CONTAINER:DEST``: SRC on the host, ``dest`` resolved inside ``root`` (a
+    symlink there pointing "outside" lands inside the rootfs), by Docker's rules
+    (:func:`_place`). A destination on a read-only mount raises ConflictError before anything
+    is written; a copied dir that reaches one, or a file of ``mount_points`` it would replace,
+    stops there with ConflictError."""
+    source, target = CpPath.on_host(src), CpPath.in_container(dest)
+    sfd, name, st = _open_source(_open_host_dir, source, "")
+    with closing(sfd):
+        try:
+            _place(
+                sfd,
+                name,
+                st,
+                source,
+                target,
+                open_dir=_container_dirs(root),
+                guard=lambda fd: _refuse_read_only(fd, dest),
+                mount_points=mount_points,
+                where=_IN_CONTAINER,
+                links=1,
+            )
+        except OSError as exc:
+            if exc.errno == errno.EROFS:
+                raise _read_only(dest) from exc
+            raise
+
+
+_IN_CONTAINER: Final = " in the container"  # for messages naming a container path
+# A DEST that is a symlink is written through: on the host up to this many links, as the
+# docker client's CopyInfoDestinationPath; in the container one, as the client's one
+# ContainerStatPath of the link's target.
+_HOST_DEST_LINKS: Final = 10
+
+
+def _container_dirs(root: Path) -> Callable[[str], int]:
+    """Opens a dir of the container confined to ``root``, its OSErrors left as they are."""
+    return lambda path: open_in_root(root, path, flags=DIR_FLAGS)
+
+
+def _open_host_dir(path: str) -> int:
+    return os.open(path, DIR_FLAGS)
+
+
+def _open_source(
+    open_dir: Callable[[str], int], src: CpPath, where: str
+) -> tuple[int, str, os.stat_result]:
+    """(dir fd, name, lstat) of what ``src`` names: ``name`` in the dir, or "." with the dir
+    itself when ``src`` ends in "/" or "/." (a symlink to a dir followed, as Docker follows
+    it). A symlink without the slash is copied as the link."""
+    try:
+        fd = open_dir(src.path if src.directory else src.parent)
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
+    except NotADirectoryError as exc:
+        raise NotFoundError(f"not a directory{where}: {src.given}") from exc
+    name = "." if src.directory else src.name
+    try:
+        return fd, name, os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError as exc:
+        os.close(fd)
+        raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
+
+
+def _no_guard(fd: int) -> None:
+    del fd
+
+
+def _place(
+    sfd: int,
+    name: str,
+    st: os.stat_result,
+    src: CpPath,
+    dest: CpPath,
+    *,
+    open_dir: Callable[[str], int],
+    where: str,
+    guard: Callable[[int], None] = _no_guard,
+    mount_points: MountPoints | None = None,
+    links: int = 0,
+) -> None:
+    """Copy ``name`` of ``sfd`` (lstat ``st``) to ``dest`` as ``docker cp`` places it (moby's
+    ``PrepareArchiveCopy``; the table in Docker's ``cp`` reference):
+
+    - DEST is a dir (a symlink to one followed): SRC goes into it as ``DEST/<SRC's name>``, or
+      for ``SRC/.`` what SRC holds goes into it;
+    - DEST is not a dir: a dir SRC is refused; a file SRC replaces it;
+    - DEST is missing: a dir SRC is copied as DEST (``SRC`` and ``SRC/.`` alike), a file SRC
+      is saved as DEST -- unless DEST ends in "/" (a file cannot make a dir) or "/." (that
+      names the dir to copy into); DEST's parent must exist;
+    - DEST is a symlink (even a dangling one): all of the above applies to its target,
+      relative to DEST's dir, for up to ``links`` links; in the container the target is still
+      looked up inside the rootfs.
+
+    ``open_dir(path)`` opens a dir of DEST's side (confined for a container), ``guard(fd)``
+    vets each dir written into and an entry about to be replaced."""
+    try:
+        dfd = open_dir(dest.path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        missing: OSError = exc
+    else:
+        with closing(dfd):
+            guard(dfd)
+            if src.contents:
+                for entry in sorted(os.listdir(sfd)):
+                    copy_into(sfd, entry, dfd, entry, mount_points=mount_points)
+            else:
+                copy_into(sfd, name, dfd, src.name, mount_points=mount_points)
+        return
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if dest.contents or (dest.directory and not is_dir):
+        raise _no_dir(dest.given, where, missing)
+    try:
+        pfd = open_dir(dest.parent)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise _no_dir(dest.parent, where, exc) from exc
+    with closing(pfd):
+        guard(pfd)
+        target = _link_target(pfd, dest) if links > 0 and not dest.directory else None
+        if target is None:
+            with contextlib.suppress(FileNotFoundError):
+                flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+                with closing(os.open(dest.name, flags, dir_fd=pfd)) as efd:
+                    guard(efd)  # a file bind mounted :ro
+                    if is_dir:  # Docker: "cannot copy directory"
+                        raise ConflictError(f"cannot copy a directory onto the file {dest.given}")
+            copy_into(sfd, name, pfd, dest.name, mount_points=mount_points)
+            return
+    _place(
+        sfd,
+        name,
+        st,
+        src,
+        target,
+        open_dir=open_dir,
+        where=where,
+        guard=guard,
+        mount_points=mount_points,
+        links=links - 1,
+    )
+
+
+def _link_target(pfd: int, dest: CpPath) -> CpPath | None:
+    """DEST's link target when DEST is a symlink (``dest.name`` in ``pfd``), as a path on
+    the same side: an absolute target as it is, a relative one from DEST's dir, cleaned by
+    the string ("/" is the container's root for a container path)."""
+    try:
+        link = os.readlink(dest.name, dir_fd=pfd)
+    except OSError:
+        return None  # missing, or not a link (EINVAL)
+    path = _clean(link if link.startswith("/") else f"{dest.parent}/{link}")
+    return CpPath._of(path, path)
+
+
+def _clean(path: str) -> str:
+    """``path`` (absolute) cleaned by the string: "." dropped, ".." stepping back (never past
+    "/"), no trailing "/"."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part and part != ".":
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _no_dir(path: str, where: str, exc: OSError) -> NotFoundError:
+    if isinstance(exc, NotADirectoryError):
+        return NotFoundError(f"destination {path} is not a directory{where}")
+    return NotFoundError(f"destination directory {path} does not exist{where}")
+
+
+def _refuse_read_only(fd: int, dest: str) -> None:
+    if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+        raise _read_only(dest)
+
+
+def _read_only(dest: str) -> ConflictError:
+    # Docker's words (ErrVolumeReadonly).
+    exc = ConflictError(f"mounted volume is marked read-only: cannot copy to {dest}")
+    exc.hint = "the container mounts it with :ro"
+    return exc
+
+
+def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
+    """``docker cp CONTAINER:SRC -``: a tar of ``src`` (resolved inside ``root``, read as
+    :class:`CpPath` reads it) on ``out``, its entries named from SRC's last component as
+    Docker names them (``etc/``, ``etc/hostname``); for "/" or a path ending in "/." the
+    entries are what the dir holds. Symlinks are stored, never followed (but a trailing "/"
+    follows one to its dir, as Docker does); sockets are left out, as tar cannot hold them."""
+    from lamina.archive.tarwriter import TarWriter
+
+    source = CpPath.in_container(src)
+    sfd, name, _ = _open_source(_container_dirs(root), source, _IN_CONTAINER)
+    with closing(sfd), TarWriter(out) as tw:
+        links: dict[tuple[int, int], str] = {}
+        if source.contents:
+            for entry in sorted(os.listdir(sfd)):
+                _archive_entry(tw, sfd, entry, entry, links=links)
+            return
+        _archive_entry(tw, sfd, name, source.name, links=links)
+
+
+def _archive_entry(
+    tw: TarWriter,
+    dir_fd: int,
+    name: str,
+    path: str,
+    *,
+    links: dict[tuple[int, int], str],
+) -> None:
+    from lamina.archive.entry import Entry, EntryKind
+
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    fmt = stat.S_IFMT(st.st_mode)
+    entry = Entry(
+        path=path,
+        kind=EntryKind.FILE,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        mtime=int(st.st_mtime),
+    )
+    if fmt == stat.S_IFDIR:
+        tw.add(replace(entry, kind=EntryKind.DIR))
+        with closing(os.open(name, NOFOLLOW_DIR_FLAGS, dir_fd=dir_fd)) as dfd:
+            for child in sorted(os.listdir(dfd)):
+                _archive_entry(tw, dfd, child, f"{path}/{child}", links=links)
+    elif fmt == stat.S_IFREG:
+        inode = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and inode in links:
+            tw.add(replace(entry, kind=EntryKind.HARDLINK, linkname=links[inode]))
+            return
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        with os.fdopen(os.open(name, flags, dir_fd=dir_fd), "rb") as f:
+            tw.add(replace(entry, size=st.st_size), f)
+        if st.st_nlink > 1:
+            links[inode] = path
+    elif fmt == stat.S_IFLNK:
+        link = os.readlink(name, dir_fd=dir_fd)
+        tw.add(replace(entry, kind=EntryKind.SYMLINK, linkname=link))
+    elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+        kind = EntryKind.CHAR if fmt == stat.S_IFCHR else EntryKind.BLOCK
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        tw.add(replace(entry, kind=kind, devmajor=major, devminor=minor))
+    elif fmt == stat.S_IFIFO:
+        tw.add(replace(entry, kind=EntryKind.FIFO))
