@@ -23,15 +23,6 @@ from typing import IO, TYPE_CHECKING, Any
 from msgspec import Struct
 
 from lamina.engine import container_config as cc
-from lamina.engine import container_create
-from lamina.engine.container_inspect import (
-    command_text,
-    created_ts,
-    inspect_container,
-    status_text,
-)
-from lamina.engine.images import ImageService, now_rfc3339
-from lamina.engine.names import random_name
 from lamina.errors import (
     ConflictError,
     ContainerNotFoundError,
@@ -42,9 +33,14 @@ from lamina.errors import (
 from lamina.store.containers import ContainerRecord
 from lamina.store.store import Store
 
+# The services' helpers are imported by the verbs that use them (each CLI call is a new
+# process running one verb): create and start the volumes and run-time files, ps and inspect
+# the presentation.
+
 if TYPE_CHECKING:
     from lamina.archive.changes import Change
     from lamina.engine import container_fs
+    from lamina.engine.images import ImageService
 
     # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
     # commit start faster (a CLI process per command: every import counts).
@@ -68,9 +64,15 @@ class ContainerSummary(Struct, frozen=True, kw_only=True):
 
 
 class ContainerService:
-    def __init__(self, store: Store, *, images: ImageService) -> None:
+    def __init__(self, store: Store, *, images: Callable[[], ImageService]) -> None:
+        """``images`` gives the engine's image service, made when first asked for: only
+        ``create`` needs it, and ``mount``, ``rm`` or ``stop`` skip its imports."""
         self._store = store
-        self._images = images
+        self._image_service = images
+
+    @property
+    def _images(self) -> ImageService:
+        return self._image_service()
 
     @functools.cached_property
     def runtime(self) -> Runtime:
@@ -104,6 +106,10 @@ class ContainerService:
     def create(self, opts: cc.CreateOptions) -> ContainerRecord:
         """``docker create``: the record, its layers, its volumes (made and pre-filled), and
         its (empty) log. The files bind-mounted at run time are written by each start."""
+        from lamina.engine import container_create
+        from lamina.engine.images import now_rfc3339
+        from lamina.engine.names import random_name
+
         image = self._images.resolve(opts.image)
         image_cfg = dict(self._images.config(image).get("config") or {})
         path, args = cc.command_of(opts, image_cfg)
@@ -167,6 +173,7 @@ class ContainerService:
         goes to this process's stdout when attached, to the log always). Raises
         CommandNotFoundError (127) etc. as the runtime does, UsageError for ``interactive``
         into a terminal from a stdin that is not one (as Docker)."""
+        from lamina.engine import container_create
         from lamina.runtime import ContainerStatus
 
         rec = self.resolve(ref)
@@ -339,6 +346,7 @@ class ContainerService:
     # -- observing ------------------------------------------------------------------------
 
     def list(self, *, all_: bool = False) -> builtins.list[ContainerSummary]:
+        from lamina.engine.container_inspect import command_text, created_ts, status_text
         from lamina.runtime import ContainerStatus
 
         now = time.time()
@@ -370,6 +378,8 @@ class ContainerService:
         return out
 
     def inspect(self, ref: str) -> dict[str, Any]:
+        from lamina.engine.container_inspect import inspect_container
+
         rec = self.resolve(ref)
         return inspect_container(
             rec,
@@ -450,6 +460,8 @@ class ContainerService:
         there -- the same list, from :func:`container_config.run_spec` -- in a private mount
         namespace (Docker's ``cp`` mounts them likewise). The run's files are among them only
         once a start has written them."""
+        from lamina.engine import container_create
+
         host_files = container_create.run_files(self._store, rec)
         spec = cc.run_spec(
             rec.config, hostname=container_create.hostname(rec), host_files=host_files

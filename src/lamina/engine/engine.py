@@ -6,7 +6,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from lamina.engine.images import ImageService
 from lamina.store.paths import default_root
 from lamina.store.store import Store
 
@@ -14,6 +13,7 @@ if TYPE_CHECKING:
     from lamina.engine.builds import BuildService
     from lamina.engine.containers import ContainerService
     from lamina.engine.forensics import ForensicsService
+    from lamina.engine.images import ImageService
     from lamina.engine.system import SystemService
     from lamina.engine.volumes import VolumeService
 
@@ -24,22 +24,30 @@ class Engine:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.images = ImageService(store)
+        self._images: ImageService | None = None
         self._containers: ContainerService | None = None
         self._volumes: VolumeService | None = None
         self._forensics: ForensicsService | None = None
         self._builds: BuildService | None = None
         self._system: SystemService | None = None
 
-    # Services beyond images are built on first use, so a command imports only
-    # what it needs (each CLI call is a new process: start-up time is user-visible).
+    # Services are built on first use, so a command imports only what it needs (each CLI
+    # call is a new process: start-up time is user-visible).
+
+    @property
+    def images(self) -> ImageService:
+        if self._images is None:
+            from lamina.engine.images import ImageService
+
+            self._images = ImageService(self.store)
+        return self._images
 
     @property
     def containers(self) -> ContainerService:
         if self._containers is None:
             from lamina.engine.containers import ContainerService
 
-            self._containers = ContainerService(self.store, images=self.images)
+            self._containers = ContainerService(self.store, images=lambda: self.images)
         return self._containers
 
     @property
