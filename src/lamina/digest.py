@@ -8,6 +8,7 @@ path component (``digest.hex``) without any further check.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import re
 import sys
@@ -28,6 +29,7 @@ class _BuiltinBudget:
     bytes_left = 1 << 20
 
 
+@functools.cache  # a failed import is not remembered: ask once
 def _builtin_sha256() -> Any:
     for name in ("_sha2", "_sha256"):  # Python >= 3.12, 3.11
         with contextlib.suppress(ImportError):
