@@ -317,6 +317,20 @@ def test_a_destination_symlink_is_written_through(lamina: Lamina, shm_tmp: Path)
     lamina.run("rm", "-f", "dlinks")
 
 
+def test_a_tar_on_stdout_holds_names_layers_reserve(lamina: Lamina, shm_tmp: Path) -> None:
+    """``.wh.*`` names are whiteouts only in a layer; ``cp C:SRC -`` is a plain archive of
+    files, so a file of that name is written as it is (as Docker writes it), and so is a
+    copy to a host dir."""
+    lamina.run("run", "--name", "whnames", "cpimg", "sh", "-c", "echo x > /w/.wh.note")
+    assert _entry(lamina, "whnames:/w/.wh.note") == "x\n"
+    assert lamina.tree("whnames:/w")[".wh.note"] == "x\n"
+    out = shm_tmp / "wh"
+    out.mkdir()
+    lamina.run("cp", "whnames:/w/.wh.note", str(out))
+    assert _read(out) == {".wh.note": "x\n"}
+    lamina.run("rm", "-f", "whnames")
+
+
 def test_trailing_slash_on_a_symlink_follows_it_inside_the_container(
     lamina: Lamina, shm_tmp: Path
 ) -> None:

@@ -197,11 +197,11 @@ def encode_header(
     return bytes(out)
 
 
-def _check_path(path: str) -> None:
+def _check_path(path: str, *, layer: bool = True) -> None:
     parts = path.split("/")
     if not path or "\0" in path or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"not a normalised entry path: {path!r}")
-    for part in parts:
+    for part in parts if layer else ():
         if is_reserved_name(part):
             # A real file called .wh.x would read back as a whiteout.
             raise UnsafeArchivePathError(path, "names starting with .wh. are reserved by OCI")
@@ -223,12 +223,16 @@ class TarWriter:
     """Writes entries in the order given; returns each entry's file-index row as it goes.
 
     ``mtime_clamp`` (SOURCE_DATE_EPOCH semantics) lowers every later mtime to it. Refuses
-    duplicate paths (OCI forbids them) and real names with the reserved ``.wh.`` prefix.
+    duplicate paths (OCI forbids them) and, in a ``layer`` (the default), real names with the
+    reserved ``.wh.`` prefix; a plain archive of files (``cp C:SRC -``) holds them as they are.
     """
 
-    def __init__(self, out: IO[bytes], *, mtime_clamp: int | None = None) -> None:
+    def __init__(
+        self, out: IO[bytes], *, mtime_clamp: int | None = None, layer: bool = True
+    ) -> None:
         self._out = out
         self._clamp = mtime_clamp
+        self._layer = layer
         self._seen: set[str] = set()
         self._file_sha: dict[str, str] = {}
         self._position = 0
@@ -254,7 +258,7 @@ class TarWriter:
         if self._closed:
             raise ValueError("TarWriter is closed")
         kind = entry.kind
-        _check_path(entry.path)
+        _check_path(entry.path, layer=self._layer)
         name = tar_name(entry)
         if name in self._seen:
             raise ValueError(f"duplicate tar entry {name!r}")
@@ -265,7 +269,7 @@ class TarWriter:
         if kind in (EntryKind.SYMLINK, EntryKind.HARDLINK):
             linkname = entry.linkname
             if kind is EntryKind.HARDLINK:
-                _check_path(linkname)
+                _check_path(linkname, layer=self._layer)
                 if linkname not in self._file_sha and linkname not in self._seen:
                     raise ValueError(f"hardlink {entry.path!r} to {linkname!r} written before it")
         is_dev = kind in (EntryKind.CHAR, EntryKind.BLOCK)

@@ -288,7 +288,7 @@ def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
 
     source = CpPath.in_container(src)
     sfd, name, _ = _open_source(_container_dirs(root), source, _IN_CONTAINER)
-    with closing(sfd), TarWriter(out) as tw:
+    with closing(sfd), TarWriter(out, layer=False) as tw:
         links: dict[tuple[int, int], str] = {}
         if source.contents:
             for entry in sorted(os.listdir(sfd)):
