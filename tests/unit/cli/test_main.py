@@ -122,8 +122,8 @@ _DEFERRED = (
 )
 
 
-def test_a_cli_start_defers_what_its_command_does_not_use(tmp_path: Path) -> None:
-    root = str(tmp_path / "root")
+def test_a_cli_start_defers_what_its_command_does_not_use(shm_tmp: Path) -> None:
+    root = str(shm_tmp / "root")
     _console_script("--root", root, "images")  # a new store probes overlay with a mount
     r, loaded = _console_script("--root", root, "images", "-q")
     assert r.returncode == 0, r.stderr
@@ -132,11 +132,10 @@ def test_a_cli_start_defers_what_its_command_does_not_use(tmp_path: Path) -> Non
 
 
 def test_the_stand_ins_answer_as_the_modules_they_defer() -> None:
-    r, loaded = _console_script("--version")
+    r, _ = _console_script("--version")
     assert r.returncode == 0 and r.stdout.startswith("lamina, version "), r.stderr
-    r, _ = _console_script(
-        "rm", "c1", "--bogus"
-    )  # argparse's messages through the identity gettext
+    # argparse's messages, through the identity gettext
+    r, _ = _console_script("rm", "c1", "--bogus")
     assert r.returncode == 2
     assert "error: unrecognized arguments: --bogus" in r.stderr
     code = (
