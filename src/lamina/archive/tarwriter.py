@@ -21,7 +21,6 @@ the permission bits (setuid/setgid/sticky included) — those writers add the S_
 
 from __future__ import annotations
 
-import hashlib
 import os
 from types import TracebackType
 from typing import IO, Final
@@ -29,6 +28,7 @@ from typing import IO, Final
 from msgspec.structs import replace
 
 from lamina.archive.entry import Entry, EntryKind, IndexEntry, is_reserved_name
+from lamina.digest import Hasher
 from lamina.errors import SizeMismatchError, UnsafeArchivePathError
 
 BLOCK_SIZE: Final = 512
@@ -301,7 +301,7 @@ class TarWriter:
         return row
 
     def _copy(self, entry: Entry, content: IO[bytes] | None) -> str:
-        h = hashlib.sha256()
+        h = Hasher(expected_size=entry.size)  # small files: no libcrypto (lamina.digest)
         remaining = entry.size
         if remaining and content is None:
             raise ValueError(f"{entry.path!r}: content missing for a {entry.size}-byte file")
@@ -320,7 +320,7 @@ class TarWriter:
             # fails the same way (ErrWriteTooLong).
             raise SizeMismatchError(expected=entry.size, actual=entry.size + 1, what=entry.path)
         self._write(bytes(-entry.size % BLOCK_SIZE))
-        return h.hexdigest()
+        return h.digest().hex
 
     def close(self) -> None:
         """Write the two zero blocks that end the archive. Idempotent."""

@@ -96,7 +96,9 @@ def _parse(ts: str) -> float | None:
     text = ts.rstrip("Z")
     head, _, frac = text.partition(".")
     try:
-        base = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        # fromisoformat, not strptime: strptime imports _strptime, calendar and locale (~2 ms
+        # of every `ps`).
+        base = datetime.fromisoformat(head).replace(tzinfo=UTC)
     except ValueError:
         return None
     return base.timestamp() + (float("0." + frac[:6]) if frac else 0.0)

@@ -91,12 +91,19 @@ class ContainerService:
     def state(self, rec: ContainerRecord) -> ContainerState:
         """What the runtime's record says (never started: created), dropping the run's mount
         once the run is seen to be over."""
-        from lamina.runtime import ContainerState, ContainerStatus
+        from lamina.runtime.state import (
+            SHIM_DIR,
+            ContainerState,
+            ContainerStatus,
+            observed_state,
+            read_record,
+        )
 
-        try:
-            st = self.runtime.state(rec.id)
-        except ContainerNotFoundError:
+        # The record and /proc, not the Runtime: ps and inspect load no process machinery.
+        record = read_record(self._store.containers.runtime_dir / SHIM_DIR / rec.id)
+        if record is None:
             return ContainerState(status=ContainerStatus.CREATED)
+        st = observed_state(record, runc_state=lambda: self.runtime.runc_state(rec.id))
         if st.status is ContainerStatus.EXITED or st.error:
             self._release_run_mount(rec)
         return st

@@ -18,6 +18,7 @@ import msgspec.structs
 
 from lamina.archive.entry import IndexEntry
 from lamina.engine import transfer
+from lamina.engine.transport_spec import Format, is_transport, parse_transport
 from lamina.errors import StoreError, UsageError
 from lamina.forensics import recover, report, secrets, story, verify, waste
 from lamina.forensics import tree as tree_
@@ -39,9 +40,9 @@ class ForensicsService:
         """The stack ``name`` denotes. With ``visitor``, a transport's layers are streamed
         once for both the index and the visitor; a stored image's rows come from the index and
         the visitor is not called (use :func:`lamina.forensics.stack.scan_contents`)."""
-        if transfer.is_transport(name):
-            spec = transfer.parse_transport(name)
-            if spec.format is not transfer.Format.LAMINA:
+        if is_transport(name):
+            spec = parse_transport(name)
+            if spec.format is not Format.LAMINA:
                 image, _ = transfer.read_image(
                     self._store, spec, platform=None, resolve=self._resolve
                 )

@@ -203,13 +203,14 @@ class ImageService:
     def _outside(self, spec: str) -> _Outside | None:
         """An image named by a transport spec other than ``lamina:``, read in place, with each
         layer's size as Docker counts it (one streaming pass per layer)."""
-        from lamina.engine import transfer
+        from lamina.engine.transport_spec import Format, is_transport, parse_transport
 
-        if not transfer.is_transport(spec):
+        if not is_transport(spec):
             return None
-        ref = transfer.parse_transport(spec)
-        if ref.format is transfer.Format.LAMINA:
+        ref = parse_transport(spec)
+        if ref.format is Format.LAMINA:
             return None
+        from lamina.engine import transfer
         from lamina.forensics.stack import from_image
 
         image, names = transfer.read_image(self._store, ref, platform=None, resolve=self.resolve)
@@ -345,6 +346,7 @@ class ImageService:
         """``docker save`` of images (by name keeps that name; by id keeps all its names);
         ``compress`` (gzip/zstd/none) re-encodes layers for the OCI formats."""
         from lamina.engine import transfer  # the transports: only when moving images
+        from lamina.engine.transport_spec import Format
 
         items: builtins.list[tuple[ImageRecord, builtins.list[str]]] = []
         for n in names:
@@ -355,7 +357,7 @@ class ImageService:
             self._store,
             items,
             path,
-            transfer.Format(format),
+            Format(format),
             compression=transfer.parse_compression(compress),
             on_layer=on_layer,
         )
@@ -373,11 +375,12 @@ class ImageService:
         """skopeo-style copy between any two transports (``lamina:REF`` is the store);
         ``all_platforms`` keeps a whole index, ``compress`` re-encodes layers (OCI targets)."""
         from lamina.engine import transfer  # the transports: only when moving images
+        from lamina.engine.transport_spec import parse_transport
 
         return transfer.copy(
             self._store,
-            transfer.parse_transport(source),
-            transfer.parse_transport(destination),
+            parse_transport(source),
+            parse_transport(destination),
             platform=Platform.parse(platform) if platform else None,
             all_platforms=all_platforms,
             compression=transfer.parse_compression(compress),

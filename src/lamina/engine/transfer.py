@@ -8,7 +8,6 @@ parses them), so a REF may itself hold colons (``docker-archive:x.tar:busybox:la
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import shutil
 import tarfile
@@ -20,6 +19,7 @@ from typing import IO
 from msgspec import Struct
 
 from lamina.archive.compression import GZIP_MAGIC, ZSTD_MAGIC, Compression, new_inflater
+from lamina.engine.transport_spec import Format, TransportRef
 from lamina.errors import InvalidManifestError, UsageError
 from lamina.image.model import Image, Layer
 from lamina.image.observe import observe
@@ -30,45 +30,6 @@ from lamina.store.store import Store
 from lamina.transports import docker_archive, local, oci_archive, oci_layout
 from lamina.transports.oci_layout import Platforms
 from lamina.transports.recompress import recompressed, recompressed_all
-
-
-class Format(enum.Enum):
-    DOCKER_ARCHIVE = "docker-archive"
-    OCI_ARCHIVE = "oci-archive"
-    OCI = "oci"
-    LAMINA = "lamina"
-
-
-PREFIXES = {f"{f.value}:": f for f in Format}
-
-
-class TransportRef(Struct, frozen=True, kw_only=True):
-    format: Format
-    path: Path | None  # None for lamina:
-    ref: str | None
-
-
-def is_transport(spec: str) -> bool:
-    return any(spec.startswith(p) for p in PREFIXES)
-
-
-def parse_transport(spec: str) -> TransportRef:
-    for prefix, fmt in PREFIXES.items():
-        if spec.startswith(prefix):
-            rest = spec[len(prefix) :]
-            if fmt is Format.LAMINA:
-                if not rest:
-                    raise UsageError(f"{spec!r}: lamina: needs an image reference")
-                return TransportRef(format=fmt, path=None, ref=rest)
-            path, sep, ref = rest.partition(":")
-            if not path:
-                raise UsageError(f"{spec!r}: missing path after {prefix}")
-            return TransportRef(format=fmt, path=Path(path), ref=ref if sep and ref else None)
-    raise UsageError(
-        f"{spec!r} is not a transport (use oci:DIR[:REF], oci-archive:FILE[:REF], "
-        "docker-archive:FILE[:REF] or lamina:REF)"
-    )
-
 
 LayerCallback = Callable[[int, int, Layer], None]
 

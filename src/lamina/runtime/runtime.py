@@ -52,9 +52,11 @@ from lamina.runtime.rootfs import find_command
 from lamina.runtime.runc import Runc, last_error
 from lamina.runtime.spec import STOP_SIGNAL_ANNOTATION, read_bundle
 from lamina.runtime.state import (
+    SHIM_DIR,
     ContainerState,
     ContainerStatus,
     Record,
+    observed_state,
     process_alive,
     read_record,
     write_record,
@@ -82,7 +84,7 @@ class Runtime:
 
     def __init__(self, *, state_dir: Path, runc_binary: str | None = None) -> None:
         self._runc = Runc(root=state_dir / "runc", binary=runc_binary)
-        self._shims = state_dir / "shim"
+        self._shims = state_dir / SHIM_DIR
 
     # -- starting -------------------------------------------------------------------------
 
@@ -288,25 +290,17 @@ class Runtime:
 
     def _live(self, rec: Record) -> bool:
         """Whether the container's process may still run (its shim or runc says so)."""
-        if rec.state.status is not ContainerStatus.RUNNING:
-            return False
-        if process_alive(rec.shim_pid, rec.shim_start_time):
-            return True
-        runc_state = self._runc.state(rec.container_id)
-        return runc_state is not None and runc_state.get("status") in ("running", "created")
+        st = observed_state(rec, runc_state=lambda: self.runc_state(rec.container_id))
+        return st.status is ContainerStatus.RUNNING
+
+    def runc_state(self, container_id: str) -> dict[str, Any] | None:
+        """``runc state``'s answer, None when runc does not know the container."""
+        return self._runc.state(container_id)
 
     def state(self, container_id: str) -> ContainerState:
         """The container's state. Raises ContainerNotFoundError if it never started here."""
         rec = self._record(container_id)
-        if rec.state.status is ContainerStatus.RUNNING and not self._live(rec):
-            # The shim was killed (kill -9) before the process ended: the status is lost.
-            return ContainerState(
-                status=ContainerStatus.EXITED,
-                exit_code=255,
-                started_at=rec.state.started_at,
-                error="the lamina shim died; the exit status was lost",
-            )
-        return rec.state
+        return observed_state(rec, runc_state=lambda: self.runc_state(container_id))
 
     def logs(self, container_id: str, *, follow: bool = False) -> Iterator[LogEntry]:
         """The container's output as ``(stream, line, time)``; with ``follow``, until it exits."""

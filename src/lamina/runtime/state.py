@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,6 +23,7 @@ from lamina.atomic import write_atomic
 from lamina.runtime.logs import ZERO_TIME
 
 RECORD_NAME: Final = "state.json"
+SHIM_DIR: Final = "shim"  # <state_dir>/shim/<id>/ holds a container's record
 
 
 class ContainerStatus(enum.Enum):
@@ -77,6 +79,28 @@ def read_record(directory: Path) -> Record | None:
     except FileNotFoundError:
         return None
     return Record.from_json(raw)
+
+
+def observed_state(
+    rec: Record, *, runc_state: Callable[[], Mapping[str, Any] | None]
+) -> ContainerState:
+    """The state ``rec`` gives, checked: a record that still says running while its shim is
+    gone is put to ``runc_state()`` (runc's own view, asked only then), and if runc does not
+    see the process either, the shim was killed before it could record the exit (``kill
+    -9``), and the state says so. Reads /proc only, so ``ps`` and ``inspect`` need none of
+    the runtime's other modules."""
+    st = rec.state
+    if st.status is not ContainerStatus.RUNNING or process_alive(rec.shim_pid, rec.shim_start_time):
+        return st
+    seen = runc_state()
+    if seen is not None and seen.get("status") in ("running", "created"):
+        return st
+    return ContainerState(
+        status=ContainerStatus.EXITED,
+        exit_code=255,
+        started_at=st.started_at,
+        error="the lamina shim died; the exit status was lost",
+    )
 
 
 def proc_start_time(pid: int) -> int | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -78,78 +77,6 @@ def test_commands_load_msgspec_without_inspect_and_leave_typing_extensions_impor
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert r.stdout.strip() == "typing_extensions"
-
-
-def _console_script(*argv: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run ``lamina ARGV`` as the console script does (:func:`lamina.cli.entry.run`); return
-    the process and the modules it had loaded when it left."""
-    code = (
-        "import os, sys\n"
-        f"sys.argv = ['lamina', *{list(argv)!r}]\n"
-        "leave = os._exit\n"
-        "def report(status):\n"
-        "    sys.stdout.flush()\n"
-        "    print(sorted(sys.modules), file=sys.stderr, flush=True)\n"
-        "    leave(status)\n"
-        "os._exit = report\n"
-        "from lamina.cli.entry import run\n"
-        "run()\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
-    )
-    loaded: list[str] = eval(r.stderr.splitlines()[-1])
-    return r, loaded
-
-
-# Loaded by a CLI start only when a command needs them (cli.entry, cli.main, lamina.digest,
-# driver.overlay): a container or image verb that neither mounts nor removes a tree needs none.
-_DEFERRED = (
-    "gettext",
-    "locale",
-    "platform",
-    "urllib.parse",
-    "ipaddress",
-    "shutil",
-    "bz2",
-    "lzma",
-    "_hashlib",
-    "ctypes",
-    "threading",
-    "typing_extensions",
-    "inspect",
-    "base64",
-)
-
-
-def test_a_cli_start_defers_what_its_command_does_not_use(shm_tmp: Path) -> None:
-    root = str(shm_tmp / "root")
-    _console_script("--root", root, "images")  # a new store probes overlay with a mount
-    r, loaded = _console_script("--root", root, "images", "-q")
-    assert r.returncode == 0, r.stderr
-    assert sorted(set(_DEFERRED) & set(loaded)) == []
-    assert "msgspec" in loaded and "sqlite3" in loaded  # the store was opened
-
-
-def test_the_stand_ins_answer_as_the_modules_they_defer() -> None:
-    r, _ = _console_script("--version")
-    assert r.returncode == 0 and r.stdout.startswith("lamina, version "), r.stderr
-    # argparse's messages, through the identity gettext
-    r, _ = _console_script("rm", "c1", "--bogus")
-    assert r.returncode == 2
-    assert "error: unrecognized arguments: --bogus" in r.stderr
-    code = (
-        "from lamina.cli.entry import _import_argparse, _import_pathlib\n"
-        "from lamina.cli.main import _import_msgspec\n"
-        "_import_argparse(); _import_pathlib(); _import_msgspec()\n"
-        "import gettext, pathlib, platform, uuid, urllib.parse\n"
-        "print(pathlib.PurePosixPath('/a b%').as_uri(), gettext.find is not None,\n"
-        "      platform.python_implementation(), uuid._LINUX)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.split()
-    assert out == ["file:///a%20b%25", "True", "CPython", "True"]
 
 
 @pytest.mark.parametrize(
