@@ -380,6 +380,32 @@ def test_detached_logs_and_stop_forwards_term(lamina: Lamina) -> None:
     assert lamina.out("ps", "-aq") == ""
 
 
+def test_signals_by_docker_names_and_a_real_time_stop_signal(overlay_lamina: Lamina) -> None:
+    """``kill -s`` and ``STOPSIGNAL`` read signals as Docker does: a systemd-style image that
+    stops with SIGRTMIN+3 gets it (its trap answers; no 10 s wait for SIGKILL), and a signal
+    Linux cannot deliver is a usage error, not a crash. (A container's PID 1 ignores what it
+    does not trap, so each one traps.)"""
+    lam = overlay_lamina
+    lam.run("create", "--name", "base", "busybox")
+    lam.run("commit", "-c", "STOPSIGNAL SIGRTMIN+3", "base", "rtstop")
+    trap = 'trap "exit {code}" {sig}; while true; do sleep 0.1; done'
+    lam.run("run", "-d", "--name", "rt", "rtstop", "sh", "-c", trap.format(code=7, sig=37))
+    started = time.monotonic()
+    lam.run("stop", "rt")
+    assert time.monotonic() - started < 5
+    assert lam.out("inspect", "-f", "{{.State.ExitCode}}", "rt") == "7\n"
+    lam.run("run", "-d", "--name", "kk", "busybox", "sh", "-c", trap.format(code=9, sig=63))
+    for bad in ("0", "99", "32", "SIGFOO", "RTMIN-1"):
+        r = lam.run("kill", "-s", bad, "kk", check=False)
+        assert (r.returncode, r.stderr.strip()) == (2, f"error: invalid signal: {bad!r}"), bad
+    lam.run("kill", "-s", "rtmax-1", "kk")
+    deadline = time.monotonic() + 10
+    while lam.out("inspect", "-f", "{{.State.Status}}", "kk") != "exited\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert lam.out("inspect", "-f", "{{.State.ExitCode}}", "kk") == "9\n"
+
+
 def test_kill9_of_the_cli_leaves_the_truth(lamina: Lamina) -> None:
     argv = [*LAMINA, "--root", str(lamina.root), "--storage-driver", lamina.driver]
     cli = subprocess.Popen(

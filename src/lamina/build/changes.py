@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lamina.errors import UsageError
+from lamina.runtime.signals import signal_number
 
 SUPPORTED = frozenset(
     {
@@ -102,5 +103,6 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
         elif kw == "WORKDIR":
             cfg["WorkingDir"] = rest.strip()
         elif kw == "STOPSIGNAL":
+            signal_number(rest.strip(), what="signal")  # UsageError, as Docker refuses it
             cfg["StopSignal"] = rest.strip()
     return cfg

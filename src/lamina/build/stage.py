@@ -34,8 +34,9 @@ from lamina.build.instructions import (
     Volume,
 )
 from lamina.digest import Digest
-from lamina.errors import BuildError
+from lamina.errors import BuildError, UsageError
 from lamina.oci.config import History
+from lamina.runtime.signals import signal_number
 from lamina.store.layers import LayerRecord
 
 __all__ = [
@@ -289,6 +290,10 @@ def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
         return state.nop("HEALTHCHECK " + text)
     if isinstance(ins, Stopsignal):
         cfg["StopSignal"] = word(ins.signal)
+        try:  # as Docker's builder: a signal no `docker stop` could send fails the build
+            signal_number(cfg["StopSignal"], what="signal")
+        except UsageError as exc:
+            raise BuildError(f"line {line}: STOPSIGNAL: {exc}") from None
         return state.nop("STOPSIGNAL " + cfg["StopSignal"])
     if isinstance(ins, Shell):
         cfg["Shell"] = list(ins.args)

@@ -50,6 +50,7 @@ from lamina.runtime.logs import LogEntry, read_log
 from lamina.runtime.process import ExecSpec, exec_process, run_foreground
 from lamina.runtime.rootfs import find_command
 from lamina.runtime.runc import Runc, last_error
+from lamina.runtime.signals import signal_number
 from lamina.runtime.spec import STOP_SIGNAL_ANNOTATION, read_bundle
 from lamina.runtime.state import (
     SHIM_DIR,
@@ -64,18 +65,6 @@ from lamina.runtime.state import (
 
 _ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _KILL_WAIT: Final = 30.0  # seconds to wait for the exit after SIGKILL before giving up
-
-
-def _signal_name(sig: int | str) -> str:
-    if isinstance(sig, int):
-        return signal.Signals(sig).name
-    text = sig.strip().upper()
-    if text.isdigit():
-        return signal.Signals(int(text)).name
-    name = text if text.startswith("SIG") else f"SIG{text}"
-    if name not in signal.Signals.__members__:
-        raise UsageError(f"invalid signal: {sig!r}")
-    return name
 
 
 class Runtime:
@@ -315,7 +304,7 @@ class Runtime:
 
     def kill(self, container_id: str, sig: int | str = "SIGKILL") -> None:
         """Send ``sig`` to the container's init process. Raises ContainerNotRunningError."""
-        name = _signal_name(sig)
+        name = str(signal_number(sig))  # runc takes numbers: it knows no "SIGRTMIN+3"
         if self.state(container_id).status is not ContainerStatus.RUNNING:
             raise ContainerNotRunningError(container_id)
         try:

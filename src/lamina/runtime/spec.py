@@ -19,7 +19,6 @@ import json
 import math
 import os
 import resource
-import signal
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,6 +27,7 @@ from msgspec import Struct, field
 from lamina.atomic import write_atomic
 from lamina.errors import UsageError
 from lamina.runtime import defaults, seccomp
+from lamina.runtime.signals import signal_name, signal_number
 from lamina.runtime.users import resolve_user
 
 OCI_VERSION: Final = "1.0.2"
@@ -212,16 +212,6 @@ def _env(run: RunSpec, *, home: str) -> list[str]:
     return env
 
 
-def _signal_name(sig: str) -> str:
-    text = sig.strip().upper()
-    if text.isdigit():
-        return signal.Signals(int(text)).name
-    name = text if text.startswith("SIG") else f"SIG{text}"
-    if name not in signal.Signals.__members__:
-        raise UsageError(f"invalid stop signal: {sig!r}")
-    return name
-
-
 def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
     """The runtime-spec ``config.json`` for ``run`` over the prepared ``rootfs`` directory.
 
@@ -276,7 +266,10 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         "hostname": run.hostname or os.uname().nodename,
         "mounts": _mounts(run),
         "linux": linux,
-        "annotations": {**run.annotations, STOP_SIGNAL_ANNOTATION: _signal_name(run.stop_signal)},
+        "annotations": {
+            **run.annotations,
+            STOP_SIGNAL_ANNOTATION: signal_name(signal_number(run.stop_signal, what="stop signal")),
+        },
     }
     return spec
 

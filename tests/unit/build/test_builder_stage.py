@@ -9,6 +9,7 @@ import pytest
 from lamina.build.instructions import Instruction
 from lamina.build.parser import parse
 from lamina.build.stage import StageState, apply_metadata, go_duration, go_quote_list
+from lamina.errors import BuildError
 
 
 def _state() -> StageState:
@@ -90,3 +91,16 @@ def test_go_duration(ns: int, text: str) -> None:
 
 def test_go_quote_list() -> None:
     assert go_quote_list(["a", 'b "c"']) == '["a" "b \\"c\\""]'
+
+
+@pytest.mark.parametrize("sig", ["SIGRTMIN+3", "37", "term"])
+def test_stopsignal_keeps_the_spelling_given(sig: str) -> None:
+    state = _state()
+    apply_metadata(state, _ins(f"STOPSIGNAL {sig}"), escape="\\")
+    assert state.config["StopSignal"] == sig
+
+
+@pytest.mark.parametrize("sig", ["FOO", "0", "SIGRTMIN-1"])
+def test_a_stopsignal_no_stop_could_send_fails_the_build(sig: str) -> None:
+    with pytest.raises(BuildError, match=f"line 2: STOPSIGNAL: invalid signal: '{sig}'"):
+        apply_metadata(_state(), _ins(f"STOPSIGNAL {sig}"), escape="\\")

@@ -46,3 +46,9 @@ def test_input_not_mutated() -> None:
 def test_unknown_instruction_is_usage_error() -> None:
     with pytest.raises(UsageError, match="RUN"):
         apply_changes({}, ["RUN rm -rf /"])
+
+
+def test_a_stopsignal_change_is_checked() -> None:
+    assert apply_changes({}, ["STOPSIGNAL SIGRTMIN+3"])["StopSignal"] == "SIGRTMIN+3"
+    with pytest.raises(UsageError, match="invalid signal: 'SIGFOO'"):
+        apply_changes({}, ["STOPSIGNAL SIGFOO"])
