@@ -89,7 +89,7 @@ def root(busybox_rootfs_tar: Path, session_shm: Path) -> Path:
     lamina = [*LAMINA, "--root", str(root)]
     run([*lamina, "import", "--change", 'CMD ["/bin/sh"]', str(busybox_rootfs_tar), "busybox"])
     run([*lamina, "create", "--name", "c0", "busybox", "true"])
-    run([*lamina, "run", "--name", "c1", "busybox", "sh", "-c", "echo x > /new"])
+    run([*lamina, "run", "--name", "c1", "busybox", "sh", "-c", "echo x > /new; echo out"])
     return root
 
 
@@ -102,6 +102,7 @@ def root(busybox_rootfs_tar: Path, session_shm: Path) -> Path:
         ["inspect", "busybox"],
         ["inspect", "c1"],
         ["diff", "c1"],
+        ["logs", "c1"],
         ["volume", "ls"],
     ],
     ids=" ".join,

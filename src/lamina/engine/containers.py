@@ -344,11 +344,20 @@ class ContainerService:
         return removed
 
     def logs(self, ref: str, *, follow: bool = False) -> Iterator[LogEntry]:
+        from lamina.runtime.logs import read_log
+        from lamina.runtime.state import SHIM_DIR, read_record
+
         rec = self.resolve(ref)
-        try:
-            return self.runtime.logs(rec.id, follow=follow)
-        except ContainerNotFoundError:
-            return iter(())  # never started: no output yet
+        if follow:
+            try:
+                return self.runtime.logs(rec.id, follow=True)
+            except ContainerNotFoundError:
+                return iter(())  # never started: no output yet
+        # What is there now: the record says where, and nothing of the runtime is needed.
+        record = read_record(self._store.containers.runtime_dir / SHIM_DIR / rec.id)
+        if record is None:
+            return iter(())
+        return read_log(Path(record.log_path), follow=False, finished=lambda: True)
 
     # -- observing ------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from typing import IO
 import msgspec.structs
 
 from lamina.archive.entry import IndexEntry
-from lamina.engine import transfer
 from lamina.engine.transport_spec import Format, is_transport, parse_transport
 from lamina.errors import StoreError, UsageError
 from lamina.forensics import recover, report, secrets, story, verify, waste
@@ -43,6 +42,8 @@ class ForensicsService:
         if is_transport(name):
             spec = parse_transport(name)
             if spec.format is not Format.LAMINA:
+                from lamina.engine import transfer  # the transports: only for a transport
+
                 image, _ = transfer.read_image(
                     self._store, spec, platform=None, resolve=self._resolve
                 )
