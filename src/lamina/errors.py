@@ -30,6 +30,7 @@
     ├── DriverError
     │   └── MountError
     ├── StoreError
+    ├── FileError                        a path the user named: the system's reason (cp)
     └── RegistryError
 
 Errors carry their data in fields; code never branches on message text. Context is added
@@ -202,6 +203,11 @@ class MountError(DriverError):
 
 class StoreError(LaminaError):
     pass
+
+
+class FileError(LaminaError):
+    """A file or dir the user named could not be read or written: the system's reason
+    (``File name too long``, ``No space left on device``), translated from its OSError."""
 
 
 class RegistryError(LaminaError):

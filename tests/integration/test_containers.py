@@ -317,7 +317,11 @@ def test_bind_mounts(lamina: Lamina, shm_tmp: Path) -> None:
 
 
 @pytest.mark.needs_overlay
-@pytest.mark.parametrize("bad", ["../x", "a/b", "..", "x"])
+@pytest.mark.parametrize(
+    "bad",
+    ["../x", "a/b", "..", "x", "v" * 256],
+    ids=lambda b: b if len(b) < 9 else f"{len(b)}-chars",
+)
 def test_bad_volume_names(overlay_lamina: Lamina, bad: str) -> None:
     r = overlay_lamina.run("volume", "create", bad, check=False)
     assert r.returncode == 2 and "invalid volume name" in r.stderr

@@ -331,6 +331,21 @@ def test_a_tar_on_stdout_holds_names_layers_reserve(lamina: Lamina, shm_tmp: Pat
     lamina.run("rm", "-f", "whnames")
 
 
+def test_what_the_system_refuses_is_an_error_not_a_crash(
+    lamina: Lamina, container: str, host: Path
+) -> None:
+    long = "x" * 300  # past NAME_MAX: ENAMETOOLONG from the lookup, either side
+    for args in (
+        [f"{container}:/w/{long}", str(host)],
+        [f"{host}/src/a", f"{container}:/w/{long}"],
+        [f"{container}:/w/src/a", f"{host}/{long}"],
+        [f"{container}:/{long}", "-"],
+    ):
+        r = lamina.run("cp", *args, check=False)
+        assert r.returncode == 1, (args, r.stderr)
+        assert r.stderr.decode().endswith(": File name too long\n"), r.stderr
+
+
 def test_trailing_slash_on_a_symlink_follows_it_inside_the_container(
     lamina: Lamina, shm_tmp: Path
 ) -> None:

@@ -14,7 +14,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
@@ -29,7 +29,7 @@ from lamina.engine.container_fs import (
     copy_into,
     open_in_root,
 )
-from lamina.errors import ConflictError, NotFoundError
+from lamina.errors import ConflictError, FileError, NotFoundError
 
 if TYPE_CHECKING:
     from lamina.archive.tarwriter import TarWriter
@@ -75,9 +75,28 @@ class CpPath(Struct, frozen=True, kw_only=True):
         return os.path.basename(self.path)
 
 
+@contextlib.contextmanager
+def _system_errors(src: str, dest: str) -> Iterator[None]:
+    """What the system refused (a name too long, a full disk, a host dir not ours) as a
+    FileError with its reason; lamina's own errors pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        raise FileError(f"cannot copy {_short(src)} to {_short(dest)}: {exc.strerror}") from exc
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= 100 else path[:97] + "..."
+
+
 def copy_out(root: Path, src: str, dest: str) -> None:
     """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``, DEST on the host,
     by Docker's rules (:func:`_place`)."""
+    with _system_errors(src, dest):
+        _copy_out(root, src, dest)
+
+
+def _copy_out(root: Path, src: str, dest: str) -> None:
     source = CpPath.in_container(src)
     sfd, name, st = _open_source(_container_dirs(root), source, _IN_CONTAINER)
     with closing(sfd):
@@ -100,8 +119,9 @@ def copy_in(root: Path, src: str, dest: str, *, mount_points: MountPoints | None
     is written; a copied dir that reaches one, or a file of ``mount_points`` it would replace,
     stops there with ConflictError."""
     source, target = CpPath.on_host(src), CpPath.in_container(dest)
-    sfd, name, st = _open_source(_open_host_dir, source, "")
-    with closing(sfd):
+    with _system_errors(src, dest):
+        sfd, name, st = _open_source(_open_host_dir, source, "")
+    with closing(sfd), _system_errors(src, dest):
         try:
             _place(
                 sfd,
@@ -287,7 +307,8 @@ def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
     from lamina.archive.tarwriter import TarWriter
 
     source = CpPath.in_container(src)
-    sfd, name, _ = _open_source(_container_dirs(root), source, _IN_CONTAINER)
+    with _system_errors(src, "-"):  # the lookup only: a reader gone is main()'s to report
+        sfd, name, _ = _open_source(_container_dirs(root), source, _IN_CONTAINER)
     with closing(sfd), TarWriter(out, layer=False) as tw:
         links: dict[tuple[int, int], str] = {}
         if source.contents:

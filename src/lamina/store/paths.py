@@ -40,6 +40,7 @@ VOLUMES_MODE: Final = 0o701
 _ID_RE: Final = re.compile(r"[0-9a-f]{64}")
 # Docker's volume-name rule (daemon/names.go RestrictedNamePattern).
 _VOLUME_RE: Final = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_NAME_MAX: Final = 255  # a file name's limit on Linux filesystems
 
 
 def default_root(
@@ -113,6 +114,8 @@ class StorePaths(Struct, frozen=True, kw_only=True):
             raise UsageError(
                 f"invalid volume name {name[:80]!r}: must match [a-zA-Z0-9][a-zA-Z0-9_.-]+"
             )
+        if len(name) > _NAME_MAX:  # the volume is a dir of that name (Docker fails at mkdir)
+            raise UsageError(f"invalid volume name {name[:80]!r}...: longer than 255 characters")
         return self.volumes / name
 
     def ensure(self) -> None:

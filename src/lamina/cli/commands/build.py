@@ -118,7 +118,7 @@ def build(ctx: Context, args: Namespace) -> None:
     if context == "-":
         raise UsageError("a context tar on stdin is not supported; give a directory")
     context_dir = Path(context).absolute()
-    if not context_dir.is_dir():
+    if not os.path.isdir(context_dir):  # Path.is_dir raises for a name too long
         raise UsageError(f"the build context {context} is not a directory")
     dockerfile_path: Path | None
     if file == "-":
