@@ -272,9 +272,14 @@ def boolean(value: str) -> bool:
 
 
 def file_path(value: str) -> str:
-    """A path that, if it exists, is not a directory."""
+    """A file to write: a name, not an existing directory, in a directory that exists."""
+    if not value:
+        raise argparse.ArgumentTypeError("an empty file name")
     if os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"file {value!r} is a directory")
+    parent = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"directory {parent!r} does not exist")
     return value
 
 

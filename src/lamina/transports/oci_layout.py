@@ -11,6 +11,7 @@ an OCI manifest; config and layer bytes are kept as they are.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +21,12 @@ from msgspec import Struct
 
 from lamina.atomic import atomic_writer, write_atomic
 from lamina.digest import Digest
-from lamina.errors import BlobNotFoundError, UnsupportedMediaTypeError
+from lamina.errors import (
+    BlobNotFoundError,
+    ConflictError,
+    FileError,
+    UnsupportedMediaTypeError,
+)
 from lamina.image.model import Image
 from lamina.oci import mediatype
 from lamina.oci.descriptor import Descriptor, Platform
@@ -172,8 +178,27 @@ def _write_blob(root: Path, blob: Blob) -> None:
 
 
 def write_all(path: Path, items: Sequence[tuple[Image | Platforms, str | None]]) -> None:
-    """Add several images or indexes (each with an optional ref) to the layout at ``path``."""
-    (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    """Add several images or indexes (each with an optional ref) to the layout at ``path``:
+    a new dir, an empty one or an existing layout, never a dir of other files (``-o /`` or
+    ``-o .`` would scatter blobs/, index.json and oci-layout among them)."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        names = []
+    except OSError as exc:
+        raise FileError(f"cannot write an OCI layout to {path}: {exc.strerror}") from exc
+    if names and layout.LAYOUT_FILE not in names:
+        refused = ConflictError(
+            f"refusing to write an OCI layout into {path}: it holds other files"
+        )
+        refused.hint = (
+            f"give a new or empty directory, or an OCI layout (with {layout.LAYOUT_FILE})"
+        )
+        raise refused
+    try:
+        (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileError(f"cannot write an OCI layout to {path}: {exc.strerror}") from exc
     if not (path / layout.LAYOUT_FILE).exists():
         write_atomic(path / layout.LAYOUT_FILE, LAYOUT_HEADER)
     source = DirSource(path)

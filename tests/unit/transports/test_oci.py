@@ -12,7 +12,9 @@ from fixtures import BUSYBOX, MULTISTAGE, inspect, podman_busybox
 
 from lamina.digest import Digest
 from lamina.errors import (
+    ConflictError,
     DigestMismatchError,
+    FileError,
     ImageNotFoundError,
     InvalidArchiveError,
     InvalidContentError,
@@ -121,6 +123,25 @@ def test_dir_round_trip_and_ref_replacement(layout: Path) -> None:
         oci_layout.read(layout)
     with pytest.raises(UsageError):
         oci_layout.write(layout, a, "bad ref!")
+
+
+def test_a_layout_goes_into_a_new_or_empty_dir_or_a_layout_only(tmp_path: Path) -> None:
+    """Never among other files: ``save --format oci -o /`` used to write blobs/, index.json
+    and oci-layout into the root filesystem."""
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine\n")
+    with pytest.raises(ConflictError, match="it holds other files"):
+        oci_layout.write(busy, _small_image(), "x")
+    assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    oci_layout.write(empty, _small_image(), "x")
+    oci_layout.write(tmp_path / "new" / "deeper", _small_image(), "x")
+    oci_layout.write(empty, _small_image(b"2"), "y")  # an existing layout takes more
+    assert oci_layout.refs(empty) == ["x", "y"]
+    with pytest.raises(FileError, match="File name too long"):
+        oci_layout.write(tmp_path / ("n" * 300), _small_image(), "x")
 
 
 def test_archive_round_trip_keeps_bytes(tmp_path: Path) -> None:

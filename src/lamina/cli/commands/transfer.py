@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from argparse import Namespace
+from argparse import ArgumentTypeError, Namespace
 from pathlib import Path
 
-from lamina.cli.command import arg, command, existing_path
+from lamina.cli.command import arg, command, existing_path, file_path
 from lamina.cli.context import Context
 from lamina.cli.progress import LayerProgress
 from lamina.errors import UsageError
@@ -78,6 +78,11 @@ def save(ctx: Context, args: Namespace) -> None:
         args.quiet,
     )
     if output is not None:
+        if fmt != "oci":  # a file: checked before anything is written, as export's -o
+            try:
+                file_path(str(output))
+            except ArgumentTypeError as exc:
+                raise UsageError(f"argument -o/--output: {exc}") from None
         with LayerProgress(verb="Writing", quiet=quiet) as progress:
             ctx.engine.images.save(images, output, format=fmt, compress=compress, on_layer=progress)
         return
