@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
     # commit start faster (a CLI process per command: every import counts).
     from lamina.runtime import ContainerState, LogEntry, Runtime
+    from lamina.runtime.state import Record
 
 RUN_MOUNT_MARK = "rootfs.mounted"
 
@@ -91,22 +92,22 @@ class ContainerService:
     def state(self, rec: ContainerRecord) -> ContainerState:
         """What the runtime's record says (never started: created), dropping the run's mount
         once the run is seen to be over."""
-        from lamina.runtime.state import (
-            SHIM_DIR,
-            ContainerState,
-            ContainerStatus,
-            observed_state,
-            read_record,
-        )
+        from lamina.runtime.state import ContainerState, ContainerStatus, observed_state
 
-        # The record and /proc, not the Runtime: ps and inspect load no process machinery.
-        record = read_record(self._store.containers.runtime_dir / SHIM_DIR / rec.id)
+        record = self._runtime_record(rec)
         if record is None:
             return ContainerState(status=ContainerStatus.CREATED)
         st = observed_state(record, runc_state=lambda: self.runtime.runc_state(rec.id))
         if st.status is ContainerStatus.EXITED or st.error:
             self._release_run_mount(rec)
         return st
+
+    def _runtime_record(self, rec: ContainerRecord) -> Record | None:
+        """The runtime's record of ``rec``'s process (None: it never started), read from its
+        file: ps, inspect and logs load none of the process machinery the Runtime brings."""
+        from lamina.runtime.state import SHIM_DIR, read_record
+
+        return read_record(self._store.containers.runtime_dir / SHIM_DIR / rec.id)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -345,7 +346,6 @@ class ContainerService:
 
     def logs(self, ref: str, *, follow: bool = False) -> Iterator[LogEntry]:
         from lamina.runtime.logs import read_log
-        from lamina.runtime.state import SHIM_DIR, read_record
 
         rec = self.resolve(ref)
         if follow:
@@ -353,8 +353,7 @@ class ContainerService:
                 return self.runtime.logs(rec.id, follow=True)
             except ContainerNotFoundError:
                 return iter(())  # never started: no output yet
-        # What is there now: the record says where, and nothing of the runtime is needed.
-        record = read_record(self._store.containers.runtime_dir / SHIM_DIR / rec.id)
+        record = self._runtime_record(rec)  # it says where the log is
         if record is None:
             return iter(())
         return read_log(Path(record.log_path), follow=False, finished=lambda: True)
