@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 
 from lamina.archive.apply import WhiteoutFormat, apply_layer
 from lamina.archive.changes import write_tree_diff, write_upper_dir
@@ -104,6 +105,29 @@ def test_write_then_apply_round_trips(tree: Tree) -> None:
         assert snapshot(dest) == snapshot(src)
 
 
+def _naive_blind_spot(lower: Path, upper: Path) -> bool:
+    """A file rewritten with its size and mtime kept (write, then touch back): go-archive's
+    naive diff, which Docker's vfs and lamina's tree diff follow, cannot see it, by design."""
+    for dirpath, _, files in os.walk(upper):
+        for name in files:
+            new = Path(dirpath, name)
+            old = lower / new.relative_to(upper)
+            try:
+                a, b = os.lstat(old), os.lstat(new)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # new in upper
+            if (
+                stat.S_ISREG(a.st_mode)
+                and stat.S_ISREG(b.st_mode)
+                and a.st_size == b.st_size
+                and a.st_mtime_ns // 10**9 == b.st_mtime_ns // 10**9
+                and old.read_bytes() != new.read_bytes()
+            ):
+                event("skipped: a rewrite the naive diff cannot see")
+                return True
+    return False
+
+
 def _mutation_events(muts: list[Mutation]) -> None:
     for op in sorted({m.op for m in muts}):
         event(f"mutation: {op}")
@@ -119,6 +143,7 @@ def test_union_law_for_tree_diffs(case: tuple[Tree, list[Mutation]]) -> None:
         for root in (lower, upper, target):
             materialise(lower_spec, root)
         apply_mutations(upper, muts)
+        assume(not _naive_blind_spot(lower, upper))
         out = io.BytesIO()
         rows = write_tree_diff(lower, upper, out)
         _record(rows)
