@@ -278,6 +278,13 @@ def parse_nodes(text: str) -> ParsedText:
     """Split Dockerfile text into nodes: directives, continuations, comments, heredocs."""
     if text.startswith("\ufeff"):
         text = text[1:]
+    if "\0" in text:  # not text; and no path, argument or environment can hold a NUL
+        before = text[: text.index("\0")]
+        raise DockerfileSyntaxError(
+            "a NUL character",
+            line=before.count("\n") + 1,
+            column=len(before.rpartition("\n")[2]) + 1,
+        )
     # Only "\n" ends a line, as for Go's bufio.Scanner: str.splitlines would also split on
     # \v, \f and U+2028, which are ordinary characters in a Dockerfile.
     lines = text.split("\n")

@@ -10,6 +10,7 @@ from lamina.errors import BuildError, DockerfileSyntaxError
 CASES = [
     # (Dockerfile, line, column, words the message must contain)
     ("FROM x\nFOO bar\n", 2, 1, "unknown instruction: FOO"),
+    ("FROM x\nCOPY a\0 b\n", 2, 7, "a NUL character"),
     ("FROM x\n   frobnicate\n", 2, 4, "unknown instruction: FROBNICATE"),
     ("RUN x\nFROM y\n", 1, 1, "before FROM"),
     ("# just a comment\n\n", 2, 1, "no FROM"),
