@@ -284,7 +284,9 @@ def file_path(value: str) -> str:
 
 
 def dir_path(value: str) -> str:
-    """A path that, if it exists, is a directory."""
+    """A path that, if it exists, is a directory ("" is none: not the current dir)."""
+    if not value:
+        raise argparse.ArgumentTypeError("an empty directory name")
     if os.path.exists(value) and not os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"directory {value!r} is a file")
     return value

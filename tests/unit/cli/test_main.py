@@ -201,3 +201,20 @@ def test_a_group_or_nothing_alone_prints_the_help_as_a_usage_error(
     assert "    images " in capsys.readouterr().err
     assert main(["volume"]) == 2
     assert "    prune " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--root", "", "images"],  # "" is no directory: not the current one
+        ["build", ""],
+        ["export", "c1", "-o", ""],
+        ["export", "c1", "-o", "/nonexistent-dir/out.tar"],
+        ["export", "c1", "-o", "/"],
+    ],
+)
+def test_empty_and_impossible_paths_are_usage_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert "error: argument " in capsys.readouterr().err
