@@ -85,6 +85,8 @@ def parse_volume(spec: str) -> VolumeArg:
     if src == "":
         raise UsageError(f"invalid volume specification: {spec!r}: empty source")
     dst = "/" + "/".join(p for p in dst.split("/") if p and p != ".")
+    if dst == "/":  # Docker's words; a mount over / would replace the whole rootfs
+        raise UsageError(f"invalid volume specification: {spec!r}: destination can't be '/'")
     return VolumeArg(source=src, destination=dst, mode=mode)
 
 

@@ -1,0 +1,40 @@
+"""``-v`` as Docker's Linux parser reads it (moby's volume/mounts/linux_parser.go): up to three
+colon-separated fields, an absolute destination that is not "/", Docker's modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from lamina.engine.container_config import VolumeArg, parse_volume
+from lamina.errors import UsageError
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("/data", VolumeArg(source=None, destination="/data", mode="")),
+        ("vol:/data", VolumeArg(source="vol", destination="/data", mode="")),
+        ("/host:/data:ro", VolumeArg(source="/host", destination="/data", mode="ro")),
+        ("vol:/data/./x/", VolumeArg(source="vol", destination="/data/x", mode="")),
+        ("vol:/d:ro,z", VolumeArg(source="vol", destination="/d", mode="ro,z")),
+    ],
+)
+def test_volume_specs(spec: str, parsed: VolumeArg) -> None:
+    assert parse_volume(spec) == parsed
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("a:b:c:d", "invalid volume specification"),
+        ("vol:relative", "absolute path"),
+        (":/x", "empty source"),
+        ("vol:/x:bogus", "invalid mode 'bogus'"),
+        ("vol:/a/../b", "'..' in the destination"),
+        ("/:/", "destination can't be '/'"),  # the host's / as the container's rootfs
+        ("vol:/.", "destination can't be '/'"),
+    ],
+)
+def test_bad_volume_specs(spec: str, words: str) -> None:
+    with pytest.raises(UsageError, match=words):
+        parse_volume(spec)
