@@ -13,7 +13,7 @@ import pytest
 import test_forensics_kit as kit
 
 from lamina.cli.main import main
-from lamina.errors import NotFoundError
+from lamina.errors import NotFoundError, UsageError
 from lamina.forensics.replay import Action
 from lamina.forensics.rules import Severity
 from lamina.forensics.secrets import Finding
@@ -133,6 +133,8 @@ def test_extract_writes_evidence_without_setuid(built: kit.Built, tmp_path: Path
     )
     mode = (tmp_path / "y/usr/bin/suidtool").stat().st_mode
     assert mode & 0o7000 == 0
+    with pytest.raises(UsageError, match="below /"):  # the whole rootfs is image export's
+        built.engine.forensics.extract(built.name, ["/"], dest=tmp_path / "z", layer=None)
 
 
 # -- secrets -------------------------------------------------------------------------------

@@ -221,6 +221,8 @@ def _extract(
     picked: dict[str, Located] = {}
     for raw in paths:
         asked = clean_path(raw)
+        if not asked:
+            raise UsageError("extract needs a path below / (the whole rootfs: lamina image export)")
         real, loc = resolve(view, asked, follow_last=False)
         if loc is None:
             raise _missing(stack, asked, layer)
