@@ -410,6 +410,26 @@ def test_signals_by_docker_names_and_a_real_time_stop_signal(overlay_lamina: Lam
     assert lam.out("inspect", "-f", "{{.State.ExitCode}}", "kk") == "9\n"
 
 
+def test_wait_restart_and_rename(lamina: Lamina) -> None:
+    """docker wait (blocks while running; a container not running answers at once), restart
+    (stop, then start detached: a second run of the same command) and rename."""
+    lamina.run("run", "-d", "--name", "w1", "busybox", "sh", "-c", "sleep 0.5; echo ran; exit 3")
+    assert lamina.out("wait", "w1") == "3\n"
+    lamina.run("create", "--name", "w2", "busybox", "true")
+    assert lamina.out("wait", "w2", "w1") == "0\n3\n"
+    assert lamina.out("restart", "w1") == "w1\n"
+    assert lamina.out("wait", "w1") == "3\n"
+    assert lamina.out("logs", "w1") == "ran\nran\n"
+    lamina.run("rename", "w2", "renamed")
+    assert lamina.out("inspect", "-f", "{{.Name}}", "renamed") == "/renamed\n"
+    assert lamina.run("inspect", "w2", check=False).returncode == 1
+    r = lamina.run("rename", "renamed", "w1", check=False)
+    assert r.returncode == 1 and "already in use" in r.stderr
+    r = lamina.run("rename", "renamed", "bad name", check=False)
+    assert r.returncode == 2 and "invalid container name" in r.stderr
+    assert lamina.out("ps", "-a", "--format", "{{.Names}}").split() == ["renamed", "w1"]
+
+
 def test_kill9_of_the_cli_leaves_the_truth(lamina: Lamina) -> None:
     argv = [*LAMINA, "--root", str(lamina.root), "--storage-driver", lamina.driver]
     cli = subprocess.Popen(

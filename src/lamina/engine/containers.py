@@ -295,6 +295,27 @@ class ContainerService:
         self.state(rec)
         return rec.id
 
+    def restart(self, ref: str, *, timeout: float = 10.0) -> str:
+        """``docker restart``: stop it (when running), then start it detached."""
+        rec = self.resolve(ref)
+        self.stop(rec.id, timeout=timeout)
+        self.start(rec.id, attach=False)
+        return rec.id
+
+    def wait(self, ref: str, *, poll: float = 0.05) -> int:
+        """``docker wait``: block while the container runs, then its exit code (a container
+        that is not running answers at once, as Docker's "not-running" condition)."""
+        from lamina.runtime import ContainerStatus
+
+        rec = self.resolve(ref)
+        while (st := self.state(rec)).status is ContainerStatus.RUNNING:
+            time.sleep(poll)
+        return st.exit_code
+
+    def rename(self, ref: str, name: str) -> None:
+        """``docker rename``: raises NameInUseError, UsageError for a name Docker refuses."""
+        self._store.containers.rename(self.resolve(ref), name)
+
     def kill(self, ref: str, *, signal: str = "SIGKILL") -> str:
         from lamina.runtime import ContainerNotRunningError
 

@@ -37,6 +37,7 @@ from msgspec import Struct
 from lamina.digest import Digest
 from lamina.driver.base import Driver
 from lamina.errors import (
+    ConflictError,
     ContainerNotFoundError,
     ImageNotFoundError,
     LayerInUseError,
@@ -58,6 +59,14 @@ _ID_RE: Final = re.compile(r"[0-9a-f]{64}")
 _HEX_RE: Final = re.compile(r"[0-9a-f]{1,64}")
 # Docker's container-name rule (daemon/names.go RestrictedNameChars).
 NAME_RE: Final = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )
+
 
 # Docker's daemon/initlayer/setup_unix.go, in its order: what every container's init layer
 # holds. "dir"/"file" are empty placeholders; anything else is a symlink target.
@@ -209,6 +218,24 @@ class ContainerStore(ImageUsers):
 
     # -- create / remove ------------------------------------------------------------------
 
+    def rename(self, rec: ContainerRecord, name: str) -> None:
+        """``docker rename``: a new name, by Docker's rule and unique. Raises NameInUseError,
+        and ConflictError for the name it has."""
+        _check_name(name)
+        if name == rec.name:
+            raise ConflictError(f"container {rec.id[:12]} is already named {name!r}")
+        with self._lock.hold(), self._db.transaction() as c:
+            other = c.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+            if other is not None:
+                raise NameInUseError(
+                    f'the container name "/{name}" is already in use by container "{other[0]}"'
+                )
+            if (
+                c.execute("UPDATE containers SET name = ? WHERE id = ?", (name, rec.id)).rowcount
+                != 1
+            ):
+                raise ContainerNotFoundError(f"no such container: {rec.id}")
+
     def create(
         self,
         *,
@@ -221,10 +248,7 @@ class ContainerStore(ImageUsers):
     ) -> ContainerRecord:
         """Record the container, make its init and rw layers and its bundle dir. ``volumes``
         are (volume name, destination) pairs of existing volumes. Raises NameInUseError."""
-        if not NAME_RE.fullmatch(name):
-            raise UsageError(
-                f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )
+        _check_name(name)
         cid = new_container_id()
         mount_id = new_cache_id()
         with self._lock.hold(), self._db.transaction() as c:

@@ -257,6 +257,31 @@ def stop(ctx: Context, args: Namespace) -> None:
 
 
 @command(
+    arg("-t", "--time", dest="timeout", type=int, default=10, help="(default: %(default)s)"),
+    arg("containers", nargs="+", metavar="CONTAINER"),
+)
+def restart(ctx: Context, args: Namespace) -> None:
+    """Restart containers: stop (the stop signal, SIGKILL after --time seconds), then start."""
+    for ref in args.containers:
+        with _run_status():
+            ctx.engine.containers.restart(ref, timeout=args.timeout)
+        print(ref)
+
+
+@command(arg("containers", nargs="+", metavar="CONTAINER"))
+def wait(ctx: Context, args: Namespace) -> None:
+    """Block until containers stop, then print their exit codes."""
+    for ref in args.containers:
+        print(ctx.engine.containers.wait(ref), flush=True)
+
+
+@command(arg("container"), arg("new_name", metavar="NEW_NAME"))
+def rename(ctx: Context, args: Namespace) -> None:
+    """Rename a container."""
+    ctx.engine.containers.rename(args.container, args.new_name)
+
+
+@command(
     arg("-s", "--signal", dest="sig", default="SIGKILL", help="(default: %(default)s)"),
     arg("containers", nargs="+", metavar="CONTAINER"),
 )
