@@ -430,6 +430,21 @@ def test_wait_restart_and_rename(lamina: Lamina) -> None:
     assert lamina.out("ps", "-a", "--format", "{{.Names}}").split() == ["renamed", "w1"]
 
 
+def test_top_lists_the_containers_processes_only(lamina: Lamina) -> None:
+    """docker top: the host's ps (-ef, or the options given), rows of this container only."""
+    lamina.run("run", "-d", "--name", "tp", "busybox", "sh", "-c", "sleep 600 & sleep 601")
+    out = lamina.out("top", "tp").splitlines()
+    assert out[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    assert sorted(line.split(None, 7)[7] for line in out[1:]) == ["sleep 600", "sleep 601"]
+    out = lamina.out("container", "top", "tp", "-o", "pid,args").splitlines()
+    assert out[0].split() == ["PID", "COMMAND"] and len(out) == 3
+    r = lamina.run("top", "tp", "-o", "comm", check=False)
+    assert r.returncode == 2 and "no PID column" in r.stderr
+    lamina.run("create", "--name", "idle", "busybox")
+    r = lamina.run("top", "idle", check=False)
+    assert r.returncode == 1 and "is not running" in r.stderr
+
+
 def test_kill9_of_the_cli_leaves_the_truth(lamina: Lamina) -> None:
     argv = [*LAMINA, "--root", str(lamina.root), "--storage-driver", lamina.driver]
     cli = subprocess.Popen(

@@ -110,6 +110,11 @@ class Runc:
         """Send ``signal`` (a name such as ``SIGTERM``) to the container's init process."""
         self._call(["kill", container_id, signal])
 
+    def pids(self, container_id: str) -> list[int]:
+        """The host pids of the container's processes (``runc ps``)."""
+        out = json.loads(self._call(["ps", "--format", "json", container_id]) or b"[]")
+        return [int(p) for p in out or []]
+
     def delete(self, container_id: str, *, force: bool) -> None:
         """Remove runc's state (and with ``force`` kill a live container first)."""
         self._call(["delete", *(["--force"] if force else []), container_id])

@@ -300,6 +300,13 @@ class Runtime:
 
         return read_log(Path(rec.log_path), follow=follow, finished=finished)
 
+    def pids(self, container_id: str) -> list[int]:
+        """The host pids of a running container's processes. Raises
+        ContainerNotRunningError."""
+        if self.state(container_id).status is not ContainerStatus.RUNNING:
+            raise ContainerNotRunningError(container_id)
+        return self._runc.pids(container_id)
+
     # -- signalling and removing ----------------------------------------------------------
 
     def kill(self, container_id: str, sig: int | str = "SIGKILL") -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from argparse import Namespace
+from argparse import REMAINDER, Namespace
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -273,6 +273,24 @@ def wait(ctx: Context, args: Namespace) -> None:
     """Block until containers stop, then print their exit codes."""
     for ref in args.containers:
         print(ctx.engine.containers.wait(ref), flush=True)
+
+
+@command(
+    arg("container"),
+    arg("ps_args", nargs=REMAINDER, metavar="PS_OPTIONS", help="Default: -ef."),
+    usage="%(prog)s CONTAINER [ps OPTIONS]",
+)
+def top(ctx: Context, args: Namespace) -> None:
+    """Display the running processes of a container (the host's ps, filtered to it)."""
+    titles, rows = ctx.engine.containers.top(args.container, args.ps_args)
+    # Docker's tabwriter: columns at least 20 wide, 3 spaces of padding, the last unpadded.
+    widths = [
+        max(20, max((len(r[i]) for r in rows if i < len(r)), default=0) + 3, len(t) + 3)
+        for i, t in enumerate(titles)
+    ]
+    for cells in (titles, *rows):
+        head = "".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
+        print(head + (cells[-1] if cells else ""))
 
 
 @command(arg("container"), arg("new_name", metavar="NEW_NAME"))
