@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from lamina.errors import FileError
+from lamina.errors import FileError, shorten
 
 
 def fsync_dir(path: Path) -> None:
@@ -29,7 +29,7 @@ def atomic_writer(path: Path, *, mode: int = 0o644, durable: bool = True) -> Ite
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     except OSError as exc:
-        raise FileError(f"cannot write {_short(str(path))}: {exc.strerror}") from exc
+        raise FileError(f"cannot write {shorten(str(path))}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -39,17 +39,13 @@ def atomic_writer(path: Path, *, mode: int = 0o644, durable: bool = True) -> Ite
         try:
             os.replace(tmp, path)
         except OSError as exc:  # a dir in the way (-o ..), a busy mount point
-            raise FileError(f"cannot write {_short(str(path))}: {exc.strerror}") from exc
+            raise FileError(f"cannot write {shorten(str(path))}: {exc.strerror}") from exc
         if durable:
             fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:

@@ -41,6 +41,12 @@ with ``exc.add_note(...)``. The CLI prints ``error: <message>``, the notes, and 
 from __future__ import annotations
 
 
+def shorten(text: str, width: int = 100) -> str:
+    """A path or name as an error message shows it: at most ``width`` characters, so a
+    hostile 4,000-character argument does not fill the terminal."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 class LaminaError(Exception):
     """Base of every error lamina raises on purpose."""
 

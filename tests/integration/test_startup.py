@@ -39,6 +39,12 @@ DEFERRED = (
 )
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+
+
 def console_script(*argv: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run ``lamina ARGV`` as the console script does (:func:`lamina.cli.entry.run`); return
     the process and the modules it had loaded when it left."""
@@ -54,9 +60,7 @@ def console_script(*argv: str) -> tuple[subprocess.CompletedProcess[str], list[s
         "from lamina.cli.entry import run\n"
         "run()\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
-    )
+    r = _python(code)
     loaded: list[str] = eval(r.stderr.splitlines()[-1])
     return r, loaded
 
@@ -76,10 +80,9 @@ def test_the_stand_ins_answer_as_the_modules_they_defer() -> None:
         "print(pathlib.PurePosixPath('/a b%').as_uri(), gettext.find is not None,\n"
         "      platform.python_implementation(), uuid._LINUX)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.split()
-    assert out == ["file:///a%20b%25", "True", "CPython", "True"]
+    r = _python(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["file:///a%20b%25", "True", "CPython", "True"]
 
 
 @pytest.fixture(scope="module")

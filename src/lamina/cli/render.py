@@ -14,8 +14,9 @@ from lamina.engine.humanize import human_duration
 from lamina.errors import UsageError
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns as docker's CLI pads them: Go tabwriter(minwidth=10, tabwidth=1, padding=3)."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, minwidth: int = 10) -> None:
+    """Columns as docker's CLI pads them: Go tabwriter(minwidth, tabwidth=1, padding=3), with
+    minwidth 10 (``docker top``'s is 20)."""
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -23,7 +24,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     out = sys.stdout
 
     def line(cells: Sequence[str]) -> str:
-        parts = [c.ljust(max(10, widths[i] + 3)) for i, c in enumerate(cells[:-1])]
+        parts = [c.ljust(max(minwidth, widths[i] + 3)) for i, c in enumerate(cells[:-1])]
         parts.append(cells[-1])
         return "".join(parts).rstrip()
 

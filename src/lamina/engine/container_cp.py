@@ -29,7 +29,7 @@ from lamina.engine.container_fs import (
     copy_into,
     open_in_root,
 )
-from lamina.errors import ConflictError, FileError, NotFoundError
+from lamina.errors import ConflictError, FileError, NotFoundError, shorten
 
 if TYPE_CHECKING:
     from lamina.archive.tarwriter import TarWriter
@@ -82,11 +82,7 @@ def _system_errors(src: str, dest: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise FileError(f"cannot copy {_short(src)} to {_short(dest)}: {exc.strerror}") from exc
-
-
-def _short(path: str) -> str:
-    return path if len(path) <= 100 else path[:97] + "..."
+        raise FileError(f"cannot copy {shorten(src)} to {shorten(dest)}: {exc.strerror}") from exc
 
 
 def copy_out(root: Path, src: str, dest: str) -> None:

@@ -313,36 +313,15 @@ class ContainerService:
         return st.exit_code
 
     def top(self, ref: str, ps_args: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
-        """``docker top``: the host's ``ps`` (with ``ps_args``, default ``-ef``), its header and
-        the rows of the container's processes, as Docker filters them (by the PID column).
-        Raises ContainerNotRunningError; UsageError when ``ps`` fails or shows no PID."""
-        import subprocess
-
-        from lamina.runtime import ContainerNotRunningError, ContainerStatus
+        """``docker top`` (:meth:`lamina.runtime.Runtime.top`); a container that never started
+        is not running either."""
+        from lamina.runtime import ContainerNotRunningError
 
         rec = self.resolve(ref)
-        if self.state(rec).status is not ContainerStatus.RUNNING:
-            raise ContainerNotRunningError(rec.id)
-        pids = set(self.runtime.pids(rec.id))
-        args = list(ps_args) or ["-ef"]
         try:
-            proc = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
-        except FileNotFoundError as exc:
-            raise UsageError("top needs ps (Debian's procps)") from exc
-        if proc.returncode != 0:
-            first = (proc.stderr.strip().splitlines() or [""])[0]
-            raise UsageError(f"ps {' '.join(args)} failed: {first}")
-        lines = proc.stdout.splitlines()
-        titles = lines[0].split() if lines else []
-        if "PID" not in titles:
-            raise UsageError(f"no PID column in the output of ps {' '.join(args)}")
-        at = titles.index("PID")
-        rows = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > at and fields[at].isdigit() and int(fields[at]) in pids:
-                rows.append(fields)
-        return titles, rows
+            return self.runtime.top(rec.id, ps_args)
+        except ContainerNotFoundError:
+            raise ContainerNotRunningError(rec.id) from None
 
     def rename(self, ref: str, name: str) -> None:
         """``docker rename``: raises NameInUseError, UsageError for a name Docker refuses."""

@@ -29,6 +29,7 @@ import re
 import select
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -300,12 +301,35 @@ class Runtime:
 
         return read_log(Path(rec.log_path), follow=follow, finished=finished)
 
-    def pids(self, container_id: str) -> list[int]:
-        """The host pids of a running container's processes. Raises
-        ContainerNotRunningError."""
+    def top(
+        self, container_id: str, ps_args: Sequence[str] = ()
+    ) -> tuple[list[str], list[list[str]]]:
+        """``docker top``: the host's ``ps`` (with ``ps_args``, default ``-ef``), its header and
+        the rows of the container's processes (runc's pids), kept by the PID column as Docker
+        keeps them. Raises ContainerNotFoundError (never started), ContainerNotRunningError,
+        UsageError when ``ps`` fails or shows no PID column."""
         if self.state(container_id).status is not ContainerStatus.RUNNING:
             raise ContainerNotRunningError(container_id)
-        return self._runc.pids(container_id)
+        pids = set(self._runc.pids(container_id))
+        args = list(ps_args) or ["-ef"]
+        try:
+            proc = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+        except FileNotFoundError as exc:
+            raise UsageError("top needs ps (Debian's procps)") from exc
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or [""])[0]
+            raise UsageError(f"ps {' '.join(args)} failed: {first}")
+        lines = proc.stdout.splitlines()
+        titles = lines[0].split() if lines else []
+        if "PID" not in titles:
+            raise UsageError(f"no PID column in the output of ps {' '.join(args)}")
+        at = titles.index("PID")
+        rows = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > at and fields[at].isdigit() and int(fields[at]) in pids:
+                rows.append(fields)
+        return titles, rows
 
     # -- signalling and removing ----------------------------------------------------------
 

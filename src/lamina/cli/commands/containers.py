@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.cli.command import arg, command, file_path, target_and_command
 from lamina.cli.context import Context
-from lamina.cli.render import inspect_out, print_rows, since
+from lamina.cli.render import inspect_out, print_rows, since, table
 from lamina.errors import LaminaError, NotATerminalError, UsageError
 
 if TYPE_CHECKING:
@@ -283,14 +283,7 @@ def wait(ctx: Context, args: Namespace) -> None:
 def top(ctx: Context, args: Namespace) -> None:
     """Display the running processes of a container (the host's ps, filtered to it)."""
     titles, rows = ctx.engine.containers.top(args.container, args.ps_args)
-    # Docker's tabwriter: columns at least 20 wide, 3 spaces of padding, the last unpadded.
-    widths = [
-        max(20, max((len(r[i]) for r in rows if i < len(r)), default=0) + 3, len(t) + 3)
-        for i, t in enumerate(titles)
-    ]
-    for cells in (titles, *rows):
-        head = "".join(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False))
-        print(head + (cells[-1] if cells else ""))
+    table(titles, rows, minwidth=20)
 
 
 @command(arg("container"), arg("new_name", metavar="NEW_NAME"))
