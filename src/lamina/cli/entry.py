@@ -28,8 +28,11 @@ import gc
 import os
 import sys
 import types
-from collections.abc import Iterator
-from typing import NoReturn
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
 
 
 def settle_gc() -> None:
@@ -54,6 +57,40 @@ def stand_ins(modules: dict[str, types.ModuleType | None]) -> Iterator[None]:
                 del sys.modules[name]
             else:
                 sys.modules[name] = module
+
+
+class _Deferring:
+    """A meta-path finder that gives the modules it is told of ``importlib.util.LazyLoader``:
+    such a module is bound at once and runs its body at the first attribute read."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name not in self.names:
+            return None
+        import importlib.util
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path, target)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+@contextlib.contextmanager
+def deferred(names: Iterable[str]) -> Iterator[None]:
+    """Within the ``with`` block, importing one of ``names`` binds a lazy module: its body
+    runs only when one of its attributes is first read, whenever that is."""
+    finder = _Deferring(frozenset(names))
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def _import_argparse() -> None:

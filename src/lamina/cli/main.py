@@ -19,7 +19,7 @@ from pathlib import Path
 from lamina import __version__
 from lamina.cli.command import Command, Parser, dir_path
 from lamina.cli.context import Aborted, Context
-from lamina.cli.entry import stand_ins
+from lamina.cli.entry import deferred, stand_ins
 from lamina.errors import LaminaError
 
 EXIT_USAGE = 2
@@ -124,18 +124,22 @@ def load_command(words: str) -> Command:
 
 
 def _import_msgspec() -> None:
-    """Import msgspec (lamina's records are its Structs) without two modules it loads but
-    lamina never has it use, ~5 ms of every CLI start:
+    """Import msgspec (lamina's records are its Structs) without what it loads but lamina
+    never has it use, ~7 ms of every CLI start:
 
     - ``typing_extensions``, whose ``get_type_hints`` msgspec prefers when it is installed
       (mypy brings it); it imports ``inspect``. On Python >= 3.11 ``typing``'s own versions
-      are the same, and lamina never asks msgspec for type hints (it decodes no JSON through
-      msgspec), so importing it fails while msgspec loads;
+      are the same, and lamina never asks msgspec for type hints (it decodes no JSON into
+      types), so importing it fails while msgspec loads;
     - ``platform`` (imported by ``uuid``, which msgspec loads to know its type), which
       compiles a dozen regular expressions to read version strings. ``uuid`` asks it only
-      for ``system()``: a stand-in answers that from ``os.uname()``.
+      for ``system()``: a stand-in answers that from ``os.uname()``;
+    - the modules msgspec's ``__init__`` imports for its namespace alone -- ``msgspec.inspect``,
+      the TOML, YAML and MessagePack codecs, and ``textwrap`` (for JSON-schema docstrings;
+      ~2 ms together): they are bound lazily (:func:`lamina.cli.entry.deferred`) and load in
+      full at their first use.
 
-    Both are restored afterwards (:func:`lamina.cli.entry.stand_ins`).
+    The stand-ins are restored afterwards (:func:`lamina.cli.entry.stand_ins`).
     """
     if "msgspec" in sys.modules:
         return
@@ -144,7 +148,8 @@ def _import_msgspec() -> None:
         platform = types.ModuleType("platform")
         platform.system = lambda: os.uname().sysname  # type: ignore[attr-defined]
         modules["platform"] = platform
-    with stand_ins(modules):
+    lazy = ("msgspec.inspect", "msgspec.toml", "msgspec.yaml", "msgspec.msgpack", "textwrap")
+    with stand_ins(modules), deferred(lazy):
         import msgspec  # noqa: F401
 
 
