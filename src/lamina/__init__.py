@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
 __all__ = ["Engine", "LaminaError", "__version__"]
 
+# Not typing.TYPE_CHECKING: the console script turns the garbage collector off before
+# typing loads (lamina.cli.entry), so this package imports nothing at run time.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lamina.engine.engine import Engine
     from lamina.errors import LaminaError
 

@@ -80,9 +80,9 @@ def test_the_stand_ins_answer_as_the_modules_they_defer() -> None:
     assert r.returncode == 2
     assert "error: unrecognized arguments: --bogus" in r.stderr
     code = (
-        "from lamina.cli.entry import _import_argparse, _import_pathlib\n"
+        "from lamina.cli.startup import import_argparse, import_pathlib\n"
         "from lamina.cli.main import _import_msgspec\n"
-        "_import_argparse(); _import_pathlib(); _import_msgspec()\n"
+        "import_argparse(); import_pathlib(); _import_msgspec()\n"
         "import gettext, pathlib, platform, uuid, urllib.parse, textwrap, msgspec\n"
         "print(pathlib.PurePosixPath('/a b%').as_uri(), gettext.find is not None,\n"
         "      platform.python_implementation(), uuid._LINUX, textwrap.dedent('  x'),\n"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lamina.cli.entry import settle_gc
+from lamina.cli.startup import settle_gc
 
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine

@@ -19,7 +19,7 @@ from pathlib import Path
 from lamina import __version__
 from lamina.cli.command import Command, Parser, dir_path
 from lamina.cli.context import Aborted, Context
-from lamina.cli.entry import deferred, stand_ins
+from lamina.cli.startup import deferred, stand_ins
 from lamina.errors import LaminaError
 
 EXIT_USAGE = 2
@@ -136,10 +136,10 @@ def _import_msgspec() -> None:
       for ``system()``: a stand-in answers that from ``os.uname()``;
     - the modules msgspec's ``__init__`` imports for its namespace alone -- ``msgspec.inspect``,
       the TOML, YAML and MessagePack codecs, and ``textwrap`` (for JSON-schema docstrings;
-      ~2 ms together): they are bound lazily (:func:`lamina.cli.entry.deferred`) and load in
+      ~2 ms together): they are bound lazily (:func:`lamina.cli.startup.deferred`) and load in
       full at their first use.
 
-    The stand-ins are restored afterwards (:func:`lamina.cli.entry.stand_ins`).
+    The stand-ins are restored afterwards (:func:`lamina.cli.startup.stand_ins`).
     """
     if "msgspec" in sys.modules:
         return
