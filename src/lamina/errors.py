@@ -190,13 +190,15 @@ class DockerfileSyntaxError(BuildError):
 
 
 class InstructionFailedError(BuildError):
-    """A build step's command failed. ``status`` is that command's exit status; the build
-    itself exits 1, as ``docker build`` does."""
+    """A build step's command failed. ``status`` is that command's exit status, and the
+    build's own, as ``docker build`` passes it on (1 when it is not one a process can
+    exit with)."""
 
     def __init__(self, message: str, *, step: int, status: int) -> None:
         super().__init__(message)
         self.step = step
         self.status = status
+        self.exit_status = status if 0 < status < 256 else 1
 
 
 class DriverError(LaminaError):

@@ -31,6 +31,7 @@ from lamina.build.parser import parse
 from lamina.build.request import BuildRequest, BuildResult, CachePolicy, RunOutput
 from lamina.build.stage import PROXY_ARGS, StageState
 from lamina.digest import Digest
+from lamina.errors import BuildError
 from lamina.image.model import Image
 from lamina.oci import mediatype
 from lamina.oci.config import History, format_time, new_config
@@ -42,6 +43,7 @@ from lamina.store.store import Store
 from lamina.store.worklayers import WorkLayers
 
 if TYPE_CHECKING:
+    from lamina.build.volumes import Discard
     from lamina.runtime import Runtime
 
 __all__ = ["BuildRequest", "BuildResult", "Builder", "CachePolicy", "ResolveBase", "RunOutput"]
@@ -83,10 +85,17 @@ class Builder:
         return self._runtime
 
     def build(self, req: BuildRequest) -> BuildResult:
+        from lamina.runtime.users import UnknownUserError
+
         df = parse(req.dockerfile)
         with self._temp_dir() as temp:
             steps = Steps(builder=self, req=req, df=df, temp=temp)
-            return steps.run()
+            try:
+                return steps.run()
+            except UnknownUserError as exc:
+                # A build error, not a container that failed to start (``run``'s exit 125):
+                # ``docker build`` exits 1 for a USER or --chown the image does not have.
+                raise BuildError(str(exc)) from exc
 
     # -- committing ----------------------------------------------------------------------
 
@@ -161,9 +170,12 @@ class Builder:
         tar.seek(0)
         return self.store.layers.ingest(tar, parent=parent, media_type=None)
 
-    def clamped(self, tar: IO[bytes], *, epoch: int | None, temp: Path) -> IO[bytes]:
-        """The diff tar with every mtime clamped to ``epoch`` (None: unchanged)."""
-        if epoch is None:
+    def rewritten(
+        self, tar: IO[bytes], *, epoch: int | None, discard: Discard, temp: Path
+    ) -> IO[bytes]:
+        """The diff tar with every mtime clamped to ``epoch`` (None: unchanged) and the
+        entries ``discard`` does not keep left out; ``tar`` itself when neither applies."""
+        if epoch is None and not discard:
             return tar
         from lamina.archive.tarstream import TarStream, limits_from_env
         from lamina.archive.tarwriter import TarWriter
@@ -173,7 +185,8 @@ class Builder:
         stream = TarStream(tar, limits=limits_from_env())
         with TarWriter(out, mtime_clamp=epoch) as writer:
             for member in stream:
-                writer.add(member.entry, stream)  # type: ignore[arg-type]  # read() only
+                if discard.keeps(member.entry):
+                    writer.add(member.entry, stream)  # type: ignore[arg-type]  # read() only
         tar.close()
         return out
 

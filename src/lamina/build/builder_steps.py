@@ -33,6 +33,7 @@ from lamina.build.instructions import (
 from lamina.build.parser import parse
 from lamina.build.request import BuildRequest, BuildResult, CachePolicy, RunOutput
 from lamina.build.stage import DEFAULT_PATH, PROXY_ARGS, StageState, apply_metadata
+from lamina.build.volumes import Discard, mount_points
 from lamina.digest import chain_ids
 from lamina.errors import BuildError, InstructionFailedError
 from lamina.oci.config import History
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 class _StepLayer(Struct):
     rootfs: Path  # the mounted work layer
     layer: LayerRecord | None = None  # its diff once ingested (None: the diff was empty)
+    discard: Discard = Discard()  # what the step's diff leaves out (a RUN's VOLUME paths)
 
 
 class Steps:
@@ -249,11 +251,13 @@ class Steps:
                 step = _StepLayer(rootfs=wl.rootfs)
                 yield step
                 wl.diff_tar(tar)
-            clamped = self.b.clamped(tar, epoch=self.req.source_date_epoch, temp=self.temp)
+            diff = self.b.rewritten(
+                tar, epoch=self.req.source_date_epoch, discard=step.discard, temp=self.temp
+            )
             try:
-                step.layer = self.b.layer_from(clamped, parent=state.top_layer)
+                step.layer = self.b.layer_from(diff, parent=state.top_layer)
             finally:
-                clamped.close()
+                diff.close()
 
     def _commit_layer(self, state: StageState, created_by: str, key: str, step: _StepLayer) -> None:
         image_id = self.b.commit(
@@ -287,7 +291,19 @@ class Steps:
             argv = [*state.shell(), ins.shell_text()]
         if not argv:
             raise BuildError(f"line {ins.line}: RUN needs a command")
-        prefix = [f"|{len(args)}", *sorted(f"{k}={v}" for k, v in args.items())] if args else []
+        proxies = {  # predefined proxy args given with --build-arg; an ENV of the name wins
+            k: v
+            for k, v in self.req.build_args.items()
+            if k in PROXY_ARGS and k not in args and k not in env_map
+        }
+        # Docker's history names the build args the step saw, counting only the ones it
+        # references or that are not predefined proxy args; given any build arg at all
+        # (even an unreferenced proxy), the prefix is there: `|0 /bin/sh -c ...`.
+        prefix = (
+            [f"|{len(args)}", *sorted(f"{k}={v}" for k, v in args.items())]
+            if args or proxies
+            else []
+        )
         created_by = " ".join([*prefix, *argv])
         network = ins.network or NetworkMode.DEFAULT
         mounts = [repr(m) for m in ins.mounts]
@@ -297,9 +313,6 @@ class Steps:
         from lamina.build.run import RunRequest, run_step
         from lamina.runtime import NetworkMode as RunNetwork
 
-        proxies = {
-            k: v for k, v in self.req.build_args.items() if k in PROXY_ARGS and k not in args
-        }
         env = (*state.env_list(), *(f"{k}={v}" for k, v in {**proxies, **args}.items()))
         cid = "lamina-build-" + os.urandom(6).hex()
         self.b.report(f" ---> Running in {cid[-12:]}")
@@ -316,6 +329,8 @@ class Steps:
             output=self.req.output,
         )
         with self._layer_step(state, InitLayer.WITH) as step:
+            volumes = state.config.get("Volumes") or {}
+            step.discard = mount_points(step.rootfs, sorted(volumes))
             status, output = run_step(
                 request, rootfs=step.rootfs, runtime=self.b.runtime, container_id=cid
             )

@@ -734,9 +734,21 @@ def parse(text: str) -> Dockerfile:
     stages: list[Stage] = []
     current: From | None = None
     body: list[Instruction] = []
+    named: dict[str, int] = {}  # stage name -> the line of its FROM
     for node in parsed.nodes:
         instruction = _typed(node)
         if isinstance(instruction, From):
+            name = instruction.stage_name
+            if name is not None and name in named:
+                # Docker: "<name> stage name already used"; a later FROM <name> or
+                # COPY --from=<name> could only guess which stage was meant.
+                raise DockerfileSyntaxError(
+                    f"stage name {name!r} is already used by the stage at line {named[name]}",
+                    line=node.line,
+                    column=node.column,
+                )
+            if name is not None:
+                named[name] = node.line
             if current is not None:
                 stages.append(Stage(index=len(stages), from_=current, instructions=tuple(body)))
             current, body = instruction, []

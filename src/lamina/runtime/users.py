@@ -26,7 +26,8 @@ class UnknownUserError(UsageError):
     exit_status = 125  # as ``docker run``: the engine could not start the container
 
     def __init__(self, *, kind: str, name: str) -> None:
-        super().__init__(f"unable to find {kind} {name}: no matching entries in {kind} file")
+        table = "passwd" if kind == "user" else kind
+        super().__init__(f"unable to find {kind} {name}: no matching entries in {table} file")
         self.kind = kind
         self.name = name
 
