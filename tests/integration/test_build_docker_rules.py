@@ -2,7 +2,8 @@
 checked against docker 20.10 by hand (the notes in each test say what Docker did): a RUN's
 changes inside a VOLUME are discarded, the build exits with a failed RUN's status, unknown
 users fail the build (exit 1, not ``run``'s 125), stage names are unique, and the history of a
-RUN given only unreferenced proxy build args carries ``|0``."""
+RUN given only unreferenced proxy build args carries ``|0``; and `build --network` sets
+the RUN steps' network."""
 
 from __future__ import annotations
 
@@ -90,3 +91,17 @@ def test_run_history_names_the_build_args_as_docker(root: Root, shm_tmp: Path) -
         "/bin/sh -c #(nop)  ARG A=1",
         "|0 /bin/sh -c true",
     ]
+
+
+def test_build_network_sets_the_default_for_run_steps(root: Root, shm_tmp: Path) -> None:
+    # docker build --network host: RUN steps see the host's interfaces unless a step says.
+    host_ifaces = sum(":" in line for line in Path("/proc/net/dev").read_text().splitlines())
+    ctx = _ctx(
+        shm_tmp,
+        'FROM busybox\nRUN echo "ifaces=$(grep -c : /proc/net/dev)"\n'
+        'RUN --network=none echo "none=$(grep -c : /proc/net/dev)"\n',
+    )
+    default = root.build(ctx, "--no-cache").stderr
+    host = root.build(ctx, "--no-cache", "--network", "host").stderr
+    assert "ifaces=1\n" in default and "none=1\n" in default  # loopback only
+    assert f"ifaces={host_ifaces}\n" in host and "none=1\n" in host

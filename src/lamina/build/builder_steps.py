@@ -306,6 +306,8 @@ class Steps:
         )
         created_by = " ".join([*prefix, *argv])
         network = ins.network or NetworkMode.DEFAULT
+        if network is NetworkMode.DEFAULT:
+            network = self.req.network
         mounts = [repr(m) for m in ins.mounts]
         key = self._key(state, created_by, f"network={network.value}", *mounts)
         if self._cached(state, key):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from msgspec import Struct, field
 
+from lamina.build.instructions import NetworkMode
 from lamina.digest import Digest
 
 __all__ = ["BuildRequest", "BuildResult", "CachePolicy", "RunOutput"]
@@ -36,6 +37,9 @@ class BuildRequest(Struct, frozen=True, kw_only=True):
     secrets: Mapping[str, Path] = field(default_factory=dict)
     source_date_epoch: int | None = None
     output: RunOutput = RunOutput.STDERR
+    # RUN steps' network unless a step says (RUN --network): DEFAULT is none, as lamina has
+    # no bridge network to give; HOST is ``docker build --network host``.
+    network: NetworkMode = NetworkMode.DEFAULT
 
 
 class BuildResult(Struct, frozen=True, kw_only=True):

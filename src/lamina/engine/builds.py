@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from lamina.build.builder import Builder, BuildRequest, BuildResult, CachePolicy, RunOutput
+from lamina.build.instructions import NetworkMode
 from lamina.engine.images import ImageService
 from lamina.image.model import Image
 from lamina.oci import reference
@@ -14,7 +15,14 @@ from lamina.store.store import Store
 if TYPE_CHECKING:
     from lamina.runtime import Runtime
 
-__all__ = ["BuildRequest", "BuildResult", "BuildService", "CachePolicy", "RunOutput"]
+__all__ = [
+    "BuildRequest",
+    "BuildResult",
+    "BuildService",
+    "CachePolicy",
+    "NetworkMode",
+    "RunOutput",
+]
 
 
 class BuildService:

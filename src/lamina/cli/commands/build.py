@@ -104,6 +104,13 @@ def _epoch(value: int | None) -> int | None:
         help="id=ID,src=FILE for RUN --mount=type=secret.",
     ),
     arg(
+        "--network",
+        choices=["default", "none", "host"],
+        default="default",
+        help="RUN steps' network where a step does not set one: none (the default; lamina "
+        "has no bridge network) or host.",
+    ),
+    arg(
         "--source-date-epoch",
         type=int,
         help="Clamp mtimes and set created (default $SOURCE_DATE_EPOCH).",
@@ -112,7 +119,7 @@ def _epoch(value: int | None) -> int | None:
 )
 def build(ctx: Context, args: Namespace) -> None:
     """Build an image from a Dockerfile and a context directory."""
-    from lamina.engine.builds import BuildRequest, CachePolicy, RunOutput
+    from lamina.engine.builds import BuildRequest, CachePolicy, NetworkMode, RunOutput
 
     context, file, tags, quiet = args.context, args.file, tuple(args.tags), args.quiet
     if context == "-":
@@ -139,6 +146,7 @@ def build(ctx: Context, args: Namespace) -> None:
         secrets=_secrets(args.secrets),
         source_date_epoch=_epoch(args.source_date_epoch),
         output=RunOutput.QUIET if quiet else RunOutput.STDERR,
+        network=NetworkMode(args.network),
     )
 
     def report(line: str) -> None:
