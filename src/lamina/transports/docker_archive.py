@@ -236,9 +236,11 @@ def _repositories(items: Sequence[tuple[Image, Sequence[str]]]) -> bytes:
 def write_all(path: Path, items: Sequence[tuple[Image, Sequence[str]]]) -> None:
     """A new archive at ``path`` holding every image with its names (``docker save a b``).
 
-    Names are written in Docker's familiar form (``busybox:latest``); a layer shared by several
-    images is stored once.
+    Names are written in Docker's familiar form (``busybox:latest``); as ``docker save``, an
+    image named twice (``save a a``, or two tags of one image) is one entry listing each name
+    once, and a layer shared by several images is stored once.
     """
+    items = _grouped(items)
     manifest: list[dict[str, Any]] = []
     for image, names in items:
         manifest.append(
@@ -268,6 +270,18 @@ def write_all(path: Path, items: Sequence[tuple[Image, Sequence[str]]]) -> None:
                 with layer.open_uncompressed() as src:
                     tar.add_stream(name, src, known)
         tar.close()
+
+
+def _grouped(items: Sequence[tuple[Image, Sequence[str]]]) -> list[tuple[Image, list[str]]]:
+    """``items`` with one entry per image (first appearance first) and its names merged,
+    each normalised name once."""
+    groups: dict[Digest, tuple[Image, list[str]]] = {}
+    for image, names in items:
+        _, merged = groups.setdefault(image.image_id, (image, []))
+        for name in names:
+            if reference.normalize(name) not in map(reference.normalize, merged):
+                merged.append(name)
+    return list(groups.values())
 
 
 def write(path: Path, image: Image, ref: str | None = None) -> None:

@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from fixtures import BUSYBOX, docker_busybox, inspect, podman_busybox
+from fixtures import BUSYBOX, MULTISTAGE, docker_busybox, inspect, podman_busybox
 
 from lamina.errors import (
     BlobNotFoundError,
@@ -66,25 +66,39 @@ def test_ref_selection() -> None:
 def test_write_round_trip_multi_image(tmp_path: Path) -> None:
     oci = oci_archive.read(BUSYBOX / "busybox.oci-layout.tar")  # gzip layer: inflated on write
     legacy = docker_archive.read(BUSYBOX / "busybox.docker-save.tar")
+    other = oci_archive.read(MULTISTAGE / "multistage.oci-layout.tar")
     out = tmp_path / "out.tar"
-    docker_archive.write_all(out, [(oci, ["busybox", "busybox:2"]), (legacy, ["quay.io/a/b:1"])])
+    docker_archive.write_all(
+        out,
+        [(oci, ["busybox", "busybox:2"]), (other, ["m:1"]), (legacy, ["quay.io/a/b:1", "busybox"])],
+    )
     with tarfile.open(out) as tf:
         names = tf.getnames()
         manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
         repositories = json.load(tf.extractfile("repositories"))  # type: ignore[arg-type]
     layer_hex = podman_busybox()["RootFS"]["Layers"][0][7:]
     assert names.count(f"{layer_hex}.tar") == 1  # shared layer stored once
-    assert manifest[0]["RepoTags"] == ["busybox:latest", "busybox:2"]
+    # oci and legacy are one image (same config bytes): one entry, as docker save writes it,
+    # each name once
+    assert [m["RepoTags"] for m in manifest] == [
+        ["busybox:latest", "busybox:2", "quay.io/a/b:1"],
+        ["m:1"],
+    ]
     assert repositories["busybox"]["2"] == layer_hex
     images = docker_archive.read_all(out)
     assert [a.names for a in images] == [
-        ("docker.io/library/busybox:latest", "docker.io/library/busybox:2"),
-        ("quay.io/a/b:1",),
+        (
+            "docker.io/library/busybox:latest",
+            "docker.io/library/busybox:2",
+            "quay.io/a/b:1",
+        ),
+        ("docker.io/library/m:1",),
     ]
+    assert legacy.image_id == oci.image_id
     for a in images:
         validate_image(a.image)
-        assert a.image.image_id == oci.image_id  # same config bytes
-        assert a.image.config.diff_ids == oci.config.diff_ids
+    assert images[0].image.config.diff_ids == oci.config.diff_ids
+    assert images[1].image.image_id == other.image_id
     with pytest.raises(UsageError, match="2 images"):
         docker_archive.read(out)
 
