@@ -319,3 +319,25 @@ def test_ctrl_c_stops_a_running_step_and_leaves_nothing(root: Root, shm_tmp: Pat
     root.assert_no_leftovers()
     shims = root.path / "runtime" / "shim"
     assert not shims.exists() or not list(shims.iterdir())
+
+
+def test_dockerignore_exceptions_below_an_ignored_dir(root: Root, shm_tmp: Path) -> None:
+    # "Ignore everything, then allow nested paths": `find /ctx` as Docker 20.10 and podman 4.3
+    # give it. The Dockerfile and .dockerignore are ignored too, so `COPY .` leaves them out.
+    files = {".dockerignore": "*\n!src\n", "src/a": "a\n", "other/foo/bar/z": "z\n",
+             "other/x": "x\n", "top": "t\n"}  # fmt: skip
+    ctx = _ctx(shm_tmp, "FROM busybox\nCOPY . /ctx\n", files)
+
+    def found() -> list[str]:
+        root.build(ctx, "-t", "ign")
+        return sorted(root("run", "--rm", "ign", "find", "/ctx").stdout.split())
+
+    assert found() == ["/ctx", "/ctx/src", "/ctx/src/a"]
+    (ctx / ".dockerignore").write_text("*\n!src\n!other/foo/**\n")
+    assert found() == ["/ctx", "/ctx/other", "/ctx/other/foo", "/ctx/other/foo/bar",
+                       "/ctx/other/foo/bar/z", "/ctx/src", "/ctx/src/a"]  # fmt: skip
+    # The newly kept file is part of COPY's cache key: undoing the exception misses again.
+    (ctx / ".dockerignore").write_text("*\n!src\n")
+    again = root.build(ctx, "-t", "ign")
+    assert "Using cache" in again.stderr
+    assert root("run", "--rm", "ign", "find", "/ctx/other", check=False).returncode != 0

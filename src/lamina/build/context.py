@@ -8,6 +8,10 @@ copied as a symlink, so a context link pointing at ``/etc/shadow`` lands as that
 *destination* rootfs, the destination dir is resolved in-root too (Docker follows destination
 symlinks within the image), then every entry is created relative to a dir fd with
 ``O_NOFOLLOW``. A source that cleans to a path above the root (``COPY ../x``) is refused.
+
+The context is what Docker's classic builder would send: paths the ``.dockerignore`` leaves out
+are not there, except an ignored dir holding something a ``!`` exception keeps (see
+:func:`_shown`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,14 @@ _DIR: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _GLOB_CHARS: Final = frozenset("*?[")
 _CHUNK: Final = 1 << 20
+# Docker sends only the kept entries below an ignored dir; unpacking them makes the dir itself
+# (moby archive.Unpack: MkdirAll 0755, owned by root), so that is how it lands.
+_IMPLIED_DIR_MODE: Final = stat.S_IFDIR | 0o755
+# os.stat_result's fields past its 10-item sequence, carried over when one is rebuilt.
+_STAT_EXTRAS: Final = (
+    "st_atime", "st_mtime", "st_ctime", "st_atime_ns", "st_mtime_ns", "st_ctime_ns",
+    "st_blksize", "st_blocks", "st_rdev",
+)  # fmt: skip
 
 
 class Owner(Struct, frozen=True, kw_only=True):
@@ -159,18 +171,20 @@ def select(root: SourceRoot, patterns: list[str]) -> Selected:
     nothing, or only ignored paths, is an error as in Docker."""
     out: list[Source] = []
     wildcard = False
+    kept: dict[str, bool] = {}
     for raw in patterns:
         rel = clean_source(raw, root_label=root.label)
         if _GLOB_CHARS & set(rel):
             wildcard = True
-            rels = [r for r in _glob(root, rel) if not root.ignored(r)]
+            rels = _glob(root, rel)
         else:
-            rels = [rel] if not root.ignored(rel) else []
+            rels = [rel]
         matched = False
         for r in rels:
             st = _lstat_in(root.path, r)
-            if st is not None:
-                out.append(Source(rel=r, st=st))
+            shown = None if st is None else _shown(root, r, st, kept)
+            if shown is not None:
+                out.append(Source(rel=r, st=shown))
                 matched = True
         if not matched:
             raise BuildError(f"{raw}: no such file or directory in the {root.label}")
@@ -179,26 +193,65 @@ def select(root: SourceRoot, patterns: list[str]) -> Selected:
 
 def walk_source(root: SourceRoot, src: Source) -> Iterator[tuple[str, str, os.stat_result]]:
     """(path relative to the source, path in the root, lstat) for the source and everything
-    below a dir source, parents first, sorted; ignored paths left out."""
+    below a dir source, parents first, sorted; ignored paths left out (see :func:`_shown`)."""
     yield "", src.rel, src.st
     if not src.is_dir:
         return
+    kept: dict[str, bool] = {}
     stack = [("", src.rel)]
     while stack:
         sub, rel = stack.pop()
-        fd = _open_dir(root.path, rel)
-        try:
-            entries = []
-            for name in sorted(os.listdir(fd)):
-                child = f"{rel}/{name}" if rel else name
-                if root.ignored(child):
-                    continue
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                entries.append((f"{sub}/{name}" if sub else name, child, st))
-        finally:
-            os.close(fd)
+        entries = []
+        for name, st in _children(root.path, rel):
+            child = f"{rel}/{name}" if rel else name
+            shown = _shown(root, child, st, kept)
+            if shown is not None:
+                entries.append((f"{sub}/{name}" if sub else name, child, shown))
         yield from entries
         stack.extend((s, c) for s, c, st in reversed(entries) if stat.S_ISDIR(st.st_mode))
+
+
+def _shown(
+    root: SourceRoot, rel: str, st: os.stat_result, kept: dict[str, bool]
+) -> os.stat_result | None:
+    """How ``rel`` (lstat ``st``) appears in the root, or None if the .dockerignore leaves it out.
+
+    An ignored dir still appears when something below it is kept: moby's context walk
+    (``archive.TarWithOptions``) descends into an ignored dir that an exception could match
+    below, and sends the kept entries, so the dir shows up as their parent, as unpacking makes
+    it. ``kept`` remembers, for one walk, which ignored dirs hold kept entries.
+    """
+    if not root.ignored(rel):
+        return st
+    assert root.ignore is not None  # ignored() says so
+    if not stat.S_ISDIR(st.st_mode) or root.ignore.can_skip_dir(rel):
+        return None
+    if rel not in kept:
+        kept[rel] = any(
+            _shown(root, f"{rel}/{name}", child, kept) is not None
+            for name, child in _children(root.path, rel)
+        )
+    return _implied_dir(st) if kept[rel] else None
+
+
+def _implied_dir(st: os.stat_result) -> os.stat_result:
+    """``st`` as the dir unpacking creates: mode 0755, owned by root, times kept."""
+    _, ino, dev, nlink, _uid, _gid, size, atime, mtime, ctime = tuple(st)[:10]
+    extras = {name: getattr(st, name) for name in _STAT_EXTRAS}
+    fields = (_IMPLIED_DIR_MODE, ino, dev, nlink, 0, 0, size, atime, mtime, ctime)
+    return os.stat_result(fields, extras)
+
+
+def _children(root: Path, rel: str) -> list[tuple[str, os.stat_result]]:
+    """(name, lstat) of each entry of the dir ``rel``, sorted by name."""
+    fd = _open_dir(root, rel)
+    try:
+        return [
+            (name, os.stat(name, dir_fd=fd, follow_symlinks=False))
+            for name in sorted(os.listdir(fd))
+        ]
+    finally:
+        os.close(fd)
 
 
 def _open_dir(root: Path, rel: str) -> int:

@@ -199,8 +199,11 @@ class IgnoreMatcher:
         """True if ``path`` (a directory) is ignored and no ``!`` pattern could re-include
         anything below it, so a context walk need not descend.
 
-        Conservative where Docker's prefix test is not: an exception with wildcards
-        (``!**/*.go``) that could match below the directory keeps it walked.
+        A dir it keeps walked is in the context only as the parent of what is kept below it
+        (``context.walk_source``). Wider than Docker's prefix test (moby descends only when an
+        exception's text starts with ``<dir>/``): an exception with wildcards that could match
+        below the dir (``!**/*.go``, ``!*/foo``) keeps it walked, so those files are kept where
+        Docker 20.10's classic builder and podman 4.3 drop them (docker/cli#2919).
         """
         if not self.matches(path):
             return False

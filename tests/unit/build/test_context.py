@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from lamina.build.context import Owner, SourceRoot, clean_source, select, sources_hash
+from lamina.build.context import (
+    Owner,
+    SourceRoot,
+    clean_source,
+    select,
+    sources_hash,
+    walk_source,
+)
 from lamina.build.destination import copy_selected
 from lamina.build.dockerignore import IgnoreMatcher
 from lamina.errors import BuildError
@@ -130,3 +137,89 @@ def test_owner_and_chmod_land(ctx: Path, rootfs: Path) -> None:
     copy_selected(sel, rootfs=rootfs, dest="/o/", owner=Owner(uid=7, gid=8), chmod=0o750)
     st = os.stat(rootfs / "o" / "sub" / "two")
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (7, 8, 0o750)
+
+
+def _tree(ctx: Path, ignore: str, paths: list[str]) -> SourceRoot:
+    """A context holding ``paths`` (a trailing "/" makes a dir) and ``ignore`` as its rules."""
+    for path in paths:
+        full = ctx / path
+        if path.endswith("/"):
+            full.mkdir(parents=True, exist_ok=True)
+        else:
+            full.parent.mkdir(parents=True, exist_ok=True)
+            full.write_text(path + "\n")
+    return SourceRoot(path=ctx, ignore=IgnoreMatcher(ignore.splitlines()))
+
+
+def _walked(root: SourceRoot, pattern: str = ".") -> list[str]:
+    (src,) = select(root, [pattern]).sources
+    return [rel for _, rel, _ in walk_source(root, src)]
+
+
+# Each case is `COPY . /ctx` as Docker 20.10's classic builder and podman 4.3 built it (`find
+# /ctx`): an ignored dir is walked when a "!" exception could match below it, and shows up,
+# as the parent of what is re-included, only when something is.
+@pytest.mark.parametrize(
+    ("ignore", "paths", "expected"),
+    [
+        ("*\n!other/foo/**", ["other/foo/bar/z", "other/x", "top"],
+         ["", "other", "other/foo", "other/foo/bar", "other/foo/bar/z"]),
+        ("dir\n!dir/sub/b", ["dir/a", "dir/sub/b", "dir/sub/c", "k"],
+         ["", "dir", "k", "dir/sub", "dir/sub/b"]),
+        ("src/lib\n!src/lib/b", ["src/lib/a", "src/lib/b", "src/x"],
+         ["", "src", "src/lib", "src/x", "src/lib/b"]),
+        ("build\n!build/keep/me.txt", ["build/keep/me.txt", "build/keep/other", "build/x"],
+         ["", "build", "build/keep", "build/keep/me.txt"]),
+        ("dir\n!dir/sub", ["dir/sub/x", "dir/sub/d/y", "dir/z"],
+         ["", "dir", "dir/sub", "dir/sub/d", "dir/sub/x", "dir/sub/d/y"]),
+        ("*\n!a\na/b\n!a/b/c", ["a/b/c/d", "a/b/e", "a/f"],
+         ["", "a", "a/b", "a/f", "a/b/c", "a/b/c/d"]),
+        # An empty dir the exception matches is kept; ignored dirs holding nothing kept are not.
+        ("other\n!other/foo/**", ["other/foo/emptydir/", "other/foo/f", "other/y", "other/e2/"],
+         ["", "other", "other/foo", "other/foo/emptydir", "other/foo/f"]),
+        ("*\n!*.go", ["a.go", "sub/b.go", "sub/c"], ["", "a.go"]),
+        ("*\n!src", ["src/a/b", "x"], ["", "src", "src/a", "src/a/b"]),
+    ],
+)  # fmt: skip
+def test_exceptions_below_an_ignored_dir_are_walked(
+    tmp_path: Path, ignore: str, paths: list[str], expected: list[str]
+) -> None:
+    root = _tree(tmp_path / "c", ignore, paths)
+    assert _walked(root) == expected
+
+
+def test_wildcard_exceptions_below_an_ignored_dir_are_kept(tmp_path: Path) -> None:
+    # Docker 20.10 and podman 4.3 keep only a.go: their walk descends into an ignored dir only
+    # when an exception's text starts with the dir's path (docker/cli#2919). lamina keeps what
+    # the rules say is included.
+    root = _tree(tmp_path / "c", "*\n!**/*.go", ["a.go", "sub/b.go", "sub/deep/c.go", "sub/c"])
+    assert _walked(root) == ["", "a.go", "sub", "sub/b.go", "sub/deep", "sub/deep/c.go"]
+
+
+def test_an_ignored_parent_dir_lands_as_docker_unpacks_it(tmp_path: Path, rootfs: Path) -> None:
+    root = _tree(tmp_path / "c", "*\n!other/foo/**", ["other/foo/bar/z", "other/x"])
+    os.chmod(tmp_path / "c" / "other", 0o700)
+    os.chmod(tmp_path / "c" / "other" / "foo" / "bar", 0o750)
+    copy_selected(select(root, ["."]), rootfs=rootfs, dest="/ctx", owner=ROOT, chmod=None)
+    # Docker sends only what is included; unpacking makes the missing parents 0755.
+    assert os.stat(rootfs / "ctx" / "other").st_mode & 0o7777 == 0o755
+    assert os.stat(rootfs / "ctx" / "other" / "foo" / "bar").st_mode & 0o7777 == 0o750
+    assert (rootfs / "ctx" / "other" / "foo" / "bar" / "z").read_text() == "other/foo/bar/z\n"
+    assert not (rootfs / "ctx" / "other" / "x").exists()
+
+
+def test_select_sees_an_ignored_dir_with_kept_entries(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "c", "*\n!other/foo/**", ["other/foo/bar/z", "other/x/y", "othx/q"])
+    assert _walked(root, "other") == ["other", "other/foo", "other/foo/bar", "other/foo/bar/z"]
+    assert [s.rel for s in select(root, ["oth*"]).sources] == ["other"]
+    assert select(root, ["other"]).sources[0].st.st_mode & 0o7777 == 0o755
+    for gone in ("other/x", "othx"):  # as Docker: "file not found ... or excluded"
+        with pytest.raises(BuildError, match="no such file"):
+            select(root, [gone])
+
+
+def test_hash_changes_when_an_exception_keeps_a_file(tmp_path: Path) -> None:
+    before = _tree(tmp_path / "c", "*\n!src", ["src/a", "other/foo/z"])
+    after = _tree(tmp_path / "c", "*\n!src\n!other/foo/**", [])
+    hashes = [sources_hash(select(r, ["."]), owner=ROOT, chmod=None) for r in (before, after)]
+    assert hashes[0] != hashes[1]

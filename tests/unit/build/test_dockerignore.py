@@ -168,3 +168,32 @@ def test_load_ignore_names_the_file_on_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         load_ignore(context_dir=tmp_path, dockerfile_path=None)
     assert any(".dockerignore" in note for note in info.value.__notes__)
+
+
+@pytest.mark.parametrize(
+    ("text", "ignored", "kept", "walked"),
+    [
+        # "ignore everything, then allow nested paths": the exception wins below "*"'s dir hit.
+        ("*\n!other/foo/**", ["other", "other/foo", "other/x", "top"], ["other/foo/bar/z"],
+         ["other", "other/foo"]),
+        ("dir\n!dir/sub/b", ["dir", "dir/a", "dir/sub", "dir/sub/c"], ["dir/sub/b"],
+         ["dir", "dir/sub"]),
+        ("src/lib\n!src/lib/b", ["src/lib", "src/lib/a"], ["src/lib/b", "src/x"], ["src/lib"]),
+        # An exception naming a dir re-includes everything below it.
+        ("dir\n!dir/sub", ["dir", "dir/z"], ["dir/sub", "dir/sub/d/y"], ["dir"]),
+        # Patterns are cleaned and lose a leading "/" on both sides of the "!".
+        ("/dir\n!/dir/./sub/../sub/b", ["dir", "dir/sub/c"], ["dir/sub/b"], ["dir", "dir/sub"]),
+        # "*.go" is top-level only; "!*.go" keeps nothing below an excluded dir.
+        ("*\n!*.go", ["sub", "sub/b.go"], ["a.go"], []),
+    ],
+)  # fmt: skip
+def test_exceptions_below_an_excluded_dir(
+    text: str, ignored: list[str], kept: list[str], walked: list[str]
+) -> None:
+    matcher = _matcher(text)
+    for path in ignored:
+        assert matcher.matches(path), path
+    for path in kept:
+        assert not matcher.matches(path), path
+    for path in ignored:
+        assert matcher.can_skip_dir(path) is (path not in walked), path
