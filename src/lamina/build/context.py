@@ -226,12 +226,38 @@ def _shown(
     assert root.ignore is not None  # ignored() says so
     if not stat.S_ISDIR(st.st_mode) or root.ignore.can_skip_dir(rel):
         return None
-    if rel not in kept:
-        kept[rel] = any(
-            _shown(root, f"{rel}/{name}", child, kept) is not None
-            for name, child in _children(root.path, rel)
-        )
-    return _implied_dir(st) if kept[rel] else None
+    return _implied_dir(st) if _holds_kept(root, rel, kept) else None
+
+
+def _holds_kept(root: SourceRoot, rel: str, kept: dict[str, bool]) -> bool:
+    """Whether the ignored dir ``rel`` holds an entry the .dockerignore keeps, at any depth
+    through ignored dirs an exception could match below. Iterative (a hostile context may nest
+    thousands of dirs deep); ``kept`` memoises the answer for every ignored dir settled."""
+    assert root.ignore is not None
+    if rel in kept:
+        return kept[rel]
+    stack: list[tuple[str, Iterator[tuple[str, os.stat_result]]]] = [
+        (rel, iter(_children(root.path, rel)))
+    ]
+    while stack:
+        here, entries = stack[-1]
+        for name, st in entries:
+            child = f"{here}/{name}"
+            found = not root.ignored(child) or kept.get(child, False)
+            if found:
+                kept.update((d, True) for d, _ in stack)  # every dir on the way holds it
+                return True
+            if (
+                child not in kept
+                and stat.S_ISDIR(st.st_mode)
+                and not root.ignore.can_skip_dir(child)
+            ):
+                stack.append((child, iter(_children(root.path, child))))
+                break
+        else:
+            stack.pop()
+            kept[here] = False
+    return False
 
 
 def _implied_dir(st: os.stat_result) -> os.stat_result:

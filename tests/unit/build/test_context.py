@@ -4,6 +4,8 @@ landing metadata, not mtimes) and Docker's destination rules, on plain tmp dirs.
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -223,3 +225,23 @@ def test_hash_changes_when_an_exception_keeps_a_file(tmp_path: Path) -> None:
     after = _tree(tmp_path / "c", "*\n!src\n!other/foo/**", [])
     hashes = [sources_hash(select(r, ["."]), owner=ROOT, chmod=None) for r in (before, after)]
     assert hashes[0] != hashes[1]
+
+
+def test_a_kept_file_deep_below_ignored_dirs_is_found(tmp_path: Path) -> None:
+    """The search below an ignored dir is iterative: a context nesting deeper than the
+    recursion limit allows a recursive search (two frames a level) is walked, not a crash.
+    The limit is lowered for the test, so that 200 levels are past it."""
+    ctx = tmp_path / "c"
+    deep = "/".join(["d"] * 200)
+    os.makedirs(ctx / deep)
+    for name in ("keep", "drop"):
+        (ctx / deep / name).write_text(name)
+    root = SourceRoot(path=ctx, ignore=IgnoreMatcher(["d", "!d/**/keep"]))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(traceback.extract_stack()) + 150)
+    try:
+        walked = _walked(root)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert walked[-1] == f"{deep}/keep" and f"{deep}/drop" not in walked
+    assert len(walked) == 1 + 200 + 1
