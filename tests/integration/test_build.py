@@ -7,6 +7,7 @@ that fails clearly and leaves no image or half layer behind."""
 from __future__ import annotations
 
 import io
+import json
 import lzma
 import os
 import re
@@ -223,14 +224,146 @@ def test_lamina_only_syntax(root: Root, shm_tmp: Path) -> None:
     assert "HTTP_PROXY" not in history and "proxy:3128" not in history
 
 
-def test_context_symlink_out_is_copied_as_a_link(root: Root, shm_tmp: Path) -> None:
-    ctx = _ctx(shm_tmp, "FROM busybox\nCOPY link /l\nCOPY dir /d/\n")
-    os.symlink("/etc/shadow", ctx / "link")
+def test_context_symlink_out_is_not_followed_out(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(shm_tmp, "FROM busybox\nCOPY dir /d/\n")
     (ctx / "dir").mkdir()
-    os.symlink("../../../../etc/passwd", ctx / "dir" / "up")
+    os.symlink("../../../../etc/passwd", ctx / "dir" / "up")  # below a source: stays a link
     root.build(ctx, "-t", "links")
-    out = root("run", "--rm", "links", "sh", "-c", "readlink /l; readlink /d/up").stdout
-    assert out == "/etc/shadow\n../../../../etc/passwd\n"
+    assert root("run", "--rm", "links", "readlink", "/d/up").stdout == "../../../../etc/passwd\n"
+    # A named source link is followed inside the context: /etc/shadow is not in it.
+    os.symlink("/etc/shadow", ctx / "link")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY link /l\n")
+    r = root.build(ctx, check=False)
+    assert r.returncode == 1 and "link: no such file or directory in the build context" in r.stderr
+
+
+COPY_CASES = """\
+FROM busybox AS st
+RUN touch /s && chmod 4755 /s && mkdir /gd && echo h > /gd/h1 && ln /gd/h1 /gd/h2
+FROM busybox
+COPY lnk /l1
+COPY lnk /ldir/
+COPY dl /dlcopy
+COPY w/* /star/
+COPY --from=busybox /bin/sh /mysh
+COPY abs /abs1
+COPY suid sgid /modes/
+COPY g /g
+COPY --chown=1:1 suid /modes2/
+COPY d /dd
+COPY d/a d/hard /twosrc/
+ADD tl /addtl/
+COPY --from=st /s /fromst/
+COPY --from=st --chown=3:3 /s /fromst3
+COPY --from=st /gd /fromgd
+"""
+# `stat -c '%n %F %a %u:%g %h'` of those paths in the image docker 20.10's classic builder made
+# from the same context (DOCKER_BUILDKIT=0).
+DOCKER_COPY_CASES = """\
+l1 regular file 644 0:0 1
+ldir/lnk regular file 644 0:0 1
+dlcopy/a regular file 644 0:0 2
+dlcopy/hard regular file 644 0:0 2
+dlcopy/in regular file 644 0:0 1
+dlcopy/inner symbolic link 777 0:0 1
+star/a regular file 644 0:0 2
+star/f1 regular file 644 0:0 1
+star/hard regular file 644 0:0 2
+star/in regular file 644 0:0 1
+star/inner symbolic link 777 0:0 1
+star/l2 regular file 644 0:0 1
+mysh regular file 755 0:0 1
+abs1 regular file 644 0:0 1
+modes/sgid regular file 755 0:0 1
+modes/suid regular file 755 0:0 1
+g/r regular file 755 0:0 1
+g/sub directory 2775 0:0 2
+g/sub/q regular file 2644 0:0 1
+modes2/suid regular file 755 1:1 1
+dd/a regular file 644 0:0 2
+dd/hard regular file 644 0:0 2
+dd/in regular file 644 0:0 1
+dd/inner symbolic link 777 0:0 1
+twosrc/a regular file 644 0:0 1
+twosrc/hard regular file 644 0:0 1
+addtl/tf regular file 644 0:0 1
+fromst/s regular empty file 4755 0:0 1
+fromst3 regular empty file 755 3:3 1
+fromgd/h1 regular file 644 0:0 2
+fromgd/h2 regular file 644 0:0 2
+"""
+
+
+def _copy_cases_context(shm_tmp: Path) -> Path:
+    ctx = _ctx(shm_tmp, COPY_CASES, {"x": "xcontent", "d/in": "in", "d/a": "aaa", "w/f1": "f1"})
+    os.symlink("x", ctx / "lnk")
+    os.symlink("d", ctx / "dl")
+    os.symlink("/x", ctx / "abs")
+    os.symlink("in", ctx / "d" / "inner")
+    os.link(ctx / "d" / "a", ctx / "d" / "hard")
+    os.symlink("../x", ctx / "w" / "l2")
+    os.symlink("../d", ctx / "w" / "ldir")
+    for name, mode in (("suid", 0o4755), ("sgid", 0o2755), ("g/r", 0o2755), ("g/sub/q", 0o2644)):
+        (ctx / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / name).write_text(name)
+        os.chmod(ctx / name, mode)
+    os.chmod(ctx / "g" / "sub", 0o2775)
+    with tarfile.open(ctx / "t.tar", "w") as tar:
+        info = tarfile.TarInfo("tf")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"t"))
+    os.symlink("t.tar", ctx / "tl")
+    return ctx
+
+
+def test_copy_follows_source_links_clears_setuid_keeps_hardlinks_as_docker(
+    root: Root, shm_tmp: Path
+) -> None:
+    ctx = _copy_cases_context(shm_tmp)
+    root.build(ctx, "-t", "cases")
+    paths = " ".join(line.split()[0] for line in DOCKER_COPY_CASES.splitlines())
+    script = f"cd / && stat -c '%n %F %a %u:%g %h' {paths} && cat l1 abs1 && cmp mysh bin/busybox"
+    out = root("run", "--rm", "cases", "sh", "-c", script).stdout
+    assert out == DOCKER_COPY_CASES + "xcontentxcontent"
+    inodes = "cd / && stat -c %i dd/a dd/hard star/a star/hard fromgd/h1 fromgd/h2"
+    ino = root("run", "--rm", "cases", "sh", "-c", inodes).stdout.split()
+    assert ino[0] == ino[1] and ino[2] == ino[3] and ino[4] == ino[5]
+    # The layer of `COPY d /dd` stores the content once: the second name is a tar hardlink.
+    archive = shm_tmp / "cases.tar"
+    root("save", "-o", str(archive), "cases")
+    kinds = {}
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        for layer in manifest["Layers"]:
+            with tarfile.open(fileobj=outer.extractfile(layer)) as inner:
+                names = {m.name.removeprefix("./"): m for m in inner}
+            if "dd/a" in names:
+                kinds = {n: (names[n].type, names[n].linkname) for n in ("dd/a", "dd/hard")}
+    assert sorted(kinds.values()) == [(tarfile.REGTYPE, ""), (tarfile.LNKTYPE, "dd/a")]
+    # The cache key follows the link: editing its target misses.
+    again = root.build(ctx)
+    assert again.stdout.strip() == root.image_id("cases")
+    (ctx / "x").write_text("edited")
+    edited = root.build(ctx, "-t", "cases")
+    assert "Using cache" in edited.stderr.split("COPY lnk /l1")[0]  # the stage before it hits
+    assert "Using cache" not in edited.stderr.split("COPY lnk /l1")[1]
+    assert root("run", "--rm", "cases", "cat", "/l1", "/ldir/lnk").stdout == "editededited"
+
+
+def test_copy_of_a_dangling_or_looping_source_link_fails(root: Root, shm_tmp: Path) -> None:
+    ctx = _ctx(shm_tmp, "FROM busybox\nCOPY dang /x\n")
+    os.symlink("nothere", ctx / "dang")
+    os.symlink("loop2", ctx / "loop1")
+    os.symlink("loop1", ctx / "loop2")
+    r = root.build(ctx, check=False)
+    assert r.returncode == 1 and "dang: no such file or directory in the build context" in r.stderr
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY loop1 /x\n")
+    r = root.build(ctx, check=False)
+    assert r.returncode == 1 and "loop1: too many levels of symbolic links" in r.stderr
+    (ctx / "Dockerfile").write_text("FROM busybox AS s\nRUN ln -s /l2 /l1 && ln -s /l1 /l2\n"
+                                    "FROM busybox\nCOPY --from=s /l1 /x\n")  # fmt: skip
+    r = root.build(ctx, check=False)
+    assert r.returncode == 1 and "l1: too many levels of symbolic links" in r.stderr
 
 
 def test_copy_from_an_image_with_escaping_links_stays_inside(root: Root, shm_tmp: Path) -> None:

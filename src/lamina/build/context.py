@@ -1,12 +1,16 @@
 """COPY/ADD sources: picking them out of a root (the build context or another stage's rootfs)
 and hashing them for the cache (:mod:`lamina.build.destination` writes them into a rootfs).
 
-Everything is fd-confined. In a *source* root, the parent dirs of a source path are resolved
-with in-root symlink semantics (``openat2(RESOLVE_IN_ROOT)``: a link can never lead out of the
-context), and the source itself and everything below it are never followed: a symlink is
-copied as a symlink, so a context link pointing at ``/etc/shadow`` lands as that link. In the
-*destination* rootfs, the destination dir is resolved in-root too (Docker follows destination
-symlinks within the image), then every entry is created relative to a dir fd with
+Everything is fd-confined. In a *source* root, a source path is resolved with in-root symlink
+semantics (``openat2(RESOLVE_IN_ROOT)``: ``..`` and absolute targets stop at the root, so a
+link can never lead out of the context or the ``--from`` rootfs). As Docker's classic builder
+does, a symlink named as a source (or matched by a wildcard) is followed: ``COPY lnk /l`` copies
+the file ``lnk`` leads to under the name ``lnk``, and a link to a dir copies the dir's contents.
+A link whose target is missing, excluded by ``.dockerignore`` or outside the root (resolved
+in-root, ``-> /etc/shadow`` names the context's own ``etc/shadow``) is "no such file"; a loop
+is an error too. Below a copied dir nothing is followed: symlinks there are copied as symlinks.
+In the *destination* rootfs, the destination dir is resolved in-root too (Docker follows
+destination symlinks within the image), then every entry is created relative to a dir fd with
 ``O_NOFOLLOW``. A source that cleans to a path above the root (``COPY ../x``) is refused.
 
 The context is what Docker's classic builder would send: paths the ``.dockerignore`` leaves out
@@ -16,6 +20,7 @@ are not there, except an ignored dir holding something a ``!`` exception keeps (
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat
@@ -76,9 +81,12 @@ class SourceRoot(Struct, frozen=True, kw_only=True):
 
 
 class Source(Struct, frozen=True, kw_only=True):
-    """One matched source: ``rel`` is its path in the root ("" for the root itself)."""
+    """One matched source: ``rel`` is its path in the root as named ("" for the root itself;
+    it names the copy), ``real`` where that leads with its symlinks followed in-root (what is
+    read; no symlink in it), ``st`` the stat of ``real``."""
 
     rel: str
+    real: str
     st: os.stat_result
 
     @property
@@ -182,23 +190,67 @@ def select(root: SourceRoot, patterns: list[str]) -> Selected:
         matched = False
         for r in rels:
             st = _lstat_in(root.path, r)
-            shown = None if st is None else _shown(root, r, st, kept)
-            if shown is not None:
-                out.append(Source(rel=r, st=shown))
-                matched = True
+            if st is None or (stat.S_ISLNK(st.st_mode) and root.ignored(r)):
+                continue  # missing, or a link the .dockerignore leaves out (never sent)
+            found = _follow(root, r)
+            shown = None if found is None else _shown(root, found[0], found[1], kept)
+            if found is None or shown is None:
+                if stat.S_ISLNK(st.st_mode):
+                    raise BuildError(
+                        f"{r}: no such file or directory in the {root.label} "
+                        "(a symlink to a missing or excluded path)"
+                    )
+                continue
+            out.append(Source(rel=r, real=found[0], st=shown))
+            matched = True
         if not matched:
             raise BuildError(f"{raw}: no such file or directory in the {root.label}")
     return Selected(root=root, sources=tuple(out), wildcard=wildcard)
 
 
+def _follow(root: SourceRoot, rel: str) -> tuple[str, os.stat_result] | None:
+    """Where ``rel`` leads with all its symlinks followed in-root, and that target's stat;
+    None if it leads nowhere (whether the .dockerignore keeps it is :func:`_shown`'s call)."""
+    try:
+        fd = open_in_root(root.path, rel or "/", flags=os.O_PATH)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise BuildError(
+            f"{rel}: too many levels of symbolic links in the {root.label} (a symlink loop)"
+        ) from None
+    try:
+        real = _path_in_root(root.path, fd, rel)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return real, st
+
+
+def _path_in_root(root: Path, fd: int, rel: str) -> str:
+    """The path of ``fd`` relative to ``root``, as the kernel names it (no symlinks left)."""
+    top = os.path.realpath(root)
+    where = os.readlink(f"/proc/self/fd/{fd}")
+    if where == top:
+        return ""
+    prefix = top.rstrip("/") + "/"
+    if not where.startswith(prefix):  # cannot happen with in-root resolution; refuse anyway
+        raise BuildError(f"{rel}: resolves to {where!r}, which is not below {top!r}")
+    return where[len(prefix) :]
+
+
 def walk_source(root: SourceRoot, src: Source) -> Iterator[tuple[str, str, os.stat_result]]:
     """(path relative to the source, path in the root, lstat) for the source and everything
-    below a dir source, parents first, sorted; ignored paths left out (see :func:`_shown`)."""
-    yield "", src.rel, src.st
+    below a dir source, parents first, sorted; ignored paths left out (see :func:`_shown`).
+    The source itself is the followed ``real`` path with its stat; nothing below it is
+    followed."""
+    yield "", src.real, src.st
     if not src.is_dir:
         return
     kept: dict[str, bool] = {}
-    stack = [("", src.rel)]
+    stack = [("", src.real)]
     while stack:
         sub, rel = stack.pop()
         entries = []
@@ -319,21 +371,30 @@ def read_source_link(root: Path, rel: str) -> str:
 
 def sources_hash(selected: Selected, *, owner: Owner | None, chmod: int | None) -> str:
     """Docker's source hash shape (``file:``/``dir:``/``multi:`` + sha256) over what lands in
-    the layer: names, kinds, modes, owners, sizes, link targets and content — not mtimes, so
-    touching a file keeps the cache while editing, renaming or chmod-ing it does not."""
+    the layer: names, kinds, modes, owners, sizes, link targets, hardlinks and content (of a
+    followed source link's target) — not mtimes, so touching a file keeps the cache while
+    editing, renaming or chmod-ing it does not."""
     per_source: list[str] = []
     for src in selected.sources:
         lines: list[str] = []
+        firsts: dict[tuple[int, int], str] = {}  # hardlinks: (dev, ino) -> first name
         for sub, rel, st in walk_source(selected.root, src):
+            name = sub or src.name
             mode = stat.S_IMODE(st.st_mode) if chmod is None else chmod
             uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
             kind = stat.S_IFMT(st.st_mode)
             extra = ""
             if stat.S_ISREG(st.st_mode):
-                extra = _file_sha(selected.root.path, rel, st.st_size)
+                first = name
+                if st.st_nlink > 1:
+                    first = firsts.setdefault((st.st_dev, st.st_ino), name)
+                extra = (
+                    f"hardlink:{first}"
+                    if first != name
+                    else _file_sha(selected.root.path, rel, st.st_size)
+                )
             elif stat.S_ISLNK(st.st_mode):
                 extra = read_source_link(selected.root.path, rel)
-            name = sub or src.name
             lines.append(f"{name}\0{kind:o}\0{mode:o}\0{uid}\0{gid}\0{st.st_size}\0{extra}")
         digest = Digest.of("\n".join(lines).encode("utf-8", "surrogateescape")).hex
         per_source.append(("dir:" if src.is_dir else "file:") + digest)

@@ -49,7 +49,7 @@ class CopyPlan(Struct, frozen=True, kw_only=True):
                 copy_selected(part, rootfs=rootfs, dest=self.dest, owner=owner, chmod=self.chmod)
             for src in archives:
                 dest_fd = open_dest_dir(rootfs, self.dest, owner=owner)
-                fd = _open_source(sel.root, src.rel)
+                fd = _open_source(sel.root, src.real)
                 try:
                     extract_archive(fd, dest_fd, name=src.rel)
                 finally:
@@ -64,7 +64,7 @@ def _open_source(root: SourceRoot, rel: str) -> int:
 def _archive(root: SourceRoot, src: Source) -> bool:
     if not stat.S_ISREG(src.st.st_mode):
         return False
-    fd = _open_source(root, src.rel)
+    fd = _open_source(root, src.real)
     try:
         return is_archive(fd)
     finally:

@@ -5,6 +5,11 @@ destination symlinks within the image), missing dirs are made, and every entry i
 relative to a dir fd with ``O_NOFOLLOW``; sources are read through the fd-confined helpers of
 :mod:`lamina.build.context`. Metadata lands as the source has it (mode, mtime), with the
 owner given (``--chown``, or 0:0) or kept (``COPY --from``), and ``--chmod`` applied last.
+
+Two rules follow Docker's classic builder, which copies and then chowns: an owner given clears
+what chown(2) clears on a non-dir (S_ISUID, and S_ISGID when group-executable), so a setuid
+context file does not land setuid-root; and files hardlinked to each other within one source
+land as one inode (each source is copied on its own, so links between two sources are not).
 """
 
 from __future__ import annotations
@@ -110,7 +115,7 @@ def copy_selected(
             parent, _, name = dest_path.rpartition("/")
         fd = open_dest_dir(rootfs, parent or "/", owner=owner)
         try:
-            _copy_entry(selected.root, src.rel, src.st, fd, name, owner=owner, chmod=chmod)
+            _copy_entry(selected.root, src.real, src.st, fd, name, owner=owner, chmod=chmod)
         finally:
             os.close(fd)
 
@@ -132,6 +137,7 @@ def _copy_tree(
     # Dir metadata is set after the dir's contents, so copying into it does not bump mtimes.
     fds: dict[str, int] = {"": dest_fd}
     dirs: list[tuple[int, str, os.stat_result]] = []
+    firsts: dict[tuple[int, int], tuple[str, str]] = {}  # (dev, ino) -> (parent, name) copied
     try:
         for sub, rel, st in walk_source(root, src):
             if not sub:
@@ -141,14 +147,34 @@ def _copy_tree(
             if stat.S_ISDIR(st.st_mode):
                 fds[sub] = _make_dir(pfd, name, sub)
                 dirs.append((fds[sub], sub, st))
-            else:
-                _copy_entry(root, rel, st, pfd, name, owner=owner, chmod=chmod)
+                continue
+            first = _first_link(firsts, st, (parent, name))
+            if first is not None:
+                _hardlink(fds[first[0]], first[1], pfd, name, rel)
+                continue
+            _copy_entry(root, rel, st, pfd, name, owner=owner, chmod=chmod)
         for fd, _, st in reversed(dirs):
             _set_meta_fd(fd, st, owner=owner, chmod=chmod)
     finally:
         for key, fd in fds.items():
             if key:
                 os.close(fd)
+
+
+def _first_link(
+    firsts: dict[tuple[int, int], tuple[str, str]], st: os.stat_result, here: tuple[str, str]
+) -> tuple[str, str] | None:
+    """Where an earlier link to this regular file was copied in this tree (``firsts`` maps
+    (dev, ino) to (parent, name)); None for its first (or only) name."""
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+        return None
+    first = firsts.setdefault((st.st_dev, st.st_ino), here)
+    return None if first == here else first
+
+
+def _hardlink(first_dir_fd: int, first: str, dest_fd: int, name: str, rel: str) -> None:
+    _clear_for(dest_fd, name, rel)
+    os.link(first, name, src_dir_fd=first_dir_fd, dst_dir_fd=dest_fd, follow_symlinks=False)
 
 
 def _make_dir(parent_fd: int, name: str, sub: str) -> int:
@@ -170,6 +196,33 @@ def _set_meta_fd(fd: int, st: os.stat_result, *, owner: Owner | None, chmod: int
     os.utime(fd, ns=(st.st_mtime_ns, st.st_mtime_ns))
 
 
+def _landed_mode(st: os.stat_result, *, owner: Owner | None, chmod: int | None) -> int:
+    """The mode a non-dir lands with: ``--chmod`` if given (set after the owner, as BuildKit
+    does); else the source's, less what chown(2) clears when an owner is given (Docker chowns
+    after copying): S_ISUID, and S_ISGID if group-executable (without g+x it marks mandatory
+    locking and the kernel keeps it). ``COPY --from`` keeping owners keeps both."""
+    if chmod is not None:
+        return chmod
+    mode = stat.S_IMODE(st.st_mode)
+    if owner is None:
+        return mode
+    mode &= ~stat.S_ISUID
+    if mode & stat.S_IXGRP:
+        mode &= ~stat.S_ISGID
+    return mode
+
+
+def _clear_for(dest_fd: int, name: str, rel: str) -> None:
+    """Make room for non-dir ``name``: an existing non-dir goes, an existing dir is refused."""
+    try:
+        existing = os.stat(name, dir_fd=dest_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(existing.st_mode):
+        raise BuildError(f"cannot overwrite directory {name!r} with the file {rel!r}")
+    os.unlink(name, dir_fd=dest_fd)
+
+
 def _copy_entry(
     root: SourceRoot,
     rel: str,
@@ -181,16 +234,9 @@ def _copy_entry(
     chmod: int | None,
 ) -> None:
     """One non-dir entry (or a dir source copied as a file name is refused by the caller)."""
-    try:
-        existing = os.stat(name, dir_fd=dest_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        existing = None
-    if existing is not None:
-        if stat.S_ISDIR(existing.st_mode):
-            raise BuildError(f"cannot overwrite directory {name!r} with the file {rel!r}")
-        os.unlink(name, dir_fd=dest_fd)
+    _clear_for(dest_fd, name, rel)
     uid, gid = (st.st_uid, st.st_gid) if owner is None else (owner.uid, owner.gid)
-    mode = stat.S_IMODE(st.st_mode) if chmod is None else chmod
+    mode = _landed_mode(st, owner=owner, chmod=chmod)
     if stat.S_ISLNK(st.st_mode):
         os.symlink(read_source_link(root.path, rel), name, dir_fd=dest_fd)
         os.chown(name, uid, gid, dir_fd=dest_fd, follow_symlinks=False)
@@ -205,7 +251,7 @@ def _copy_entry(
                 while chunk := os.read(src, _CHUNK):
                     os.write(out, chunk)
                 os.fchown(out, uid, gid)
-                os.fchmod(out, mode)  # after chown, which clears setuid bits
+                os.fchmod(out, mode)  # after chown, which clears set-id bits: mode decides
                 os.utime(out, ns=(st.st_mtime_ns, st.st_mtime_ns))
             finally:
                 os.close(out)

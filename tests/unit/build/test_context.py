@@ -120,12 +120,12 @@ def test_destination_rules(ctx: Path, rootfs: Path) -> None:
         _copy(ctx, rootfs, ["sub"], "/app/")
 
 
-def test_symlinks_are_copied_as_links_and_dest_links_stay_inside(
+def test_links_below_a_source_dir_are_copied_as_links_and_dest_links_stay_inside(
     ctx: Path, rootfs: Path, tmp_path: Path
 ) -> None:
-    os.symlink("/etc/shadow", ctx / "link")
-    _copy(ctx, rootfs, ["link"], "/l")
-    assert os.readlink(rootfs / "l") == "/etc/shadow"
+    os.symlink("/etc/shadow", ctx / "dir" / "link")
+    _copy(ctx, rootfs, ["dir"], "/d")
+    assert os.readlink(rootfs / "d" / "link") == "/etc/shadow"
     # A destination through an absolute link lands inside the rootfs, not on the host.
     (rootfs / "target").mkdir()
     os.symlink("/target", rootfs / "via")
@@ -245,3 +245,139 @@ def test_a_kept_file_deep_below_ignored_dirs_is_found(tmp_path: Path) -> None:
         sys.setrecursionlimit(limit)
     assert walked[-1] == f"{deep}/keep" and f"{deep}/drop" not in walked
     assert len(walked) == 1 + 200 + 1
+
+
+# -- symlink sources, setuid bits, hardlinks: what Docker 20.10's classic builder does --------
+
+
+@pytest.fixture
+def linked(ctx: Path) -> Path:
+    """``ctx`` plus links named as sources: to a file, to a dir, absolute and climbing."""
+    os.symlink("a.txt", ctx / "lnk")
+    os.symlink("dir", ctx / "dl")
+    os.symlink("/a.txt", ctx / "abs")  # in-root: <ctx>/a.txt, never the host's /a.txt
+    os.symlink("../../../../a.txt", ctx / "esc")
+    os.symlink("one", ctx / "dir" / "inner")  # below a copied dir: stays a link
+    (ctx / "w").mkdir()
+    os.symlink("../a.txt", ctx / "w" / "l2")
+    os.symlink("../dir", ctx / "w" / "ldir")
+    return ctx
+
+
+def test_a_named_symlink_source_is_followed_and_keeps_its_name(linked: Path, rootfs: Path) -> None:
+    _copy(linked, rootfs, ["lnk"], "/l1")
+    _copy(linked, rootfs, ["lnk"], "/ldir/")
+    for path in (rootfs / "l1", rootfs / "ldir" / "lnk"):
+        assert not path.is_symlink() and path.read_text() == "a\n"
+    _copy(linked, rootfs, ["dl"], "/dlcopy")  # a link to a dir copies the dir's contents
+    assert sorted(os.listdir(rootfs / "dlcopy")) == ["inner", "one", "sub"]
+    assert os.readlink(rootfs / "dlcopy" / "inner") == "one"
+    for name in ("abs", "esc"):
+        _copy(linked, rootfs, [name], f"/{name}")
+        assert not (rootfs / name).is_symlink() and (rootfs / name).read_text() == "a\n"
+
+
+def test_each_wildcard_match_is_followed(linked: Path, rootfs: Path) -> None:
+    _copy(linked, rootfs, ["w/*"], "/star/")
+    assert sorted(os.listdir(rootfs / "star")) == ["inner", "l2", "one", "sub"]
+    assert (
+        not (rootfs / "star" / "l2").is_symlink() and (rootfs / "star" / "l2").read_text() == "a\n"
+    )
+
+
+def test_dangling_looping_and_ignored_link_targets_are_errors(ctx: Path) -> None:
+    os.symlink("/etc/shadow", ctx / "shadow")  # the host has one; the context does not
+    os.symlink("nothere", ctx / "dang")
+    os.symlink("loop2", ctx / "loop1")
+    os.symlink("loop1", ctx / "loop2")
+    os.symlink("x.log", ctx / "tolog")
+    root = SourceRoot(path=ctx, ignore=IgnoreMatcher(["*.log"]))
+    for name in ("shadow", "dang", "tolog"):
+        with pytest.raises(BuildError, match=f"{name}: no such file or directory"):
+            select(root, [name])
+    with pytest.raises(BuildError, match=r"loop1: too many levels of symbolic links"):
+        select(root, ["loop1"])
+    (ctx / "w").mkdir()
+    os.symlink("../nothere", ctx / "w" / "dang")
+    with pytest.raises(BuildError, match="w/dang: no such file or directory"):
+        select(root, ["w/*"])
+
+
+def test_links_to_a_dir_leave_its_ignored_files_out(ctx: Path, rootfs: Path) -> None:
+    os.symlink("dir", ctx / "dl")
+    root = SourceRoot(path=ctx, ignore=IgnoreMatcher(["dir/one"]))
+    copy_selected(select(root, ["dl"]), rootfs=rootfs, dest="/d", owner=ROOT, chmod=None)
+    assert sorted(os.listdir(rootfs / "d")) == ["sub"]
+
+
+def test_hash_of_a_link_source_follows_its_target(linked: Path) -> None:
+    root = SourceRoot(path=linked)
+
+    def h(pattern: str) -> str:
+        return sources_hash(select(root, [pattern]), owner=ROOT, chmod=None)
+
+    first, first_dir = h("lnk"), h("dl")
+    assert first.startswith("file:") and first_dir.startswith("dir:")
+    (linked / "a.txt").write_text("edited\n")
+    (linked / "dir" / "one").write_text("edited\n")
+    assert h("lnk") != first and h("dl") != first_dir
+    edited = h("lnk")
+    os.unlink(linked / "lnk")
+    os.symlink("b.txt", linked / "lnk")
+    assert h("lnk") != edited
+
+
+def test_owner_change_clears_setuid_and_executable_setgid_as_chown_does(
+    ctx: Path, rootfs: Path
+) -> None:
+    (ctx / "m").mkdir()
+    for name, mode in (("suid", 0o4755), ("sgid", 0o2755), ("lock", 0o2644)):
+        (ctx / "m" / name).write_text(name)
+        os.chmod(ctx / "m" / name, mode)
+    (ctx / "m" / "gdir").mkdir()
+    os.chmod(ctx / "m" / "gdir", 0o2775)
+
+    def modes(dest: str) -> dict[str, int]:
+        return {n: os.lstat(rootfs / dest / n).st_mode & 0o7777 for n in os.listdir(rootfs / dest)}
+
+    sel = select(SourceRoot(path=ctx), ["m"])
+    copy_selected(sel, rootfs=rootfs, dest="/ctx", owner=ROOT, chmod=None)
+    assert modes("ctx") == {"suid": 0o755, "sgid": 0o755, "lock": 0o2644, "gdir": 0o2775}
+    copy_selected(sel, rootfs=rootfs, dest="/chown", owner=Owner(uid=3, gid=3), chmod=None)
+    assert modes("chown") == {"suid": 0o755, "sgid": 0o755, "lock": 0o2644, "gdir": 0o2775}
+    # COPY --from without --chown keeps owners, and with them the bits.
+    copy_selected(sel, rootfs=rootfs, dest="/from", owner=None, chmod=None)
+    assert modes("from") == {"suid": 0o4755, "sgid": 0o2755, "lock": 0o2644, "gdir": 0o2775}
+    # An explicit --chmod is applied after the owner, as BuildKit does.
+    copy_selected(sel, rootfs=rootfs, dest="/chmod", owner=ROOT, chmod=0o4711)
+    assert set(modes("chmod").values()) == {0o4711}
+
+
+def test_hardlinks_within_one_source_stay_one_inode(ctx: Path, rootfs: Path) -> None:
+    (ctx / "h").mkdir()
+    (ctx / "h" / "a").write_text("same\n")
+    os.link(ctx / "h" / "a", ctx / "h" / "hard")
+    os.link(ctx / "h" / "a", ctx / "h" / "sub-hard")  # a third link, left out below
+    (ctx / "h" / "sub").mkdir()
+    os.link(ctx / "h" / "a", ctx / "h" / "sub" / "deep")
+    os.link(ctx / "a.txt", ctx / "h" / "outside")  # its peer is not copied
+    root = SourceRoot(path=ctx, ignore=IgnoreMatcher(["h/sub-hard"]))
+    copy_selected(select(root, ["h"]), rootfs=rootfs, dest="/dd", owner=ROOT, chmod=None)
+    a, hard, deep = (os.lstat(rootfs / "dd" / p) for p in ("a", "hard", "sub/deep"))
+    assert a.st_ino == hard.st_ino == deep.st_ino and a.st_nlink == 3
+    assert os.lstat(rootfs / "dd" / "outside").st_nlink == 1
+    # Docker copies each source on its own: links between two sources are not kept.
+    copy_selected(select(root, ["h/a", "h/hard"]), rootfs=rootfs, dest="/two/", owner=ROOT,
+                  chmod=None)  # fmt: skip
+    assert os.lstat(rootfs / "two" / "a").st_ino != os.lstat(rootfs / "two" / "hard").st_ino
+
+
+def test_hash_sees_hardlinks(ctx: Path) -> None:
+    (ctx / "h").mkdir()
+    (ctx / "h" / "a").write_text("same\n")
+    (ctx / "h" / "b").write_text("same\n")
+    root = SourceRoot(path=ctx)
+    separate = sources_hash(select(root, ["h"]), owner=ROOT, chmod=None)
+    os.unlink(ctx / "h" / "b")
+    os.link(ctx / "h" / "a", ctx / "h" / "b")
+    assert sources_hash(select(root, ["h"]), owner=ROOT, chmod=None) != separate
