@@ -381,3 +381,23 @@ def test_hash_sees_hardlinks(ctx: Path) -> None:
     os.unlink(ctx / "h" / "b")
     os.link(ctx / "h" / "a", ctx / "h" / "b")
     assert sources_hash(select(root, ["h"]), owner=ROOT, chmod=None) != separate
+
+
+def test_source_links_are_followed_in_root_without_openat2_too(
+    linked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lamina.runtime import rootfs as rootfs_module
+
+    monkeypatch.setitem(rootfs_module._OPENAT2, "works", False)  # the by-hand walk
+    os.symlink("/etc/shadow", linked / "shadow")
+    os.symlink("loop", linked / "loop")
+    root = SourceRoot(path=linked)
+    sel = select(root, ["lnk", "dl", "abs", "esc", "w/*"])
+    assert [(s.rel, s.real) for s in sel.sources] == [
+        ("lnk", "a.txt"), ("dl", "dir"), ("abs", "a.txt"), ("esc", "a.txt"),
+        ("w/l2", "a.txt"), ("w/ldir", "dir"),
+    ]  # fmt: skip
+    with pytest.raises(BuildError, match="shadow: no such file or directory"):
+        select(root, ["shadow"])
+    with pytest.raises(BuildError, match="loop: too many levels of symbolic links"):
+        select(root, ["loop"])
