@@ -303,6 +303,24 @@ def test_dangling_looping_and_ignored_link_targets_are_errors(ctx: Path) -> None
         select(root, ["w/*"])
 
 
+def test_an_ignored_link_is_not_there_and_a_link_to_an_ignored_dir_keeps_its_exceptions(
+    ctx: Path, rootfs: Path
+) -> None:
+    # The .dockerignore decides what Docker's CLI sends: an ignored link is not sent at all,
+    # and a link (sent) to an ignored dir finds only what an exception keeps below it.
+    os.symlink("x", ctx / "lnk")
+    (ctx / "other" / "foo").mkdir(parents=True)
+    (ctx / "other" / "foo" / "z").write_text("z")
+    (ctx / "other" / "y").write_text("y")
+    os.symlink("other", ctx / "ol")
+    root = SourceRoot(path=ctx, ignore=IgnoreMatcher(["lnk", "other", "!other/foo/**"]))
+    with pytest.raises(BuildError, match="lnk: no such file or directory"):
+        select(root, ["lnk"])
+    copy_selected(select(root, ["ol"]), rootfs=rootfs, dest="/o", owner=ROOT, chmod=None)
+    assert sorted(os.listdir(rootfs / "o")) == ["foo"]
+    assert os.listdir(rootfs / "o" / "foo") == ["z"]
+
+
 def test_links_to_a_dir_leave_its_ignored_files_out(ctx: Path, rootfs: Path) -> None:
     os.symlink("dir", ctx / "dl")
     root = SourceRoot(path=ctx, ignore=IgnoreMatcher(["dir/one"]))
