@@ -4,13 +4,17 @@ the exit status a command that succeeded but found problems wants (``verify``)."
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from lamina.cli.startup import settle_gc
 
 if TYPE_CHECKING:
     from lamina.engine.engine import Engine
+    from lamina.errors import LaminaError
+
+T = TypeVar("T")
 
 
 class Context:
@@ -20,8 +24,8 @@ class Context:
         self.root = root
         self.driver = driver
         self._engine: Engine | None = None
-        # Commands that succeed but report findings (verify) or partial failures (rm A B)
-        # set a non-zero status here.
+        # Commands that succeed but report findings (verify) or partial failures (rm A B,
+        # see each) set a non-zero status here.
         self.exit_status = 0
 
     @property
@@ -37,6 +41,30 @@ class Context:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+
+    def each(self, items: Sequence[T], act: Callable[[T], None]) -> None:
+        """Apply ``act`` to every item, as Docker's verbs of several names do (``rm A B``,
+        ``rmi A B``): one item's error is printed and the rest still go, and the status is 1
+        if any failed. A single item's error is raised as it is (with its own status)."""
+        from lamina.errors import LaminaError
+
+        for item in items:
+            try:
+                act(item)
+            except LaminaError as exc:
+                if len(items) == 1:
+                    raise
+                print_error(exc)
+                self.exit_status = 1
+
+
+def print_error(exc: LaminaError) -> None:
+    """``error: <message>``, its notes and its hint, on stderr."""
+    print(f"error: {exc}", file=sys.stderr)
+    for note in getattr(exc, "__notes__", ()):
+        print(f"  {note}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
 
 
 class Aborted(Exception):

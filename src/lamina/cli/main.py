@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lamina import __version__
 from lamina.cli.command import Command, Parser, dir_path
-from lamina.cli.context import Aborted, Context
+from lamina.cli.context import Aborted, Context, print_error
 from lamina.cli.startup import deferred, stand_ins
 from lamina.errors import LaminaError
 
@@ -311,20 +311,12 @@ def _run(args: list[str]) -> int:
     return ctx.exit_status
 
 
-def _print_error(exc: LaminaError) -> None:
-    print(f"error: {exc}", file=sys.stderr)
-    for note in getattr(exc, "__notes__", ()):
-        print(f"  {note}", file=sys.stderr)
-    if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status instead of exiting (tests call this in-process)."""
     try:
         return _run(list(argv) if argv is not None else sys.argv[1:])
     except LaminaError as exc:
-        _print_error(exc)
+        print_error(exc)
         return exc.exit_status
     except Aborted:
         print("Aborted!", file=sys.stderr)

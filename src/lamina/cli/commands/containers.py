@@ -149,7 +149,8 @@ def _ps_record(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
         "Command": '"' + (s.command if no_trunc else _ellipsis(s.command, 20)) + '"',
         "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S %z %Z"),
         "ID": s.id if no_trunc else s.id[:12],
-        "Image": s.image,
+        # An image id (the name no longer leads to it) is cut as Docker's TruncateID cuts it.
+        "Image": s.image[7:19] if s.image.startswith("sha256:") and not no_trunc else s.image,
         "Labels": "",
         "LocalVolumes": str(len(s.mounts)),
         "Mounts": ",".join(m if no_trunc else _ellipsis(m, 15) for m in s.mounts),
@@ -310,20 +311,12 @@ def kill(ctx: Context, args: Namespace) -> None:
 )
 def rm(ctx: Context, args: Namespace) -> None:
     """Remove containers (and their layers and mounts)."""
-    containers = args.containers
-    failed = False
-    for ref in containers:
-        try:
-            ctx.engine.containers.remove(ref, force=args.force, volumes=args.volumes)
-        except LaminaError as exc:
-            if len(containers) == 1:
-                raise
-            print(f"error: {exc}", file=sys.stderr)
-            failed = True
-            continue
+
+    def remove(ref: str) -> None:
+        ctx.engine.containers.remove(ref, force=args.force, volumes=args.volumes)
         print(ref)
-    if failed:
-        ctx.exit_status = 1
+
+    ctx.each(args.containers, remove)
 
 
 @command(

@@ -8,7 +8,7 @@ from argparse import Namespace
 from lamina.cli.command import arg, command, file_path
 from lamina.cli.context import Context
 from lamina.cli.render import inspect_out, print_rows
-from lamina.errors import LaminaError, UsageError
+from lamina.errors import UsageError
 
 
 @command(
@@ -89,20 +89,12 @@ def inspect(ctx: Context, args: Namespace) -> None:
 )
 def rm(ctx: Context, args: Namespace) -> None:
     """Remove volumes (refused while a container uses one)."""
-    names = args.names
-    failed = False
-    for n in names:
-        try:
-            ctx.engine.volumes.remove(n, force=args.force)
-        except LaminaError as exc:
-            if len(names) == 1:
-                raise
-            print(f"error: {exc}", file=sys.stderr)
-            failed = True
-            continue
-        print(n)
-    if failed:
-        ctx.exit_status = 1
+
+    def remove(name: str) -> None:
+        ctx.engine.volumes.remove(name, force=args.force)
+        print(name)
+
+    ctx.each(args.names, remove)
 
 
 @command(
