@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from msgspec import Struct
 
+from lamina.digest import Digest
 from lamina.engine import container_config as cc
 from lamina.errors import (
     ConflictError,
@@ -101,6 +102,13 @@ class ContainerService:
         if st.status is ContainerStatus.EXITED or st.error:
             self._release_run_mount(rec)
         return st
+
+    def is_running(self, container_id: str) -> bool:
+        """Whether the container's process runs (a row still being created does not)."""
+        from lamina.runtime import ContainerStatus
+
+        rec = self._store.containers.find(container_id)
+        return rec is not None and self.state(rec).status is ContainerStatus.RUNNING
 
     def _runtime_record(self, rec: ContainerRecord) -> Record | None:
         """The runtime's record of ``rec``'s process (None: it never started), read from its
@@ -360,6 +368,10 @@ class ContainerService:
                 if vrec is not None and vrec.anonymous:
                     anonymous.append(vname)
         self._store.containers.remove(rec)
+        if rec.top_layer is not None and self._store.images.find(rec.image) is None:
+            # Its image was deleted under it (rmi -f): the layers only it kept go now, as
+            # Docker's rm releases them.
+            self._store.layers.remove_chain(rec.top_layer)
         for vname in anonymous:
             with contextlib.suppress(LaminaError):
                 self._store.volumes.remove(vname)  # still used by another: kept, as Docker
@@ -375,6 +387,33 @@ class ContainerService:
                 with contextlib.suppress(ContainerNotFoundError):
                     removed.append(self.remove(rec.id))
         return removed
+
+    def _image_shown(self, rec: ContainerRecord, seen: dict[tuple[str, Digest], str]) -> str:
+        """ps's IMAGE, as Docker's: the name the container was made from while it still leads
+        to the container's image, else the image id (the image was untagged or deleted)."""
+        name = rec.config["Config"].get("Image") or ""
+        key = (name, rec.image)
+        if key not in seen:
+            seen[key] = name if name and self._names_image(name, rec.image) else str(rec.image)
+        return seen[key]
+
+    def _names_image(self, name: str, image_id: Digest) -> bool:
+        """Whether ``name`` (a name or an id prefix) resolves to ``image_id``, by the image
+        service's rules, without loading it (ps is a hot path)."""
+        image = self._store.images.find(image_id)
+        if image is None:
+            return False
+        if image_id.removeprefix("sha256:").startswith(name.removeprefix("sha256:")):
+            return True
+        if not image.names:
+            return False
+        from lamina.oci import reference
+
+        for candidate in reference.lookup_candidates(name):
+            found = self._store.images.find_by_name(candidate)
+            if found is not None:
+                return found.id == image_id
+        return False
 
     def logs(self, ref: str, *, follow: bool = False) -> Iterator[LogEntry]:
         from lamina.runtime.logs import read_log
@@ -398,6 +437,7 @@ class ContainerService:
 
         now = time.time()
         out = []
+        shown: dict[tuple[str, Digest], str] = {}
         for rec in self._store.containers.list():
             st = self.state(rec)
             if st.status is ContainerStatus.EXITED and rec.config["HostConfig"].get("AutoRemove"):
@@ -411,7 +451,7 @@ class ContainerService:
                 ContainerSummary(
                     id=rec.id,
                     name=rec.name,
-                    image=rec.config["Config"].get("Image") or str(rec.image),
+                    image=self._image_shown(rec, shown),
                     command=command_text(rec),
                     created=created_ts(rec),
                     created_at=rec.created,

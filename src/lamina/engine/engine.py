@@ -39,8 +39,12 @@ class Engine:
         if self._images is None:
             from lamina.engine.images import ImageService
 
-            self._images = ImageService(self.store)
+            self._images = ImageService(self.store, running=self._container_running)
         return self._images
+
+    def _container_running(self, container_id: str) -> bool:
+        # The container service is made only when an image turns out to have containers.
+        return self.containers.is_running(container_id)
 
     @property
     def containers(self) -> ContainerService:

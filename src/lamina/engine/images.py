@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -17,8 +17,6 @@ from lamina.digest import Digest
 from lamina.errors import (
     ImageInUseError,
     ImageNotFoundError,
-    LayerInUseError,
-    LayerNotFoundError,
     UsageError,
 )
 from lamina.oci import mediatype, reference
@@ -43,8 +41,11 @@ def now_rfc3339() -> str:
 
 
 class ImageService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, running: Callable[[str], bool]) -> None:
+        """``running(container_id)`` tells whether a container's process runs (rmi keeps a
+        running container's image even when forced)."""
         self._store = store
+        self._running = running
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -258,59 +259,116 @@ class ImageService:
         self._store.images.tag(rec.id, reference.normalize(target))
 
     def remove(self, name_or_id: str, *, force: bool = False) -> builtins.list[tuple[str, str]]:
-        """``docker rmi``: by name, untag it, and delete the image once no name is left; by id,
-        delete (with ``force`` even when several names point at it). Refused while a container
-        uses the image. Returns ("Untagged", name) / ("Deleted", id) lines in Docker's order."""
+        """``docker rmi``, by moby's rules (daemon/images/image_delete.go). By name: untag it,
+        then delete the image if no name is left and nothing keeps it -- an image others were
+        built on, or a running container's, stays untagged, silently. By id: delete it and its
+        names. Never deleted: an image with child images, a running container's image (even
+        with ``force``). Only with ``force``: a stopped container's image (the container keeps
+        its layers), an image by id with several names. After a delete, its untagged parents
+        that nothing else keeps go too. Returns ("Untagged", name) / ("Deleted", image id or
+        chain id) lines in Docker's order: each image, then the layers it alone held."""
         rec = self.resolve(name_or_id)
         named = self._matching_names(name_or_id, rec)
-        if named and len(rec.names) > 1:
+        out: builtins.list[tuple[str, str]] = []
+        if named:
+            if len(rec.names) == 1 and (mounted := self._mounted(rec, name_or_id)) is not None:
+                raise mounted  # refused before the name goes: it is the way to unmount it
+            if not force and len(rec.names) == 1:
+                using = self._store.containers.using_image(rec.id)
+                if using:
+                    # Untagging would leave the container's image dangling: Docker asks for -f.
+                    raise ImageInUseError(
+                        f'unable to remove repository reference "{name_or_id}" (must force) - '
+                        f"container {_container(using[0])} is using its referenced image "
+                        f"{rec.id.short}"
+                    )
             self._store.images.untag(named[0])
-            return [("Untagged", reference.familiar(named[0]))]
-        if not named and len(rec.names) > 1 and not force:
-            raise ImageInUseError(
-                f"unable to delete {rec.id.short} (must be forced): image is referenced in "
-                "multiple repositories"
-            )
-        users = self._store.images.users(rec.id)
-        if users:
-            raise ImageInUseError(
-                f"unable to remove image {name_or_id}: in use by container(s) {', '.join(users)}"
-            )
-        top = rec.top_layer
-        if top is not None and self._store.layers.mount_count(top) > 0:
-            # Mounts belong to the layer stack: refuse only when no other image keeps that
-            # stack (and so could still be unmounted by name).
-            sharers = [r for r in self._store.images.list() if r.id != rec.id and top in r.layers]
-            if not sharers:
-                raise ImageInUseError(
-                    f"unable to remove image {name_or_id}: it is mounted "
-                    f"(lamina image umount {name_or_id})"
-                )
-        cache = BuildCache(db=self._store.db)
-        parent = cache.parent_of(rec.id)  # before the delete cascades its cache rows away
-        out = [("Untagged", reference.familiar(n)) for n in rec.names]
-        self._store.images.remove(rec.id)
-        out.append(("Deleted", str(rec.id)))
-        # As docker rmi: the untagged build steps it was made from go too, while no other
-        # image was built on them and nothing uses them.
-        while parent is not None:
-            step = self._store.images.find(parent)
-            if step is None or step.names or cache.has_children(step.id):
-                break
-            if self._store.images.users(step.id):
-                break
-            parent = cache.parent_of(step.id)
-            self._store.images.remove(step.id)
-            out.append(("Deleted", str(step.id)))
-        # Then its layers, top down, while nothing else (another image, a child layer, a mount,
-        # a concurrent import) still needs them -- as docker rmi prints them.
-        for chain_id in reversed(rec.layers):
-            try:
-                self._store.layers.remove(chain_id)
-            except (LayerInUseError, LayerNotFoundError):
-                break
-            out.append(("Deleted", str(chain_id)))
+            out.append(("Untagged", reference.familiar(named[0])))
+            if len(rec.names) > 1:
+                return out
+            self._delete(rec.id, out, force=force, quiet=True)
+            return out
+        if len(rec.names) == 1:
+            # By id, an image's only name goes with it: the same checks, that name aside.
+            conflict = self._conflict(rec, soft=not force, names=False)
+            if conflict is not None:
+                raise conflict
+            self._store.images.untag(rec.names[0])
+            out.append(("Untagged", reference.familiar(rec.names[0])))
+        self._delete(rec.id, out, force=force, quiet=False)
         return out
+
+    def _delete(
+        self, image_id: Digest, out: builtins.list[tuple[str, str]], *, force: bool, quiet: bool
+    ) -> None:
+        """Delete the image with its names, then its layers while nothing else needs them, then
+        its untagged parents the same way (never forced, stopping quietly at the first that
+        something keeps). ``quiet``: a conflict ends the walk instead of raising."""
+        cache = BuildCache(db=self._store.db)
+        while True:
+            rec = self._store.images.find(image_id)
+            if rec is None:
+                return
+            conflict = self._conflict(rec, soft=not force)
+            if conflict is not None:
+                if quiet:
+                    return
+                raise conflict
+            parent = cache.parent_of(rec.id)  # before the delete cascades its cache rows away
+            self._store.images.remove(rec.id, force=force)
+            out += [("Untagged", reference.familiar(n)) for n in rec.names]
+            out.append(("Deleted", str(rec.id)))
+            if rec.top_layer is not None:
+                out += [("Deleted", str(d)) for d in self._store.layers.remove_chain(rec.top_layer)]
+            if parent is None:
+                return
+            image_id, force, quiet = parent, False, True
+
+    def _conflict(
+        self, rec: ImageRecord, *, soft: bool, names: bool = True
+    ) -> ImageInUseError | None:
+        """What keeps ``rec`` from being deleted, in moby's order: hard conflicts (child
+        images, a running container, a mount) always; with ``soft``, also its names (when
+        ``names``) and stopped containers."""
+        short = rec.id.short
+        if BuildCache(db=self._store.db).has_children(rec.id):
+            return ImageInUseError(
+                f"unable to delete {short} (cannot be forced) - image has dependent child images"
+            )
+        using = self._store.containers.using_image(rec.id)
+        running = [c for c in using if self._running(c[0])]
+        if running:
+            return ImageInUseError(
+                f"unable to delete {short} (cannot be forced) - image is being used by running "
+                f"container {_container(running[0])}"
+            )
+        mounted = self._mounted(rec, rec.id.short)
+        if mounted is not None:
+            return mounted
+        if soft and names and rec.names:
+            return ImageInUseError(
+                f"unable to delete {short} (must be forced) - image is referenced in multiple "
+                "repositories"
+            )
+        if soft and using:
+            return ImageInUseError(
+                f"unable to delete {short} (must be forced) - image is being used by stopped "
+                f"container {_container(using[0])}"
+            )
+        return None
+
+    def _mounted(self, rec: ImageRecord, name: str) -> ImageInUseError | None:
+        """lamina's own hard conflict (Docker has no image mounts): the image is mounted and
+        no other image keeps that layer stack (so could still unmount it by name)."""
+        top = rec.top_layer
+        if top is None or self._store.layers.mount_count(top) == 0:
+            return None
+        if any(r.id != rec.id and top in r.layers for r in self._store.images.list()):
+            return None
+        return ImageInUseError(
+            f"unable to delete {rec.id.short} (cannot be forced) - image is mounted "
+            f"(lamina image umount {name})"
+        )
 
     def _matching_names(self, value: str, rec: ImageRecord) -> builtins.list[str]:
         cands = reference.lookup_candidates(value)
@@ -389,21 +447,29 @@ class ImageService:
         )
 
     def prune(self, *, all_: bool = False) -> PruneResult:
-        """``docker image prune``: untagged images (``all_``: every image no container uses),
-        then the layers nothing needs any more."""
+        """``docker image prune``: dangling images -- untagged, and no image built on them
+        (``all_``: every image no container uses; one with child images only loses its names
+        and goes with its last child) -- with the layers nothing needs any more."""
         from lamina.engine.image_rows import PruneResult
 
         lines: builtins.list[tuple[str, str]] = []
         reclaimed = 0
-        intermediate = BuildCache(db=self._store.db).intermediates()
-        for rec in self._store.images.list():
-            if rec.names and not all_:
-                continue
-            if rec.id in intermediate and not all_:
-                continue  # a build cache step (Docker keeps these too: they are not dangling)
+        cache = BuildCache(db=self._store.db)
+        for listed in self._store.images.list():  # oldest first: parents before children
+            rec = self._store.images.find(listed.id)
+            if rec is None:
+                continue  # deleted meanwhile, with the child it was the parent of
+            if (rec.names or cache.has_children(rec.id)) and not all_:
+                continue  # not dangling (Docker keeps a build's parents too)
             if self._store.images.users(rec.id):
                 continue
             if rec.top_layer is not None and self._store.layers.mount_count(rec.top_layer) > 0:
+                continue
+            if cache.has_children(rec.id):
+                # -a: its names go, the image stays for its children (and goes with the last).
+                for n in rec.names:
+                    self._store.images.untag(n)
+                    lines.append(("Untagged", reference.familiar(n)))
                 continue
             before = self._store.blobs.total_size()
             lines += self.remove(str(rec.id), force=True)
@@ -441,6 +507,11 @@ class _Outside(Struct, frozen=True, kw_only=True):
     names: tuple[str, ...]
     config: dict[str, Any]
     sizes: tuple[int, ...]  # per layer, as Docker counts them
+
+
+def _container(id_and_name: tuple[str, str]) -> str:
+    """A container as rmi's refusals name it: Docker's short id, then lamina adds the name."""
+    return f"{id_and_name[0][:12]} ({id_and_name[1]})"
 
 
 def _rfc3339(ts: float | None) -> str | None:

@@ -164,6 +164,15 @@ class ContainerStore(ImageUsers):
 
     # -- reads ----------------------------------------------------------------------------
 
+    def using_image(self, image_id: Digest) -> builtins.list[tuple[str, str]]:
+        """(id, name) of the containers made from the image (those being created too), oldest
+        first."""
+        rows = self._db.conn.execute(
+            "SELECT id, name FROM containers WHERE image = ? ORDER BY created, id",
+            (str(image_id),),
+        )
+        return [(str(cid), str(name)) for cid, name in rows.fetchall()]
+
     def find(self, container_id: str) -> ContainerRecord | None:
         row = self._db.conn.execute(
             f"SELECT {_COLUMNS} FROM containers WHERE id = ?", (container_id,)

@@ -152,17 +152,24 @@ class ImageStore:
             c.execute("DELETE FROM names WHERE name = ?", (name,))
         return Digest(str(row[0]))
 
-    def remove(self, image_id: Digest) -> None:
+    def remove(self, image_id: Digest, *, force: bool = False) -> None:
         """Delete the record and its names, and its config/manifest blobs unless another image
         shares them. Layers stay until ``gc`` (or ``LayerStore.remove``). Raises ImageInUseError
-        while a user hook reports users."""
+        while another image was built on it (its ``Parent``), and, unless ``force``, while a
+        user hook reports users. A forced delete leaves a container its layers: they are kept
+        by the container's own layer reference, not by the image."""
         d = Digest(image_id)
         with self._lock.hold():
             rec = self.get(d)
-            users = self.users(d)
+            users = [] if force else self.users(d)
             if users:
                 raise ImageInUseError(f"image {d.short} is in use by {', '.join(users)}")
             with self._db.transaction() as c:
+                # In the delete's transaction: a build recording a child meanwhile wins.
+                if c.execute(
+                    "SELECT 1 FROM build_cache WHERE parent = ? LIMIT 1", (str(d),)
+                ).fetchone():
+                    raise ImageInUseError(f"image {d.short} has dependent child images")
                 c.execute("DELETE FROM images WHERE id = ?", (d,))
                 shared = c.execute(
                     "SELECT 1 FROM images WHERE manifest_digest = ? LIMIT 1",

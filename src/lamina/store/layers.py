@@ -437,6 +437,22 @@ class LayerStore:
                 raise LayerInUseError(f"layer {chain_id} is in use by {', '.join(users)}")
             self.delete_unlocked(rec)
 
+    def remove_chain(self, top: Digest) -> builtins.list[Digest]:
+        """Remove the chain ending at ``top``, top down, until a layer something still needs
+        (see :meth:`users`) or one already gone; return the chain ids removed."""
+        try:
+            chain = self.chain(top)
+        except LayerNotFoundError:
+            return []
+        removed: builtins.list[Digest] = []
+        for rec in reversed(chain):
+            try:
+                self.remove(rec.chain_id)
+            except (LayerInUseError, LayerNotFoundError):
+                break
+            removed.append(rec.chain_id)
+        return removed
+
     def delete_unlocked(self, rec: LayerRecord) -> None:
         """Delete without the users check; the caller holds the store lock and checked."""
         with self._db.transaction() as c:

@@ -303,13 +303,22 @@ def tag(ctx: Context, args: Namespace) -> None:
 
 @command(
     arg("names", nargs="+", metavar="NAME"),
-    arg("-f", "--force", action="store_true", help="Remove even when several names refer to it."),
+    arg(
+        "-f",
+        "--force",
+        action="store_true",
+        help="Remove by id an image with several names, or one a stopped container uses.",
+    ),
 )
 def rmi(ctx: Context, args: Namespace) -> None:
-    """Remove images (untag by name; delete when no name is left)."""
-    for n in args.names:
-        for verb, what in ctx.engine.images.remove(n, force=args.force):
+    """Remove images: by name, untag it and delete the image when no name is left; by id,
+    delete it and its names. An image other images are built on is only untagged."""
+
+    def remove(name: str) -> None:
+        for verb, what in ctx.engine.images.remove(name, force=args.force):
             print(f"{verb}: {what}")
+
+    ctx.each(args.names, remove)
 
 
 @command(arg("name"))
