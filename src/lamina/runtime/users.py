@@ -103,8 +103,11 @@ def resolve_user(spec: str, *, rootfs: Path) -> ExecUser:
             if gid_num is None:
                 raise UnknownUserError(kind="group", name=group_part)
             gid = gid_num
-    extra: list[int] = []
-    if name:
+    # As runc's GetExecUser under Docker: memberships from /etc/group count only in the
+    # implicit form (``-u name``, ``-u uid`` of a known user); an explicit group (``name:grp``)
+    # drops them. The primary group is always in the list (docker run ... id: groups=0(root)).
+    extra: list[int] = [gid]
+    if name and not group_part:
         for row in groups:
             if len(row) < 4:
                 continue

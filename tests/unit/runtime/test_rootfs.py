@@ -107,12 +107,20 @@ def test_resolve_user(root: Path, resolver: str) -> None:
     )
     assert resolve_user("", rootfs=root).home == "/root"
     bob = resolve_user("bob", rootfs=root)
-    assert (bob.uid, bob.gid, bob.additional_gids, bob.home) == (1001, 1002, (50,), "/home/bob")
-    assert resolve_user("1001", rootfs=root).home == "/home/bob"
+    # Supplementary groups as docker run gives them (checked with busybox id under docker
+    # 20.10): the primary group always, memberships only in the implicit form.
+    assert (bob.uid, bob.gid, bob.additional_gids, bob.home) == (
+        1001, 1002, (1002, 50), "/home/bob"
+    )  # fmt: skip
+    by_uid = resolve_user("1001", rootfs=root)
+    assert (by_uid.home, by_uid.additional_gids) == ("/home/bob", (1002, 50))
+    assert resolve_user("", rootfs=root).additional_gids == (0,)
     anon = resolve_user("4242", rootfs=root)  # unknown numeric uid: allowed, gid 0
-    assert (anon.uid, anon.gid, anon.home) == (4242, 0, "/")
-    assert resolve_user("bob:ops", rootfs=root).gid == 60
-    assert resolve_user("4242:77", rootfs=root).gid == 77
+    assert (anon.uid, anon.gid, anon.home, anon.additional_gids) == (4242, 0, "/", (0,))
+    explicit = resolve_user("bob:ops", rootfs=root)  # an explicit group drops memberships
+    assert (explicit.gid, explicit.additional_gids) == (60, (60,))
+    assert resolve_user("bob:0", rootfs=root).additional_gids == (0,)
+    assert resolve_user("4242:77", rootfs=root).additional_gids == (77,)
     with pytest.raises(UnknownUserError):
         resolve_user("mallory", rootfs=root)
     with pytest.raises(UnknownUserError):

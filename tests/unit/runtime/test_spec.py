@@ -49,7 +49,7 @@ def test_default_spec_shape(rootfs: Path) -> None:
     assert spec["hostname"] == "h1"
     proc = spec["process"]
     assert proc["args"] == ["sh"]
-    assert proc["user"] == {"uid": 0, "gid": 0}
+    assert proc["user"] == {"uid": 0, "gid": 0, "additionalGids": [0]}
     assert proc["cwd"] == "/"
     assert proc["noNewPrivileges"] is False
     assert proc["terminal"] is False
@@ -202,7 +202,7 @@ def test_missing_bind_source_is_refused(rootfs: Path, tmp_path: Path) -> None:
 
 def test_user_group_and_supplementary_groups(rootfs: Path) -> None:
     spec = build_spec(RunSpec(args=("sh",), user="app"), rootfs=rootfs)
-    assert spec["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [10]}
+    assert spec["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 10]}
     assert "HOME=/home/app" in spec["process"]["env"]
 
 
