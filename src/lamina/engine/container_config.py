@@ -62,6 +62,26 @@ class VolumeArg(Struct, frozen=True, kw_only=True):
         return "ro" in self.mode.split(",")
 
 
+def merged_volumes(args: Sequence[VolumeArg]) -> list[VolumeArg]:
+    """The ``-v`` args as Docker's daemon registers them: two binds or named volumes at one
+    destination are refused ("Duplicate mount point"); an anonymous one (``-v /path``) is a
+    set entry, so repeats are one, and a bind or named volume at its destination wins."""
+    named: set[str] = set()
+    for v in args:
+        if v.source is not None:
+            if v.destination in named:
+                raise UsageError(f"Duplicate mount point: {v.destination}")
+            named.add(v.destination)
+    out: list[VolumeArg] = []
+    seen: set[str] = set()
+    for v in args:  # in the order given
+        if v.source is None and (v.destination in named or v.destination in seen):
+            continue
+        out.append(v)
+        seen.add(v.destination)
+    return out
+
+
 def parse_volume(spec: str) -> VolumeArg:
     """``-v [SRC:]DST[:MODE]`` as Docker's parser splits it on this platform."""
     parts = spec.split(":")

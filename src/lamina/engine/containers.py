@@ -131,19 +131,27 @@ class ContainerService:
         path, args = cc.command_of(opts, image_cfg)
         containers = self._store.containers
         name = opts.name or random_name(taken=self._name_taken)
-        vol_args = [cc.parse_volume(v) for v in opts.volumes]
+        vol_args = cc.merged_volumes([cc.parse_volume(v) for v in opts.volumes])
         for v in vol_args:
             if v.is_bind and not os.path.exists(v.source or ""):
                 raise UsageError(
                     f'invalid mount config for type "bind": bind source path does not '
                     f"exist: {v.source}"
                 )
+        anonymous = [v.destination for v in vol_args if v.source is None]
         taken = {v.destination for v in vol_args}
         for dest in sorted(image_cfg.get("Volumes") or {}):  # the image's VOLUME entries
             norm = "/" + "/".join(p for p in dest.split("/") if p)
             if norm not in taken:
                 vol_args.append(cc.VolumeArg(source=None, destination=norm, mode=""))
                 taken.add(norm)
+        if anonymous:
+            # As Docker's: `-v /path` is a VOLUME of the container's config too, so `commit`
+            # keeps it for the containers of the new image.
+            image_cfg["Volumes"] = {
+                **(image_cfg.get("Volumes") or {}),
+                **{d: {} for d in anonymous},
+            }
         # Everything that can refuse the flags runs before a volume is made.
         config = cc.container_config(opts, image_cfg, hostname="")
         host = cc.host_config(opts, binds=[v for v in opts.volumes if ":" in v])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lamina.engine.container_config import VolumeArg, parse_volume
+from lamina.engine.container_config import VolumeArg, merged_volumes, parse_volume
 from lamina.errors import UsageError
 
 
@@ -38,3 +38,18 @@ def test_volume_specs(spec: str, parsed: VolumeArg) -> None:
 def test_bad_volume_specs(spec: str, words: str) -> None:
     with pytest.raises(UsageError, match=words):
         parse_volume(spec)
+
+
+def _vols(*specs: str) -> list[tuple[str | None, str]]:
+    return [(v.source, v.destination) for v in merged_volumes([parse_volume(s) for s in specs])]
+
+
+def test_volume_args_merge_as_dockers_daemon_registers_them() -> None:
+    # docker 20.10: -v /x -v /x runs (one anonymous volume); -v nv:/x -v /x runs with nv;
+    # two binds or named volumes at one destination: "Duplicate mount point: /x" (125).
+    assert _vols("/x", "/x/") == [(None, "/x")]
+    assert _vols("nv:/x", "/x", "/y") == [("nv", "/x"), (None, "/y")]
+    assert _vols("/x", "nv:/x") == [("nv", "/x")]
+    for dup in (("nv:/x", "nv2:/x"), ("/h:/x", "nv:/x"), ("/h:/x/", "/h:/x")):
+        with pytest.raises(UsageError, match="Duplicate mount point: /x"):
+            merged_volumes([parse_volume(s) for s in dup])

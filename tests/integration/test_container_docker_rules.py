@@ -1,0 +1,70 @@
+"""Rules of ``docker run`` a container must follow to behave as Docker's, each checked against
+docker 20.10 by hand (the notes in each test say what Docker did): the supplementary groups a
+process gets, how ``-v`` args at one destination merge, and ``-v /path`` as a VOLUME of the
+container's config (which ``commit`` keeps)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_containers import Lamina, _lamina
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
+
+
+@pytest.fixture
+def lamina(shm_tmp: Path, busybox_rootfs_tar: Path) -> Iterator[Lamina]:
+    with _lamina(shm_tmp / "root", "overlay2", busybox_rootfs_tar) as lam:
+        yield lam
+
+
+def test_supplementary_groups_are_dockers(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10, busybox `id` in an image where nobody is in wheel and extra:
+    ctx = shm_tmp / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "RUN echo wheel:x:10:nobody >> /etc/group && echo extra:x:20:root,nobody >> /etc/group\n"
+    )
+    lamina.run("build", "-q", "-t", "groups", str(ctx))
+    docker = {
+        (): "uid=0(root) gid=0(root) groups=0(root),20(extra)",
+        ("-u", "nobody"): (
+            "uid=65534(nobody) gid=65534(nogroup) groups=10(wheel),20(extra),65534(nogroup)"
+        ),
+        ("-u", "nobody:0"): "uid=65534(nobody) gid=0(root) groups=0(root)",  # explicit: no extras
+        ("-u", "1234:5678"): "uid=1234 gid=5678 groups=5678",
+    }
+    for flags, expected in docker.items():
+        assert lamina.out("run", "--rm", *flags, "groups", "id").strip() == expected, flags
+
+
+def test_volume_args_at_one_destination(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10: "Duplicate mount point: /x" (125) for two binds/named volumes; one
+    # anonymous volume for -v /x -v /x; the named volume for -v nv:/x -v /x.
+    host = shm_tmp / "host"
+    host.mkdir()
+    for dup in (["nv:/x", "nv2:/x"], [f"{host}:/x", "nv:/x"], [f"{host}:/x/", f"{host}:/x"]):
+        args = [a for v in dup for a in ("-v", v)]
+        r = lamina.run("run", "--rm", *args, "busybox", "true", check=False)
+        assert (r.returncode, r.stderr.strip()) == (125, "error: Duplicate mount point: /x")
+    assert lamina.out("volume", "ls", "-q") == ""  # nothing made by the refused runs
+    out = lamina.out(
+        "run", "--rm", "-v", "/x", "-v", "/x", "busybox", "grep", "-c", " /x ", "/proc/mounts"
+    )
+    assert out.strip() == "1"
+    lamina.run("run", "--rm", "-v", "nv:/x", "-v", "/x", "busybox", "touch", "/x/f")
+    assert lamina.out("run", "--rm", "-v", "nv:/y", "busybox", "ls", "/y") == "f\n"
+
+
+def test_an_anonymous_volume_is_a_volume_of_the_config_and_commit_keeps_it(
+    lamina: Lamina,
+) -> None:
+    # docker 20.10: Config.Volumes {"/anon":{}} (the named one is not there), and the image
+    # committed from it has Volumes {"/anon":{}}.
+    cid = lamina.out("create", "-v", "/anon", "-v", "nv:/named", "busybox").strip()
+    assert lamina.out("inspect", "-f", "{{json .Config.Volumes}}", cid) == '{"/anon":{}}\n'
+    lamina.run("commit", cid, "withvol")
+    assert lamina.out("inspect", "-f", "{{json .Config.Volumes}}", "withvol") == '{"/anon":{}}\n'
