@@ -109,11 +109,15 @@ def rm(ctx: Context, args: Namespace) -> None:
 )
 def prune(ctx: Context, args: Namespace) -> None:
     """Remove volumes no container uses (anonymous ones unless --all)."""
-    removed = ctx.engine.volumes.prune(all_volumes=args.all_)
-    if removed:
+    from lamina.cli.render import human_size
+
+    result = ctx.engine.volumes.prune(all_volumes=args.all_)
+    if result.names:
         print("Deleted Volumes:")
-        for n in removed:
+        for n in result.names:
             print(n)
+        print()
+    print(f"Total reclaimed space: {human_size(result.reclaimed)}")
 
 
 @command(
