@@ -1,236 +1,523 @@
-"""The subset of Go's text/template that people type into ``--format``.
+"""The subset of Go's text/template that people type into ``--format``, with docker's functions.
 
-Supported: text, ``{{.A.B}}``, ``{{.}}``, ``{{json .X}}``, ``{{index .M "k"}}`` (and list
-indexes), ``{{range .X}}...{{end}}`` (``.`` is the element), ``{{if .X}}...{{else}}...{{end}}``,
-``{{join .X ", "}}``, ``{{upper .X}}``, ``{{lower .X}}``, ``{{len .X}}``, ``{{println ...}}``,
-pipelines ``{{.X | json}}``, and the trim markers ``{{-`` / ``-}}``. Values print the way Go's
-``fmt`` prints them (maps as ``map[k:v]``, lists as ``[a b]``, nil as ``<no value>``), so
-output matches ``docker inspect -f``. Any error is a :class:`~lamina.errors.UsageError`.
+Supported, as Go runs them over decoded JSON (maps): text; ``{{.}}``, ``{{.A.B}}``, a missing
+key is ``<no value>``; variables ``$`` (the data), ``{{$x := ...}}``, ``{{$x = ...}}``,
+``$x.A``, scoped to the block that declared them; ``{{if}}`` / ``{{with}}`` with ``{{else}}``,
+``{{else if}}`` and ``{{else with}}``; ``{{range .X}}``, ``{{range $e := .X}}``,
+``{{range $i, $e := .X}}`` over lists and maps (sorted keys), with ``{{else}}``,
+``{{break}}`` and ``{{continue}}``; pipelines ``{{.X | printf "%q"}}``; parenthesised
+arguments ``{{if eq (len .X) 1}}``; literals: strings ``"a\\n"`` and ```raw```, characters
+``'a'``, numbers ``-3 1.5 0x1F 1e3 1_000``, ``true``, ``false``, ``nil``; comments
+``{{/* ... */}}`` and the trim markers ``{{-`` / ``-}}``. Functions: Go's ``and or not eq ne
+lt le gt ge len index slice print printf println html js urlquery`` (``and``/``or`` return the
+deciding value and short-circuit, as Go 1.18+; ``printf`` has Go's verbs ``%v %s %d %q %x %X %o
+%b %c %U %t %e %f %g`` with flags, width and precision, and Go's ``%!d(string=x)`` error forms)
+and docker's ``json split join title lower upper pad truncate``. Values print as Go's ``fmt``
+prints them (maps as ``map[k:v]``, lists as ``[a b]``), so output matches ``docker inspect -f``.
+Not supported: ``define``/``template``/``block``, ``call``, range over an integer (Go 1.22+;
+docker 20.10 refuses it). Any error is a :class:`TemplateError`, a
+:class:`~lamina.errors.UsageError` (exit 2), worded as Go words it.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from msgspec import Struct, field
+from lamina.cli.template_parse import Command, Node, Operand, Pipe, TemplateError, line_of, parse
 
-from lamina.errors import UsageError
-
-_ACTION = re.compile(r"\{\{(-\s*)?(.*?)(\s*-)?\}\}", re.S)
-_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(\|)|(-?\d+)|([^\s|]+))')
+__all__ = ["TemplateError", "go_str", "render_template"]
 
 
-class TemplateError(UsageError):
+class _FuncError(Exception):
+    """A function's own failure; reported as Go's ``error calling NAME: ...``."""
+
+
+class _Break(Exception):
     pass
 
 
-class _Node(Struct):
-    kind: str  # text | expr | range | if
-    text: str = ""
-    args: list[list[str]] = field(default_factory=list)  # pipeline: commands of tokens
-    body: list[_Node] = field(default_factory=list)
-    else_body: list[_Node] = field(default_factory=list)
+class _Continue(Exception):
+    pass
 
 
-def _tokenize(src: str) -> list[list[str]]:
-    commands: list[list[str]] = [[]]
-    pos = 0
-    while pos < len(src):
-        m = _TOKEN.match(src, pos)
-        if m is None or m.end() == pos:
-            if src[pos:].strip() == "":
-                break
-            raise TemplateError(f"template: bad syntax near {src[pos:]!r}")
-        pos = m.end()
-        if m.group(3):
-            commands.append([])
-        else:
-            tok = next(g for g in m.groups() if g is not None)
-            commands[-1].append(tok)
-    if any(not c for c in commands):
-        raise TemplateError(f"template: missing command in {src!r}")
-    return commands
+_NO_FINAL = object()  # no value piped into a command
 
 
-def _parse(template: str) -> list[_Node]:
-    root: list[_Node] = []
-    # Each open block: (the node, the list we return to at its {{end}}, whether in {{else}}).
-    stack: list[tuple[_Node, list[_Node], bool]] = []
-    current = root
-    pos = 0
-    pending_trim = False
-    for m in _ACTION.finditer(template):
-        text = template[pos : m.start()]
-        if pending_trim:
-            text = text.lstrip()
-        if m.group(1):
-            text = text.rstrip()
-        if text:
-            current.append(_Node("text", text=text))
-        pending_trim = bool(m.group(3))
-        pos = m.end()
-        body = m.group(2).strip()
-        if body.startswith("/*"):
-            continue
-        word = body.split(None, 1)[0] if body else ""
-        if word in ("range", "if"):
-            node = _Node(word, args=_tokenize(body[len(word) :]))
-            current.append(node)
-            stack.append((node, current, False))
-            current = node.body
-        elif word == "else":
-            if not stack or stack[-1][2]:
-                raise TemplateError("template: unexpected {{else}}")
-            node, parent, _ = stack[-1]
-            stack[-1] = (node, parent, True)
-            current = node.else_body
-        elif word == "end":
-            if not stack:
-                raise TemplateError("template: unexpected {{end}}")
-            _, current, _ = stack.pop()
-        else:
-            if not body:
-                raise TemplateError("template: missing value for command")
-            current.append(_Node("expr", args=_tokenize(body)))
-    if stack:
-        raise TemplateError(
-            f"template: unexpected EOF: {{{{{stack[-1][0].kind}}}}} has no {{{{end}}}}"
-        )
-    tail = template[pos:]
-    if pending_trim:
-        tail = tail.lstrip()
-    if tail:
-        current.append(_Node("text", text=tail))
-    return root
-
-
-def go_str(value: Any) -> str:
-    """Format a value as Go's fmt %v does for decoded JSON."""
+def go_str(value: Any, *, nil: str = "<no value>") -> str:
+    """Format a value as Go's fmt %v does for decoded JSON (``nil`` is how null prints)."""
     if value is None:
-        return "<no value>"
+        return nil
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):  # a JSON integer may have been decoded as a float
+        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else _shortest(value)
     if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{k}:{go_str(v)}" for k, v in sorted(value.items())) + "]"
+        items = sorted(value.items())
+        return "map[" + " ".join(f"{k}:{go_str(v, nil=nil)}" for k, v in items) + "]"
     if isinstance(value, list | tuple):
-        return "[" + " ".join(go_str(v) for v in value) + "]"
+        return "[" + " ".join(go_str(v, nil=nil) for v in value) + "]"
     return str(value)
 
 
-def _field(value: Any, path: str) -> Any:
-    cur = value
-    for part in path.split(".")[1:]:
-        if part == "":
-            continue
-        if isinstance(cur, Mapping):
-            if part not in cur:
-                return None
-            cur = cur[part]
-        elif cur is None:
-            return None
+def _shortest(f: float) -> str:
+    """Go's %v for a float: shortest digits, exponent form below 1e-4 or from 1e6."""
+    r = repr(f)
+    if r in ("inf", "-inf", "nan"):
+        return {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}[r]
+    digits = r.lstrip("-").split("e")[0].replace(".", "").strip("0") or "0"
+    sci = f"{f:.{len(digits) - 1}e}"
+    exp = int(sci.split("e")[1])
+    return sci if exp < -4 or exp >= 6 else f"{f:.{max(len(digits) - 1 - exp, 0)}f}"
+
+
+def _go_type(v: Any) -> str:
+    names = {bool: "bool", int: "int", float: "float64", str: "string"}
+    if type(v) in names:
+        return names[type(v)]
+    if isinstance(v, Mapping):
+        return "map[string]interface {}"
+    return "[]interface {}" if isinstance(v, list | tuple) else type(v).__name__
+
+
+# printf ---------------------------------------------------------------------------------------
+
+
+def _fmt_one(flags: str, width: str, prec: str, verb: str, arg: Any) -> str:
+    spec = "%" + flags + width + ("." + prec if prec != "" else "")
+    if arg is None:
+        return "<nil>" if verb == "v" else f"%!{verb}(<nil>)"
+    if isinstance(arg, Mapping):
+        pairs = sorted(arg.items())
+        return "map[" + " ".join(
+            _fmt_one(flags, width, prec, verb, k) + ":" + _fmt_one(flags, width, prec, verb, v)
+            for k, v in pairs
+        ) + "]"  # fmt: skip
+    if isinstance(arg, list | tuple):
+        return "[" + " ".join(_fmt_one(flags, width, prec, verb, v) for v in arg) + "]"
+    pad = "%" + flags.replace("0", "") + width + "s"
+    if isinstance(arg, bool):
+        if verb in "vt":
+            return pad % ("true" if arg else "false")
+    elif isinstance(arg, int):
+        if verb in "vd":
+            return (spec + "d") % arg
+        if verb in "xXo":
+            return (spec + verb) % arg
+        if verb == "b":
+            return pad % format(arg, "b")
+        if verb == "c":
+            return pad % chr(arg)
+        if verb == "q":
+            return pad % ("'" + json.dumps(chr(arg), ensure_ascii=False)[1:-1] + "'")
+        if verb == "U":
+            return pad % f"U+{arg:04X}"
+    elif isinstance(arg, float):
+        if verb in "eEfFgG" and (prec != "" or verb not in "gG"):
+            return (spec + verb) % arg
+        if verb in "vgG":
+            return pad % _shortest(arg)
+    elif isinstance(arg, str):
+        if verb in "vs":
+            return (spec + "s") % arg
+        if verb == "q":
+            return pad % json.dumps(arg, ensure_ascii=False)
+        if verb in "xX":
+            text = arg[: int(prec)] if prec else arg
+            hexed = text.encode().hex()
+            return pad % (hexed.upper() if verb == "X" else hexed)
+    return f"%!{verb}({_go_type(arg)}={go_str(arg, nil='<nil>')})"
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    """Go's fmt.Sprintf for the verbs and flags scripts use."""
+    out: list[str] = []
+    i, n, used = 0, 0, 0
+    while i < len(fmt):
+        j = fmt.find("%", i)
+        if j < 0:
+            out.append(fmt[i:])
+            break
+        out.append(fmt[i:j])
+        i = j + 1
+        flags = width = prec = ""
+        while i < len(fmt) and fmt[i] in "-+# 0":
+            flags += fmt[i]
+            i += 1
+        while i < len(fmt) and (fmt[i].isdigit() or (fmt[i] == "*" and not width)):
+            if fmt[i] == "*" and n < len(args) and isinstance(args[n], int):
+                width, n = str(args[n]), n + 1
+                if width.startswith("-"):
+                    flags, width = flags + "-", width[1:]
+            else:
+                width += fmt[i]
+            i += 1
+        if fmt[i : i + 1] == ".":
+            i += 1
+            while i < len(fmt) and fmt[i].isdigit():
+                prec += fmt[i]
+                i += 1
+            prec = prec or "0"
+        if i >= len(fmt):
+            out.append("%!(NOVERB)")
+            break
+        verb = fmt[i]
+        i += 1
+        if verb == "%":
+            out.append("%")
+        elif n >= len(args):
+            out.append(f"%!{verb}(MISSING)")
         else:
-            raise TemplateError(
-                f"template: can't evaluate field {part} in type {type(cur).__name__}"
-            )
-    return cur
+            out.append(_fmt_one(flags, width, prec, verb, args[n]))
+            n += 1
+        used = n
+    if used < len(args):
+        extra = ", ".join(f"{_go_type(a)}={go_str(a, nil='<nil>')}" for a in args[used:])
+        out.append(f"%!(EXTRA {extra})")
+    return "".join(out)
 
 
-def _index(value: Any, *keys: Any) -> Any:
-    cur = value
+def _sprint(*args: Any) -> str:
+    """Go's fmt.Sprint: a space between operands when neither is a string."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if i and not isinstance(a, str) and not isinstance(args[i - 1], str):
+            out.append(" ")
+        out.append(a if isinstance(a, str) else go_str(a, nil="<nil>"))
+    return "".join(out)
+
+
+# functions ------------------------------------------------------------------------------------
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float | str):
+        return {int: "int", float: "float", str: "string"}[type(v)]
+    return "other"  # nil, lists and maps: Go's invalidKind
+
+
+def _eq(a: Any, *others: Any) -> bool:
+    if not others:
+        raise _FuncError("missing argument for comparison")
+    for b in others:
+        if _kind(a) != _kind(b):
+            if a is not None and b is not None:
+                raise _FuncError("incompatible types for comparison")
+        elif _kind(a) == "other":
+            if a is not None and b is not None:
+                raise _FuncError(f"non-comparable type {go_str(b)}: {_go_type(b)}")
+            if a is None and b is None:
+                return True
+        elif a == b:
+            return True
+    return False
+
+
+def _lt(a: Any, b: Any) -> bool:
+    if "bool" in (_kind(a), _kind(b)) or "other" in (_kind(a), _kind(b)):
+        raise _FuncError("invalid type for comparison")
+    if _kind(a) != _kind(b):
+        raise _FuncError("incompatible types for comparison")
+    return bool(a < b)
+
+
+def _index(item: Any, *keys: Any) -> Any:
+    cur = item
     for k in keys:
+        if cur is None:
+            raise _FuncError("index of untyped nil")
         if isinstance(cur, Mapping):
+            if not isinstance(k, str):
+                raise _FuncError(f"value has type {_go_type(k)}; should be string")
             cur = cur.get(k)
-        elif isinstance(cur, list):
-            try:
-                cur = cur[int(k)]
-            except (ValueError, IndexError) as exc:
-                raise TemplateError(f"template: index out of range: {k}") from exc
+        elif isinstance(cur, list | tuple | str):
+            if not isinstance(k, int) or isinstance(k, bool):
+                raise _FuncError(f"cannot index slice/array with type {_go_type(k)}")
+            if not 0 <= k < len(cur):
+                raise _FuncError(f"index out of range: {k}")
+            cur = ord(cur[k]) if isinstance(cur, str) else cur[k]
         else:
-            raise TemplateError(f"template: can't index item of type {type(cur).__name__}")
+            raise _FuncError(f"can't index item of type {_go_type(cur)}")
     return cur
 
 
-def _json(v: Any) -> str:
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+def _slice(item: Any, *idx: Any) -> Any:
+    if not isinstance(item, list | tuple | str):
+        raise _FuncError(f"can't slice item of type {_go_type(item)}")
+    if len(idx) > 2 + (not isinstance(item, str)):
+        raise _FuncError(f"too many slice indexes: {len(idx)}")
+    bounds = [i if isinstance(i, int) else -1 for i in idx]
+    for i in bounds:
+        if not 0 <= i <= len(item):
+            raise _FuncError(f"index out of range: {i}")
+    lo = bounds[0] if bounds else 0
+    hi = bounds[1] if len(bounds) > 1 else len(item)
+    if lo > hi:
+        raise _FuncError(f"invalid slice index: {lo} > {hi}")
+    return item[lo:hi]
 
 
-_FUNCS: dict[str, Callable[..., Any]] = {
-    "json": _json,
-    "index": _index,
-    "join": lambda v, sep: sep.join(go_str(x) for x in (v or [])),
-    "upper": lambda v: go_str(v).upper(),
-    "lower": lambda v: go_str(v).lower(),
-    "len": lambda v: len(v or []),
-    "println": lambda *a: " ".join(go_str(x) for x in a) + "\n",
-    "print": lambda *a: "".join(go_str(x) for x in a),
-    "title": lambda v: go_str(v).title(),
-    "split": lambda v, sep: go_str(v).split(sep),
+def _len(v: Any) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, str | list | tuple | Mapping):
+        return len(v)
+    raise _FuncError(f"len of type {_go_type(v)}")
+
+
+def _title(s: Any) -> str:
+    """Go's strings.Title: upper-case the first letter of each word, leave the rest."""
+    out, prev = [], " "
+    for ch in go_str(s):
+        out.append(ch.upper() if not (prev.isalnum() or prev == "_") else ch)
+        prev = ch
+    return "".join(out)
+
+
+def _js(*args: Any) -> str:
+    esc = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E"}
+    esc |= {"&": "\\u0026", "=": "\\u003D"}
+    return "".join(esc.get(c, c if c.isprintable() else f"\\u{ord(c):04X}") for c in _sprint(*args))
+
+
+def _html(*args: Any) -> str:
+    esc = {"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#39;", '"': "&#34;", "\0": "\ufffd"}
+    return "".join(esc.get(c, c) for c in _sprint(*args))
+
+
+def _urlquery(*args: Any) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(_sprint(*args), safe="")
+
+
+def _wrong_type(value: Any, want: str) -> _FuncError:
+    return _FuncError(f"wrong type for value; expected {want}; got {_go_type(value)}")
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type(value, "string")
+    return value
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _wrong_type(value, "int")
+    return value
+
+
+def _pad(s: Any, prefix: Any, suffix: Any) -> str:
+    text = _str(s)
+    if not text:
+        return text
+    return " " * _int(prefix) + text + " " * _int(suffix)
+
+
+def _split(s: Any, sep: Any) -> list[str]:
+    text = go_str(s)
+    return list(text) if sep == "" else text.split(go_str(sep))
+
+
+# name -> (function, fixed args, variadic). `and` / `or` are evaluated lazily in _call.
+_FUNCS: dict[str, tuple[Callable[..., Any], int, bool]] = {
+    "and": (lambda *a: a, 1, True),
+    "or": (lambda *a: a, 1, True),
+    "not": (lambda v: not v, 1, False),
+    "eq": (_eq, 1, True),
+    "ne": (lambda a, b: not _eq(a, b), 2, False),
+    "lt": (_lt, 2, False),
+    "le": (lambda a, b: _lt(a, b) or _eq(a, b), 2, False),
+    "gt": (lambda a, b: not (_lt(a, b) or _eq(a, b)), 2, False),
+    "ge": (lambda a, b: not _lt(a, b), 2, False),
+    "len": (_len, 1, False),
+    "index": (_index, 1, True),
+    "slice": (_slice, 1, True),
+    "print": (_sprint, 0, True),
+    "printf": (lambda f, *a: _printf(_str(f), *a), 1, True),
+    "println": (lambda *a: " ".join(go_str(x, nil="<nil>") for x in a) + "\n", 0, True),
+    "html": (_html, 0, True),
+    "js": (_js, 0, True),
+    "urlquery": (_urlquery, 0, True),
+    # docker/cli templates.basicFunctions
+    "json": (lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False), 1, False),
+    "split": (_split, 2, False),
+    "join": (lambda v, sep: sep.join(go_str(x) for x in (v or [])), 2, False),
+    "title": (_title, 1, False),
+    "lower": (lambda v: go_str(v).lower(), 1, False),
+    "upper": (lambda v: go_str(v).upper(), 1, False),
+    "pad": (_pad, 3, False),
+    "truncate": (lambda s, n: _str(s)[: _int(n)], 2, False),
 }
+_FUNC_NAMES = frozenset(_FUNCS)
 
 
-def _arg(tok: str, dot: Any) -> Any:
-    if tok.startswith('"'):
-        return json.loads(tok)
-    if tok.startswith("`"):
-        return tok[1:-1]
-    if tok.startswith("."):
-        return dot if tok == "." else _field(dot, tok)
-    if re.fullmatch(r"-?\d+", tok):
-        return int(tok)
-    if tok in ("true", "false"):
-        return tok == "true"
-    raise TemplateError(f'template: function "{tok}" not defined')
+# evaluation -----------------------------------------------------------------------------------
 
 
-def _eval(commands: list[list[str]], dot: Any) -> Any:
-    result: Any = None
-    for i, cmd in enumerate(commands):
-        head, *rest = cmd
-        if head in _FUNCS:
-            args = [_arg(t, dot) for t in rest]
-            if i > 0:
-                args.append(result)
-            try:
-                result = _FUNCS[head](*args)
-            except TypeError as exc:
-                raise TemplateError(f"template: wrong number of args for {head}") from exc
+class _Var:
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name = name
+        self.value = value
+
+
+class _State:
+    def __init__(self, src: str, data: Any) -> None:
+        self.src = src
+        self.vars = [_Var("$", data)]  # innermost last
+        self.out: list[str] = []
+
+    def fail(self, pos: int, at: str, msg: str) -> TemplateError:
+        col = pos - (self.src.rfind("\n", 0, pos) + 1)
+        where = f"{line_of(self.src, pos)}:{col}"
+        return TemplateError(f'template: :{where}: executing "" at <{at}>: {msg}')
+
+    def var(self, name: str) -> _Var:
+        for slot in reversed(self.vars):
+            if slot.name == name:
+                return slot
+        raise TemplateError(f"template: undefined variable: {name}")
+
+    def walk(self, nodes: list[Node], dot: Any) -> None:
+        for n in nodes:
+            if n.kind == "text":
+                self.out.append(n.text)
+            elif n.kind == "action":
+                assert n.pipe is not None
+                v = self.pipe(n.pipe, dot)
+                if not n.pipe.decl:
+                    self.out.append(v if isinstance(v, str) else go_str(v))
+            elif n.kind in ("if", "with"):
+                mark = len(self.vars)
+                assert n.pipe is not None
+                v = self.pipe(n.pipe, dot)
+                if v:
+                    self.walk(n.body, v if n.kind == "with" else dot)
+                else:
+                    self.walk(n.else_body, dot)
+                del self.vars[mark:]
+            elif n.kind == "range":
+                self.range(n, dot)
+            else:
+                raise _Break() if n.kind == "break" else _Continue()
+
+    def range(self, n: Node, dot: Any) -> None:
+        assert n.pipe is not None
+        mark = len(self.vars)
+        seq = self.pipe(n.pipe, dot)
+        items: Iterator[tuple[Any, Any]]
+        if isinstance(seq, Mapping):
+            items = ((k, seq[k]) for k in sorted(seq))
+        elif isinstance(seq, list | tuple):
+            items = enumerate(seq)
+        elif seq is None:
+            items = iter(())
         else:
-            if rest:
-                raise TemplateError(f"template: can't give argument to non-function {head}")
-            result = _arg(head, dot)
-    return result
+            raise self.fail(n.pipe.pos, n.pipe.src, f"range can't iterate over {go_str(seq)}")
+        inner = len(self.vars)
+        empty = True
+        for key, elem in items:
+            empty = False
+            if n.pipe.decl:  # `$e :=` is the element; `$i, $e :=` the index (or key) and element
+                self.vars[-1].value = elem
+                if len(n.pipe.decl) > 1:
+                    self.vars[-2].value = key
+            try:
+                self.walk(n.body, elem)
+            except _Break:
+                break
+            except _Continue:
+                pass
+            finally:
+                del self.vars[inner:]
+        if empty:
+            self.walk(n.else_body, dot)
+        del self.vars[mark:]
 
+    def pipe(self, p: Pipe, dot: Any) -> Any:
+        value: Any = _NO_FINAL
+        for cmd in p.cmds:
+            value = self.command(cmd, dot, value)
+        for name in p.decl:
+            if p.assign:
+                last = p.cmds[-1]
+                try:
+                    self.var(name).value = value
+                except TemplateError:
+                    raise self.fail(last.pos, last.src, f"undefined variable: {name}") from None
+            else:
+                self.vars.append(_Var(name, value))
+        return value
 
-def _truthy(v: Any) -> bool:
-    return bool(v)
+    def command(self, cmd: Command, dot: Any, final: Any) -> Any:
+        head, args = cmd.args[0], cmd.args[1:]
+        if head.kind == "ident":
+            return self.call(cmd, head.value, args, dot, final)
+        has_args = bool(args) or final is not _NO_FINAL
+        if head.kind in ("field", "var", "chain") and head.fields:
+            return self.fields(head, dot, has_args)
+        if has_args:
+            raise self.fail(head.pos, head.src, f"can't give argument to non-function {head.src}")
+        if head.kind == "nil":
+            raise self.fail(head.pos, head.src, "nil is not a command")
+        return self.operand(head, dot)
 
+    def operand(self, arg: Operand, dot: Any) -> Any:
+        if arg.kind == "dot":
+            return dot
+        if arg.kind in ("field", "var", "chain"):
+            return self.fields(arg, dot, False)
+        if arg.kind == "ident":
+            return self.call(Command(arg.pos, [arg], arg.src), arg.value, [], dot, _NO_FINAL)
+        return arg.value  # a literal or nil
 
-def _render(nodes: list[_Node], dot: Any, out: list[str]) -> None:
-    for n in nodes:
-        if n.kind == "text":
-            out.append(n.text)
-        elif n.kind == "expr":
-            v = _eval(n.args, dot)
-            out.append(v if isinstance(v, str) else go_str(v))
-        elif n.kind == "if":
-            _render(n.body if _truthy(_eval(n.args, dot)) else n.else_body, dot, out)
-        elif n.kind == "range":
-            seq = _eval(n.args, dot)
-            items = list(seq.values()) if isinstance(seq, Mapping) else list(seq or [])
-            if not items:
-                _render(n.else_body, dot, out)
-            for item in items:
-                _render(n.body, item, out)
+    def fields(self, arg: Operand, dot: Any, has_args: bool) -> Any:
+        if arg.kind == "var":
+            cur = self.var(arg.value).value
+        elif arg.kind == "chain":
+            cur = self.pipe(arg.value, dot)
+        else:
+            cur = dot
+        for i, name in enumerate(arg.fields):
+            if isinstance(cur, Mapping):
+                if has_args and i == len(arg.fields) - 1:
+                    raise self.fail(arg.pos, arg.src, f"{name} is not a method but has arguments")
+                cur = cur.get(name)
+            elif cur is not None:
+                msg = f"can't evaluate field {name} in type interface {{}}"
+                raise self.fail(arg.pos, arg.src, msg)
+        return cur
+
+    def call(self, cmd: Command, name: str, args: list[Operand], dot: Any, final: Any) -> Any:
+        fn, fixed, variadic = _FUNCS[name]
+        count = len(args) + (final is not _NO_FINAL)
+        if count < fixed or (count > fixed and not variadic):
+            want = f"at least {fixed}" if variadic else str(fixed)
+            msg = f"wrong number of args for {name}: want {want} got {count}"
+            raise self.fail(cmd.args[0].pos, name, msg)
+        values: list[Any] = []
+        for a in args:
+            values.append(self.operand(a, dot))
+            if name in ("and", "or") and bool(values[-1]) == (name == "or"):
+                return values[-1]  # short-circuit, as Go 1.18+
+        if final is not _NO_FINAL:
+            values.append(final)
+        if name in ("and", "or"):
+            return values[-1]
+        try:
+            return fn(*values)
+        except _FuncError as exc:
+            raise self.fail(cmd.pos, cmd.src, f"error calling {name}: {exc}") from None
 
 
 def render_template(template: str, data: Any) -> str:
     """Render ``template`` against ``data`` (decoded JSON)."""
-    nodes = _parse(template.replace("\\n", "\n").replace("\\t", "\t"))
-    out: list[str] = []
-    _render(nodes, data, out)
-    return "".join(out)
+    src = template.replace("\\n", "\n").replace("\\t", "\t")
+    state = _State(src, data)
+    state.walk(parse(src, _FUNC_NAMES), data)
+    return "".join(state.out)
