@@ -57,6 +57,12 @@ def test_run_and_ps_shapes(cli: Cli) -> None:
         12,
     )
     assert cli("ps", "-a", "--format", "{{.Names}}:{{.Status}}")[1].startswith("one:Exited (7)")
+    # As docker 20.10's `docker ps -a --format` prints them; a table's header is the template run
+    # over the column names, so docker prints "12" (the length of "CONTAINER ID") there too.
+    fmt = '{{printf "%-5s|%.4s" .Names .Image}} {{if eq .State "created" "exited"}}stopped{{end}}'
+    assert cli("ps", "-a", "--format", fmt)[1] == "one  |busy stopped\n"
+    fmt = 'table {{.Names}}\t{{if ne .State "running"}}{{printf "%d" (len .ID)}}{{end}}'
+    assert cli("ps", "-a", "--format", fmt)[1].split() == ["NAMES", "12", "one", "12"]
     assert cli("ps", "-a", "--filter", "exited=7", "-q")[1].strip() == rec["ID"]
     assert cli("ps", "-a", "--filter", "exited=0", "-q")[1] == ""
     assert cli("ps", "--filter", "status=exited", "-q")[1].strip() == rec["ID"]

@@ -166,3 +166,21 @@ def test_bad_template_is_usage_error(
     code, _, err = run(capsys, root, "inspect", "-f", "{{range .X}}", "bb")
     assert code == 2
     assert "template" in err
+
+
+def test_inspect_templates_as_docker(
+    capsys: pytest.CaptureFixture[str], shm_tmp: Path, busybox_tar: Path
+) -> None:
+    # The outputs are docker 20.10's `docker inspect -f` for the same import (bar the id).
+    root = shm_tmp / "root"
+    changes = ["--change", 'CMD ["/bin/sh"]', "--change", "LABEL a=1 b=two"]
+    assert run(capsys, root, "import", *changes, str(busybox_tar), "bb", driver="vfs")[0] == 0
+    fmt = "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}"
+    assert run(capsys, root, "inspect", "-f", fmt, "bb")[1] == "a=1;b=two;\n"
+    fmt = '{{printf "%.7s|%-6s|%q" .Id .Os (index .Config.Cmd 0)}}'
+    assert run(capsys, root, "inspect", "-f", fmt, "bb")[1] == 'sha256:|linux |"/bin/sh"\n'
+    fmt = '{{if eq (len .RootFS.Layers) 1}}single{{else}}many{{end}} {{eq .Os "windows" "linux"}}'
+    assert run(capsys, root, "inspect", "-f", fmt, "bb")[1] == "single true\n"
+    code, _, err = run(capsys, root, "inspect", "-f", "{{eq .Os 1}}", "bb")
+    assert code == 2
+    assert 'executing "" at <eq .Os 1>: error calling eq: incompatible types' in err
