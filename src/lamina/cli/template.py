@@ -419,14 +419,15 @@ class _State:
             items = iter(())
         else:
             raise self.fail(n.pipe.pos, n.pipe.src, f"range can't iterate over {go_str(seq)}")
+        # `$e :=` is the element; `$i, $e :=` the index (or key) and the element.
+        slots = [self.var(name) for name in n.pipe.decl]
         inner = len(self.vars)
         empty = True
         for key, elem in items:
             empty = False
-            if n.pipe.decl:  # `$e :=` is the element; `$i, $e :=` the index (or key) and element
-                self.vars[-1].value = elem
-                if len(n.pipe.decl) > 1:
-                    self.vars[-2].value = key
+            if slots:
+                slots[-1].value = elem
+                slots[0].value = key if len(slots) > 1 else elem
             try:
                 self.walk(n.body, elem)
             except _Break:
@@ -519,5 +520,8 @@ def render_template(template: str, data: Any) -> str:
     """Render ``template`` against ``data`` (decoded JSON)."""
     src = template.replace("\\n", "\n").replace("\\t", "\t")
     state = _State(src, data)
-    state.walk(parse(src, _FUNC_NAMES), data)
+    try:
+        state.walk(parse(src, _FUNC_NAMES), data)
+    except RecursionError:  # Go's parser stops at a nesting depth of 10000
+        raise TemplateError("template: max expression depth exceeded") from None
     return "".join(state.out)

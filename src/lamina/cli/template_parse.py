@@ -100,6 +100,26 @@ def _unquote(body: str) -> str:
     return "".join(out)
 
 
+def _is_space(ch: str) -> bool:
+    return ch != "" and ch in _SPACE
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _number_end(src: str, pos: int) -> int:
+    """The end of the number at ``pos``: digits, letters (0x, e), `_`, `.`, an exponent's sign."""
+    end = pos + 1
+    hexa = src[pos : pos + 2].lower() == "0x"
+    while end < len(src):
+        ch = src[end]
+        if not (_is_word(ch) or ch == "." or (ch in "+-" and src[end - 1] in "eE" and not hexa)):
+            break
+        end += 1
+    return end
+
+
 def _number(text: str) -> int | float:
     clean = text.replace("_", "")
     try:
@@ -125,7 +145,7 @@ class _Lexer:
             if trim_next:
                 text = text.lstrip(_SPACE)
             left_trim = start >= 0 and src[start + 2 : start + 3] == "-"
-            left_trim = left_trim and src[start + 3 : start + 4] in tuple(_SPACE)
+            left_trim = left_trim and _is_space(src[start + 3 : start + 4])
             if left_trim:
                 text = text.rstrip(_SPACE)
             if text:
@@ -147,7 +167,7 @@ class _Lexer:
         after = self.src[close + 2 :]
         if after.startswith("}}"):
             return close + 4, False
-        if after[:1] in tuple(_SPACE) and after[1:].startswith("-}}"):
+        if _is_space(after[:1]) and after[1:].startswith("-}}"):
             return close + 6, True
         raise self.fail(pos, "comment ends before closing delimiter")
 
@@ -169,7 +189,7 @@ class _Lexer:
                 raise self.fail(pos, "unclosed action")
             ch, start = src[pos], pos
             nxt = src[pos + 1 : pos + 2]
-            tok = Tok(ch, ch, pos, spaced)
+            tok = Tok(ch, ch)
             if ch in "\"'":
                 end = pos + 1
                 while end < len(src) and src[end] not in (ch, "\n"):
@@ -183,27 +203,23 @@ class _Lexer:
                     raise self.fail(pos, f"invalid syntax: {src[pos : end + 1]}") from exc
                 if ch == "'" and len(text) != 1:
                     raise self.fail(pos, f"malformed character constant: {src[pos : end + 1]}")
-                tok = Tok("string", text, pos, spaced) if ch == '"' else Tok("number", ord(text))
+                tok = Tok("string", text) if ch == '"' else Tok("number", ord(text))
                 pos = end + 1
             elif ch == "`":
                 end = src.find("`", pos + 1)
                 if end < 0:
                     raise self.fail(pos, "unterminated raw quoted string")
-                tok, pos = Tok("string", src[pos + 1 : end], pos, spaced), end + 1
+                tok, pos = Tok("string", src[pos + 1 : end]), end + 1
             elif ch.isdigit() or (ch in "+-." and nxt.isdigit()):
-                end = pos + 1
-                while end < len(src) and (src[end].isalnum() or src[end] in "_." or (
-                    src[end] in "+-" and src[end - 1] in "eEpP" and src[pos : pos + 2] != "0x"
-                )):  # fmt: skip
-                    end += 1
+                end = _number_end(src, pos)
                 try:
                     tok = Tok("number", _number(src[pos:end]))
                 except ValueError as exc:
                     raise self.fail(pos, f'bad number syntax: "{src[pos:end]}"') from exc
                 pos = end
-            elif ch in ".$" or ch.isalpha() or ch == "_":
+            elif ch in ".$" or _is_word(ch):
                 end = pos + 1
-                while end < len(src) and (src[end].isalnum() or src[end] == "_"):
+                while _is_word(src[end : end + 1]):
                     end += 1
                 word = src[pos:end]
                 if word in ("true", "false"):
@@ -218,7 +234,7 @@ class _Lexer:
                     tok = Tok("keyword" if word in _KEYWORDS else "ident", word)
                 pos = end
             elif ch == ":" and nxt == "=":
-                tok, pos = Tok(":=", ":=", pos, spaced), pos + 2
+                tok, pos = Tok(":="), pos + 2
             elif ch in "|,=()":
                 depth += {"(": 1, ")": -1}.get(ch, 0)
                 if depth < 0:
@@ -234,13 +250,11 @@ class _Lexer:
     def fields(self, tok: Tok, pos: int) -> int:
         """Absorb `.A.B` written right after a field, variable or `)`."""
         src = self.src
-        while src[pos : pos + 1] == "." and (src[pos + 1 : pos + 2].isalnum() or (
-            src[pos + 1 : pos + 2] == "_"
-        )):  # fmt: skip
+        while src[pos : pos + 1] == "." and _is_word(src[pos + 1 : pos + 2]):
             if len(tok.fields) == (tok.kind == "field"):
                 tok.chain_pos = pos
             end = pos + 1
-            while end < len(src) and (src[end].isalnum() or src[end] == "_"):
+            while _is_word(src[end : end + 1]):
                 end += 1
             tok.fields.append(src[pos + 1 : end])
             pos = end

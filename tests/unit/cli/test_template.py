@@ -306,6 +306,16 @@ def test_errors_as_docker(template: str, message: str) -> None:
     assert isinstance(info.value, UsageError) and info.value.exit_status == 2
 
 
+def test_deep_nesting_is_a_template_error_not_a_crash() -> None:
+    with pytest.raises(TemplateError, match="depth"):
+        render_template("{{" + "(" * 5000 + "1" + ")" * 5000 + "}}", IMAGE)
+
+
+def test_range_assigns_to_declared_variables() -> None:
+    tmpl = "{{$i := 9}}{{$e := 0}}{{range $i, $e = .}}{{$i}}{{$e}},{{end}}|{{$i}}{{$e}}"
+    assert render_template(tmpl, ["a", "b"]) == "0a,1b,|1b"
+
+
 def test_scopes_do_not_leak_between_iterations() -> None:
     tmpl = "{{range $i, $e := .}}{{$y := $e}}{{$y}}{{end}}|{{range .}}{{$i := .}}{{$i}}{{end}}"
     assert render_template(tmpl, ["a", "b"]) == "ab|ab"
