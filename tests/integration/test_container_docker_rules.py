@@ -5,6 +5,7 @@ container's config (which ``commit`` keeps)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,3 +69,36 @@ def test_an_anonymous_volume_is_a_volume_of_the_config_and_commit_keeps_it(
     assert lamina.out("inspect", "-f", "{{json .Config.Volumes}}", cid) == '{"/anon":{}}\n'
     lamina.run("commit", cid, "withvol")
     assert lamina.out("inspect", "-f", "{{json .Config.Volumes}}", "withvol") == '{"/anon":{}}\n'
+
+
+def test_env_file_label_file_read_only_and_stop_signal(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10 with the same files: "9|two words|/root|unset"; labels {"x":"over","z":"3"}
+    # (a bare key in a label file is dropped); --read-only: "Read-only file system" for / and
+    # /tmp, /dev still writable.
+    env = shm_tmp / "env.list"
+    env.write_text("# c\n\n  A=1\nB=two words\nHOME\nNOPE_UNSET\n")
+    labels = shm_tmp / "labels.list"
+    labels.write_text("x=1\ny\n")
+    script = 'echo "$A|$B|$HOME|${NOPE_UNSET-unset}"'
+    out = lamina.out(
+        "run", "--rm", "--env-file", str(env), "-e", "A=9", "busybox", "sh", "-c", script
+    )
+    assert out == f"9|two words|{Path.home()}|unset\n"
+    cid = lamina.out(
+        "create", "--label-file", str(labels), "-l", "z=3", "-l", "x=over", "--read-only",
+        "--stop-signal", "SIGUSR1", "busybox", "sh", "-c",
+        "trap 'echo got-usr1; exit 7' USR1; touch /x || echo ro; while :; do sleep 0.1; done",
+    )  # fmt: skip
+    cid = cid.strip()
+    fields = "{{json .Config.Labels}} {{.Config.StopSignal}} {{.HostConfig.ReadonlyRootfs}}"
+    assert lamina.out("inspect", "-f", fields, cid) == '{"x":"over","z":"3"} SIGUSR1 true\n'
+    lamina.run("start", cid)
+    for _ in range(50):  # the trap is set once the shell has written "ro"
+        if "ro" in lamina.out("logs", cid):
+            break
+        time.sleep(0.1)
+    lamina.run("stop", "-t", "5", cid)
+    assert lamina.out("wait", cid) == "7\n"  # stopped by SIGUSR1, answered by the trap
+    assert lamina.out("logs", cid) == "ro\ngot-usr1\n"
+    r = lamina.run("run", "--rm", "--stop-signal", "BOGUS", "busybox", "true", check=False)
+    assert (r.returncode, r.stderr.strip()) == (125, "error: invalid stop signal: 'BOGUS'")

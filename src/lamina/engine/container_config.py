@@ -44,6 +44,9 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     interactive: bool = False
     auto_remove: bool = False
     detach: bool = False
+    labels: tuple[str, ...] = ()  # KEY=VALUE (or KEY: an empty value), over the image's
+    read_only: bool = False  # --read-only: the rootfs mounted read-only
+    stop_signal: str | None = None  # --stop-signal, over the image's STOPSIGNAL
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -125,6 +128,48 @@ def parse_env(items: Sequence[str], *, host_env: Mapping[str, str] | None = None
     return out
 
 
+def read_kv_file(path: str, *, what: str) -> list[str]:
+    """The lines of an ``--env-file``/``--label-file`` as docker's CLI reads them
+    (opts.parseKeyValueFile): leading blanks and ``#`` comments skipped, ``KEY=VALUE`` as
+    written, a bare ``KEY`` kept for the caller to resolve; a name with blanks, a line without
+    one, or bytes that are not UTF-8 are errors naming the file and line."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read((1 << 20) + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what} {path}: {exc.strerror}") from None
+    if len(data) > 1 << 20:
+        raise UsageError(f"the {what} {path} is larger than 1 MiB")
+    out: list[str] = []
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r").lstrip()
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"{what} {path} contains invalid utf8 bytes at line {number}"
+            ) from None
+        if not line or line.startswith("#"):
+            continue
+        name = line.partition("=")[0]
+        if not name:
+            raise UsageError(f"{what} {path}: no variable name on line {line!r}")
+        if any(c in name for c in " \t\n\v\f\r"):
+            raise UsageError(f"{what} {path}: variable {name!r} contains whitespaces")
+        out.append(line)
+    return out
+
+
+def merge_labels(base: Mapping[str, str] | None, items: Sequence[str]) -> dict[str, str]:
+    """The image's labels with ``-l KEY=VALUE`` (``-l KEY``: empty) overriding by key."""
+    labels = dict(base or {})
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise UsageError(f"invalid label {item!r}: it needs a name (KEY=VALUE)")
+        labels[key] = value
+    return labels
+
+
 def merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
     """The image's env with ``extra`` overriding by key, order kept as Docker keeps it."""
     out = list(base)
@@ -160,6 +205,11 @@ def container_config(
         entrypoint = image_cfg.get("Entrypoint") or None
         cmd = list(opts.command) or image_cfg.get("Cmd") or None
     env = merge_env(image_cfg.get("Env") or [], parse_env(opts.env))
+    stop_signal = opts.stop_signal or image_cfg.get("StopSignal")
+    if opts.stop_signal:
+        from lamina.runtime.signals import signal_number
+
+        signal_number(opts.stop_signal, what="stop signal")  # refused at create, as Docker
     attach = not opts.detach
     return {
         "Hostname": opts.hostname or hostname,
@@ -178,8 +228,8 @@ def container_config(
         "WorkingDir": opts.workdir if opts.workdir is not None else image_cfg.get("WorkingDir", ""),
         "Entrypoint": entrypoint,
         "OnBuild": None,
-        "Labels": image_cfg.get("Labels") or {},
-        **({"StopSignal": image_cfg["StopSignal"]} if image_cfg.get("StopSignal") else {}),
+        "Labels": merge_labels(image_cfg.get("Labels"), opts.labels),
+        **({"StopSignal": stop_signal} if stop_signal else {}),
     }
 
 
@@ -208,7 +258,7 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
         "CapAdd": list(opts.cap_add) or None,
         "CapDrop": list(opts.cap_drop) or None,
         "Privileged": opts.privileged,
-        "ReadonlyRootfs": False,
+        "ReadonlyRootfs": opts.read_only,
         "SecurityOpt": list(opts.security_opt) or None,
     }
 
@@ -250,6 +300,7 @@ def run_spec(
         tty=bool(cfg.get("Tty")),
         console_size=console_size,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
+        readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
     )
 
 

@@ -3,9 +3,17 @@ colon-separated fields, an absolute destination that is not "/", Docker's modes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from lamina.engine.container_config import VolumeArg, merged_volumes, parse_volume
+from lamina.engine.container_config import (
+    VolumeArg,
+    merge_labels,
+    merged_volumes,
+    parse_volume,
+    read_kv_file,
+)
 from lamina.errors import UsageError
 
 
@@ -53,3 +61,27 @@ def test_volume_args_merge_as_dockers_daemon_registers_them() -> None:
     for dup in (("nv:/x", "nv2:/x"), ("/h:/x", "nv:/x"), ("/h:/x/", "/h:/x")):
         with pytest.raises(UsageError, match="Duplicate mount point: /x"):
             merged_volumes([parse_volume(s) for s in dup])
+
+
+def test_env_and_label_files_read_as_dockers_cli(tmp_path: Path) -> None:
+    f = tmp_path / "env.list"
+    f.write_bytes(b"\xef\xbb\xbf# comment\n\n  A=1\r\nB=two words\nHOME\n")
+    assert read_kv_file(str(f), what="env file") == ["A=1", "B=two words", "HOME"]
+    for bad, words in (
+        (b"=x\n", "no variable name"),
+        (b"A B=1\n", "contains whitespaces"),
+        (b"A=\xff\n", "invalid utf8 bytes at line 1"),
+    ):
+        f.write_bytes(bad)
+        with pytest.raises(UsageError, match=words):
+            read_kv_file(str(f), what="env file")
+    with pytest.raises(UsageError, match="cannot read the label file"):
+        read_kv_file(str(tmp_path / "missing"), what="label file")
+
+
+def test_labels_override_the_images_by_key() -> None:
+    assert merge_labels({"a": "1", "b": "2"}, ["b=3", "c", "d=x=y"]) == {
+        "a": "1", "b": "3", "c": "", "d": "x=y"
+    }  # fmt: skip
+    with pytest.raises(UsageError, match="invalid label '=x'"):
+        merge_labels(None, ["=x"])

@@ -42,6 +42,21 @@ def _run_status() -> Iterator[None]:
 _CREATE_ARGS = (
     arg("--name", help="Assign a name to the container."),
     arg("-e", "--env", action="append", default=[], help="Set an environment variable (K=V)."),
+    arg(
+        "--env-file",
+        dest="env_files",
+        action="append",
+        default=[],
+        help="Read environment variables from a file (K=V lines).",
+    ),
+    arg("-l", "--label", dest="labels", action="append", default=[], help="Set a label (K=V)."),
+    arg(
+        "--label-file",
+        dest="label_files",
+        action="append",
+        default=[],
+        help="Read labels from a file (K=V lines).",
+    ),
     arg("-w", "--workdir", help="Working directory inside the container."),
     arg("-u", "--user", help="Username or UID (format: name|uid[:group|gid])."),
     arg(
@@ -59,6 +74,8 @@ _CREATE_ARGS = (
     arg("--cap-add", action="append", default=[], help="Add a Linux capability."),
     arg("--cap-drop", action="append", default=[], help="Drop a Linux capability."),
     arg("--security-opt", action="append", default=[], help="no-new-privileges"),
+    arg("--read-only", action="store_true", help="Mount the root filesystem read-only."),
+    arg("--stop-signal", help="Signal to stop the container (default: the image's, or TERM)."),
     arg("-i", "--interactive", action="store_true", help="Keep STDIN open."),
     arg("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY."),
     target_and_command("image"),
@@ -66,13 +83,23 @@ _CREATE_ARGS = (
 
 
 def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False) -> CreateOptions:
-    from lamina.engine.container_config import CreateOptions
+    from lamina.engine.container_config import CreateOptions, read_kv_file
 
+    # As docker's CLI: the files first, then the flags, which override them by key. A bare
+    # KEY line of an env file is taken from lamina's environment (as -e KEY); of a label file,
+    # dropped (where -l KEY sets an empty label).
+    env = [e for f in args.env_files for e in read_kv_file(f, what="env file")]
+    labels = [
+        lb for f in args.label_files for lb in read_kv_file(f, what="label file") if "=" in lb
+    ]
     return CreateOptions(
         image=args.image,
         command=tuple(args.command),
         name=args.name,
-        env=tuple(args.env),
+        env=(*env, *args.env),
+        labels=(*labels, *args.labels),
+        read_only=args.read_only,
+        stop_signal=args.stop_signal,
         workdir=args.workdir,
         user=args.user,
         volumes=tuple(args.volumes),
