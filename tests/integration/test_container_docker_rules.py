@@ -102,3 +102,21 @@ def test_env_file_label_file_read_only_and_stop_signal(lamina: Lamina, shm_tmp: 
     assert lamina.out("logs", cid) == "ro\ngot-usr1\n"
     r = lamina.run("run", "--rm", "--stop-signal", "BOGUS", "busybox", "true", check=False)
     assert (r.returncode, r.stderr.strip()) == (125, "error: invalid stop signal: 'BOGUS'")
+
+
+def test_logs_tail_since_and_until(lamina: Lamina) -> None:
+    # docker logs: --tail N the last N entries (0: none), -f after --tail N prints those and
+    # what follows; --since/--until keep the entries logged between (durations back from now).
+    script = "for i in 1 2 3 4 5; do echo l$i; done; sleep 1.5; echo late"
+    cid = lamina.out("run", "-d", "busybox", "sh", "-c", script).strip()
+    assert lamina.out("wait", cid) == "0\n"
+    assert lamina.out("logs", "--tail", "2", cid) == "l5\nlate\n"
+    assert lamina.out("logs", "-n", "0", cid) == ""
+    assert lamina.out("logs", "--tail", "all", cid) == "l1\nl2\nl3\nl4\nl5\nlate\n"
+    assert lamina.out("logs", "--tail", "1", "-f", cid) == "late\n"
+    stamps = [line.split()[0] for line in lamina.out("logs", "-t", cid).splitlines()]
+    assert lamina.out("logs", "--since", stamps[5], cid) == "late\n"  # at or after
+    assert lamina.out("logs", "--until", stamps[4], cid) == "l1\nl2\nl3\nl4\nl5\n"
+    assert lamina.out("logs", "--since", "10m", "--until", "1700000000", cid) == ""
+    r = lamina.run("logs", "--since", "yesterday", cid, check=False)
+    assert r.returncode == 2 and "invalid --since 'yesterday'" in r.stderr

@@ -12,8 +12,10 @@ marker's unlink decides who, so it happens once.
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import functools
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -423,10 +425,34 @@ class ContainerService:
                 return found.id == image_id
         return False
 
-    def logs(self, ref: str, *, follow: bool = False) -> Iterator[LogEntry]:
+    def logs(
+        self,
+        ref: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> Iterator[LogEntry]:
+        """The container's log entries (with ``follow``, until it exits): the last ``tail``
+        of what is logged so far (None: all) and, following, what comes after; only those
+        logged at or after ``since`` and at or before ``until`` (Unix seconds), as
+        ``docker logs --tail/--since/--until``."""
+        rec = self.resolve(ref)
+        entries = self._log_entries(rec, follow=follow)
+        if tail is not None:
+            if follow:
+                logged = sum(1 for _ in self._log_entries(rec, follow=False))
+                entries = itertools.islice(entries, max(0, logged - tail), None)
+            else:
+                entries = iter(collections.deque(entries, maxlen=max(0, tail)))
+        if since is not None or until is not None:
+            entries = _between(entries, since, until)
+        return entries
+
+    def _log_entries(self, rec: ContainerRecord, *, follow: bool) -> Iterator[LogEntry]:
         from lamina.runtime.logs import read_log
 
-        rec = self.resolve(ref)
         if follow:
             try:
                 return self.runtime.logs(rec.id, follow=True)
@@ -608,3 +634,17 @@ def _cp_arg(arg: str) -> tuple[str | None, str]:
         return None, arg
     name, _, path = arg.partition(":")
     return name, path or "/"
+
+
+def _between(
+    entries: Iterator[LogEntry], since: float | None, until: float | None
+) -> Iterator[LogEntry]:
+    from lamina.engine.times import log_time
+
+    for entry in entries:
+        when = log_time(entry.time)
+        if since is not None and when < since:
+            continue
+        if until is not None and when > until:
+            return  # the log is in time order: nothing later is wanted
+        yield entry

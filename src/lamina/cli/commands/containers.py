@@ -349,11 +349,32 @@ def rm(ctx: Context, args: Namespace) -> None:
 @command(
     arg("-f", "--follow", action="store_true", help="Follow log output until the container exits."),
     arg("-t", "--timestamps", action="store_true", help="Show timestamps."),
+    arg("-n", "--tail", default="all", help='Lines to show from the end ("all", or a number).'),
+    arg("--since", help="Only entries since a time (RFC 3339, Unix seconds, or a duration: 10m)."),
+    arg("--until", help="Only entries until a time (RFC 3339, Unix seconds, or a duration)."),
     arg("container"),
 )
 def logs(ctx: Context, args: Namespace) -> None:
     """Show a container's output (stdout to stdout, stderr to stderr)."""
-    for entry in ctx.engine.containers.logs(args.container, follow=args.follow):
+    if args.tail == "all":
+        tail = None
+    elif args.tail.lstrip("-").isdigit():
+        tail = int(args.tail) if int(args.tail) >= 0 else None  # as docker: negative is all
+    else:
+        raise UsageError(f"invalid --tail {args.tail!r}: a number or all")
+    since = until = None
+    if args.since or args.until:
+        import time
+
+        from lamina.engine.times import parse_point
+
+        now = time.time()
+        since = parse_point(args.since, now=now, flag="--since") if args.since else None
+        until = parse_point(args.until, now=now, flag="--until") if args.until else None
+    entries = ctx.engine.containers.logs(
+        args.container, follow=args.follow, tail=tail, since=since, until=until
+    )
+    for entry in entries:
         text = f"{entry.time} {entry.line}" if args.timestamps else entry.line
         stream = sys.stderr if entry.stream == "stderr" else sys.stdout
         stream.write(text)
