@@ -4,6 +4,7 @@
 
     LaminaError                          exit 1 unless the class says otherwise
     ├── UsageError                       exit 2: bad flags, bad --format template, bad reference
+    │   └── InvalidFilterError           exit 1: a --filter Docker's daemon refuses
     ├── NotFoundError
     │   ├── ImageNotFoundError
     │   ├── LayerNotFoundError
@@ -56,6 +57,13 @@ class LaminaError(Exception):
 
 class UsageError(LaminaError):
     exit_status = 2
+
+
+class InvalidFilterError(UsageError):
+    """A ``--filter`` key or value the daemon refuses (``ps --filter status=bogus``): Docker's
+    words and its status (1), where a malformed flag (no ``=``) stays a usage error (2)."""
+
+    exit_status = 1
 
 
 class NotATerminalError(UsageError):

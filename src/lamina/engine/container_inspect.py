@@ -121,6 +121,13 @@ def command_text(rec: ContainerRecord) -> str:
     return " ".join([rec.config["Path"], *rec.config["Args"]])
 
 
+def ps_command(rec: ContainerRecord) -> str:
+    """ps's Command as Docker's daemon makes it (daemon/list.go): Path, then the Args, each
+    one holding a space wrapped in single quotes (nothing else is quoted or escaped)."""
+    args = [f"'{a}'" if " " in a else a for a in rec.config["Args"]]
+    return " ".join([rec.config["Path"], *args]) if args else rec.config["Path"]
+
+
 def created_ts(rec: ContainerRecord) -> float:
     return _parse(rec.created) or 0.0
 

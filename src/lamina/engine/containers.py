@@ -65,6 +65,8 @@ class ContainerSummary(Struct, frozen=True, kw_only=True):
     state: ContainerState
     status: str
     mounts: tuple[str, ...]
+    labels: dict[str, str]
+    network: str  # HostConfig.NetworkMode
 
 
 class ContainerService:
@@ -465,28 +467,57 @@ class ContainerService:
 
     # -- observing ------------------------------------------------------------------------
 
-    def list(self, *, all_: bool = False) -> builtins.list[ContainerSummary]:
-        from lamina.engine.container_inspect import command_text, created_ts, status_text
+    def list(
+        self,
+        *,
+        all_: bool = False,
+        filters: Sequence[tuple[str, str]] = (),
+        last: int = -1,
+    ) -> builtins.list[ContainerSummary]:
+        """``docker ps``: newest first; running ones only unless ``all_``, a ``status``
+        filter, or ``last`` > 0 (the ``last`` newest that match). ``filters`` are Docker's
+        (:mod:`lamina.engine.container_filters`); a bad one raises InvalidFilterError,
+        a ``before``/``since`` naming no container ContainerNotFoundError."""
+        from lamina.engine.container_inspect import created_ts, ps_command, status_text
         from lamina.runtime import ContainerStatus
 
+        records = self._store.containers.list()
+        check = None
+        if filters:
+            from lamina.engine.container_filters import PsFilters
+
+            check = PsFilters(
+                filters,
+                container_id=lambda ref: _id_or_name(records, ref),
+                image_ids=self._image_and_descendants,
+            )
+            all_ = all_ or check.shows_stopped
+            # Several before/since values: Docker keeps one (Go's map order); the narrowest.
+            position = {rec.id: i for i, rec in enumerate(records)}
+            if check.before:
+                records = records[max(position[c] for c in check.before) + 1 :]
+            if check.since:
+                records = records[: min(position[c] for c in check.since)]
         now = time.time()
-        out = []
+        out: builtins.list[ContainerSummary] = []
         shown: dict[tuple[str, Digest], str] = {}
-        for rec in self._store.containers.list():
+        for rec in records:
             st = self.state(rec)
             if st.status is ContainerStatus.EXITED and rec.config["HostConfig"].get("AutoRemove"):
                 # run -d --rm: no daemon saw it exit; the first look after does Docker's rm.
                 with contextlib.suppress(LaminaError):
                     self.remove(rec.id, force=True, volumes=True)
                     continue
-            if not all_ and st.status is not ContainerStatus.RUNNING:
+            if not all_ and last <= 0 and st.status is not ContainerStatus.RUNNING:
+                continue
+            if check is not None and not check.match(rec, st):
                 continue
             out.append(
                 ContainerSummary(
                     id=rec.id,
                     name=rec.name,
                     image=self._image_shown(rec, shown),
-                    command=command_text(rec),
+                    command=ps_command(rec),
                     created=created_ts(rec),
                     created_at=rec.created,
                     state=st,
@@ -494,9 +525,32 @@ class ContainerService:
                     mounts=tuple(
                         m.get("Name") or m["Source"] for m in rec.config.get("Mounts") or []
                     ),
+                    labels=dict(rec.config["Config"].get("Labels") or {}),
+                    network=str(rec.config["HostConfig"].get("NetworkMode") or "none"),
                 )
             )
+            if 0 < last <= len(out):
+                break
         return out
+
+    def _image_and_descendants(self, ref: str) -> set[Digest]:
+        """The image ``ref`` names (a name, or an id or id prefix, as ``resolve`` finds it)
+        and every image built on it here; none when it names none (Docker skips it)."""
+        from lamina.oci import reference
+        from lamina.store.buildcache import BuildCache
+
+        images = self._store.images
+        found = None
+        for candidate in reference.lookup_candidates(ref):
+            found = images.find_by_name(candidate)
+            if found is not None:
+                break
+        if found is None and ref and len(ref.removeprefix("sha256:")) <= 64:
+            with contextlib.suppress(UsageError):  # an ambiguous prefix names none
+                found = images.resolve_prefix(ref.removeprefix("sha256:"))
+        if found is None:
+            return set()
+        return {found.id} | BuildCache(db=self._store.db).descendants(found.id)
 
     def inspect(self, ref: str) -> dict[str, Any]:
         from lamina.engine.container_inspect import inspect_container
@@ -625,6 +679,15 @@ def _check_tty_input(tty: bool) -> None:
     """Docker's refusal of ``-i -t`` when stdin is not a terminal (``CheckTty``)."""
     if tty and not os.isatty(0):
         raise NotATerminalError()
+
+
+def _id_or_name(records: Sequence[ContainerRecord], ref: str) -> str:
+    """The id of the container ``ref`` is the full id or the name of (a leading "/" allowed):
+    ``ps --filter before=/since=`` take no id prefix (Docker's ``idOrNameFilter``)."""
+    for rec in records:
+        if ref in (rec.id, rec.name, "/" + rec.name):
+            return rec.id
+    raise ContainerNotFoundError(f"no such container: {ref}")
 
 
 def _cp_arg(arg: str) -> tuple[str | None, str]:

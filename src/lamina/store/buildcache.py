@@ -55,6 +55,17 @@ class BuildCache:
         ).fetchone()
         return row is not None
 
+    def descendants(self, image: Digest) -> set[Digest]:
+        """Images built here on ``image``, on those, and so on (Docker's children by
+        ``Parent``, walked down): what ``ps --filter ancestor=`` counts as made from it."""
+        rows = self._db.conn.execute(
+            "WITH RECURSIVE down(id) AS (SELECT ? UNION "
+            "SELECT b.image FROM build_cache b JOIN down ON b.parent = down.id) "
+            "SELECT id FROM down WHERE id != ?",
+            (str(image), str(image)),
+        ).fetchall()
+        return {Digest(str(r[0])) for r in rows}
+
     def intermediates(self) -> set[Digest]:
         """Images some cached step was built on: Docker's "intermediate images", which
         ``images`` hides and ``image prune`` keeps unless asked for all."""

@@ -167,22 +167,53 @@ def _ellipsis(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+_GO_ESCAPES = {
+    "\a": r"\a",
+    "\b": r"\b",
+    "\f": r"\f",
+    "\n": r"\n",
+    "\r": r"\r",
+    "\t": r"\t",
+    "\v": r"\v",
+}
+
+
+def _go_quote(text: str) -> str:
+    """Go's ``strconv.Quote``, which Docker's ps formatter puts the command through."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
 def _ps_record(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
     """The fields of Docker's ps formatter (``--format '{{json .}}'`` prints them sorted)."""
     from datetime import datetime
 
     created = datetime.fromtimestamp(s.created).astimezone()
     return {
-        "Command": '"' + (s.command if no_trunc else _ellipsis(s.command, 20)) + '"',
+        "Command": _go_quote(s.command if no_trunc else _ellipsis(s.command, 20)),
         "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S %z %Z"),
         "ID": s.id if no_trunc else s.id[:12],
         # An image id (the name no longer leads to it) is cut as Docker's TruncateID cuts it.
         "Image": s.image[7:19] if s.image.startswith("sha256:") and not no_trunc else s.image,
-        "Labels": "",
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())),
         "LocalVolumes": str(len(s.mounts)),
         "Mounts": ",".join(m if no_trunc else _ellipsis(m, 15) for m in s.mounts),
         "Names": s.name,
-        "Networks": "",
+        "Networks": s.network,
         "Ports": "",
         "RunningFor": since(s.created_at),
         "Size": "",
@@ -191,28 +222,19 @@ def _ps_record(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
     }
 
 
-def _filtered(rows: list[ContainerSummary], filters: list[str]) -> list[ContainerSummary]:
+def _filter_pairs(filters: list[str]) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` flags as Docker's CLI reads them (opts.FilterOpt: the key lower-cased,
+    both sides trimmed); the daemon's checks come later, in the engine."""
+    pairs = []
     for f in filters:
         key, eq, value = f.partition("=")
         if not eq:
-            raise UsageError(f"bad filter {f!r}: want KEY=VALUE")
-        if key == "id":
-            rows = [r for r in rows if r.id.startswith(value)]
-        elif key == "name":
-            rows = [r for r in rows if value.removeprefix("/") in r.name]
-        elif key == "status":
-            rows = [r for r in rows if r.state.status.value == value]
-        elif key == "exited":
-            rows = [
-                r
-                for r in rows
-                if r.state.status.value == "exited" and str(r.state.exit_code) == value
-            ]
-        elif key == "ancestor":
-            rows = [r for r in rows if r.image == value or r.image.split(":")[0] == value]
-        else:
-            raise UsageError(f"invalid filter {key!r} (id, name, status, exited, ancestor)")
-    return rows
+            raise UsageError(
+                f'invalid argument "{f}" for "-f, --filter" flag: '
+                "bad format of filter (expected name=value)"
+            )
+        pairs.append((key.strip().lower(), value.strip()))
+    return pairs
 
 
 @command(
@@ -231,16 +253,20 @@ def _filtered(rows: list[ContainerSummary], filters: list[str]) -> list[Containe
         dest="filters",
         action="append",
         default=[],
-        help="Filter: id, name, status, ...",
+        help="Filter (KEY=VALUE, repeatable): id, name (a regexp), status, exited, ancestor, "
+        "before, since, label, volume, network, health, is-task, publish, expose, isolation.",
     ),
+    arg("-n", "--last", type=int, default=-1, help="Show n last created containers (all states)."),
+    arg("-l", "--latest", action="store_true", help="Show the latest created container."),
     arg("--format", dest="fmt", help="json, or a Go template."),
 )
 def ps(ctx: Context, args: Namespace) -> None:
     """List containers."""
-    all_, filters, no_trunc = args.all_, args.filters, args.no_trunc
-    if any(f.startswith(("status=", "exited=")) for f in filters):
-        all_ = True
-    rows = _filtered(ctx.engine.containers.list(all_=all_), filters)
+    last = 1 if args.last == -1 and args.latest else args.last
+    rows = ctx.engine.containers.list(
+        all_=args.all_, filters=_filter_pairs(args.filters), last=last
+    )
+    no_trunc = args.no_trunc
     if args.quiet:
         for r in rows:
             print(r.id if no_trunc else r.id[:12])
