@@ -250,3 +250,16 @@ def test_volume_and_label(cli: Cli, busybox_tar: Path) -> None:
         assert cli.names("-a", *args, "--filter", "name=l") == want, filters
     labels = cli.ok("ps", "-a", "--filter", "name=l", "--format", "{{.Labels}}").split()
     assert labels == ["team=web", "solo=,team=db"]
+
+
+def test_the_label_method_and_its_header(cli: Cli) -> None:
+    # docker 20.10 over `create -l foo=bar -l com.x.my-key=v`: the value, "" when unset, and
+    # a table header of the key's last dotted part with - and _ as spaces.
+    cli.ok("create", "--name", "lb", "-l", "foo=bar", "-l", "com.x.my-key=v", "busybox", "true")
+    fmt = '{{.Names}}:{{.Label "foo"}}|{{.Label "com.x.my-key"}}|{{.Label "nope"}}'
+    assert cli.ok("ps", "-a", "--filter", "name=^lb$", "--format", fmt) == "lb:bar|v|\n"
+    table = 'table {{.Names}}\t{{.Label "foo"}}\t{{.Label "com.x.my-key"}}'
+    out = cli.ok("ps", "-a", "--filter", "name=^lb$", "--format", table).splitlines()
+    assert [line.split() for line in out] == [["NAMES", "foo", "my", "key"], ["lb", "bar", "v"]]
+    record = json.loads(cli.ok("ps", "-a", "--filter", "name=^lb$", "--format", "{{json .}}"))
+    assert "Label" not in record and record["Labels"] == "com.x.my-key=v,foo=bar"

@@ -92,7 +92,7 @@ def print_rows(
     template's tab-separated cells, headed by the fields' names; any other template → one
     rendered line per row.
     """
-    from lamina.cli.template import render_template
+    from lamina.cli.template import Record, render_template
 
     if fmt is None or fmt == "table":
         table(
@@ -107,12 +107,12 @@ def print_rows(
     if fmt.startswith("table"):
         body = fmt[len("table") :].strip().replace("\\t", "\t")
         cells = body.split("\t")
-        head = [
-            render_template(
-                c, {k: headers.get(k, k.upper()) for k in rows[0]} if rows else dict(headers)
-            )
-            for c in cells
-        ]
+        names: dict[str, Any] = (
+            {k: headers.get(k, k.upper()) for k in rows[0]} if rows else dict(headers)
+        )
+        if rows and isinstance(rows[0], Record):
+            names = Record(names, rows[0].header_methods)
+        head = [render_template(c, names) for c in cells]
         out = [[render_template(c, r) for c in cells] for r in rows]
         table(head, out)
         return

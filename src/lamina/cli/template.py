@@ -461,6 +461,16 @@ class _State:
             return self.call(cmd, head.value, args, dot, final)
         has_args = bool(args) or final is not _NO_FINAL
         if head.kind in ("field", "var", "chain") and head.fields:
+            method = self.method(head, dot) if has_args else None
+            if method is not None:
+                values = [self.operand(a, dot) for a in args]
+                if final is not _NO_FINAL:
+                    values.append(final)
+                try:
+                    return method(*values)
+                except TypeError:
+                    msg = f"wrong number of args for {head.fields[-1]}: got {len(values)}"
+                    raise self.fail(head.pos, head.src, msg) from None
             return self.fields(head, dot, has_args)
         if has_args:
             raise self.fail(head.pos, head.src, f"can't give argument to non-function {head.src}")
@@ -494,6 +504,14 @@ class _State:
                 raise self.fail(arg.pos, arg.src, msg)
         return cur
 
+    def method(self, arg: Operand, dot: Any) -> Callable[..., Any] | None:
+        """The Go method ``arg`` names on a :class:`Record` (``.Label "k"``), if it does."""
+        receiver = self.fields(
+            Operand(arg.kind, arg.pos, arg.src, arg.value, arg.fields[:-1]), dot, False
+        )
+        methods = getattr(receiver, "methods", None)
+        return methods.get(arg.fields[-1]) if isinstance(methods, Mapping) else None
+
     def call(self, cmd: Command, name: str, args: list[Operand], dot: Any, final: Any) -> Any:
         fn, fixed, variadic = _FUNCS[name]
         count = len(args) + (final is not _NO_FINAL)
@@ -514,6 +532,22 @@ class _State:
             return fn(*values)
         except _FuncError as exc:
             raise self.fail(cmd.pos, cmd.src, f"error calling {name}: {exc}") from None
+
+
+class Record(dict[str, Any]):
+    """Template data with Go methods besides its fields, as docker's formatters have them
+    (ps: ``{{.Label "com.example.k"}}``); ``{{json .}}`` and the fields see the dict alone."""
+
+    def __init__(
+        self,
+        fields: Mapping[str, Any],
+        methods: Mapping[str, Callable[..., Any]],
+        header_methods: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
+        super().__init__(fields)
+        self.methods = dict(methods)
+        # What the methods print in a ``table`` format's header row.
+        self.header_methods = dict(header_methods or {})
 
 
 def render_template(template: str, data: Any) -> str:

@@ -199,10 +199,27 @@ def _go_quote(text: str) -> str:
 
 
 def _ps_record(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
-    """The fields of Docker's ps formatter (``--format '{{json .}}'`` prints them sorted)."""
+    """The fields of Docker's ps formatter (``--format '{{json .}}'`` prints them sorted), and
+    its method ``{{.Label "KEY"}}`` (the label's value, "" when unset)."""
     from datetime import datetime
 
+    from lamina.cli.template import Record
+
     created = datetime.fromtimestamp(s.created).astimezone()
+    labels = dict(s.labels)
+    return Record(
+        _ps_fields(s, no_trunc=no_trunc, created=created),
+        {"Label": lambda key: labels.get(str(key), "")},
+        {"Label": _label_header},
+    )
+
+
+def _label_header(key: object) -> str:
+    """docker ps's header for ``{{.Label "com.example.my-key"}}``: "my key"."""
+    return str(key).rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
+
+
+def _ps_fields(s: ContainerSummary, *, no_trunc: bool, created: Any) -> dict[str, Any]:
     return {
         "Command": _go_quote(s.command if no_trunc else _ellipsis(s.command, 20)),
         "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S %z %Z"),
