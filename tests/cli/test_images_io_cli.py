@@ -128,8 +128,13 @@ def test_images_filters_and_templates(capsys: pytest.CaptureFixture[str], shm_tm
     assert list(rows[0]) == sorted(rows[0])
     _, out, _ = run(capsys, root, "images", "--format", "table {{.Repository}}\t{{.Size}}")
     assert out.splitlines()[0].split() == ["REPOSITORY", "SIZE"]
+    # docker 20.10: "Invalid filter 'bogus'" / "Invalid filter 'dangling=[maybe]'", exit 1
     code, _, err = run(capsys, root, "images", "--filter", "bogus=1")
-    assert code == 2 and "invalid filter" in err
+    assert code == 1 and "error: Invalid filter 'bogus'" in err
+    code, _, err = run(capsys, root, "images", "--filter", "dangling=maybe")
+    assert code == 1 and "error: Invalid filter 'dangling=[maybe]'" in err
+    code, _, err = run(capsys, root, "volume", "ls", "--filter", "bogus=1")
+    assert code == 1 and "error: Invalid filter 'bogus'" in err
 
 
 @pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive", "oci"])

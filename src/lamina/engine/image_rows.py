@@ -12,7 +12,7 @@ import msgspec.structs
 from msgspec import Struct
 
 from lamina.digest import Digest
-from lamina.errors import InvalidManifestError, UsageError
+from lamina.errors import InvalidFilterError, InvalidManifestError
 from lamina.oci import reference
 from lamina.store.images import ImageRecord
 
@@ -101,6 +101,10 @@ def repo_matches(wanted: str, repo: str, tag: str) -> bool:
     return repo in repos
 
 
+# The values Docker's daemon reads as a boolean filter (filters.Args.GetBoolOrDefault).
+_BOOLS = frozenset({"true", "false", "1", "0"})
+
+
 class ImageFilter:
     """``--filter`` for images (Docker's keys; unknown keys are a usage error)."""
 
@@ -114,9 +118,11 @@ class ImageFilter:
         config: Callable[[ImageRecord], dict[str, Any]],
     ) -> None:
         self._filters = list(filters)
-        for key, _ in self._filters:
+        for key, value in self._filters:
             if key not in self.KEYS:
-                raise UsageError(f"invalid filter {key!r} (valid: {', '.join(sorted(self.KEYS))})")
+                raise InvalidFilterError(f"Invalid filter '{key}'")
+            if key == "dangling" and value.lower() not in _BOOLS:
+                raise InvalidFilterError(f"Invalid filter 'dangling=[{value}]'")
         self._config = config
         self._cutoffs: dict[str, float] = {}
         for key, value in self._filters:

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from msgspec import Struct
 
-from lamina.errors import ConflictError, UsageError, VolumeNotFoundError
+from lamina.errors import ConflictError, InvalidFilterError, UsageError, VolumeNotFoundError
 from lamina.store.store import Store
 from lamina.store.volumes import VolumeRecord
 
@@ -87,12 +87,14 @@ class VolumeService:
                 lk, leq, lv = value.partition("=")
                 out = [v for v in out if lk in v.labels and (not leq or v.labels[lk] == lv)]
             elif key == "dangling":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise InvalidFilterError(f"Invalid filter 'dangling=[{value}]'")
                 want = value.lower() in ("1", "true")
                 out = [v for v in out if (not v.users) == want]
             elif key == "driver":
                 out = [v for v in out if v.driver == value]
             else:
-                raise UsageError(f"invalid filter {key!r} (name, label, dangling, driver)")
+                raise InvalidFilterError(f"Invalid filter '{key}'")
         return out
 
     def inspect(self, name: str) -> dict[str, Any]:
