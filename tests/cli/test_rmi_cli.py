@@ -201,3 +201,20 @@ def test_rmi_force_of_a_running_containers_image_only_untags(cli: Cli) -> None:
     assert cli.ok("ps", "--format", "{{.Names}} {{.Image}}") == f"r1 {image[7:19]}\n"
     cli.ok("rm", "-f", "r1")
     assert cli.ok("images", "-aq", "--no-trunc").split() == [image]
+
+
+def test_a_committed_image_is_a_child_of_the_containers_image(cli: Cli) -> None:
+    # docker 20.10: commit records the container's image as Parent; rmi of that image then
+    # only untags it, and rmi of the committed image takes the untagged parent along.
+    base = _import(cli, "base3")
+    cid = cli.ok("create", "base3", "true").strip()
+    committed = cli.ok("commit", cid, "cimg3").strip()
+    assert cli.ok("inspect", "-f", "{{.Parent}}", "cimg3").strip() == base
+    cli.ok("rm", cid)
+    assert cli.ok("rmi", "base3") == "Untagged: base3:latest\n"
+    assert base in cli.ok("images", "-aq", "--no-trunc").split()
+    out = cli.ok("rmi", "cimg3").splitlines()
+    assert out[:2] == ["Untagged: cimg3:latest", f"Deleted: {committed}"]
+    assert f"Deleted: {base}" in out
+    assert cli.ok("images", "-aq") == ""
+    assert cli("verify")[0] == 0

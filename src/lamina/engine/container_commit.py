@@ -21,6 +21,7 @@ from lamina.engine.images import now_rfc3339, stored_manifest
 from lamina.oci import mediatype
 from lamina.oci import reference as oci_reference
 from lamina.oci.config import History, new_config
+from lamina.store.buildcache import BuildCache
 from lamina.store.containers import ContainerRecord
 from lamina.store.images import ImageRecord
 from lamina.store.store import Store
@@ -78,7 +79,7 @@ def commit(
         )
         layers = [*image.layers, layer.chain_id]
         records = store.layers.chain(layer.chain_id)
-        return store.images.add(
+        committed = store.images.add(
             config_bytes=config_bytes,
             manifest_bytes=stored_manifest(config_bytes, records),
             manifest_media_type=mediatype.OCI_MANIFEST,
@@ -86,5 +87,11 @@ def commit(
             names=[name] if name else [],
             created=created,
         )
+        # Docker's Parent: the container's image, which rmi then keeps while the committed
+        # image exists, and ps --filter ancestor= follows (a key no build step can have).
+        BuildCache(db=store.db).record(
+            key=f"commit {committed.id}", parent=image.id, image=committed.id
+        )
+        return committed
     finally:
         store.layers.release([layer.chain_id])
