@@ -11,6 +11,7 @@
     │   ├── BlobNotFoundError
     │   ├── ContainerNotFoundError
     │   └── VolumeNotFoundError
+    ├── AmbiguousIdError(prefix)         an id prefix that several objects share
     ├── ConflictError
     │   ├── NameInUseError
     │   ├── ImageInUseError
@@ -98,6 +99,15 @@ class ContainerNotFoundError(NotFoundError):
 
 class VolumeNotFoundError(NotFoundError):
     pass
+
+
+class AmbiguousIdError(LaminaError):
+    """An id prefix several objects share: neither found nor missing, so a lookup that tries
+    several kinds (``inspect``) stops at it, as Docker's does."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(f"multiple IDs found with provided prefix: {shorten(prefix)}")
+        self.prefix = prefix
 
 
 class ConflictError(LaminaError):

@@ -121,14 +121,91 @@ def test_exit_statuses_of_lamina_failures(cli: Cli) -> None:
     assert code == 125 and "no such image" in err
     code, _, err = cli("run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true")
     assert code == 125 and "capability" in err
+    # docker exec: 1 when there is no running container to exec in (docker 20.10).
     code, _, err = cli("exec", "anything", "ls")
-    assert code == 125 and "no such container" in err
+    assert code == 1 and "no such container" in err
     assert cli("create", "--name", "idle", "busybox", "true")[0] == 0
     code, _, err = cli("exec", "idle", "ls")
-    assert code == 125 and "is not running" in err
+    assert code == 1 and "is not running" in err
     cli("rm", "idle")
     code, _, err = cli("rm", "ghost")
     assert code == 1 and "no such container" in err
     code, _, err = cli("start", "ghost")
-    assert code == 125
+    assert code == 1 and "no such container" in err
     assert cli("ps", "-aq")[1] == ""  # no half-made container left by any of them
+
+
+def test_create_refusals_exit_1_and_run_refusals_125(cli: Cli) -> None:
+    """docker 20.10: ``create``'s refusals (the daemon's) exit 1, ``run``'s the same ones 125;
+    nothing is left behind by either."""
+    assert cli("create", "--name", "taken", "busybox", "true")[0] == 0
+    for verb, status in (("create", 1), ("run", 125)):
+        code, _, err = cli(verb, "--name", "taken", "busybox", "true")
+        assert (code, "already in use" in err) == (status, True), verb
+        code, _, err = cli(verb, "--name", "bad name", "busybox", "true")
+        assert (code, "invalid container name" in err) == (status, True), verb
+        code, _, err = cli(verb, "busybox")  # this busybox has no CMD
+        assert (code, "no command specified" in err) == (status, True), verb
+        code, _, err = cli(verb, "-w", "rel", "busybox", "true")
+        assert (code, "absolute path" in err) == (status, True), verb
+    assert cli("ps", "-aq")[1].split() == [cli("inspect", "-f", "{{.Id}}", "taken")[1][:12]]
+
+
+def test_verbs_of_several_names_act_on_each(cli: Cli) -> None:
+    """docker 20.10: an unknown name is reported and the others are still acted on; exit 1."""
+    for name in ("s5", "s6"):
+        assert cli("run", "-d", "--name", name, "busybox", "sleep", "600")[0] == 0
+    assert cli("create", "--name", "cp1", "busybox", "true")[0] == 0
+    code, out, err = cli("stop", "-t", "0", "nonexist", "s5")
+    assert (code, out) == (1, "s5\n") and "no such container: nonexist" in err
+    code, out, err = cli("kill", "nonexist", "s6")
+    assert (code, out) == (1, "s6\n") and "no such container: nonexist" in err
+    assert cli("inspect", "-f", "{{.State.Status}}", "s5", "s6")[1] == "exited\nexited\n"
+    code, out, err = cli("wait", "nonexist", "s6")
+    assert (code, out) == (1, "137\n") and "no such container: nonexist" in err
+    code, out, err = cli("start", "nonexist", "s5")
+    assert (code, out) == (1, "s5\n") and "no such container: nonexist" in err
+    code, out, err = cli("restart", "-t", "0", "s5", "nonexist")
+    assert (code, out) == (1, "s5\n") and "no such container: nonexist" in err
+    assert cli("inspect", "-f", "{{.State.Status}}", "s5")[1] == "running\n"
+    assert cli("kill", "s5")[0] == 0
+    # inspect: the objects found (one JSON array, or a template line each), errors on stderr.
+    code, out, err = cli("inspect", "-f", "{{.Name}}", "cp1", "nonexist")
+    assert (code, out) == (1, "/cp1\n") and "no such object: nonexist" in err
+    code, out, err = cli("inspect", "cp1", "nonexist")
+    assert code == 1 and [c["Name"] for c in json.loads(out)] == ["/cp1"]
+    assert cli("inspect", "nonexist")[:2] == (1, "[]\n")
+    code, out, err = cli("container", "inspect", "-f", "{{.Name}}", "nonexist", "cp1")
+    assert (code, out) == (1, "/cp1\n") and "no such container: nonexist" in err
+    # rm -f: a container that is not there is no error (docker prints it and exits 0).
+    code, out, err = cli("rm", "-f", "nonexist")
+    assert (code, out) == (0, "") and "no such container: nonexist" in err
+    assert cli("rm", "-f", "nonexist", "cp1")[:2] == (0, "cp1\n")
+    assert cli("rm", "nonexist")[0] == 1
+
+
+def test_names_lose_one_leading_slash(cli: Cli) -> None:
+    """docker 20.10 accepts ``/name`` in create and rename and strips the slash (one only)."""
+    assert cli("create", "--name", "/slashed", "busybox", "true")[0] == 0
+    assert cli("inspect", "-f", "{{.Name}}", "slashed")[1] == "/slashed\n"
+    code, _, err = cli("create", "--name", "/slashed", "busybox", "true")
+    assert code == 1 and "already in use" in err
+    code, _, err = cli("create", "--name", "//twice", "busybox", "true")
+    assert code == 1 and "invalid container name" in err
+    assert cli("rename", "slashed", "/renamed")[0] == 0
+    assert cli("ps", "-a", "--format", "{{.Names}}")[1] == "renamed\n"
+
+
+def test_an_ambiguous_id_prefix_is_reported_as_such(cli: Cli) -> None:
+    """docker 20.10: "Multiple IDs found with provided prefix", exit 1, for inspect (which
+    then looks no further) as for the other verbs."""
+    firsts: dict[str, str] = {}
+    while True:
+        cid = cli("create", "busybox", "true")[1].strip()
+        if cid[0] in firsts:
+            break
+        firsts[cid[0]] = cid
+    for verb in (["inspect"], ["container", "inspect"], ["stop"], ["rm"]):
+        code, out, err = cli(*verb, cid[0])
+        assert code == 1 and "multiple IDs found with provided prefix" in err, verb
+    assert cli("inspect", "-f", "{{.Id}}", cid[:12])[1] == cid + "\n"

@@ -112,6 +112,11 @@ def test_missing_command_is_127_and_left_created(lamina: Lamina) -> None:
     state = json.loads(lamina.out("inspect", "-f", "{{json .State}}", "nf"))
     assert state["Status"] == "created" and state["ExitCode"] == 127
     assert "nosuchcmd" in state["Error"]
+    # docker 20.10's start, attached or not, exits 1 and records the same State.
+    for attach in ([], ["-a"]):
+        r = lamina.run("start", *attach, "nf", check=False)
+        assert r.returncode == 1 and "nosuchcmd" in r.stderr and "not found" in r.stderr
+        assert json.loads(lamina.out("inspect", "-f", "{{json .State}}", "nf")) == state
     r = lamina.run("run", "--rm", "busybox", "/etc/passwd", check=False)
     assert r.returncode == 126
 
@@ -351,7 +356,7 @@ def test_refusals_name_the_container(lamina: Lamina) -> None:
     assert r.returncode == 1 and "user1" in r.stderr
     assert "busybox" in lamina.out("images")
     r = lamina.run("create", "--name", "user1", "busybox", check=False)
-    assert r.returncode == 125 and "already in use" in r.stderr
+    assert r.returncode == 1 and "already in use" in r.stderr  # docker create: 1 (run: 125)
     lamina.run("run", "-d", "--name", "busy", "busybox", "sleep", "60")
     r = lamina.run("rm", "busy", check=False)
     assert r.returncode == 1 and "running" in r.stderr
@@ -433,6 +438,96 @@ def test_wait_restart_and_rename(lamina: Lamina) -> None:
     r = lamina.run("rename", "renamed", "bad name", check=False)
     assert r.returncode == 2 and "invalid container name" in r.stderr
     assert lamina.out("ps", "-a", "--format", "{{.Names}}").split() == ["renamed", "w1"]
+
+
+def _logged(lam: Lamina, name: str, text: str) -> None:
+    deadline = time.monotonic() + 10
+    while text not in lam.out("logs", name):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("time_flag", ["-1", "-2"])
+def test_a_negative_stop_time_waits_for_the_exit(overlay_lamina: Lamina, time_flag: str) -> None:
+    """docker 20.10: ``stop -t -1`` (any negative time) sends the stop signal and waits for the
+    container however long it takes -- no SIGKILL; ``restart -t -1`` stops the same way."""
+    lam = overlay_lamina
+    trap = 'trap "sleep 0.3; echo bye; exit 3" TERM; echo up; while :; do sleep 0.1; done'
+    lam.run("run", "-d", "--name", "slow", "busybox", "sh", "-c", trap)
+    _logged(lam, "slow", "up")
+    assert lam.out("stop", "-t", time_flag, "slow") == "slow\n"
+    assert lam.out("inspect", "-f", "{{.State.ExitCode}}", "slow") == "3\n"
+    lam.run("start", "slow")
+    _logged(lam, "slow", "up\nbye\nup")
+    assert lam.out("restart", "-t", time_flag, "slow") == "slow\n"
+    assert lam.out("logs", "slow").startswith("up\nbye\nup\nbye\n")
+    lam.run("kill", "slow")
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    with contextlib.suppress(OSError):
+        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
+    return False
+
+
+def test_start_attach_to_a_running_container(overlay_lamina: Lamina) -> None:
+    """docker 20.10: ``start -a`` of a running container attaches to its output from then on
+    (stdout and stderr apart) and exits with its status."""
+    lam = overlay_lamina
+    script = (
+        "echo before; while [ ! -e /go ]; do sleep 0.05; done; echo after; echo err >&2; exit 5"
+    )
+    lam.run("run", "-d", "--name", "att", "busybox", "sh", "-c", script)
+    _logged(lam, "att", "before")
+    log = Path(lam.out("inspect", "-f", "{{.LogPath}}", "att").strip())
+    argv = [*LAMINA, "--root", str(lam.root), "--storage-driver", lam.driver]
+    attached = subprocess.Popen(
+        [*argv, "start", "-a", "att"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 10
+    while not _has_open(attached.pid, log):  # it follows the log: whatever comes now is seen
+        assert time.monotonic() < deadline and attached.poll() is None
+        time.sleep(0.02)
+    lam.run("exec", "att", "touch", "/go")
+    out, err = attached.communicate(timeout=30)
+    assert (attached.returncode, out, err) == (5, "after\n", "err\n")
+
+
+def test_the_working_dir_is_made_at_create(overlay_lamina: Lamina) -> None:
+    """docker 20.10 makes the working dir at create, resolving it inside the rootfs: a path
+    that is a file refuses the create (1; run: 125) and leaves nothing behind; links resolve
+    in the container, never on the host; the path is kept cleaned."""
+    lam = overlay_lamina
+    r = lam.run("run", "--name", "wd", "-w", "/etc/passwd", "busybox", "true", check=False)
+    assert r.returncode == 125
+    assert r.stderr.strip() == "error: cannot mkdir: /etc/passwd is not a directory"
+    r = lam.run("create", "--name", "wd", "-w", "/etc/passwd", "busybox", check=False)
+    assert r.returncode == 1 and "cannot mkdir: /etc/passwd is not a directory" in r.stderr
+    assert lam.out("ps", "-aq") == ""
+    assert lam.out("run", "--rm", "--name", "wd", "-w", "/a/../b/./c/", "busybox", "pwd") == (
+        "/b/c\n"
+    )
+    lam.run("create", "--name", "wd", "-w", "/a/../b/./c/", "busybox")
+    assert lam.out("inspect", "-f", "{{.Config.WorkingDir}}", "wd") == "/b/c\n"
+    assert lam.out("diff", "wd").splitlines() == ["A /b", "A /b/c"]  # before any start
+    lam.run(
+        "run",
+        "--name",
+        "lk",
+        "busybox",
+        "sh",
+        "-c",
+        "ln -s /etc/passwd /lnk; ln -s ../../../../../newdir /up",
+    )
+    lam.run("commit", "lk", "links")
+    r = lam.run("create", "-w", "/lnk", "links", check=False)
+    assert r.returncode == 1 and "cannot mkdir: /lnk is not a directory" in r.stderr
+    lam.run("create", "--name", "up1", "-w", "/up/sub", "links")
+    assert lam.out("diff", "up1").splitlines() == ["A /newdir", "A /newdir/sub"]
+    assert not Path("/newdir").exists()
+    lam.run("rm", "lk", "up1", "wd")
+    lam.run("rmi", "links")
 
 
 def test_top_lists_the_containers_processes_only(lamina: Lamina) -> None:

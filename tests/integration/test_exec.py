@@ -1,8 +1,9 @@
 """``lamina exec`` end to end: the real command, real runc, the busybox fixture on tmpfs.
 
 Expected values come from inside the container (its files, env, ids, tty) and from Docker's
-documented exec behaviour: the exit status propagates, 127 for a command that is not there,
-126 for one that cannot run, 125 when lamina itself refuses (a container that is not running).
+documented exec behaviour: the exit status propagates, 126 for a command that cannot be run
+(not there, not executable, an unknown user or working dir: docker 20.10's exec status), 1
+when there is no running container to run it in.
 """
 
 from __future__ import annotations
@@ -85,13 +86,20 @@ def test_exec_runs_in_the_container(lamina: Lamina) -> None:
     assert lamina.run("exec", "box", "sh", "-c", "exit 7").returncode == 7
     assert lamina.run("exec", "-i", "box", "cat", stdin="piped\n").stdout == "piped\n"
     assert lamina.run("exec", "box", "cat", stdin="piped\n").stdout == ""
-    # 127 / 126 as Docker, with a clear error.
+    # docker 20.10's exec exits 126 for whatever keeps the command from running, with the
+    # reason once.
     r = lamina.run("exec", "box", "nosuchcmd")
-    assert r.returncode == 127 and "nosuchcmd" in r.stderr and "not found" in r.stderr
+    assert r.returncode == 126 and "nosuchcmd" in r.stderr and "not found" in r.stderr
     r = lamina.run("exec", "box", "/etc/passwd")
     assert r.returncode == 126 and "permission denied" in r.stderr
     r = lamina.run("exec", "-u", "ghost", "box", "true")
-    assert r.returncode == 125 and "ghost" in r.stderr
+    assert r.returncode == 126 and "ghost" in r.stderr
+    r = lamina.run("exec", "-w", "/nonexist", "box", "true")
+    assert r.returncode == 126 and r.stderr.count("\n") == 1
+    assert 'chdir to cwd ("/nonexist") set in config.json failed: no such file' in r.stderr
+    r = lamina.run("exec", "-w", "/etc/passwd", "box", "true")
+    assert r.returncode == 126 and r.stderr.count("\n") == 1
+    assert 'chdir to cwd ("/etc/passwd") set in config.json failed: not a directory' in r.stderr
     # -it with a stdin that is not a terminal is refused, as Docker does (status 1).
     r = lamina.run("exec", "-it", "box", "true", stdin="")
     assert r.returncode == 1 and "not a TTY" in r.stderr
@@ -99,9 +107,9 @@ def test_exec_runs_in_the_container(lamina: Lamina) -> None:
     assert lamina.out("inspect", "-f", "{{.State.Status}}", "box") == "running\n"
     lamina.out("stop", "-t", "1", "box")
     r = lamina.run("exec", "box", "true")
-    assert r.returncode == 125 and "is not running" in r.stderr
+    assert r.returncode == 1 and "is not running" in r.stderr
     r = lamina.run("exec", "ghost", "true")
-    assert r.returncode == 125 and "no such container" in r.stderr
+    assert r.returncode == 1 and "no such container" in r.stderr
 
 
 def test_exec_forwards_term_and_reports_the_trapped_exit(lamina: Lamina) -> None:

@@ -8,10 +8,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lamina.engine.humanize import human_duration
-from lamina.errors import UsageError
+from lamina.errors import LaminaError, UsageError
+
+if TYPE_CHECKING:
+    from lamina.cli.context import Context
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, minwidth: int = 10) -> None:
@@ -149,6 +152,21 @@ def write_tar(output: str | os.PathLike[str] | None, write: Callable[[IO[bytes]]
 
     with atomic_writer(Path(output)) as f:
         write(f)
+
+
+def inspect_each(
+    ctx: Context, fmt: str | None, names: Sequence[str], lookup: Callable[[str], Any]
+) -> None:
+    """``docker inspect NAME...``: the objects found, printed together (:func:`inspect_out`:
+    one JSON array, or the template once each), and an error on stderr for each name that
+    finds none (:meth:`Context.each`: status 1). Nothing found still prints ``[]``."""
+    results: list[Any] = []
+    try:
+        ctx.each(names, lambda name: results.append(lookup(name)))
+    except LaminaError:  # a single name's error, raised as it is: the output comes first
+        inspect_out(fmt, results)
+        raise
+    inspect_out(fmt, results)
 
 
 def inspect_out(fmt: str | None, results: Sequence[Any]) -> None:

@@ -8,6 +8,7 @@ The stored config is shaped as Docker's inspect pieces (``Path``, ``Args``, ``Co
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -179,6 +180,16 @@ def merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
     return out
 
 
+def working_dir(path: str) -> str:
+    """A ``--workdir`` as Docker keeps it: absolute (refused otherwise) and cleaned as Go's
+    ``filepath.Clean`` cleans it (``/a/../b/./c/`` is ``/b/c``)."""
+    if not path.startswith("/"):
+        raise UsageError(
+            f"the working directory {path!r} is invalid, it needs to be an absolute path"
+        )
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
 def command_of(opts: CreateOptions, image_cfg: Mapping[str, Any]) -> tuple[str, list[str]]:
     """(Path, Args) as Docker derives them: entrypoint then cmd; a given command replaces the
     image's Cmd; ``--entrypoint`` replaces the entrypoint and drops the image's Cmd."""
@@ -225,7 +236,9 @@ def container_config(
         "Cmd": cmd,
         "Image": opts.image,
         "Volumes": image_cfg.get("Volumes") or None,
-        "WorkingDir": opts.workdir if opts.workdir is not None else image_cfg.get("WorkingDir", ""),
+        "WorkingDir": working_dir(opts.workdir)
+        if opts.workdir
+        else image_cfg.get("WorkingDir", ""),
         "Entrypoint": entrypoint,
         "OnBuild": None,
         "Labels": merge_labels(image_cfg.get("Labels"), opts.labels),

@@ -122,11 +122,16 @@ def run_files(store: Store, rec: ContainerRecord) -> dict[str, Path]:
     return {f"/etc/{n}": bundle / n for n in HOST_FILES if (bundle / n).is_file()}
 
 
-def prepare_mount_points(store: Store, rec: ContainerRecord) -> None:
-    """Mount points in the rw layer (they show in ``diff``, as Docker's do), and Docker's copy
-    of the image's content into a volume that is still empty."""
+def prepare_rootfs(store: Store, rec: ContainerRecord) -> None:
+    """What Docker's create makes in the rw layer (it shows in ``diff``): the working dir and
+    the mount points, and Docker's copy of the image's content into a volume that is still
+    empty. Raises UsageError for a working dir that cannot be a dir (``cannot mkdir``)."""
+    workdir = rec.config["Config"].get("WorkingDir") or "/"
+    if workdir == "/" and not rec.config["Mounts"]:
+        return  # nothing to make: no mount for it
     merged = store.containers.mount(rec)
     try:
+        container_fs.make_working_dir(merged, workdir)
         for m in rec.config["Mounts"]:
             directory = m["Type"] == "volume" or Path(m["Source"]).is_dir()
             container_fs.make_mount_point(merged, m["Destination"], directory=directory)

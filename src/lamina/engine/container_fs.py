@@ -93,6 +93,29 @@ def mkdir_in_root(root: Path, path: str) -> None:
         os.close(fd)
 
 
+def make_working_dir(root: Path, path: str) -> None:
+    """Docker's working dir, made at create (``mkdir -p`` inside ``root``, links resolved
+    there). Raises UsageError with Docker's words when it cannot be a dir."""
+    from lamina.runtime.rootfs import make_dirs_in_root
+
+    try:
+        make_dirs_in_root(root, path)
+    except NotADirectoryError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot mkdir: {path}: {exc.strerror}") from exc
+    else:
+        return
+    try:  # as Docker words it: the dir itself is a file, or a dir above it is
+        with closing(open_in_root(root, path, flags=os.O_PATH)) as fd:
+            is_file = not stat.S_ISDIR(os.fstat(fd).st_mode)
+    except OSError:
+        is_file = False
+    if is_file:
+        raise UsageError(f"cannot mkdir: {path} is not a directory")
+    raise UsageError(f"cannot mkdir: {path}: not a directory")
+
+
 def make_mount_point(root: Path, path: str, *, directory: bool) -> None:
     """The mount point of a volume or bind: a dir, or an empty file for a file bind (a dir
     there would make the bind mount fail), made inside ``root`` if missing."""

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import itertools
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -178,11 +179,13 @@ class ContainerService:
             raise
         try:
             container_create.make_log(self._store, rec)
-            if mounts:
-                container_create.prepare_mount_points(self._store, rec)
+            container_create.prepare_rootfs(self._store, rec)
         except BaseException:
             with contextlib.suppress(LaminaError):
                 self.remove(rec.id, force=True, volumes=True)
+            for vname in new_volumes:  # named ones too: this create made them
+                with contextlib.suppress(LaminaError):
+                    self._store.volumes.remove(vname)
             raise
         return rec
 
@@ -198,9 +201,11 @@ class ContainerService:
     def start(self, ref: str, *, attach: bool, interactive: bool = False) -> tuple[str, int]:
         """Start the container. Attached: wait and return its exit status; detached: return
         once it runs (status 0). A ``Tty`` container gets a terminal either way (its output
-        goes to this process's stdout when attached, to the log always). Raises
-        CommandNotFoundError (127) etc. as the runtime does, UsageError for ``interactive``
-        into a terminal from a stdin that is not one (as Docker)."""
+        goes to this process's stdout when attached, to the log always). A running container
+        is left as it is; attached, its output from now on goes to this process's stdout and
+        stderr until it exits, as Docker attaches (its stdin is not attached: lamina keeps no
+        handle on it). Raises CommandNotFoundError (127) etc. as the runtime does, UsageError
+        for ``interactive`` into a terminal from a stdin that is not one (as Docker)."""
         from lamina.engine import container_create
         from lamina.runtime import ContainerStatus
 
@@ -210,9 +215,7 @@ class ContainerService:
             _check_tty_input(tty)
         st = self.state(rec)
         if st.status is ContainerStatus.RUNNING:
-            if attach:
-                raise ConflictError(f"container {rec.name} is already running")
-            return rec.id, 0
+            return rec.id, self._follow_output(rec) if attach else 0
         console_size = None
         if tty and attach:
             from lamina.runtime.console import terminal_size
@@ -242,6 +245,15 @@ class ContainerService:
             self._release_run_mount(rec)
             raise
         return rec.id, 0
+
+    def _follow_output(self, rec: ContainerRecord) -> int:
+        """What the running ``rec`` writes from now on, to this process's stdout and stderr
+        (from its log), until it exits; its exit status."""
+        for entry in self.runtime.logs(rec.id, follow=True, from_end=True):
+            stream = sys.stderr if entry.stream == "stderr" else sys.stdout
+            stream.write(entry.line)
+            stream.flush()
+        return self.state(rec).exit_code
 
     def run(self, opts: cc.CreateOptions) -> tuple[ContainerRecord, int]:
         """``docker run``: create, start (attached unless ``detach``), and with
@@ -306,7 +318,9 @@ class ContainerService:
             return  # not mounted for a run, or someone else released it
         self._store.containers.unmount(rec)
 
-    def stop(self, ref: str, *, timeout: float = 10.0) -> str:
+    def stop(self, ref: str, *, timeout: float | None = 10.0) -> str:
+        """``docker stop``: the stop signal, SIGKILL after ``timeout`` seconds (None: wait for
+        the exit however long it takes)."""
         from lamina.runtime import ContainerStatus
 
         rec = self.resolve(ref)
@@ -315,7 +329,7 @@ class ContainerService:
         self.state(rec)
         return rec.id
 
-    def restart(self, ref: str, *, timeout: float = 10.0) -> str:
+    def restart(self, ref: str, *, timeout: float | None = 10.0) -> str:
         """``docker restart``: stop it (when running), then start it detached."""
         rec = self.resolve(ref)
         self.stop(rec.id, timeout=timeout)

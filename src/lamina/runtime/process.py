@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import signal
 import subprocess
@@ -27,8 +28,12 @@ from msgspec import Struct
 
 from lamina.errors import UsageError
 from lamina.runtime.defaults import DEFAULT_PATH
-from lamina.runtime.errors import CommandNotExecutableError, CommandNotFoundError
-from lamina.runtime.rootfs import find_command
+from lamina.runtime.errors import (
+    CommandNotExecutableError,
+    CommandNotFoundError,
+    start_error,
+)
+from lamina.runtime.rootfs import find_command, open_in_root
 from lamina.runtime.shim import FORWARDED
 from lamina.runtime.users import resolve_user
 
@@ -55,7 +60,8 @@ def exec_process(
     """The runtime-spec ``process`` for ``run`` in the container whose own process is
     ``container_process``; ``root`` is the container's root as its processes see it.
 
-    Raises UsageError (bad working dir, UnknownUserError), CommandNotFoundError (127),
+    Raises UsageError (a relative working dir, UnknownUserError), ContainerStartError (a
+    working dir that is missing or not a dir), CommandNotFoundError (127),
     CommandNotExecutableError (126)."""
     if not run.args:
         raise UsageError("no command specified")
@@ -75,6 +81,7 @@ def exec_process(
     if run.tty and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
     path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    _check_cwd(root, cwd, container_id=container_id)
     command = run.args[0]
     found = find_command(root, command, path_env=path_env, cwd=cwd)
     if found is None:
@@ -86,6 +93,23 @@ def exec_process(
     process.update(args=list(run.args), env=env, cwd=cwd, terminal=run.tty)
     process.pop("consoleSize", None)
     return process
+
+
+def _check_cwd(root: Path, cwd: str, *, container_id: str) -> None:
+    """Refuse, in runc's words, a working dir the process could not chdir to: runc would
+    say so itself, but on the stderr it shares with the process (so the error would show
+    twice)."""
+    try:
+        os.close(open_in_root(root, cwd, flags=os.O_PATH | os.O_DIRECTORY))
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise start_error(
+            container_id=container_id,
+            command="",
+            exit_code=125,
+            detail=f"chdir to cwd ({json.dumps(cwd)}) set in config.json failed: {reason}",
+            verb="exec",
+        ) from exc
 
 
 def run_foreground(argv: list[str], *, stdin: bool) -> int:

@@ -11,6 +11,7 @@ executes a file from the rootfs.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -69,8 +70,9 @@ def _openat2(root_fd: int, path: str, flags: int) -> int | None:
     raise OSError(err, os.strerror(err), path)
 
 
-def _walk(root_fd: int, path: str, flags: int) -> int:
-    """Resolve ``path`` under ``root_fd`` by hand, re-rooting symlink targets."""
+def _walk(root_fd: int, path: str, flags: int, *, make_dirs: bool = False) -> int:
+    """Resolve ``path`` under ``root_fd`` by hand, re-rooting symlink targets; with
+    ``make_dirs``, a missing component is made (a dir, 0755) where the walk arrived."""
     parts = [p for p in path.split("/") if p not in ("", ".")]
     stack: list[int] = []  # fds of the directories above the current one
     cur = os.dup(root_fd)
@@ -87,7 +89,12 @@ def _walk(root_fd: int, path: str, flags: int) -> int:
             try:
                 st = os.stat(name, dir_fd=cur, follow_symlinks=False)
             except FileNotFoundError:
-                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
+                if not make_dirs:
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
+                with contextlib.suppress(FileExistsError):  # made meanwhile: looked at again
+                    os.mkdir(name, 0o755, dir_fd=cur)
+                parts.insert(0, name)
+                continue
             if stat.S_ISLNK(st.st_mode):
                 hops += 1
                 if hops > _MAX_SYMLINKS:
@@ -126,6 +133,18 @@ def open_in_root(root: Path, path: str, *, flags: int = os.O_RDONLY) -> int:
         if fd is not None:
             return fd
         return _walk(root_fd, path, flags)
+    finally:
+        os.close(root_fd)
+
+
+def make_dirs_in_root(root: Path, path: str) -> None:
+    """``mkdir -p`` of ``path`` as seen from inside ``root``: symlinks on the way (dangling
+    ones too) resolve inside ``root``, and what is missing where they lead is made there, as
+    Docker makes a container's working dir. Raises NotADirectoryError (a component is a
+    file), OSError (ELOOP, ...)."""
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(_walk(root_fd, path, os.O_PATH | os.O_DIRECTORY, make_dirs=True))
     finally:
         os.close(root_fd)
 

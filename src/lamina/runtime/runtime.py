@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import select
@@ -292,14 +293,17 @@ class Runtime:
         rec = self._record(container_id)
         return observed_state(rec, runc_state=lambda: self.runc_state(container_id))
 
-    def logs(self, container_id: str, *, follow: bool = False) -> Iterator[LogEntry]:
-        """The container's output as ``(stream, line, time)``; with ``follow``, until it exits."""
+    def logs(
+        self, container_id: str, *, follow: bool = False, from_end: bool = False
+    ) -> Iterator[LogEntry]:
+        """The container's output as ``(stream, line, time)``; with ``follow``, until it exits;
+        with ``from_end``, only what it writes from the first ``next()`` on."""
         rec = self._record(container_id)
 
         def finished() -> bool:
             return self.state(container_id).status is not ContainerStatus.RUNNING
 
-        return read_log(Path(rec.log_path), follow=follow, finished=finished)
+        return read_log(Path(rec.log_path), follow=follow, finished=finished, from_end=from_end)
 
     def top(
         self, container_id: str, ps_args: Sequence[str] = ()
@@ -345,9 +349,10 @@ class Runtime:
                 raise
             raise ContainerNotRunningError(container_id) from None
 
-    def stop(self, container_id: str, *, timeout: float = 10.0) -> int:
-        """Send the stop signal, SIGKILL after ``timeout`` seconds; the exit status. A
-        container that is not running is left alone (as ``docker stop``)."""
+    def stop(self, container_id: str, *, timeout: float | None = 10.0) -> int:
+        """Send the stop signal, SIGKILL after ``timeout`` seconds (None: never, wait for the
+        exit however long it takes); the exit status. A container that is not running is left
+        alone (as ``docker stop``)."""
         rec = self._record(container_id)
         if self.state(container_id).status is not ContainerStatus.RUNNING:
             return self.state(container_id).exit_code
@@ -363,9 +368,10 @@ class Runtime:
             self._wait_exit(rec, _KILL_WAIT)
         return self.state(container_id).exit_code
 
-    def _wait_exit(self, rec: Record, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for the shim to finish; whether the process has ended."""
-        deadline = time.monotonic() + timeout
+    def _wait_exit(self, rec: Record, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` s (None: without end) for the shim to finish; whether the
+        process has ended."""
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
         pidfd = -1
         if process_alive(rec.shim_pid, rec.shim_start_time):
             with contextlib.suppress(OSError):
@@ -378,7 +384,10 @@ class Runtime:
                 if left <= 0:
                     return False
                 if pidfd >= 0:
-                    select.select([pidfd], [], [], left)
+                    ready, _, _ = select.select([pidfd], [], [], None if left == math.inf else left)
+                    if ready:  # the shim is gone; if the process is not, runc is asked from now
+                        os.close(pidfd)
+                        pidfd = -1
                 else:  # no shim to watch (it was killed): poll runc
                     time.sleep(min(left, 0.05))
         finally:

@@ -37,6 +37,7 @@ from msgspec import Struct
 from lamina.digest import Digest
 from lamina.driver.base import Driver
 from lamina.errors import (
+    AmbiguousIdError,
     ConflictError,
     ContainerNotFoundError,
     ImageNotFoundError,
@@ -61,11 +62,15 @@ _HEX_RE: Final = re.compile(r"[0-9a-f]{1,64}")
 NAME_RE: Final = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 
-def _check_name(name: str) -> None:
-    if not NAME_RE.fullmatch(name):
+def _checked_name(name: str) -> str:
+    """``name`` as stored: Docker's rule, after one leading "/" (Docker's own form of a
+    name) is dropped."""
+    bare = name.removeprefix("/")
+    if not NAME_RE.fullmatch(bare):
         raise UsageError(
             f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )
+    return bare
 
 
 # Docker's daemon/initlayer/setup_unix.go, in its order: what every container's init layer
@@ -194,7 +199,7 @@ class ContainerStore(ImageUsers):
                 (value, value + "g"),  # 'g' sorts after every hex digit
             ).fetchall()
             if len(rows) > 1:
-                raise UsageError(f"container id prefix {value!r} is ambiguous")
+                raise AmbiguousIdError(value)
             row = rows[0] if rows else None
         if row is None:
             raise ContainerNotFoundError(f"no such container: {value}")
@@ -230,7 +235,7 @@ class ContainerStore(ImageUsers):
     def rename(self, rec: ContainerRecord, name: str) -> None:
         """``docker rename``: a new name, by Docker's rule and unique. Raises NameInUseError,
         and ConflictError for the name it has."""
-        _check_name(name)
+        name = _checked_name(name)
         if name == rec.name:
             raise ConflictError(f"container {rec.id[:12]} is already named {name!r}")
         with self._lock.hold(), self._db.transaction() as c:
@@ -257,7 +262,7 @@ class ContainerStore(ImageUsers):
     ) -> ContainerRecord:
         """Record the container, make its init and rw layers and its bundle dir. ``volumes``
         are (volume name, destination) pairs of existing volumes. Raises NameInUseError."""
-        _check_name(name)
+        name = _checked_name(name)
         cid = new_container_id()
         mount_id = new_cache_id()
         with self._lock.hold(), self._db.transaction() as c:

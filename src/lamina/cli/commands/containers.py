@@ -1,8 +1,8 @@
 """Container commands, docker-shaped: create, start, run, ps, stop, kill, rm, logs, exec,
 container prune, mount, umount, diff, commit, export, cp.
 
-``create``/``run``/``start`` exit as Docker's do: 125 when lamina failed, 126/127 when the
-command cannot be invoked / is not found, else the container's own status.
+Failures exit as Docker 20.10's do (:func:`_docker_status` holds the rules); a verb of several
+names acts on each and reports each failure (:meth:`Context.each`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ import contextlib
 import sys
 from argparse import REMAINDER, Namespace
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lamina.cli.command import arg, command, file_path, target_and_command
-from lamina.cli.context import Context
-from lamina.cli.render import inspect_out, print_rows, since, table
-from lamina.errors import LaminaError, NotATerminalError, UsageError
+from lamina.cli.context import Context, print_error
+from lamina.cli.render import inspect_each, print_rows, since, table
+from lamina.errors import (
+    AmbiguousIdError,
+    ConflictError,
+    ContainerNotFoundError,
+    LaminaError,
+    NotATerminalError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from lamina.engine.container_config import CreateOptions
@@ -27,15 +34,32 @@ _RUN_USAGE = "%(prog)s [OPTIONS] IMAGE [COMMAND] [ARG...]"
 
 
 @contextlib.contextmanager
-def _run_status() -> Iterator[None]:
-    """Docker's run/create/start statuses: lamina's own failures become 125."""
+def _docker_status(verb: Literal["run", "create", "start", "exec"]) -> Iterator[None]:
+    """The status of a failed ``verb``, as Docker 20.10's (the success statuses are the
+    container's own, for ``run``, ``start -a`` and ``exec``):
+
+    - ``run``: 126/127 when the command cannot be invoked / is not found, else 125 (the CLI's
+      own status for whatever its create or start refused);
+    - ``create``, ``start`` (and ``restart``): 1, whatever the daemon refused -- a name in use
+      or invalid, no command, a command that is not found (the container keeps that in
+      ``State``);
+    - ``exec``: 1 when there is no running container to run in, else 126 (the status the
+      daemon gives an exec that did not start: command not found or not executable, unknown
+      user, bad working dir).
+
+    ``the input device is not a TTY`` stays 1 everywhere."""
     try:
         yield
     except NotATerminalError:
         raise
     except LaminaError as exc:
-        if exc.exit_status not in (126, 127):
-            exc.exit_status = 125
+        if verb == "run":
+            exc.exit_status = exc.exit_status if exc.exit_status in (126, 127) else 125
+        elif verb == "exec":
+            no_container = (ContainerNotFoundError, AmbiguousIdError, ConflictError)
+            exc.exit_status = 1 if isinstance(exc, no_container) else 126
+        else:
+            exc.exit_status = 1
         raise
 
 
@@ -120,7 +144,7 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
 @command(*_CREATE_ARGS, usage=_RUN_USAGE)
 def create(ctx: Context, args: Namespace) -> None:
     """Create a container (layers, volumes, bundle files) without starting it."""
-    with _run_status():
+    with _docker_status("create"):
         rec = ctx.engine.containers.create(_options(args))
     print(rec.id)
 
@@ -135,7 +159,7 @@ def create(ctx: Context, args: Namespace) -> None:
 )
 def run(ctx: Context, args: Namespace) -> None:
     """Create and start a container; exit with its status."""
-    with _run_status():
+    with _docker_status("run"):
         rec, code = ctx.engine.containers.run(
             _options(args, detach=args.detach, auto_remove=args.auto_remove)
         )
@@ -150,17 +174,21 @@ def run(ctx: Context, args: Namespace) -> None:
     arg("containers", nargs="+", metavar="CONTAINER"),
 )
 def start(ctx: Context, args: Namespace) -> None:
-    """Start one or more created or stopped containers."""
+    """Start one or more created or stopped containers; with -a, attach to one (a running
+    one too: its output from then on) and exit with its status."""
     attach, containers = args.attach, args.containers
     if attach and len(containers) > 1:
         raise UsageError("you cannot start and attach multiple containers at once")
-    for ref in containers:
-        with _run_status():
+
+    def start_one(ref: str) -> None:
+        with _docker_status("start"):
             _, code = ctx.engine.containers.start(ref, attach=attach, interactive=args.interactive)
         if attach:
             ctx.exit_status = code
         else:
             print(ref)
+
+    ctx.each(containers, start_one)
 
 
 def _ellipsis(text: str, width: int) -> str:
@@ -316,34 +344,50 @@ _PS_HEADERS = {
 }
 
 
-@command(
-    arg("-t", "--time", dest="timeout", type=int, default=10, help="(default: %(default)s)"),
-    arg("containers", nargs="+", metavar="CONTAINER"),
+_STOP_TIME = arg(
+    "-t",
+    "--time",
+    dest="timeout",
+    type=int,
+    default=10,
+    help="Seconds before SIGKILL; negative: wait for the exit (default: %(default)s)",
 )
+
+
+def _stop_timeout(seconds: int) -> float | None:
+    """Docker's ``--time``: a negative one waits for the exit indefinitely (None)."""
+    return None if seconds < 0 else float(seconds)
+
+
+@command(_STOP_TIME, arg("containers", nargs="+", metavar="CONTAINER"))
 def stop(ctx: Context, args: Namespace) -> None:
     """Stop running containers (the stop signal, then SIGKILL after --time seconds)."""
-    for ref in args.containers:
-        ctx.engine.containers.stop(ref, timeout=args.timeout)
+    timeout = _stop_timeout(args.timeout)
+
+    def stop_one(ref: str) -> None:
+        ctx.engine.containers.stop(ref, timeout=timeout)
         print(ref)
 
+    ctx.each(args.containers, stop_one)
 
-@command(
-    arg("-t", "--time", dest="timeout", type=int, default=10, help="(default: %(default)s)"),
-    arg("containers", nargs="+", metavar="CONTAINER"),
-)
+
+@command(_STOP_TIME, arg("containers", nargs="+", metavar="CONTAINER"))
 def restart(ctx: Context, args: Namespace) -> None:
     """Restart containers: stop (the stop signal, SIGKILL after --time seconds), then start."""
-    for ref in args.containers:
-        with _run_status():
-            ctx.engine.containers.restart(ref, timeout=args.timeout)
+    timeout = _stop_timeout(args.timeout)
+
+    def restart_one(ref: str) -> None:
+        with _docker_status("start"):
+            ctx.engine.containers.restart(ref, timeout=timeout)
         print(ref)
+
+    ctx.each(args.containers, restart_one)
 
 
 @command(arg("containers", nargs="+", metavar="CONTAINER"))
 def wait(ctx: Context, args: Namespace) -> None:
     """Block until containers stop, then print their exit codes."""
-    for ref in args.containers:
-        print(ctx.engine.containers.wait(ref), flush=True)
+    ctx.each(args.containers, lambda ref: print(ctx.engine.containers.wait(ref), flush=True))
 
 
 @command(
@@ -369,9 +413,12 @@ def rename(ctx: Context, args: Namespace) -> None:
 )
 def kill(ctx: Context, args: Namespace) -> None:
     """Send a signal to running containers."""
-    for ref in args.containers:
+
+    def kill_one(ref: str) -> None:
         ctx.engine.containers.kill(ref, signal=args.sig)
         print(ref)
+
+    ctx.each(args.containers, kill_one)
 
 
 @command(
@@ -380,10 +427,17 @@ def kill(ctx: Context, args: Namespace) -> None:
     arg("containers", nargs="+", metavar="CONTAINER"),
 )
 def rm(ctx: Context, args: Namespace) -> None:
-    """Remove containers (and their layers and mounts)."""
+    """Remove containers (and their layers and mounts). With -f a container that is not
+    there is reported but is no failure, as Docker's ``rm -f``."""
 
     def remove(ref: str) -> None:
-        ctx.engine.containers.remove(ref, force=args.force, volumes=args.volumes)
+        try:
+            ctx.engine.containers.remove(ref, force=args.force, volumes=args.volumes)
+        except ContainerNotFoundError as exc:
+            if not args.force:
+                raise
+            print_error(exc)
+            return
         print(ref)
 
     ctx.each(args.containers, remove)
@@ -435,7 +489,7 @@ def logs(ctx: Context, args: Namespace) -> None:
 )
 def exec_(ctx: Context, args: Namespace) -> None:
     """Run a command in a running container; exit with its status."""
-    with _run_status():
+    with _docker_status("exec"):
         code = ctx.engine.containers.exec(
             args.container,
             tuple(args.command),
@@ -464,8 +518,7 @@ def container_prune(ctx: Context, args: Namespace) -> None:
 )
 def container_inspect(ctx: Context, args: Namespace) -> None:
     """Show containers as JSON (Docker API 1.41's shape)."""
-    results = [ctx.engine.containers.inspect(c) for c in args.containers]
-    inspect_out(args.fmt, results)
+    inspect_each(ctx, args.fmt, args.containers, ctx.engine.containers.inspect)
 
 
 @command(arg("container"))

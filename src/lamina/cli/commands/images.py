@@ -9,7 +9,7 @@ from typing import IO, Any
 
 from lamina.cli.command import arg, boolean, command
 from lamina.cli.context import Context, confirm
-from lamina.cli.render import human_size, inspect_out, json_out, print_rows, since, table
+from lamina.cli.render import human_size, inspect_each, json_out, print_rows, since, table
 from lamina.errors import UsageError
 
 
@@ -273,8 +273,7 @@ def _size_chart(sizes: list[tuple[int, int]], *, width: int = 40) -> None:
 def inspect(ctx: Context, args: Namespace) -> None:
     """Show low-level information on containers, images or volumes as JSON (Docker API 1.41's
     shape); without --type a container is looked for first, then an image, then a volume."""
-    results = [_inspect_one(ctx, n, args.type_) for n in args.names]
-    inspect_out(args.fmt, results)
+    inspect_each(ctx, args.fmt, args.names, lambda name: _inspect_one(ctx, name, args.type_))
 
 
 def _inspect_one(ctx: Context, name: str, type_: str | None) -> dict[str, Any]:

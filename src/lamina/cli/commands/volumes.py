@@ -7,7 +7,7 @@ from argparse import Namespace
 
 from lamina.cli.command import arg, command, file_path
 from lamina.cli.context import Context
-from lamina.cli.render import inspect_out, print_rows
+from lamina.cli.render import inspect_each, print_rows
 from lamina.errors import UsageError
 
 
@@ -79,8 +79,7 @@ def ls(ctx: Context, args: Namespace) -> None:
 )
 def inspect(ctx: Context, args: Namespace) -> None:
     """Show volumes as JSON (Docker's shape)."""
-    results = [ctx.engine.volumes.inspect(n) for n in args.names]
-    inspect_out(args.fmt, results)
+    inspect_each(ctx, args.fmt, args.names, ctx.engine.volumes.inspect)
 
 
 @command(
