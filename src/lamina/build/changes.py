@@ -7,13 +7,15 @@ STOPSIGNAL for commit); each edits the image's ``config`` object.
 from __future__ import annotations
 
 import copy
-import json
-import shlex
+import posixpath
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lamina.errors import UsageError
-from lamina.runtime.signals import signal_number
+from lamina.errors import BuildError, DockerfileSyntaxError, UsageError
+
+if TYPE_CHECKING:
+    from lamina.build.instructions import Workdir
+    from lamina.build.stage import StageState
 
 SUPPORTED = frozenset(
     {
@@ -31,78 +33,56 @@ SUPPORTED = frozenset(
 )
 
 
-def _exec_or_shell(rest: str) -> list[str]:
-    text = rest.strip()
-    if text.startswith("["):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-    return ["/bin/sh", "-c", text]
-
-
-def _pairs(rest: str, keyword: str) -> list[tuple[str, str]]:
-    try:
-        words = shlex.split(rest, posix=True)
-    except ValueError as exc:
-        raise UsageError(f"{keyword}: {exc}") from exc
-    if not words:
-        raise UsageError(f"{keyword} needs at least one argument")
-    if "=" not in words[0]:
-        # Legacy form: ENV KEY value with spaces
-        key, _, value = rest.strip().partition(" ")
-        return [(key, value.strip())]
-    out = []
-    for w in words:
-        key, eq, value = w.partition("=")
-        if not eq or not key:
-            raise UsageError(f"{keyword}: {w!r} is not KEY=VALUE")
-        out.append((key, value))
-    return out
-
-
 def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, Any]:
-    """Return a copy of the image ``config`` object with each change applied in order."""
-    cfg: dict[str, Any] = copy.deepcopy(config)
-    for change in changes:
-        keyword, _, rest = change.strip().partition(" ")
-        kw = keyword.upper()
-        if kw not in SUPPORTED:
+    """Return a copy of the image ``config`` object with each change applied in order.
+
+    As Docker's ``BuildFromConfig``: the changes are read as Dockerfile lines (one change may
+    hold several, as Docker joins them with newlines) and applied by the builder's own rules,
+    so ``ENV PATH=$PATH:/opt/bin`` expands against the config's Env, a word's quotes and
+    escapes are the builder's, and an ENTRYPOINT without a CMD among the changes clears the
+    image's CMD. Raises UsageError naming the change for anything else."""
+    from lamina.build.instructions import Workdir
+    from lamina.build.parser import parse
+    from lamina.build.stage import StageState, apply_metadata
+
+    text = "\n".join(changes)
+    if not text.strip():
+        return copy.deepcopy(config)
+    try:
+        instructions = parse("FROM scratch\n" + text).stages[0].instructions
+    except DockerfileSyntaxError as exc:
+        raise UsageError(f"invalid --change: {_without_position(str(exc))}") from None
+    state = StageState(
+        index=0, name=None, doc={"config": copy.deepcopy(config)}, layers=[], image_id=None
+    )
+    for ins in instructions:
+        if ins.keyword not in SUPPORTED:
             raise UsageError(
-                f"{keyword!r} is not a valid change command (valid: {', '.join(sorted(SUPPORTED))})"
+                f"{ins.keyword} is not a valid change command "
+                f"(valid: {', '.join(sorted(SUPPORTED))})"
             )
-        if kw in ("CMD", "ENTRYPOINT"):
-            cfg["Cmd" if kw == "CMD" else "Entrypoint"] = _exec_or_shell(rest)
-        elif kw == "ENV":
-            env = list(cfg.get("Env") or [])
-            for key, value in _pairs(rest, kw):
-                env = [e for e in env if e.partition("=")[0] != key] + [f"{key}={value}"]
-            cfg["Env"] = env
-        elif kw == "LABEL":
-            labels = dict(cfg.get("Labels") or {})
-            labels.update(_pairs(rest, kw))
-            cfg["Labels"] = labels
-        elif kw == "EXPOSE":
-            ports = dict(cfg.get("ExposedPorts") or {})
-            for p in rest.split():
-                ports[p if "/" in p else f"{p}/tcp"] = {}
-            cfg["ExposedPorts"] = ports
-        elif kw == "VOLUME":
-            vols = dict(cfg.get("Volumes") or {})
-            text = rest.strip()
-            paths = json.loads(text) if text.startswith("[") else text.split()
-            for v in paths:
-                vols[v] = {}
-            cfg["Volumes"] = vols
-        elif kw == "ONBUILD":
-            cfg["OnBuild"] = [*list(cfg.get("OnBuild") or []), rest.strip()]
-        elif kw == "USER":
-            cfg["User"] = rest.strip()
-        elif kw == "WORKDIR":
-            cfg["WorkingDir"] = rest.strip()
-        elif kw == "STOPSIGNAL":
-            signal_number(rest.strip(), what="signal")  # UsageError, as Docker refuses it
-            cfg["StopSignal"] = rest.strip()
-    return cfg
+        if isinstance(ins, Workdir):
+            _workdir(state, ins)
+            continue
+        try:
+            apply_metadata(state, ins, escape="\\")
+        except BuildError as exc:
+            # "line 2: STOPSIGNAL: ..." -- the line is the made-up Dockerfile's
+            message = str(exc).removeprefix(f"line {ins.line}: ")
+            raise UsageError(f"invalid --change: {message}") from None
+    return state.config
+
+
+def _workdir(state: StageState, ins: Workdir) -> None:
+    """WORKDIR as the builder reads it: expanded, and relative to the previous one."""
+    from lamina.build.expand import expand_word
+
+    path = expand_word(ins.path, env=state.expansion_env(), line=ins.line)
+    current = str(state.config.get("WorkingDir") or "/")
+    state.config["WorkingDir"] = posixpath.normpath(posixpath.join(current, path))
+
+
+def _without_position(message: str) -> str:
+    """A syntax error's text without the ``Dockerfile:L:C:`` of the made-up Dockerfile."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.startswith("Dockerfile:") else message
