@@ -113,6 +113,7 @@ def test_logs_tail_since_and_until(lamina: Lamina) -> None:
     assert lamina.out("logs", "--tail", "2", cid) == "l5\nlate\n"
     assert lamina.out("logs", "-n", "0", cid) == ""
     assert lamina.out("logs", "--tail", "all", cid) == "l1\nl2\nl3\nl4\nl5\nlate\n"
+    assert lamina.out("logs", "--tail", "9" * 20, cid) == "l1\nl2\nl3\nl4\nl5\nlate\n"
     assert lamina.out("logs", "--tail", "1", "-f", cid) == "late\n"
     stamps = [line.split()[0] for line in lamina.out("logs", "-t", cid).splitlines()]
     assert lamina.out("logs", "--since", stamps[5], cid) == "late\n"  # at or after

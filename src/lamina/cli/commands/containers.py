@@ -456,7 +456,8 @@ def logs(ctx: Context, args: Namespace) -> None:
     if args.tail == "all":
         tail = None
     elif args.tail.lstrip("-").isdigit():
-        tail = int(args.tail) if int(args.tail) >= 0 else None  # as docker: negative is all
+        # As docker: a negative count is all; so is one past any log's length.
+        tail = int(args.tail) if 0 <= int(args.tail) <= sys.maxsize else None
     else:
         raise UsageError(f"invalid --tail {args.tail!r}: a number or all")
     since = until = None
