@@ -263,3 +263,39 @@ def test_the_label_method_and_its_header(cli: Cli) -> None:
     assert [line.split() for line in out] == [["NAMES", "foo", "my", "key"], ["lb", "bar", "v"]]
     record = json.loads(cli.ok("ps", "-a", "--filter", "name=^lb$", "--format", "{{json .}}"))
     assert "Label" not in record and record["Labels"] == "com.x.my-key=v,foo=bar"
+
+
+def test_size_as_docker_shows_it(cli: Cli) -> None:
+    # docker 20.10 over the fixture's containers plus these writes (same order, same tar):
+    # the rw layer's regular files and symlinks (a hardlinked inode once; a chmod copies the
+    # whole file up), then the image's size plus it; decimal units, 3 significant digits.
+    cli.ok("run", "--name", "s1", "busybox", "sh", "-c", "head -c 12345 /dev/zero > /f")
+    script = (
+        "head -c 1000 /dev/zero > /a; ln /a /b; ln -s /bin/busybox /s; rm /bin/ls; "
+        "chmod 700 /bin/cat; mkdir /d"
+    )
+    cli.ok("run", "--name", "s2", "busybox", "sh", "-c", script)
+    cli.ok("exec", "r1", "sh", "-c", "head -c 2500 /dev/zero > /tmp/w")
+    expected = [
+        "s2|1.98MB (virtual 3.97MB)",
+        "s1|12.3kB (virtual 2MB)",
+        "k1|0B (virtual 1.99MB)",
+        "c0|0B (virtual 1.99MB)",
+        "c2|0B (virtual 1.99MB)",
+        "r1|2.5kB (virtual 1.99MB)",
+        "c1|0B (virtual 1.99MB)",
+    ]
+    assert cli.ok("ps", "-a", "-s", "--format", "{{.Names}}|{{.Size}}").splitlines() == expected
+    # A template that uses .Size asks for the sizes itself (docker's CLI does: #24696).
+    assert cli.ok("ps", "-a", "--format", "{{.Names}}|{{.Size}}").splitlines() == expected
+    rows = cli.ok("ps", "-a", "--size").splitlines()
+    assert rows[0].startswith("CONTAINER ID") and rows[0].endswith("NAMES     SIZE")
+    assert rows[1].endswith("s2        1.98MB (virtual 3.97MB)")
+    assert rows[-1].endswith("c1        0B (virtual 1.99MB)")
+    table = cli.ok("ps", "-a", "--format", "table {{.Names}}\t{{.Size}}").splitlines()
+    assert table[:2] == ["NAMES     SIZE", "s2        1.98MB (virtual 3.97MB)"]
+    record = json.loads(cli.ok("ps", "--format", "{{json .}}"))
+    assert record["Names"] == "r1" and record["Size"] == "2.5kB (virtual 1.99MB)"
+    # Without -s the table has no SIZE column.
+    assert not cli.ok("ps", "-a").splitlines()[0].endswith("SIZE")
+    assert len(cli.ok("ps", "-a", "-s", "-q").split()) == 7

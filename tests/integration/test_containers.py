@@ -652,3 +652,22 @@ def test_tty_with_interactive(overlay_lamina: Lamina) -> None:
     # -t without -i gets a terminal too, as Docker's (tests/integration/test_tty.py)
     r = overlay_lamina.run("run", "--rm", "-t", "busybox", "sh", "-c", "tty; exit 4", check=False)
     assert (r.returncode, r.stdout) == (4, "/dev/pts/0\n")
+
+
+def test_inspect_size(lamina: Lamina) -> None:
+    # docker 20.10, the same tar: the fields only with -s/--size, after GraphDriver; a
+    # container never started has an empty rw layer (the init layer's placeholders are not in
+    # it); SizeRootFs is the image's size plus SizeRw.
+    lamina.run("create", "--name", "c0", "busybox")
+    lamina.run("run", "--name", "s1", "busybox", "sh", "-c", "head -c 12345 /dev/zero > /f")
+    assert "SizeRw" not in json.loads(lamina.out("inspect", "c0"))[0]
+    info = json.loads(lamina.out("container", "inspect", "--size", "c0"))[0]
+    assert (info["SizeRw"], info["SizeRootFs"]) == (0, 1985581)
+    keys = list(info)
+    assert keys[keys.index("GraphDriver") + 1 : keys.index("Mounts")] == ["SizeRw", "SizeRootFs"]
+    fmt = "{{.SizeRw}} {{.SizeRootFs}}"
+    assert lamina.out("inspect", "-s", "-f", fmt, "s1") == "12345 1997926\n"
+    assert lamina.out("container", "inspect", "-f", fmt, "s1") == "<no value> <no value>\n"
+    # Docker's CLI warns for the kinds that have no size, and shows them as they are.
+    r = lamina.run("inspect", "-s", "--type", "image", "busybox")
+    assert "SizeRw" not in r.stdout and r.stderr == "WARNING: --size ignored for image\n"

@@ -153,3 +153,31 @@ def test_exec_tty_gives_a_terminal(lamina: Lamina) -> None:
     # Without any terminal to relay to, -t falls back to pipes (as `run -t` does).
     r2 = lamina.run("exec", "-t", "box", "sh", "-c", "tty; exit 4")
     assert r2.returncode == 4 and "not a tty" in r2.stdout
+
+
+def test_exec_detached(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10 `exec -d`: nothing printed, status 0 at once whatever the command's own
+    # status; the process runs on in the container (top shows it) and its output goes
+    # nowhere (not to the log); a command that cannot start is the daemon's error, status 1.
+    lamina.out("run", "-d", "--name", "box", "busybox", "sleep", "300")
+    started = time.monotonic()
+    r = lamina.run("exec", "-d", "box", "sh", "-c", "echo hi; echo err >&2; sleep 30")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert time.monotonic() - started < 10
+    assert lamina.run("exec", "-d", "box", "sh", "-c", "exit 3").returncode == 0
+    assert lamina.run("exec", "-d", "-u", "nobody", "box", "sleep", "31").returncode == 0
+    top = lamina.out("top", "box")
+    assert "sleep 30" in top and "sleep 31" in top and "nobody" in top
+    lamina.out("exec", "-d", "box", "sh", "-c", "echo done > /tmp/out")
+    deadline = time.monotonic() + 10
+    while lamina.run("exec", "box", "cat", "/tmp/out").stdout != "done\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert lamina.out("logs", "box") == ""
+    for args in (("nosuchcmd",), ("/etc",), ("-u", "ghost", "true"), ("-w", "/nope", "true")):
+        r = lamina.run("exec", "-d", *args[:-1], "box", args[-1])
+        assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, (args, r)
+    assert "executable file not found" in lamina.run("exec", "-d", "box", "nosuchcmd").stderr
+    lamina.out("stop", "-t", "1", "box")
+    r = lamina.run("exec", "-d", "box", "true")
+    assert r.returncode == 1 and "is not running" in r.stderr

@@ -115,6 +115,12 @@ class Driver(Protocol):
         opaque marker only where the dir existed in a lower layer)."""
         ...
 
+    def diff_size(self, layer_id: str) -> int:
+        """Bytes the layer's own changes hold, as Docker's ``DiffSize``: the sizes of the
+        non-dirs it adds or changes (a symlink's is its target's length), each inode once;
+        deletions and dirs count nothing (``docker ps -s``'s rw size)."""
+        ...
+
     def metadata(self, layer_id: str) -> Mapping[str, str]:
         """Docker's GraphDriver.Data for this layer (every path listed exists)."""
         ...

@@ -393,6 +393,23 @@ class OverlayDriver(LayerApplier):
             self.apply_dir(layer_id), out, exists_below=lambda rel: below(rel) is not None
         )
 
+    def diff_size(self, layer_id: str) -> int:
+        """moby's native overlay2 ``DiffSize`` (``directory.Size`` of ``diff/``): every
+        non-dir in the upper dir, an inode once; a whiteout device's size is 0."""
+        size = 0
+        seen: set[int] = set()
+        stack = [os.fsencode(self.apply_dir(layer_id))]
+        while stack:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+                    elif st.st_size and st.st_ino not in seen:
+                        seen.add(st.st_ino)
+                        size += st.st_size
+        return size
+
     def metadata(self, layer_id: str) -> Mapping[str, str]:
         """Docker's overlay2 GetMetadata: LowerDir (resolved diffs, uppermost first, only with a
         parent), MergedDir, UpperDir, and WorkDir where the layer has one."""

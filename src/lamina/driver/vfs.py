@@ -153,6 +153,30 @@ class VfsDriver(LayerApplier):
         d = self._existing(layer_id)
         write_tree_diff(self._parent_tree(d), d / ROOTFS, out)
 
+    def diff_size(self, layer_id: str) -> int:
+        """moby's naive ``DiffSize`` (``archive.ChangesSize``): the non-dirs of the layer's
+        A and C changes, as they are in its tree, a hardlinked inode once."""
+        from lamina.archive.changes import ChangeKind
+
+        tree = self.apply_dir(layer_id)
+        size = 0
+        seen: set[int] = set()
+        for change in self.changes(layer_id):
+            if change.kind is ChangeKind.DELETED:
+                continue
+            try:
+                st = os.lstat(tree / change.path.lstrip("/"))
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if st.st_nlink > 1:
+                if st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+            size += st.st_size
+        return size
+
     def metadata(self, layer_id: str) -> Mapping[str, str]:
         """Docker's vfs reports no GraphDriver data (``null``); lamina gives the one path that
         means something: the tree a container sees and writes to, as ``MergedDir``."""

@@ -41,8 +41,11 @@ def inspect_container(
     bundle: Path,
     graph_data: Mapping[str, str],
     driver_name: str,
+    sizes: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """``docker container inspect`` for one container; every path in it exists."""
+    """``docker container inspect`` for one container; every path in it exists. ``sizes``
+    (``SizeRw``, ``SizeRootFs``) are shown after ``GraphDriver`` when given, as Docker's
+    ``inspect --size``; without them the keys are absent."""
     stored = rec.config
     cfg = dict(container_config(stored["Config"]))
     # A container's Config carries what the image config does not: the attach flags.
@@ -73,6 +76,7 @@ def inspect_container(
         "ExecIDs": None,
         "HostConfig": dict(stored["HostConfig"]),
         "GraphDriver": {"Data": dict(graph_data), "Name": driver_name},
+        **({} if sizes is None else {"SizeRw": sizes[0], "SizeRootFs": sizes[1]}),
         "Mounts": [dict(m) for m in stored.get("Mounts") or []],
         "Config": cfg,
         "NetworkSettings": {

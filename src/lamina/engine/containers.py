@@ -68,6 +68,15 @@ class ContainerSummary(Struct, frozen=True, kw_only=True):
     mounts: tuple[str, ...]
     labels: dict[str, str]
     network: str  # HostConfig.NetworkMode
+    size: ContainerSize | None = None  # only when asked for (``ps -s``): it walks the rw layer
+
+
+class ContainerSize(Struct, frozen=True, kw_only=True):
+    """Docker's ``SizeRw`` and ``SizeRootFs``: the rw layer's ``DiffSize`` (the init layer
+    below it is not counted), and the image's layers' sizes plus it."""
+
+    rw: int
+    root_fs: int
 
 
 class ContainerService:
@@ -487,11 +496,13 @@ class ContainerService:
         all_: bool = False,
         filters: Sequence[tuple[str, str]] = (),
         last: int = -1,
+        size: bool = False,
     ) -> builtins.list[ContainerSummary]:
         """``docker ps``: newest first; running ones only unless ``all_``, a ``status``
         filter, or ``last`` > 0 (the ``last`` newest that match). ``filters`` are Docker's
         (:mod:`lamina.engine.container_filters`); a bad one raises InvalidFilterError,
-        a ``before``/``since`` naming no container ContainerNotFoundError."""
+        a ``before``/``since`` naming no container ContainerNotFoundError. With ``size``
+        each row has its :class:`ContainerSize` (a walk of each rw layer: ``ps -s``)."""
         from lamina.engine.container_inspect import created_ts, ps_command, status_text
         from lamina.runtime import ContainerStatus
 
@@ -515,6 +526,7 @@ class ContainerService:
         now = time.time()
         out: builtins.list[ContainerSummary] = []
         shown: dict[tuple[str, Digest], str] = {}
+        image_sizes: dict[Digest | None, int] = {}
         for rec in records:
             st = self.state(rec)
             if st.status is ContainerStatus.EXITED and rec.config["HostConfig"].get("AutoRemove"):
@@ -541,6 +553,7 @@ class ContainerService:
                     ),
                     labels=dict(rec.config["Config"].get("Labels") or {}),
                     network=str(rec.config["HostConfig"].get("NetworkMode") or "none"),
+                    size=self._size(rec, image_sizes) if size else None,
                 )
             )
             if 0 < last <= len(out):
@@ -566,16 +579,29 @@ class ContainerService:
             return set()
         return {found.id} | BuildCache(db=self._store.db).descendants(found.id)
 
-    def inspect(self, ref: str) -> dict[str, Any]:
+    def _size(self, rec: ContainerRecord, image_sizes: dict[Digest | None, int]) -> ContainerSize:
+        """Docker's ``GetContainerLayerSize``; ``image_sizes`` caches the chains' sizes."""
+        top = rec.top_layer
+        if top not in image_sizes:
+            chain = self._store.layers.chain(top) if top is not None else []
+            image_sizes[top] = sum(layer.content_size for layer in chain)
+        rw = self._store.containers.diff_size(rec)
+        return ContainerSize(rw=rw, root_fs=image_sizes[top] + rw)
+
+    def inspect(self, ref: str, *, size: bool = False) -> dict[str, Any]:
+        """``docker container inspect``; with ``size`` (``-s``) its ``SizeRw`` and
+        ``SizeRootFs`` too."""
         from lamina.engine.container_inspect import inspect_container
 
         rec = self.resolve(ref)
+        sizes = self._size(rec, {}) if size else None
         return inspect_container(
             rec,
             state=self.state(rec),
             bundle=self._bundle(rec),
             graph_data=self._store.containers.metadata(rec),
             driver_name=self._store.driver.name,
+            sizes=None if sizes is None else (sizes.rw, sizes.root_fs),
         )
 
     # -- storage verbs --------------------------------------------------------------------

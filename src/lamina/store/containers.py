@@ -400,6 +400,10 @@ class ContainerStore(ImageUsers):
         """``docker diff``: the rw layer against the init layer and the image below it."""
         return self._driver.changes(rec.mount_id)
 
+    def diff_size(self, rec: ContainerRecord) -> int:
+        """Bytes in the rw layer's changes (Docker's ``SizeRw``; the init layer is below)."""
+        return self._driver.diff_size(rec.mount_id)
+
     def diff_tar(self, rec: ContainerRecord, out: IO[bytes]) -> None:
         """The rw layer's changes as an OCI layer tar (what ``commit`` stores)."""
         self._driver.diff_tar(rec.mount_id, out)

@@ -273,6 +273,25 @@ def check_one_layer_mount(driver: Driver) -> None:
         assert (root / "bin" / "sh").read_bytes() == b"#!"
 
 
+def check_diff_size(driver: Driver) -> None:
+    """Docker's DiffSize, by hand: the sizes of the non-dirs a layer adds or changes (a
+    symlink's is its target's length), a hardlinked inode counted once; deletions and dirs
+    count nothing."""
+    ids = build_stack(driver, [BASE, MIDDLE])
+    # BASE: a/x, a/y, b/z, etc/conf (1 each) + keep (4) + link -> "a/y" (3); MIDDLE: b/new (3).
+    assert [driver.diff_size(i) for i in ids] == [11, 3]
+    driver.create("rw", parent=ids[-1], writable=True)
+    assert driver.diff_size("rw") == 0
+    with mounted(driver, "rw") as root:
+        (root / "added").write_bytes(b"x" * 1000)
+        os.link(root / "added", root / "again")  # the same inode: counted once
+        os.symlink("/abs/target", root / "abs")  # 11
+        (root / "etc" / "conf").write_bytes(b"22")  # changed: its new size
+        (root / "keep").unlink()
+        (root / "newdir").mkdir()
+    assert driver.diff_size("rw") == 1000 + 11 + 2
+
+
 DRIVER_CHECKS: dict[str, Callable[[Driver], None]] = {
     "create_exists_remove": check_create_exists_remove,
     "apply_layer_tar": check_apply_layer_tar,
@@ -284,6 +303,7 @@ DRIVER_CHECKS: dict[str, Callable[[Driver], None]] = {
     "metadata_paths_exist": check_metadata_paths_exist,
     "recover": check_recover,
     "one_layer_mount": check_one_layer_mount,
+    "diff_size": check_diff_size,
 }
 
 

@@ -261,10 +261,50 @@ def _ps_fields(s: ContainerSummary, *, no_trunc: bool, created: Any) -> dict[str
         "Networks": s.network,
         "Ports": "",
         "RunningFor": since(s.created_at),
-        "Size": "",
+        "Size": _size_text(s),
         "State": s.state.status.value,
         "Status": s.status,
     }
+
+
+def _size_text(s: ContainerSummary) -> str:
+    """docker ps's SIZE: the rw layer's, then "(virtual ...)" with the image's added (decimal
+    units, 3 significant digits); "0B" when the sizes were not asked for, as Docker's."""
+    from lamina.cli.render import human_size
+
+    if s.size is None:
+        return "0B"
+    text = human_size(s.size.rw)
+    return f"{text} (virtual {human_size(s.size.root_fs)})" if s.size.root_fs > 0 else text
+
+
+_SIZE_PROBE = "lamina-size-probe-5b1e"  # prints as itself in text and in JSON
+
+
+def _template_uses_size(fmt: str) -> bool:
+    """Whether ``--format`` shows ``.Size`` (so ``ps`` measures sizes without ``-s``, as
+    docker's CLI does, moby/moby#24696): it is looked up, or it appears in the output (as
+    ``{{json .}}`` prints every field)."""
+    if fmt == "json":
+        return True
+    if fmt == "table":
+        return False
+    from lamina.cli.template import Record, TemplateError, render_template
+
+    asked: list[str] = []
+
+    class Probe(Record):
+        def get(self, key: str, default: Any = None) -> Any:
+            asked.append(key)
+            return super().get(key, default)
+
+    fields = dict.fromkeys(_PS_HEADERS, "")
+    fields["Size"] = _SIZE_PROBE
+    try:
+        out = render_template(fmt, Probe(fields, {"Label": lambda key: ""}))
+    except TemplateError:
+        return False  # the real rendering reports it
+    return "Size" in asked or _SIZE_PROBE in out
 
 
 def _filter_pairs(filters: list[str]) -> list[tuple[str, str]]:
@@ -303,13 +343,17 @@ def _filter_pairs(filters: list[str]) -> list[tuple[str, str]]:
     ),
     arg("-n", "--last", type=int, default=-1, help="Show n last created containers (all states)."),
     arg("-l", "--latest", action="store_true", help="Show the latest created container."),
+    arg("-s", "--size", action="store_true", help="Display total file sizes."),
     arg("--format", dest="fmt", help="json, or a Go template."),
 )
 def ps(ctx: Context, args: Namespace) -> None:
     """List containers."""
     last = 1 if args.last == -1 and args.latest else args.last
+    size = not args.quiet and (
+        args.size or (args.fmt is not None and _template_uses_size(args.fmt))
+    )
     rows = ctx.engine.containers.list(
-        all_=args.all_, filters=_filter_pairs(args.filters), last=last
+        all_=args.all_, filters=_filter_pairs(args.filters), last=last, size=size
     )
     no_trunc = args.no_trunc
     if args.quiet:
@@ -320,7 +364,10 @@ def ps(ctx: Context, args: Namespace) -> None:
     print_rows(
         args.fmt,
         records,
-        default_columns=["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"],
+        default_columns=[
+            *("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"),
+            *(("Size",) if args.size else ()),
+        ],
         headers=_PS_HEADERS,
     )
 
@@ -515,11 +562,17 @@ def container_prune(ctx: Context, args: Namespace) -> None:
 
 @command(
     arg("-f", "--format", dest="fmt", help="json, or a Go template."),
+    arg("-s", "--size", action="store_true", help="Display total file sizes (SizeRw, SizeRootFs)."),
     arg("containers", nargs="+", metavar="CONTAINER"),
 )
 def container_inspect(ctx: Context, args: Namespace) -> None:
     """Show containers as JSON (Docker API 1.41's shape)."""
-    inspect_each(ctx, args.fmt, args.containers, ctx.engine.containers.inspect)
+    inspect_each(
+        ctx,
+        args.fmt,
+        args.containers,
+        lambda ref: ctx.engine.containers.inspect(ref, size=args.size),
+    )
 
 
 @command(arg("container"))

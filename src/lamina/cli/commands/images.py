@@ -269,28 +269,40 @@ def _size_chart(sizes: list[tuple[int, int]], *, width: int = 40) -> None:
         default=None,
         help="Only look for this kind of object.",
     ),
+    arg(
+        "-s",
+        "--size",
+        action="store_true",
+        help="Display total file sizes if the type is container.",
+    ),
 )
 def inspect(ctx: Context, args: Namespace) -> None:
     """Show low-level information on containers, images or volumes as JSON (Docker API 1.41's
     shape); without --type a container is looked for first, then an image, then a volume."""
-    inspect_each(ctx, args.fmt, args.names, lambda name: _inspect_one(ctx, name, args.type_))
+    inspect_each(
+        ctx, args.fmt, args.names, lambda name: _inspect_one(ctx, name, args.type_, args.size)
+    )
 
 
-def _inspect_one(ctx: Context, name: str, type_: str | None) -> dict[str, Any]:
+def _inspect_one(ctx: Context, name: str, type_: str | None, size: bool) -> dict[str, Any]:
     from lamina.errors import NotFoundError
 
     lookups: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
-        ("container", ctx.engine.containers.inspect),
+        ("container", lambda ref: ctx.engine.containers.inspect(ref, size=size)),
         ("image", ctx.engine.images.inspect),
         ("volume", ctx.engine.volumes.inspect),
     ]
-    if type_ is not None:
-        return dict(lookups)[type_](name)
-    for _, lookup in lookups:
+    kinds = lookups if type_ is None else [(type_, dict(lookups)[type_])]
+    for kind, lookup in kinds:
         try:
-            return lookup(name)
+            found = lookup(name)
         except (NotFoundError, UsageError):  # not a valid name of that kind either
+            if type_ is not None:
+                raise
             continue
+        if size and kind != "container":  # docker's CLI, once per object
+            print(f"WARNING: --size ignored for {kind}", file=sys.stderr)
+        return found
     raise NotFoundError(f"no such object: {name}")
 
 
