@@ -291,15 +291,23 @@ class ContainerService:
         user: str | None = None,
         tty: bool = False,
         interactive: bool = False,
+        detach: bool = False,
     ) -> int:
-        """``docker exec``: run ``args`` in the running container; its exit status. Raises
-        ConflictError if the container is not running, CommandNotFoundError (127) etc."""
+        """``docker exec``: run ``args`` in the running container; its exit status. With
+        ``detach`` (``exec -d``): start it, leave it running, and return 0 at once (``tty``
+        and ``interactive`` then change nothing: it has no stdio). Raises ConflictError if the
+        container is not running, CommandNotFoundError (127) etc."""
         from lamina.runtime import ContainerNotRunningError, ContainerStatus
 
         rec = self.resolve(ref)
         if self.state(rec).status is not ContainerStatus.RUNNING:
             raise ConflictError(f"container {rec.id[:12]} is not running")
         try:
+            if detach:
+                self.runtime.exec_detached(
+                    rec.id, args, env=cc.parse_env(env), cwd=workdir or None, user=user
+                )
+                return 0
             return self.runtime.exec(
                 rec.id,
                 args,

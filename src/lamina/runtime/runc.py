@@ -98,6 +98,23 @@ class Runc:
         and exits with the process's status; 255 with an error in ``log_path`` if it failed."""
         return [*self._base(log_path), "exec", "--process", str(process), container_id]
 
+    def exec_detached_argv(
+        self, container_id: str, *, process: Path, pid_file: Path, log_path: Path
+    ) -> list[str]:
+        """argv of ``runc exec --detach``: it starts ``process`` in the container, writes its
+        pid to ``pid_file`` and exits (0; 255 with an error in ``log_path`` if it could not
+        start it), leaving the process to the nearest child subreaper above it."""
+        return [
+            *self._base(log_path),
+            "exec",
+            "--detach",
+            "--pid-file",
+            str(pid_file),
+            "--process",
+            str(process),
+            container_id,
+        ]
+
     def _call(self, args: Sequence[str]) -> bytes:
         argv = [*self._base(), *args]
         proc = subprocess.run(argv, capture_output=True, check=False)

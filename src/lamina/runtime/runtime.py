@@ -266,6 +266,61 @@ class Runtime:
             process_path.unlink(missing_ok=True)
             log_path.unlink(missing_ok=True)
 
+    def exec_detached(
+        self,
+        container_id: str,
+        args: Sequence[str],
+        *,
+        env: Sequence[str] = (),
+        cwd: str | None = None,
+        user: str | None = None,
+    ) -> int:
+        """Start ``args`` in the running container and leave it running (``docker exec -d``):
+        no stdio (its output is dropped), no terminal; kept and reaped by an exec keeper
+        (:mod:`lamina.runtime.exec_keeper`). Returns its host pid once it runs. Raises as
+        :meth:`exec` does when it cannot start."""
+        from lamina.runtime import exec_keeper
+
+        rec = self._record(container_id)
+        st = self.state(container_id)
+        if st.status is not ContainerStatus.RUNNING or not st.pid:
+            raise ContainerNotRunningError(container_id)
+        spec = read_bundle(Path(rec.bundle))
+        process = exec_process(
+            spec["process"],
+            ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user),
+            container_id=container_id,
+            root=Path(f"/proc/{st.pid}/root"),
+        )
+        import tempfile  # exec only
+
+        fd, name = tempfile.mkstemp(
+            prefix="exec-", suffix=".json", dir=self._record_dir(container_id)
+        )
+        process_path = Path(name)
+        log_path = process_path.with_suffix(".log")
+        pid_file = process_path.with_suffix(".pid")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(process, f)
+            argv = self._runc.exec_detached_argv(
+                container_id, process=process_path, pid_file=pid_file, log_path=log_path
+            )
+            message = exec_keeper.start(argv, pid_file=pid_file, log_path=log_path)
+        finally:
+            for path in (process_path, log_path, pid_file):
+                path.unlink(missing_ok=True)
+        if "pid" not in message:
+            detail = str(message.get("error") or "the exec keeper died before the exec started")
+            raise start_error(
+                container_id=container_id,
+                command=args[0],
+                exit_code=int(message.get("exit_code", 125)),
+                detail=detail,
+                verb="exec",
+            )
+        return int(message["pid"])
+
     # -- observing ------------------------------------------------------------------------
 
     def _record_dir(self, container_id: str) -> Path:

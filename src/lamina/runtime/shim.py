@@ -158,7 +158,7 @@ def _child(config: ShimConfig, *, detach: bool, stdin_fd: int | None, sync_w: in
         os.setsid()  # leave the launcher's session: its Ctrl-C and hangup are not ours
         if detach and os.fork() > 0:
             os._exit(0)
-        _arrange_fds(attach=config.attach, stdin_fd=stdin_fd, sync_w=sync_w)
+        arrange_fds(attach=config.attach, stdin_fd=stdin_fd, sync_w=sync_w)
         shim = _Shim(config)
         if config.terminal:
             code = _serve_terminal(shim, relay_stdin=stdin_fd is not None)
@@ -173,7 +173,7 @@ def _child(config: ShimConfig, *, detach: bool, stdin_fd: int | None, sync_w: in
         os._exit(code)
 
 
-def _arrange_fds(*, attach: bool, stdin_fd: int | None, sync_w: int) -> None:
+def arrange_fds(*, attach: bool, stdin_fd: int | None, sync_w: int) -> None:
     """0 = the container's stdin, 1/2 = the launcher's stdout/stderr (attached) or /dev/null,
     3 = the sync pipe; everything else closed."""
     null = os.open(os.devnull, os.O_RDWR)
@@ -188,14 +188,14 @@ def _arrange_fds(*, attach: bool, stdin_fd: int | None, sync_w: int) -> None:
     os.closerange(_SYNC_FD + 1, os.sysconf("SC_OPEN_MAX"))
 
 
-def _send_sync(message: dict[str, Any]) -> None:
+def send_sync(message: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the launcher may be gone (kill -9): that is fine
         os.write(_SYNC_FD, json.dumps(message).encode() + b"\n")
     with contextlib.suppress(OSError):
         os.close(_SYNC_FD)
 
 
-def _read_pid(pid_file: Path) -> int | None:
+def read_pid(pid_file: Path) -> int | None:
     try:
         text = pid_file.read_text().strip()
     except FileNotFoundError:
@@ -274,13 +274,13 @@ class _Shim:
         """Record and report that the container runs as ``pid``; its start time."""
         started_at = rfc3339_nano()
         self.record(ContainerState(status=ContainerStatus.RUNNING, pid=pid, started_at=started_at))
-        _send_sync({"shim_pid": self.pid, "pid": pid, "started_at": started_at})
+        send_sync({"shim_pid": self.pid, "pid": pid, "started_at": started_at})
         return started_at
 
     def failed(self, message: str, code: int) -> int:
         """Record and report a start that failed; ``code`` is returned."""
         self.record(ContainerState(status=ContainerStatus.CREATED, exit_code=code, error=message))
-        _send_sync({"shim_pid": self.pid, "error": message, "exit_code": code})
+        send_sync({"shim_pid": self.pid, "error": message, "exit_code": code})
         return code
 
     def exited(self, code: int, *, started_at: str) -> int:
@@ -330,7 +330,7 @@ def _serve_pipes(shim: _Shim) -> int:
     open_streams = 2
     while open_streams:
         events = sel.select(timeout=None if pid else _POLL)
-        if pid is None and (pid := _read_pid(pid_file)) is not None:
+        if pid is None and (pid := read_pid(pid_file)) is not None:
             started_at = shim.running(pid)
             for stream, data in held:
                 output.emit(stream, data)
@@ -347,7 +347,7 @@ def _serve_pipes(shim: _Shim) -> int:
                 output.emit(key.data, data)
     status = runc.wait()
     code = status if status >= 0 else 128 - status
-    if pid is None and (pid := _read_pid(pid_file)) is not None:
+    if pid is None and (pid := read_pid(pid_file)) is not None:
         # The container ran and ended between two looks at the pid file.
         started_at = shim.running(pid)
         for stream, data in held:
@@ -359,7 +359,7 @@ def _serve_pipes(shim: _Shim) -> int:
     return shim.exited(code, started_at=started_at)
 
 
-def _become_subreaper() -> None:
+def become_subreaper() -> None:
     """Orphans below us (the container's init, once ``runc run --detach`` exits) become our
     children, so we can wait for the init's status and signal it without a pid race."""
     import ctypes  # only the terminal path needs it
@@ -388,7 +388,7 @@ def _reap(pid: int) -> int | None:
 
 def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
     config = shim.config
-    _become_subreaper()
+    become_subreaper()
     os.chdir(config.bundle)  # runc runs here too: both name the socket relative to it
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
@@ -408,7 +408,7 @@ def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
         if runc.returncode != 0:
             _runc_delete(config)
             return shim.start_error(runc.returncode, stderr)
-        pid = _read_pid(config.record_dir / PID_FILE)
+        pid = read_pid(config.record_dir / PID_FILE)
         if pid is None:
             _runc_delete(config)  # --force: kills the process we cannot name
             return shim.failed("runc started the container but wrote no pid file", 125)

@@ -34,7 +34,9 @@ _RUN_USAGE = "%(prog)s [OPTIONS] IMAGE [COMMAND] [ARG...]"
 
 
 @contextlib.contextmanager
-def _docker_status(verb: Literal["run", "create", "start", "exec"]) -> Iterator[None]:
+def _docker_status(
+    verb: Literal["run", "create", "start", "exec", "exec-detached"],
+) -> Iterator[None]:
     """The status of a failed ``verb``, as Docker 20.10's (the success statuses are the
     container's own, for ``run``, ``start -a`` and ``exec``):
 
@@ -45,7 +47,9 @@ def _docker_status(verb: Literal["run", "create", "start", "exec"]) -> Iterator[
       ``State``);
     - ``exec``: 1 when there is no running container to run in, else 126 (the status the
       daemon gives an exec that did not start: command not found or not executable, unknown
-      user, bad working dir).
+      user, bad working dir);
+    - ``exec -d``: 1, whatever kept it from starting (the daemon's error: the CLI waits for
+      no exit code).
 
     ``the input device is not a TTY`` stays 1 everywhere."""
     try:
@@ -532,12 +536,19 @@ def logs(ctx: Context, args: Namespace) -> None:
     arg("-u", "--user", help="Username or UID (format: name|uid[:group|gid])."),
     arg("-i", "--interactive", action="store_true", help="Keep STDIN open."),
     arg("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY."),
+    arg(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="Detached mode: run the command in the background (its output is dropped).",
+    ),
     target_and_command("container", required_command=True),
     usage="%(prog)s [OPTIONS] CONTAINER COMMAND [ARG...]",
 )
 def exec_(ctx: Context, args: Namespace) -> None:
-    """Run a command in a running container; exit with its status."""
-    with _docker_status("exec"):
+    """Run a command in a running container; exit with its status (with -d: start it, leave
+    it running and exit 0 at once)."""
+    with _docker_status("exec-detached" if args.detach else "exec"):
         code = ctx.engine.containers.exec(
             args.container,
             tuple(args.command),
@@ -546,6 +557,7 @@ def exec_(ctx: Context, args: Namespace) -> None:
             user=args.user,
             tty=args.tty,
             interactive=args.interactive,
+            detach=args.detach,
         )
     ctx.exit_status = code
 
