@@ -21,11 +21,23 @@ Formats (:class:`WhiteoutFormat`):
   this layer did not write (or write into) is deleted, recursively inside dirs it wrote into.
   xattrs are stored verbatim (a vfs tree is used as is, never as an overlay layer).
 
-In both: a whiteout never removes what this same layer wrote (it applies to lower layers only);
-a whiteout or opaque marker under a non-directory is moot and ignored; an entry that would
-replace a directory this layer already wrote into is refused; an existing non-directory (or a
-directory, for a non-dir entry) is removed and recreated, a dir over a dir gets new attributes.
-Any path whose walk meets a symlink is refused, including across layers via ``lower_symlinks``.
+- ``PLAIN``: not a layer but a plain archive extracted into a live tree (``docker cp -
+  CONTAINER:DEST``, :func:`extract_plain`), by Docker's ``Untar`` rules: ``.wh.*`` names are
+  files, a repeated name replaces the earlier copy, ``..`` is cleaned and refused only above the
+  root (:class:`~lamina.archive.tarstream.TarStream` with ``layer=False``); an existing dir and a
+  non-dir never replace each other (``NoOverwriteDirNonDir``), a dir over a dir only gets the
+  entry's attributes; a relative symlink target that climbs out of the destination is refused
+  (Docker's "invalid symlink"); parents are followed through symlinks inside the container's
+  root (the Tree's ``follow``); xattrs are escaped as in ``OVERLAY`` (the tree may be an overlay).
+
+In the layer formats: a whiteout never removes what this same layer wrote (it applies to lower
+layers only); a whiteout or opaque marker under a non-directory is moot and ignored; an entry
+that would replace a directory this layer already wrote into is refused; an existing
+non-directory (or a directory, for a non-dir entry) is removed and recreated, a dir over a dir
+gets new attributes. Any path whose walk meets a symlink is refused, including across layers via
+``lower_symlinks``.
+
+In all formats:
 Ownership is applied only as root (fchown, then fchmod so setuid survives, then xattrs, since
 chown clears ``security.capability``); directory mtimes are set last, after their children.
 On any error the exception is raised and ``dest`` may be partly written: the caller discards it.
@@ -52,6 +64,7 @@ from lamina.archive.tarstream import Limits, Member, TarStream, limits_from_env
 from lamina.archive.whiteout import OPAQUE_XATTR, OPAQUE_XATTR_VALUE, escape_xattr_name
 from lamina.digest import Digest
 from lamina.errors import (
+    ConflictError,
     DigestMismatchError,
     DriverError,
     SizeMismatchError,
@@ -61,7 +74,14 @@ from lamina.errors import (
 if TYPE_CHECKING:
     from hashlib import _Hash
 
-__all__ = ["DEFAULT_LIMITS", "ApplyResult", "Limits", "WhiteoutFormat", "apply_layer"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "ApplyResult",
+    "Limits",
+    "WhiteoutFormat",
+    "apply_layer",
+    "extract_plain",
+]
 
 DEFAULT_LIMITS: Final = limits_from_env()
 _FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -77,6 +97,7 @@ _OFFLOAD_HASH_SIZES: Final = range(64 << 10, 1 << 20)
 class WhiteoutFormat(enum.Enum):
     OVERLAY = "overlay"
     APPLY = "apply"
+    PLAIN = "plain"  # no layer: see the module doc
 
 
 class ApplyResult(Struct, frozen=True, kw_only=True):
@@ -145,6 +166,45 @@ def apply_layer(
     )
 
 
+def extract_plain(
+    source: IO[bytes],
+    tree: Tree,
+    *,
+    dest: str,
+    guard: Callable[[os.stat_result], None] = lambda st: None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> None:
+    """Extract the plain archive ``source`` (tar, gzip or zstd; empty is an empty archive)
+    into ``tree`` by the ``PLAIN`` rules. ``dest`` is the destination's path as its own root
+    sees it (for the symlink rule); ``guard(st)`` vets each existing entry (lstat) before it is
+    replaced and may raise.
+
+    Raises InvalidContentError subclasses for bad content, ConflictError where an entry and
+    what exists cannot replace each other, DriverError when the filesystem refuses -- but an
+    OSError with errno EROFS as it is, for the caller to name the read-only mount."""
+    pipe = LayerPipe(
+        source,
+        declared=None,
+        tee=None,
+        max_uncompressed_bytes=limits.max_uncompressed_bytes,
+        expected_blob_size=None,
+    )
+    pipe.start()
+    try:
+        tar = TarStream(pipe, limits=limits, layer=False)  # type: ignore[arg-type]
+        extractor = _Extractor(
+            tree, tar, pipe=pipe, fmt=WhiteoutFormat.PLAIN, lower_symlinks=(), guard=guard
+        )
+        extractor.dest = "/" + dest.strip("/") if dest.strip("/") else "/"
+        for member in tar:
+            extractor.apply(member)
+        extractor.finish()
+    finally:
+        # No digest covers a plain archive: what follows its end is never read (an endless
+        # stream after the end-of-archive blocks costs nothing).
+        pipe.abort()
+
+
 class _Extractor:
     def __init__(
         self,
@@ -154,11 +214,16 @@ class _Extractor:
         pipe: LayerPipe,
         fmt: WhiteoutFormat,
         lower_symlinks: Collection[str],
+        guard: Callable[[os.stat_result], None] | None = None,
     ) -> None:
         self.tree = tree
         self.tar = tar
         self.pipe = pipe
         self.overlay = fmt is WhiteoutFormat.OVERLAY
+        self.plain = fmt is WhiteoutFormat.PLAIN
+        self.guard = guard
+        self.dest = "/"  # PLAIN: the destination as its root sees it
+        self._current = EntryKind.FILE  # kind of the member being applied
         self.lower_symlinks = frozenset(p.strip("/") for p in lower_symlinks)
         self.chown = os.geteuid() == 0  # rootless: owners live only in the index rows
         self.written: dict[str, EntryKind] = {}
@@ -173,6 +238,7 @@ class _Extractor:
 
     def apply(self, member: Member) -> None:
         e = member.entry
+        self._current = e.kind
         try:
             self._check_lower_symlinks(e)
             sha = self._HANDLERS[e.kind](self, e)
@@ -185,6 +251,8 @@ class _Extractor:
                 member.name, f"parent {exc.filename!r} is not a directory"
             ) from exc
         except OSError as exc:
+            if self.plain and exc.errno == errno.EROFS:
+                raise
             err = DriverError(f"cannot extract archive member {member.name!r}: {exc}")
             err.add_note(f"into {e.path!r} as {e.kind.value}")
             raise err from exc
@@ -219,7 +287,7 @@ class _Extractor:
             )
         sha: str | _Hash
         try:
-            if e.size in _OFFLOAD_HASH_SIZES and self.pipe.ahead():
+            if e.size in _OFFLOAD_HASH_SIZES and not self.plain and self.pipe.ahead():
                 sha = hashlib.sha256()
                 read = self.tar.read_view
                 hash_later = self.pipe.hash_later
@@ -263,7 +331,7 @@ class _Extractor:
             fd = self.tree.open_dir_at(pfd, name)
             if fd is None:
                 raise OSError(errno.ENOTDIR, "directory vanished while extracting", e.path)
-        elif not self.overlay:
+        elif not self.overlay and not self.plain:
             # Dir over dir replaces the attributes (layer.md), so xattrs the entry no longer
             # carries go. (OVERLAY dest dirs are this layer's own, with only its opaque xattr.)
             for xname in os.listxattr(fd):
@@ -276,6 +344,8 @@ class _Extractor:
         self.dir_times.append((e.path, e.mtime * 10**9))
 
     def _symlink(self, e: Entry) -> None:
+        if self.plain and not e.linkname.startswith("/"):
+            self._refuse_climbing_link(e)
         pfd, name = self.tree.parent_fd(e.path, create=True)
         self._create(pfd, name, e.path, lambda: os.symlink(e.linkname, name, dir_fd=pfd))
         self._attrs_at(pfd, name, e, chmod=False)
@@ -378,11 +448,28 @@ class _Extractor:
                     finally:
                         os.close(cfd)
 
+    def _refuse_climbing_link(self, e: Entry) -> None:
+        """Docker's "invalid symlink": the target, joined to the link's dir and cleaned by the
+        string, must still start with the destination (Go's ``strings.HasPrefix``, as is)."""
+        parts: list[str] = []
+        for p in f"{self.dest}/{e.path.rpartition('/')[0]}/{e.linkname}".split("/"):
+            if p == "..":
+                if parts:
+                    parts.pop()
+            elif p and p != ".":
+                parts.append(p)
+        if not ("/" + "/".join(parts)).startswith(self.dest):
+            raise UnsafeArchivePathError(
+                e.path, f"invalid symlink to {e.linkname!r}: it leads out of {self.dest}"
+            )
+
     def _create(self, pfd: int, name: str, rel: str, make: Callable[[], int | None]) -> int:
         """Run ``make``; if the name exists, remove what is there (see module doc) and retry."""
         try:
             return make() or 0
         except FileExistsError:
+            if self.plain:
+                self._may_replace(pfd, name, rel)
             if rel in self.ancestors:
                 raise UnsafeArchivePathError(
                     rel, "replaces a directory this layer already wrote into"
@@ -390,8 +477,22 @@ class _Extractor:
             self.tree.remove(pfd, name, rel)
             return make() or 0
 
+    def _may_replace(self, pfd: int, name: str, rel: str) -> None:
+        """PLAIN: what exists at ``rel`` may be replaced (the guard agrees; a dir and a non-dir
+        never replace each other, as Docker's cp extracts with ``NoOverwriteDirNonDir``)."""
+        st = self.tree.lstat(pfd, name)
+        if st is None:
+            return
+        if self.guard is not None:
+            self.guard(st)
+        making_dir = self._current is EntryKind.DIR
+        if stat.S_ISDIR(st.st_mode) and not making_dir:
+            raise ConflictError(f"cannot overwrite directory {rel!r} with a non-directory")
+        if making_dir and not stat.S_ISDIR(st.st_mode):
+            raise ConflictError(f"cannot overwrite non-directory {rel!r} with a directory")
+
     def _xattr_name(self, name: str) -> str:
-        return escape_xattr_name(name) if self.overlay else name
+        return escape_xattr_name(name) if self.overlay or self.plain else name
 
     def _attrs_fd(self, fd: int, e: Entry) -> None:
         if self.chown:

@@ -8,6 +8,12 @@ is used). A symlink met *while walking* is refused, wherever it points; a path s
 re-opened after it was checked, so nothing the archive creates can redirect a later write.
 Symlink *targets* are data: they are created verbatim and never followed here.
 
+A plain archive extracted into a container (``docker cp -``) is the one exception: there
+Docker follows symlinks as the container would, so a Tree made with ``follow`` hands a
+symlinked component to it (``follow(rel)``: a dir fd for ``rel`` resolved *inside the
+container's root*, ``openat2(RESOLVE_IN_ROOT)``) instead of refusing it. Only the parents of
+what is written are followed; the last component is still never followed.
+
 Directory fds are cached (a small LRU keyed by relative path) because layer tars come in walk
 order and consecutive members share parents; anything removed through :meth:`Tree.remove` drops
 its own and its descendants' cached fds, so a cached fd never names a replaced directory.
@@ -20,6 +26,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Self
 
@@ -45,8 +52,11 @@ def proc_path(dir_fd: int, name: str) -> str:
 class Tree:
     """A directory opened once; all later access is relative to its fd."""
 
-    def __init__(self, root: Path) -> None:
-        self.root_fd = os.open(root, _DIR_FLAGS)
+    def __init__(self, root: Path | int, *, follow: Callable[[str], int] | None = None) -> None:
+        """``root``: a path, or a directory fd the tree takes over. ``follow``: see the module
+        doc; it raises OSError as open(2) does (FileNotFoundError, NotADirectoryError)."""
+        self.root_fd = root if isinstance(root, int) else os.open(root, _DIR_FLAGS)
+        self._follow = follow
         self._cache: dict[str, int] = {}
 
     def close(self) -> None:
@@ -137,6 +147,8 @@ class Tree:
                 raise
             st = self.lstat(parent, name)
             if st is not None and stat.S_ISLNK(st.st_mode):
+                if self._follow is not None:
+                    return self._follow(rel)
                 raise UnsafeArchivePathError(rel, f"{rel!r} is a symlink") from exc
             raise NotADirectoryError(errno.ENOTDIR, "not a directory", rel) from exc
         # FileExistsError: made meanwhile; the open below still refuses all but a real dir.

@@ -25,6 +25,12 @@ cost of applying a layer; nothing here ever extracts. The per-entry policy lives
   end blocks is complete (GNU tar and Go agree, and umoci writes layers that way).
 - Limits: entry count, path bytes and depth, xattr bytes per entry, size of one PAX/GNU header.
   The uncompressed-bytes limit is enforced by whoever inflates (see ``apply``).
+
+A plain archive (``layer=False``: what ``docker cp - CONTAINER:DEST`` reads) is no layer, and
+three rules change, as Docker's ``archive.Untar`` has them: ``.wh.*`` names are ordinary files;
+a name repeated later wins (each copy replaces the one before); and ``..`` is cleaned by the
+string (``a/../b`` is ``b``), refused only when it climbs above the root (``../x``: "outside of
+the destination"). Hardlink targets are cleaned the same way.
 """
 
 from __future__ import annotations
@@ -89,6 +95,22 @@ def normalise_name(raw: str, *, member: str) -> str:
     return "/".join(parts)
 
 
+def clean_name(raw: str, *, member: str) -> str:
+    """A plain archive's name: like :func:`normalise_name`, but ``..`` steps back by the string
+    (Go's ``filepath.Clean``, as Docker's ``Untar``); one that climbs above the root is refused."""
+    if "\x00" in raw:
+        raise UnsafeArchivePathError(member, "NUL byte in name")
+    parts: list[str] = []
+    for p in raw.split("/"):
+        if p == "..":
+            if not parts:
+                raise UnsafeArchivePathError(member, "outside of the destination")
+            parts.pop()
+        elif p and p != ".":
+            parts.append(p)
+    return "/".join(parts)
+
+
 class Member(Struct, frozen=True):
     entry: Entry
     name: str  # the member name as the tar spells it, for messages
@@ -99,8 +121,11 @@ class TarStream:
     """Iterate a layer tar once. While a FILE member is current, :meth:`read` returns its
     content; whatever is not read is skipped when iteration continues."""
 
-    def __init__(self, stream: IO[bytes], *, limits: Limits) -> None:
+    def __init__(self, stream: IO[bytes], *, limits: Limits, layer: bool = True) -> None:
+        """``layer=False``: a plain archive (see the module doc)."""
         self._limits = limits
+        self._layer = layer
+        self._normalise = normalise_name if layer else clean_name
         self._reader = HeaderReader(stream.read, max_header_bytes=limits.max_header_bytes)
         self._remaining = 0
         self._current = ""
@@ -145,7 +170,7 @@ class TarStream:
     def _member(self, ti: RawMember, position: int) -> Member | None:
         raw = ti.name
         limits = self._limits
-        name = normalise_name(raw, member=raw)
+        name = self._normalise(raw, member=raw)
         if not name:
             return None  # the root itself: lamina never changes the layer root's attributes
         # A UTF-8 character is at most 4 bytes: encode only names that could be too long.
@@ -153,15 +178,16 @@ class TarStream:
             raise LimitExceededError(
                 limit_name="max_path_bytes", limit=limits.max_path_bytes, what=f"member {raw!r}"
             )
-        if name in self._seen:
-            raise UnsafeArchivePathError(raw, "duplicate path in one layer")
-        self._seen.add(name)
+        if self._layer:
+            if name in self._seen:
+                raise UnsafeArchivePathError(raw, "duplicate path in one layer")
+            self._seen.add(name)
         if name.count("/") >= limits.max_depth:
             raise LimitExceededError(
                 limit_name="max_depth", limit=limits.max_depth, what=f"member {raw!r}"
             )
         parent, _, base = name.rpartition("/")
-        if ".wh." not in name:  # the common case: no component can be reserved
+        if ".wh." not in name or not self._layer:  # the common case: no component can be reserved
             cls, target = NameClass.NORMAL, base
         else:
             for part in parent.split("/") if parent else ():
@@ -201,7 +227,7 @@ class TarStream:
             raise InvalidArchiveError(raw, f"unsupported tar entry type {ti.type!r}")
         linkname = ""
         if kind is EntryKind.HARDLINK:
-            linkname = normalise_name(ti.linkname, member=raw)
+            linkname = self._normalise(ti.linkname, member=raw)
             if not linkname or linkname == name:
                 raise UnsafeArchivePathError(raw, f"hardlink to {ti.linkname!r}")
         elif kind is EntryKind.SYMLINK:

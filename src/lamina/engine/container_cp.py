@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -29,7 +30,13 @@ from lamina.engine.container_fs import (
     copy_into,
     open_in_root,
 )
-from lamina.errors import ConflictError, FileError, NotFoundError, shorten
+from lamina.errors import (
+    ConflictError,
+    FileError,
+    InvalidContentError,
+    NotFoundError,
+    shorten,
+)
 
 if TYPE_CHECKING:
     from lamina.archive.tarwriter import TarWriter
@@ -358,3 +365,141 @@ def _archive_entry(
         tw.add(replace(entry, kind=kind, devmajor=major, devminor=minor))
     elif fmt == stat.S_IFIFO:
         tw.add(replace(entry, kind=EntryKind.FIFO))
+
+
+def archive_in(
+    root: Path,
+    dest: str,
+    source: IO[bytes],
+    *,
+    mount_points: MountPoints | None = None,
+    shown: str | None = None,
+) -> None:
+    """``docker cp - CONTAINER:DEST``: extract the tar on ``source`` (plain, gzip, bzip2, xz or
+    zstd, inflated in-process) into DEST, which must be an existing dir inside ``root`` (a
+    symlink on the way resolved inside the rootfs). Entries keep their modes, owners and
+    mtimes; ``.wh.*`` names are plain files; symlinks among the parents of an entry -- the
+    container's or the archive's own -- are followed as the container would follow them, never
+    out of ``root`` (:func:`lamina.archive.apply.extract_plain`). ``shown`` names DEST in
+    messages (``CONTAINER:DEST``). A read-only mount refuses (ConflictError), as does a file
+    of ``mount_points`` an entry would replace."""
+    from lamina.archive.apply import extract_plain
+    from lamina.archive.safepath import Tree
+
+    target = CpPath.in_container(dest)
+    try:
+        dfd = open_in_root(root, target.path, flags=DIR_FLAGS)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        # Docker's client words, for a DEST missing, a file, or a link to neither.
+        raise NotFoundError(f'destination "{shown or dest}" must be a directory') from exc
+    except OSError as exc:
+        raise FileError(f"cannot copy to {shorten(dest)}: {exc.strerror}") from exc
+    with contextlib.ExitStack() as stack:
+        stack.callback(os.close, dfd)
+        _refuse_read_only(dfd, dest)
+        stream = _inflated(source)
+        if stream is None:
+            return  # an empty stream is an empty archive, as Docker reads it
+        stack.enter_context(stream)
+        # The path the kernel resolved DEST to, as the container sees it (Docker's symlink
+        # rule is relative to it); links met below it are resolved again from the rootfs.
+        where = _path_in_root(root, dfd) or target.path
+        tree = Tree(
+            os.dup(dfd),
+            follow=lambda rel: open_in_root(root, f"{where}/{rel}", flags=DIR_FLAGS),
+        )
+        guard = mount_points.refuse if mount_points is not None else _no_stat_guard
+        with tree:
+            try:
+                extract_plain(stream, tree, dest=where, guard=guard)
+            except OSError as exc:
+                if exc.errno == errno.EROFS:
+                    raise _read_only(dest) from exc
+                raise FileError(f"cannot copy to {shorten(dest)}: {exc.strerror}") from exc
+
+
+def _no_stat_guard(st: os.stat_result) -> None:
+    del st
+
+
+def _path_in_root(root: Path, fd: int) -> str | None:
+    """``fd``'s path inside ``root`` as the kernel names it; None if it names none."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    base = str(root).rstrip("/")
+    if real == base:
+        return "/"
+    if real.startswith(base + "/"):
+        return real[len(base) :]
+    return None
+
+
+_XZ_MAGIC: Final = b"\xfd7zXZ\x00"
+_BZIP2_MAGIC: Final = b"BZh"
+
+
+def _inflated(source: IO[bytes]) -> IO[bytes] | None:
+    """``source`` with xz or bzip2 inflated by the stdlib (in-process: never an external
+    ``xz``, CVE-2026-41567); gzip, zstd and plain tar are the extractor's own. None if empty."""
+    head = source.read(512)
+    if not head:
+        return None
+    raw = io.BufferedReader(_Prefixed(head, source), 1 << 20)
+    if head.startswith(_XZ_MAGIC):
+        import lzma
+
+        xz = lzma.LZMAFile(raw)  # noqa: SIM115  # closed with the reader returned
+        return io.BufferedReader(_Checked(xz, "xz", (lzma.LZMAError, EOFError)), 1 << 20)
+    if head.startswith(_BZIP2_MAGIC):
+        import bz2
+
+        bz = bz2.BZ2File(raw)  # closed with the reader returned
+        return io.BufferedReader(_Checked(bz, "bzip2", (OSError, EOFError, ValueError)), 1 << 20)
+    return raw
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (bytes already read from ``rest``), then ``rest``."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _Checked(io.RawIOBase):
+    """A stdlib decompressing reader whose corrupt or truncated input is InvalidContentError."""
+
+    def __init__(self, inner: IO[bytes], what: str, errors: tuple[type[Exception], ...]) -> None:
+        self._inner = inner
+        self._what = what
+        self._errors = errors
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._inner.read(len(b))
+        except self._errors as exc:
+            raise InvalidContentError(f"corrupt or truncated {self._what} archive: {exc}") from exc
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()

@@ -658,11 +658,26 @@ class ContainerService:
         else:
             assert dst_c is not None
             if src_p == "-":
-                raise UsageError("copying a tar from stdin into a container is not supported")
+                raise UsageError("a tar from stdin is extract_archive's, not copy's")
             self._in_view(
                 self.resolve(dst_c),
                 lambda root, points: container_cp.copy_in(root, src_p, dst_p, mount_points=points),
             )
+
+    def extract_archive(self, destination: str, source: IO[bytes]) -> None:
+        """``docker cp - CONTAINER:DEST``: the tar on ``source`` extracted into the existing dir
+        DEST, seen as :meth:`copy` sees the container (volumes, binds, run files)."""
+        from lamina.engine import container_cp  # cp only
+
+        container, path = _cp_arg(destination)
+        if container is None:
+            raise UsageError(f"{destination!r} is not CONTAINER:PATH")
+        self._in_view(
+            self.resolve(container),
+            lambda root, points: container_cp.archive_in(
+                root, path, source, mount_points=points, shown=destination
+            ),
+        )
 
     def copy_archive(self, source: str, out: IO[bytes]) -> None:
         """``docker cp CONTAINER:PATH -``: PATH as a tar on ``out`` (what :meth:`copy` would

@@ -648,8 +648,14 @@ def cp(ctx: Context, args: Namespace) -> None:
     """Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST.
     As docker cp: a dir SRC goes into an existing dir DEST (SRC/. puts what it holds there)
     or becomes DEST; a file SRC goes into DEST or is saved as DEST (DEST ending in "/" must be
-    an existing dir). DEST "-" writes a tar of SRC to stdout."""
+    an existing dir). DEST "-" writes a tar of SRC to stdout; SRC "-" extracts a tar (plain,
+    gzip, bzip2, xz or zstd) read from stdin into DEST, an existing dir in the container."""
     source, destination = args.source, args.destination
+    if source == "-" and destination != "-":
+        import sys
+
+        ctx.engine.containers.extract_archive(destination, sys.stdin.buffer)
+        return
     if destination == "-":
         from lamina.cli.render import write_tar
 
