@@ -35,6 +35,7 @@ from lamina.errors import (
     FileError,
     InvalidContentError,
     NotFoundError,
+    UnsupportedMediaTypeError,
     shorten,
 )
 
@@ -412,6 +413,10 @@ def archive_in(
         with tree:
             try:
                 extract_plain(stream, tree, dest=where, guard=guard)
+            except UnsupportedMediaTypeError as exc:
+                raise InvalidContentError(
+                    "the input is not a tar archive (plain, gzip, bzip2, xz or zstd)"
+                ) from exc
             except OSError as exc:
                 if exc.errno == errno.EROFS:
                     raise _read_only(dest) from exc

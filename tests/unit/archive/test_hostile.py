@@ -5,6 +5,7 @@ destination changes."""
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import subprocess
 import tarfile
@@ -16,6 +17,8 @@ from layer_tars import LayerTar, Sandbox, apply, gz
 from lamina.archive.apply import WhiteoutFormat
 from lamina.archive.tarstream import Limits
 from lamina.errors import (
+    ConflictError,
+    DriverError,
     InvalidArchiveError,
     InvalidContentError,
     LimitExceededError,
@@ -297,3 +300,59 @@ def test_image_overlay_xattrs_are_inert_in_a_real_overlay(shm_tmp: Path) -> None
     # The image's own opaque xattr does not hide the lower dir; the kernel shows it unescaped.
     assert listing(evil) == (["keep", "new"], ["f"], b"y")
     assert listing(honest)[0] == ["new"]  # control: a real opaque marker does hide it
+
+
+def _extract_plain(data: bytes, root: Path, dest: str = "/w") -> None:
+    """As ``cp - C:DEST``: ``root`` is the container's root, DEST a dir in it."""
+    from lamina.archive.apply import extract_plain
+    from lamina.archive.safepath import Tree
+    from lamina.runtime.rootfs import open_in_root
+
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    tree = Tree(
+        open_in_root(root, dest, flags=flags),
+        follow=lambda rel: open_in_root(root, f"{dest}/{rel}", flags=flags),
+    )
+    with tree:
+        extract_plain(io.BytesIO(data), tree, dest=dest)
+
+
+def test_plain_archive_links_resolve_inside_the_root(sandbox: Sandbox) -> None:
+    """A link the archive plants (absolute, or climbing with ``..``) and a link already in
+    the tree are followed as a chroot would follow them: inside ``root``, never outside it."""
+    root = sandbox.dest
+    (root / "w").mkdir()
+    (root / "etc").mkdir()
+    os.symlink("../../../..", root / "w" / "up")
+    data = (
+        LayerTar()
+        .symlink("a", "/etc")
+        .file("a/passwd", b"in root")
+        .file("up/top", b"top")
+        .file("up/outside/canary", b"pwned")
+        .bytes()
+    )
+    _extract_plain(data, root)
+    assert (root / "etc" / "passwd").read_bytes() == b"in root"
+    assert (root / "top").read_bytes() == b"top"
+    assert (root / "outside" / "canary").read_bytes() == b"pwned"  # the root's own /outside
+    with pytest.raises(UnsafeArchivePathError, match="invalid symlink"):
+        _extract_plain(LayerTar().symlink("b", "../../outside").bytes(), root)
+    with pytest.raises(DriverError):  # the host path does not exist inside the root
+        _extract_plain(
+            LayerTar().symlink("c", str(sandbox.outside)).file("c/canary", b"x").bytes(), root
+        )
+    sandbox.assert_untouched()
+
+
+def test_plain_archive_never_swaps_a_dir_and_a_non_dir(sandbox: Sandbox) -> None:
+    root = sandbox.dest
+    (root / "w" / "d").mkdir(parents=True)
+    (root / "w" / "f").write_bytes(b"f")
+    with pytest.raises(ConflictError, match="cannot overwrite directory"):
+        _extract_plain(LayerTar().file("d", b"x").bytes(), root)
+    with pytest.raises(ConflictError, match="cannot overwrite non-directory"):
+        _extract_plain(LayerTar().dir("f").bytes(), root)
+    _extract_plain(LayerTar().file("f", b"1").file("f", b"2").bytes(), root)
+    assert (root / "w" / "f").read_bytes() == b"2"
+    sandbox.assert_untouched()

@@ -8,7 +8,7 @@ import pytest
 from layer_tars import LayerTar
 
 from lamina.archive.entry import Entry, EntryKind
-from lamina.archive.tarstream import Limits, TarStream, normalise_name
+from lamina.archive.tarstream import Limits, TarStream, clean_name, normalise_name
 from lamina.errors import InvalidArchiveError, LimitExceededError, UnsafeArchivePathError
 
 
@@ -166,3 +166,45 @@ def test_content_views_and_truncated_content_names_the_member() -> None:
 def _with_views(ts: TarStream) -> Iterator[list[bytes]]:
     for _ in ts:
         yield list(map(bytes, iter(lambda: ts.read_view(1000), memoryview(b""))))
+
+
+def plain(data: bytes) -> list[Entry]:
+    return [m.entry for m in TarStream(io.BytesIO(data), limits=Limits(), layer=False)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"), [("a/../b", "b"), ("./a/./b/..", "a"), ("/abs/../x", "x"), ("a/..", "")]
+)
+def test_clean_name_steps_back_by_the_string(raw: str, clean: str) -> None:
+    assert clean_name(raw, member=raw) == clean
+
+
+@pytest.mark.parametrize("raw", ["../x", "a/../../x", "/..", "a\x00b"])
+def test_clean_name_refuses_what_climbs_above_the_root(raw: str) -> None:
+    with pytest.raises(UnsafeArchivePathError):
+        clean_name(raw, member=raw)
+
+
+def test_a_plain_archive_has_no_whiteouts_and_repeats_names() -> None:
+    """As Docker's Untar for cp: ``.wh.*`` are files, the last copy of a name wins (the
+    extractor replaces the earlier one), hardlink targets are cleaned likewise."""
+    data = (
+        LayerTar()
+        .file("d/.wh.x", b"w")
+        .file("d/.wh..wh..opq")
+        .file("f", b"1")
+        .file("./f", b"2")
+        .hardlink("h", "d/../f")
+        .bytes()
+    )
+    es = plain(data)
+    assert [(e.path, e.kind) for e in es] == [
+        ("d/.wh.x", EntryKind.FILE),
+        ("d/.wh..wh..opq", EntryKind.FILE),
+        ("f", EntryKind.FILE),
+        ("f", EntryKind.FILE),
+        ("h", EntryKind.HARDLINK),
+    ]
+    assert es[-1].linkname == "f"
+    with pytest.raises(UnsafeArchivePathError, match="outside"):
+        plain(LayerTar().hardlink("h", "../etc/passwd").bytes())
