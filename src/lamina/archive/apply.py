@@ -37,10 +37,10 @@ non-directory (or a directory, for a non-dir entry) is removed and recreated, a 
 gets new attributes. Any path whose walk meets a symlink is refused, including across layers via
 ``lower_symlinks``.
 
-In all formats:
-Ownership is applied only as root (fchown, then fchmod so setuid survives, then xattrs, since
-chown clears ``security.capability``); directory mtimes are set last, after their children.
-On any error the exception is raised and ``dest`` may be partly written: the caller discards it.
+In all formats, ownership is applied only as root (fchown, then fchmod so setuid survives, then
+xattrs, since chown clears ``security.capability``); directory mtimes are set last, after their
+children. On any error the exception is raised and ``dest`` may be partly written: a layer's
+caller discards it; a ``PLAIN`` extraction keeps what it wrote before the error, as Docker does.
 """
 
 from __future__ import annotations

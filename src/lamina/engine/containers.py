@@ -658,7 +658,7 @@ class ContainerService:
         else:
             assert dst_c is not None
             if src_p == "-":
-                raise UsageError("a tar from stdin is extract_archive's, not copy's")
+                raise UsageError("SRC '-' is a tar on stdin: use extract_archive")
             self._in_view(
                 self.resolve(dst_c),
                 lambda root, points: container_cp.copy_in(root, src_p, dst_p, mount_points=points),
