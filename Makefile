@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 # Debian packages lamina itself needs at run time (busybox-static is the demo's rootfs; procps
 # gives `top` its ps).
-DEB_RUNTIME := python3-venv libarchive13 busybox-static runc procps
+DEB_RUNTIME := python3-venv libarchive13 busybox-static runc procps tini
 # Peer tools the test suite compares against (and the benchmark floor: igzip from isal).
 DEB_PEERS := podman buildah skopeo umoci fuse-overlayfs conmon golang-github-containers-common \
 	jq isal debootstrap docker.io chromium

@@ -121,3 +121,23 @@ def test_logs_tail_since_and_until(lamina: Lamina) -> None:
     assert lamina.out("logs", "--since", "10m", "--until", "1700000000", cid) == ""
     r = lamina.run("logs", "--since", "yesterday", cid, check=False)
     assert r.returncode == 2 and "invalid --since 'yesterday'" in r.stderr
+
+
+def test_init_runs_a_static_tini_as_pid_1(lamina: Lamina) -> None:
+    # docker 20.10 --init: PID 1 is "/sbin/docker-init -- CMD", a missing command is tini's
+    # to report (exit 127, the container ran), the mount point shows in diff, HostConfig.Init
+    # is true (null without --init), and a TERM reaches a command that is not PID 1.
+    script = 'cat /proc/1/cmdline | tr "\\0" " "'
+    out = lamina.out("run", "--rm", "--init", "busybox", "sh", "-c", script)
+    assert out == '/sbin/docker-init -- sh -c cat /proc/1/cmdline | tr "\\0" " " '
+    r = lamina.run("run", "--rm", "--init", "busybox", "nosuch", check=False)
+    assert r.returncode == 127 and "exec nosuch failed: No such file or directory" in r.stderr
+    cid = lamina.out("run", "-d", "--init", "busybox", "sleep", "300").strip()
+    fields = "{{.HostConfig.Init}} {{.Path}} {{json .Args}}"
+    assert lamina.out("inspect", "-f", fields, cid) == 'true sleep ["300"]\n'
+    start = time.monotonic()
+    lamina.run("stop", cid)  # sleep as PID 1 would ignore TERM for the 10 s grace
+    assert time.monotonic() - start < 8
+    assert lamina.out("diff", cid).splitlines() == ["C /sbin", "A /sbin/docker-init"]
+    plain = lamina.out("create", "busybox", "true").strip()
+    assert lamina.out("inspect", "-f", "{{json .HostConfig.Init}}", plain) == "null\n"

@@ -47,6 +47,7 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     detach: bool = False
     labels: tuple[str, ...] = ()  # KEY=VALUE (or KEY: an empty value), over the image's
     read_only: bool = False  # --read-only: the rootfs mounted read-only
+    init: bool = False  # --init: a static tini as PID 1, forwarding signals and reaping
     stop_signal: str | None = None  # --stop-signal, over the image's STOPSIGNAL
 
 
@@ -272,8 +273,27 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
         "CapDrop": list(opts.cap_drop) or None,
         "Privileged": opts.privileged,
         "ReadonlyRootfs": opts.read_only,
+        "Init": True if opts.init else None,  # Docker's *bool: null unless --init
         "SecurityOpt": list(opts.security_opt) or None,
     }
+
+
+# Where Docker puts the init of an ``--init`` container, and the host binaries that can be it:
+# it must be static (it runs on the image's libc, or none). Debian's docker.io ships tini-static
+# as docker-init; the tini package ships tini-static.
+INIT_PATH: Final = "/sbin/docker-init"
+INIT_BINARIES: Final = ("docker-init", "tini-static")
+
+
+def find_init() -> Path:
+    """The host's static init binary for ``--init``; UsageError naming what to install."""
+    import shutil
+
+    for name in INIT_BINARIES:
+        found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin")
+        if found:
+            return Path(found)
+    raise UsageError("--init needs a static init binary: install tini (tini-static) or docker-init")
 
 
 def run_spec(
@@ -282,11 +302,13 @@ def run_spec(
     hostname: str,
     host_files: Mapping[str, Path],
     console_size: tuple[int, int] | None = None,
+    init: Path | None = None,
 ) -> RunSpec:
     """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
     /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted.
     With ``Tty`` the process gets a pseudo-terminal of ``console_size`` (rows, columns), if
-    known."""
+    known. ``init``: the host's static init binary for an ``--init`` container, bind-mounted
+    read-only at Docker's /sbin/docker-init and run as PID 1 before the command (``--``)."""
     from lamina.runtime import MountSpec, NetworkMode, RunSpec
 
     cfg = stored["Config"]
@@ -298,8 +320,12 @@ def run_spec(
         mounts.append(
             MountSpec(source=Path(m["Source"]), destination=m["Destination"], readonly=not m["RW"])
         )
+    args: tuple[str, ...] = (stored["Path"], *stored["Args"])
+    if init is not None and hc.get("Init"):
+        mounts.append(MountSpec(source=init, destination=INIT_PATH, readonly=True))
+        args = (INIT_PATH, "--", *args)
     return RunSpec(
-        args=(stored["Path"], *stored["Args"]),
+        args=args,
         env=tuple(cfg.get("Env") or ()),
         cwd=cfg.get("WorkingDir") or "/",
         user=cfg.get("User") or "",

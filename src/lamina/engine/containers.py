@@ -239,6 +239,7 @@ class ContainerService:
                 hostname=container_create.hostname(rec),
                 host_files={f"/etc/{n}": bundle / n for n in container_create.HOST_FILES},
                 console_size=console_size,
+                init=cc.find_init() if rec.config["HostConfig"].get("Init") else None,
             )
             from lamina.runtime import build_spec, write_bundle
 

@@ -172,6 +172,10 @@ class Runtime:
             (e[5:] for e in process.get("env", ()) if e.startswith("PATH=")), DEFAULT_PATH
         )
         command = process["args"][0]
+        if any(m.get("destination") == command for m in spec.get("mounts", ())):
+            # A binary the bundle mounts in (--init's /sbin/docker-init): it is not in the
+            # rootfs, and what it runs is its own to report (tini: exit 127 for a missing one).
+            return
         found = find_command(root, command, path_env=path_env, cwd=process.get("cwd", "/"))
         error: ContainerStartError | None = None
         if found is None:
