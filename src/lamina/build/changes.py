@@ -49,9 +49,14 @@ def apply_changes(config: dict[str, Any], changes: Iterable[str]) -> dict[str, A
     if not text.strip():
         return copy.deepcopy(config)
     try:
-        instructions = parse("FROM scratch\n" + text).stages[0].instructions
+        stages = parse("FROM scratch\n" + text).stages
     except DockerfileSyntaxError as exc:
         raise UsageError(f"invalid --change: {_without_position(str(exc))}") from None
+    if len(stages) > 1:
+        raise UsageError(
+            f"FROM is not a valid change command (valid: {', '.join(sorted(SUPPORTED))})"
+        )
+    instructions = stages[0].instructions
     state = StageState(
         index=0, name=None, doc={"config": copy.deepcopy(config)}, layers=[], image_id=None
     )

@@ -41,6 +41,8 @@ def test_a_change_holding_a_second_line_is_checked_too() -> None:
     assert apply_changes({}, ["ENV A=1\nLABEL b=2"]) == {"Env": ["A=1"], "Labels": {"b": "2"}}
     with pytest.raises(UsageError, match="RUN is not a valid change command"):
         apply_changes({}, ["ENV A=1\nRUN rm -rf /"])
+    with pytest.raises(UsageError, match="FROM is not a valid change command"):
+        apply_changes({}, ["ENV A=1", "FROM busybox\nENV B=2"])
     with pytest.raises(UsageError, match="invalid --change"):
         apply_changes({}, ["ENV"])
 
