@@ -84,6 +84,11 @@ def _go_type(v: Any) -> str:
 # printf ---------------------------------------------------------------------------------------
 
 
+# Go's fmt refuses a width or precision past a million (tooLarge): no template can ask for a
+# string of gigabytes.
+_FMT_MAX = 1_000_000
+
+
 def _fmt_one(flags: str, width: str, prec: str, verb: str, arg: Any) -> str:
     spec = "%" + flags + width + ("." + prec if prec != "" else "")
     if arg is None:
@@ -147,15 +152,25 @@ def _printf(fmt: str, *args: Any) -> str:
             i += 1
         while i < len(fmt) and (fmt[i].isdigit() or (fmt[i] == "*" and not width)):
             if fmt[i] == "*" and n < len(args) and isinstance(args[n], int):
-                width, n = str(args[n]), n + 1
+                if abs(args[n]) > _FMT_MAX:
+                    out.append("%!(BADWIDTH)")  # Go's intFromArg: tooLarge
+                else:
+                    width = str(args[n])
+                n += 1
                 if width.startswith("-"):
                     flags, width = flags + "-", width[1:]
             else:
+                if width and int(width) > _FMT_MAX:
+                    i = len(fmt)  # Go's parsenum: "crazy long number", the rest is eaten
+                    break
                 width += fmt[i]
             i += 1
         if fmt[i : i + 1] == ".":
             i += 1
             while i < len(fmt) and fmt[i].isdigit():
+                if prec and int(prec) > _FMT_MAX:
+                    i = len(fmt)
+                    break
                 prec += fmt[i]
                 i += 1
             prec = prec or "0"
@@ -314,7 +329,11 @@ def _pad(s: Any, prefix: Any, suffix: Any) -> str:
     text = _str(s)
     if not text:
         return text
-    return " " * _int(prefix) + text + " " * _int(suffix)
+    before, after = _int(prefix), _int(suffix)
+    if max(before, after) > _FMT_MAX:
+        # Go would try to allocate it; a CLI template is refused instead of eating the memory
+        raise _FuncError(f"padding of {max(before, after)} is more than {_FMT_MAX}")
+    return " " * before + text + " " * after
 
 
 def _split(s: Any, sep: Any) -> list[str]:

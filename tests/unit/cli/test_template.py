@@ -327,3 +327,24 @@ def test_nested_nil_prints_as_go_str_has_always_printed() -> None:
     assert (
         render_template('{{.}} {{printf "%v" .}}', {"k": None}) == "map[k:<no value>] map[k:<nil>]"
     )
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # Go's fmt refuses widths and precisions past a million (tooLarge), so a template
+        # cannot ask for gigabytes: a huge literal eats the rest, a huge * is BADWIDTH.
+        ('{{printf "%99999999999d|" 1}}', "%!(NOVERB)%!(EXTRA int=1)"),
+        ('{{printf "%*d|" 99999999999 1}}', "%!(BADWIDTH)1|"),
+        ('{{printf "%.99999999999f|" 1.0}}', "%!(NOVERB)%!(EXTRA float64=1)"),
+        ('{{printf "%9999999d" 1 | len}}', "9999999"),
+    ],
+)
+def test_printf_widths_are_bounded_as_gos(template: str, expected: str) -> None:
+    assert render_template(template, {}) == expected
+
+
+def test_pad_refuses_what_would_eat_the_memory() -> None:
+    assert render_template('{{pad "x" 1 2}}|', {}) == " x  |"
+    with pytest.raises(TemplateError, match="padding of 99999999999 is more than 1000000"):
+        render_template('{{pad "x" 99999999999 1}}', {})
