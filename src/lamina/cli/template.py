@@ -89,6 +89,12 @@ def _go_type(v: Any) -> str:
 _FMT_MAX = 1_000_000
 
 
+def _rune(code: int) -> str:
+    """Go's rune of ``code``: U+FFFD for what is no Unicode scalar value (a surrogate, out of
+    range), as ``%c`` prints it."""
+    return chr(code) if 0 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+
+
 def _fmt_one(flags: str, width: str, prec: str, verb: str, arg: Any) -> str:
     spec = "%" + flags + width + ("." + prec if prec != "" else "")
     if arg is None:
@@ -113,9 +119,9 @@ def _fmt_one(flags: str, width: str, prec: str, verb: str, arg: Any) -> str:
         if verb == "b":
             return pad % format(arg, "b")
         if verb == "c":
-            return pad % chr(arg)
+            return pad % _rune(arg)
         if verb == "q":
-            return pad % ("'" + json.dumps(chr(arg), ensure_ascii=False)[1:-1] + "'")
+            return pad % ("'" + json.dumps(_rune(arg), ensure_ascii=False)[1:-1] + "'")
         if verb == "U":
             return pad % f"U+{arg:04X}"
     elif isinstance(arg, float):

@@ -338,6 +338,8 @@ def test_nested_nil_prints_as_go_str_has_always_printed() -> None:
         ('{{printf "%*d|" 99999999999 1}}', "%!(BADWIDTH)1|"),
         ('{{printf "%.99999999999f|" 1.0}}', "%!(NOVERB)%!(EXTRA float64=1)"),
         ('{{printf "%9999999d" 1 | len}}', "9999999"),
+        # %c of what is no rune is U+FFFD, as Go prints it (it raised OverflowError)
+        ('{{printf "%c|%c|%c|%q" 99999999999 -1 65 55296}}', "\ufffd|\ufffd|A|'\ufffd'"),
     ],
 )
 def test_printf_widths_are_bounded_as_gos(template: str, expected: str) -> None:
