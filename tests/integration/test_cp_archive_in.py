@@ -245,6 +245,24 @@ def test_destination_rules(lamina: Lamina) -> None:
     lamina.cp_in(b"", "/w").check_returncode()
     # not a tar (Docker 20.10: "unexpected EOF"; zstd, which 20.10 does not inflate, is taken)
     lamina.refused(os.urandom(2000), "/w", "not a tar archive")
+    # stdin closed (<&-): a usage error, not an AttributeError on a missing sys.stdin
+    r = subprocess.run(
+        [
+            *LAMINA,
+            "--root",
+            str(lamina.root),
+            "--storage-driver",
+            lamina.driver,
+            "cp",
+            "-",
+            "cc:/w",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: os.close(0),  # the child starts with no fd 0
+    )
+    assert r.returncode == 2 and b"cp - reads a tar from stdin, which is closed" in r.stderr
 
 
 def test_a_directory_and_a_non_directory_never_replace_each_other(lamina: Lamina) -> None:

@@ -257,6 +257,8 @@ class _Extractor:
             err.add_note(f"into {e.path!r} as {e.kind.value}")
             raise err from exc
         self._record(e)
+        if self.plain:
+            return  # no index of a plain archive: memory stays flat however long it is
         if sha is None or isinstance(sha, str):
             self.entries.append(IndexEntry(entry=e, sha256=sha, position=member.position))
         else:
@@ -319,7 +321,8 @@ class _Extractor:
             os.utime(fd, ns=(ns, ns))
         finally:
             os.close(fd)
-        self.file_sha[e.path] = sha
+        if not self.plain:
+            self.file_sha[e.path] = sha
         self.content_size += e.size
         return sha
 
@@ -383,8 +386,10 @@ class _Extractor:
                 e.path,
                 lambda: os.link(tname, name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False),
             )
-            sha = self.file_sha.get(target)
-            if sha is None and stat.S_ISREG(st.st_mode):
+            # A plain archive keeps no index: nothing to hash (a hostile one would have each
+            # of its links re-read a huge target, or a FIFO a running container swapped in).
+            sha = None if self.plain else self.file_sha.get(target)
+            if sha is None and not self.plain and stat.S_ISREG(st.st_mode):
                 sha = _hash_at(tfd, tname)
         finally:
             os.close(tfd)
@@ -537,7 +542,12 @@ class _Extractor:
             path = head
 
 
-def _hash_at(dir_fd: int, name: str) -> str:
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+def _hash_at(dir_fd: int, name: str) -> str | None:
+    """The sha256 of regular file ``name``; None if it is no longer one (O_NONBLOCK: a FIFO
+    swapped in since it was checked must not hang the extraction)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    fd = os.open(name, flags, dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         return hashlib.file_digest(f, "sha256").hexdigest()

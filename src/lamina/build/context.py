@@ -136,6 +136,9 @@ def _lstat_in(root: Path, rel: str) -> os.stat_result | None:
         fd, name = _open_parent(root, rel)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        _loop(exc, rel)
+        raise
     try:
         return os.stat(name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -163,11 +166,20 @@ def _glob(root: SourceRoot, pattern: str) -> list[str]:
     return found
 
 
+def _loop(exc: OSError, rel: str) -> None:
+    """A symlink loop on the way to ``rel`` is the user's error (BuildError), not lamina's."""
+    if exc.errno == errno.ELOOP:
+        raise BuildError(f"{rel}: too many levels of symbolic links (a symlink loop)") from None
+
+
 def _listdir(root: Path, rel: str) -> list[str]:
     try:
         fd = open_in_root(root, rel or "/", flags=os.O_RDONLY | os.O_DIRECTORY)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:
+        _loop(exc, rel)
+        raise
     try:
         return sorted(os.listdir(fd))
     finally:

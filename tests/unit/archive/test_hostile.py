@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import signal
+import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -355,4 +357,34 @@ def test_plain_archive_never_swaps_a_dir_and_a_non_dir(sandbox: Sandbox) -> None
         _extract_plain(LayerTar().dir("f").bytes(), root)
     _extract_plain(LayerTar().file("f", b"1").file("f", b"2").bytes(), root)
     assert (root / "w" / "f").read_bytes() == b"2"
+    sandbox.assert_untouched()
+
+
+def test_a_plain_archive_never_reads_its_hardlink_targets(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cp -`` keeps no index, so a hardlink's target is never opened: one a running container
+    swaps for a FIFO after the check cannot hang the extraction (the index's hash opened it
+    blocking), and a thousand links to one big file cost no reads of it (each re-read it)."""
+    from lamina.archive import apply as apply_module
+
+    def opened(dir_fd: int, name: str) -> None:
+        raise AssertionError(f"a plain extraction opened the hardlink target {name!r}")
+
+    monkeypatch.setattr(apply_module, "_hash_at", opened)
+    root = sandbox.dest
+    (root / "w").mkdir()
+    os.mkfifo(root / "w" / "fifo")  # no writer: a blocking open for reading would hang
+    (root / "w" / "big").write_bytes(b"\0" * (1 << 20))
+    tar = LayerTar()
+    for i in range(1000):
+        tar = tar.hardlink(f"l{i % 10}", "big")
+    tar = tar.hardlink("to-fifo", "fifo")
+    signal.alarm(20)  # a regression that hangs fails instead
+    try:
+        _extract_plain(tar.bytes(), root)
+    finally:
+        signal.alarm(0)
+    assert os.stat(root / "w" / "l3").st_ino == os.stat(root / "w" / "big").st_ino
+    assert stat.S_ISFIFO(os.lstat(root / "w" / "to-fifo").st_mode)
     sandbox.assert_untouched()

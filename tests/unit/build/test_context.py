@@ -419,3 +419,13 @@ def test_source_links_are_followed_in_root_without_openat2_too(
         select(root, ["shadow"])
     with pytest.raises(BuildError, match="loop: too many levels of symbolic links"):
         select(root, ["loop"])
+
+
+def test_a_symlink_loop_on_the_way_is_a_build_error(ctx: Path) -> None:
+    """``COPY lp/x`` and ``COPY lp/*`` through ``lp -> lp``: "too many levels of symbolic
+    links", a BuildError naming it (it was an OSError, exit 70)."""
+    os.symlink("lp", ctx / "lp")
+    root = SourceRoot(path=ctx, ignore=None)
+    for pattern in ("lp/x", "lp/*"):
+        with pytest.raises(BuildError, match=r"lp(/x)?: too many levels of symbolic links"):
+            select(root, [pattern])

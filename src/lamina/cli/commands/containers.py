@@ -660,6 +660,8 @@ def cp(ctx: Context, args: Namespace) -> None:
     if source == "-" and destination != "-":
         import sys
 
+        if sys.stdin is None:  # started with stdin closed (<&-)
+            raise UsageError("cp - reads a tar from stdin, which is closed")
         ctx.engine.containers.extract_archive(destination, sys.stdin.buffer)
         return
     if destination == "-":
