@@ -8,22 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from lamina.cli.main import main
+from in_process import Cli
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
-
-
-class Cli:
-    def __init__(self, root: Path, capfd: pytest.CaptureFixture[str]) -> None:
-        self.root = root
-        self.capfd = capfd
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capfd.readouterr()
-        code = main(["--root", str(self.root), *args])
-        out, err = self.capfd.readouterr()
-        return code, out, err
 
 
 @pytest.fixture

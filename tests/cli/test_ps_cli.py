@@ -9,28 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from lamina.cli.main import main
+from in_process import Cli as InProcess
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
 
 
-class Cli:
-    def __init__(self, root: Path, capfd: pytest.CaptureFixture[str]) -> None:
-        self.root = root
-        self.capfd = capfd
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capfd.readouterr()
-        code = main(["--root", str(self.root), *args])
-        out, err = self.capfd.readouterr()
-        return code, out, err
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return out
-
+class Cli(InProcess):
     def names(self, *args: str) -> list[str]:
         return self.ok("ps", *args, "--format", "{{.Names}}").split()
 

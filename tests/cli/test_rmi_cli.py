@@ -21,28 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from lamina.cli.main import main
+from in_process import Cli as InProcess
 
 pytestmark = [pytest.mark.needs_root]
 
 
-class Cli:
-    def __init__(self, root: Path, capfd: pytest.CaptureFixture[str]) -> None:
-        self.root = root
-        self.capfd = capfd
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capfd.readouterr()
-        code = main(["--root", str(self.root), "--storage-driver", "vfs", *args])
-        out, err = self.capfd.readouterr()
-        return code, out, err
-
-    def ok(self, *args: str) -> str:
-        code, out, err = self(*args)
-        assert code == 0, err
-        return out
-
+class Cli(InProcess):
     def chain_ids(self, image: str) -> list[str]:
         return [
             la["ChainID"]
@@ -52,7 +36,7 @@ class Cli:
 
 @pytest.fixture
 def cli(shm_tmp: Path, busybox_tar: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Cli]:
-    c = Cli(shm_tmp / "root", capfd)
+    c = Cli(shm_tmp / "root", capfd, driver="vfs")
     c.tar = busybox_tar  # type: ignore[attr-defined]
     yield c
     _, out, _ = c("ps", "-aq")

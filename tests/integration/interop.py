@@ -145,6 +145,31 @@ class Lamina:
         return self("inspect", "-f", "{{.Id}}", image).strip()
 
 
+@dataclass
+class DriverLamina:
+    """The real ``lamina`` CLI on a store root with a storage driver, bytes in and out, run
+    from the root's parent (a stray relative path lands in the test's tmp dir)."""
+
+    root: Path
+    driver: str
+
+    def run(
+        self, *args: str, check: bool = True, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        r = subprocess.run(
+            [*LAMINA, "--root", str(self.root), "--storage-driver", self.driver, *args],
+            capture_output=True,
+            timeout=60,
+            check=False,
+            cwd=self.root.parent,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(f"lamina {' '.join(args)} -> {r.returncode}\n{r.stderr!r}")
+        return r
+
+
 def podman_load(penv: PodmanEnv, archive: Path) -> str:
     """``podman load``; the image id (sha256:...) podman assigned."""
     out = penv.run("podman", "load", "-q", "-i", str(archive)).stdout.decode()

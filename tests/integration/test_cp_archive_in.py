@@ -17,19 +17,17 @@ import io
 import lzma
 import os
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from interop import LAMINA, DriverLamina
 
 pytestmark = [pytest.mark.needs_root]
 
-LAMINA = [sys.executable, "-m", "lamina"]
 
 # The container every case starts from (the same script ran in Docker's).
 SETUP = (
@@ -39,27 +37,7 @@ SETUP = (
 MTIME = 1_000_000_000
 
 
-@dataclass
-class Lamina:
-    root: Path
-    driver: str
-
-    def run(
-        self, *args: str, check: bool = True, input: bytes | None = None
-    ) -> subprocess.CompletedProcess[bytes]:
-        r = subprocess.run(
-            [*LAMINA, "--root", str(self.root), "--storage-driver", self.driver, *args],
-            capture_output=True,
-            timeout=60,
-            check=False,
-            cwd=self.root.parent,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-        )
-        if check and r.returncode != 0:
-            raise AssertionError(f"lamina {' '.join(args)} -> {r.returncode}\n{r.stderr!r}")
-        return r
-
+class Lamina(DriverLamina):
     def cp_in(self, tar: bytes, dest: str) -> subprocess.CompletedProcess[bytes]:
         return self.run("cp", "-", f"cc:{dest}", input=tar, check=False)
 

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from interop import DriverLamina
 
 pytestmark = [pytest.mark.needs_root]
 
-LAMINA = [sys.executable, "-m", "lamina"]
 RUN_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 # docker run --network none busybox cat /etc/hosts (20.10.24)
 DOCKER_HOSTS_NONE = (
@@ -36,27 +33,7 @@ DOCKER_HOSTS_NONE = (
 )
 
 
-@dataclass
-class Lamina:
-    root: Path
-    driver: str
-
-    def run(
-        self, *args: str, check: bool = True, input: bytes | None = None
-    ) -> subprocess.CompletedProcess[bytes]:
-        r = subprocess.run(
-            [*LAMINA, "--root", str(self.root), "--storage-driver", self.driver, *args],
-            capture_output=True,
-            timeout=60,
-            check=False,
-            cwd=self.root.parent,  # a stray relative path lands in the test's tmp dir
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-        )
-        if check and r.returncode != 0:
-            raise AssertionError(f"lamina {' '.join(args)} -> {r.returncode}\n{r.stderr!r}")
-        return r
-
+class Lamina(DriverLamina):
     def out(self, *args: str) -> str:
         return self.run(*args).stdout.decode()
 

@@ -232,29 +232,13 @@ class Runtime:
         pipes. Returns the process's exit status. Raises ContainerNotRunningError,
         CommandNotFoundError (127), CommandNotExecutableError (126), ContainerStartError (125),
         UsageError (``tty`` with ``stdin`` that is not a terminal, as Docker)."""
-        rec = self._record(container_id)
-        st = self.state(container_id)
-        if st.status is not ContainerStatus.RUNNING or not st.pid:
-            raise ContainerNotRunningError(container_id)
+        rec, pid = self._running(container_id)
         if tty and stdin and not os.isatty(0):
             raise NotATerminalError()
         tty = tty and any(os.isatty(fd) for fd in (0, 1, 2))
-        spec = read_bundle(Path(rec.bundle))
-        process = exec_process(
-            spec["process"],
-            ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user, tty=tty),
-            container_id=container_id,
-            root=Path(f"/proc/{st.pid}/root"),
-        )
-        record_dir = self._record_dir(container_id)
-        import tempfile  # exec only
-
-        fd, name = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=record_dir)
-        process_path = Path(name)
-        log_path = process_path.with_suffix(".log")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(process, f)
+        exec_spec = ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user, tty=tty)
+        with self._process_file(rec, pid, exec_spec) as process_path:
+            log_path = process_path.with_suffix(".log")
             argv = self._runc.exec_argv(container_id, process=process_path, log_path=log_path)
             code = run_foreground(argv, stdin=stdin)
             if code == 255 and (detail := last_error(log_path)):
@@ -266,9 +250,6 @@ class Runtime:
                     verb="exec",
                 )
             return code
-        finally:
-            process_path.unlink(missing_ok=True)
-            log_path.unlink(missing_ok=True)
 
     def exec_detached(
         self,
@@ -285,35 +266,15 @@ class Runtime:
         :meth:`exec` does when it cannot start."""
         from lamina.runtime import exec_keeper
 
-        rec = self._record(container_id)
-        st = self.state(container_id)
-        if st.status is not ContainerStatus.RUNNING or not st.pid:
-            raise ContainerNotRunningError(container_id)
-        spec = read_bundle(Path(rec.bundle))
-        process = exec_process(
-            spec["process"],
-            ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user),
-            container_id=container_id,
-            root=Path(f"/proc/{st.pid}/root"),
-        )
-        import tempfile  # exec only
-
-        fd, name = tempfile.mkstemp(
-            prefix="exec-", suffix=".json", dir=self._record_dir(container_id)
-        )
-        process_path = Path(name)
-        log_path = process_path.with_suffix(".log")
-        pid_file = process_path.with_suffix(".pid")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(process, f)
+        rec, pid = self._running(container_id)
+        exec_spec = ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user)
+        with self._process_file(rec, pid, exec_spec) as process_path:
+            log_path = process_path.with_suffix(".log")
+            pid_file = process_path.with_suffix(".pid")
             argv = self._runc.exec_detached_argv(
                 container_id, process=process_path, pid_file=pid_file, log_path=log_path
             )
             message = exec_keeper.start(argv, pid_file=pid_file, log_path=log_path)
-        finally:
-            for path in (process_path, log_path, pid_file):
-                path.unlink(missing_ok=True)
         if "pid" not in message:
             detail = str(message.get("error") or "the exec keeper died before the exec started")
             raise start_error(
@@ -324,6 +285,40 @@ class Runtime:
                 verb="exec",
             )
         return int(message["pid"])
+
+    def _running(self, container_id: str) -> tuple[Record, int]:
+        """The record and host pid of a running container; ContainerNotRunningError else."""
+        rec = self._record(container_id)
+        st = self.state(container_id)
+        if st.status is not ContainerStatus.RUNNING or not st.pid:
+            raise ContainerNotRunningError(container_id)
+        return rec, st.pid
+
+    @contextlib.contextmanager
+    def _process_file(self, rec: Record, pid: int, exec_spec: ExecSpec) -> Iterator[Path]:
+        """runc's process.json for ``exec_spec`` in the container ``rec`` (its init is host
+        ``pid``), written in the container's record dir for the ``with`` block; it and its
+        ``.log`` and ``.pid`` siblings are removed afterwards."""
+        import tempfile  # exec only
+
+        spec = read_bundle(Path(rec.bundle))
+        process = exec_process(
+            spec["process"],
+            exec_spec,
+            container_id=rec.container_id,
+            root=Path(f"/proc/{pid}/root"),
+        )
+        fd, name = tempfile.mkstemp(
+            prefix="exec-", suffix=".json", dir=self._record_dir(rec.container_id)
+        )
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(process, f)
+            yield path
+        finally:
+            for p in (path, path.with_suffix(".log"), path.with_suffix(".pid")):
+                p.unlink(missing_ok=True)
 
     # -- observing ------------------------------------------------------------------------
 
