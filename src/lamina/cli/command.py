@@ -103,8 +103,9 @@ class Parser(argparse.ArgumentParser):
             self._intermixing = False
 
     def _go_style_flags(self, args: list[str], *, stop_at_positional: bool) -> list[str]:
-        """Docker's Go flag parser reads ``-H=false`` as ``-H false``; argparse would take
-        ``=false`` as the value. Only this parser's own short options are split, and never
+        """Docker's Go flag parser reads ``-t=x`` as ``-t x``; argparse would take ``=x`` as
+        the value. A bool flag (``type=boolean``) is true when bare and takes a value only
+        after "=", as Go's. Only this parser's own short options are split, and never
         past ``--`` or, for ``run IMAGE CMD...`` and the command groups, past the first
         positional: what follows belongs to the container's command (``grep -e=x``) or to a
         subcommand's parser, which splits its own."""
@@ -114,6 +115,23 @@ class Parser(argparse.ArgumentParser):
             token = args[i]
             if token == "--":
                 return out + args[i:]
+            name, eq, value = token.partition("=")
+            flag = self._option_string_actions.get(name)
+            if flag is not None and flag.type is boolean:
+                # A Go bool flag takes its value only after "=" (``-H=false``); bare, it is
+                # true and the next word is not its value (``history -H IMAGE``).
+                out.append(token if eq else token + "=true")
+                i += 1
+                continue
+            if eq and isinstance(flag, argparse._StoreTrueAction):
+                # Every Go bool flag takes "=value": ``run --rm=false``, ``-d=true``.
+                try:
+                    if boolean(value):
+                        out.append(name)
+                except argparse.ArgumentTypeError:
+                    self.error(f"invalid argument {value!r} for {name}: not a boolean")
+                i += 1
+                continue
             if token[2:3] == "=" and token[1:2] != "-" and token[:2] in self._option_string_actions:
                 out += [token[:2], token[3:]]
                 i += 1

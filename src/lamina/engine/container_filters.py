@@ -105,7 +105,7 @@ class PsFilters:
             return False
         if "label" in v and not _labels_match(v["label"], labels_of(rec)):
             return False
-        status = state.status.value
+        status = state.docker_status
         if self.exit_codes and not (
             status == "exited"
             and state.started_at != _ZERO_TIME

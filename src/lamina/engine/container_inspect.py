@@ -20,9 +20,9 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 def state_json(state: ContainerState) -> dict[str, Any]:
     running = state.status.value == "running"
     return {
-        "Status": state.status.value,
+        "Status": state.docker_status,
         "Running": running,
-        "Paused": False,
+        "Paused": state.paused,
         "Restarting": False,
         "OOMKilled": False,
         "Dead": False,
@@ -109,10 +109,12 @@ def _parse(ts: str) -> float | None:
 
 
 def status_text(state: ContainerState, *, now: float) -> str:
-    """The STATUS column: "Created", "Up 3 seconds", "Exited (0) 2 minutes ago"."""
+    """The STATUS column: "Created", "Up 3 seconds", "Up 3 seconds (Paused)", "Exited (0) 2
+    minutes ago"."""
     if state.status.value == "running":
         started = _parse(state.started_at)
-        return "Up " + human_duration(now - started) if started else "Up"
+        up = "Up " + human_duration(now - started) if started else "Up"
+        return up + " (Paused)" if state.paused else up
     if state.status.value == "exited":
         finished = _parse(state.finished_at)
         when = f" {human_duration(now - finished)} ago" if finished else ""

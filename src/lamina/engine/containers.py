@@ -223,6 +223,8 @@ class ContainerService:
         if attach and interactive:
             _check_tty_input(tty)
         st = self.state(rec)
+        if st.paused:
+            raise ConflictError("cannot start a paused container, try unpause instead")
         if st.status is ContainerStatus.RUNNING:
             return rec.id, self._follow_output(rec) if attach else 0
         console_size = None
@@ -301,8 +303,13 @@ class ContainerService:
         from lamina.runtime import ContainerNotRunningError, ContainerStatus
 
         rec = self.resolve(ref)
-        if self.state(rec).status is not ContainerStatus.RUNNING:
+        st = self.state(rec)
+        if st.status is not ContainerStatus.RUNNING:
             raise ConflictError(f"container {rec.id[:12]} is not running")
+        if st.paused:
+            raise ConflictError(
+                f"container {rec.id[:12]} is paused, unpause the container before exec"
+            )
         try:
             if detach:
                 self.runtime.exec_detached(
@@ -380,13 +387,37 @@ class ContainerService:
         self._store.containers.rename(self.resolve(ref), name)
 
     def kill(self, ref: str, *, signal: str = "SIGKILL") -> str:
+        """``docker kill``. A paused container is resumed after the signal is sent when it is
+        SIGKILL or the container's stop signal, or any signal if the container's config names
+        no stop signal (Docker's rule: other signals wait, pending, for ``unpause``)."""
         from lamina.runtime import ContainerNotRunningError
+        from lamina.runtime.signals import signal_number
 
         rec = self.resolve(ref)
+        stop_signal = rec.config["Config"].get("StopSignal")
+        number = signal_number(signal)
+        thaw = (
+            not stop_signal
+            or number == signal_number("SIGKILL")
+            or number == signal_number(stop_signal, what="stop signal")
+        )
         try:
-            self.runtime.kill(rec.id, signal)
+            self.runtime.kill(rec.id, signal, thaw=thaw)
         except (ContainerNotFoundError, ContainerNotRunningError) as exc:
             raise ConflictError(f"cannot kill container {ref}: it is not running") from exc
+        return rec.id
+
+    def pause(self, ref: str) -> str:
+        """``docker pause``: freeze every process of the running container. Raises
+        ConflictError if it is not running or already paused."""
+        rec = self.resolve(ref)
+        self.runtime.pause(rec.id)
+        return rec.id
+
+    def unpause(self, ref: str) -> str:
+        """``docker unpause``. Raises ConflictError if the container is not paused."""
+        rec = self.resolve(ref)
+        self.runtime.resume(rec.id)
         return rec.id
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> str:
@@ -395,7 +426,13 @@ class ContainerService:
         from lamina.runtime import ContainerStatus
 
         rec = self.resolve(ref)
-        if self.state(rec).status is ContainerStatus.RUNNING and not force:
+        st = self.state(rec)
+        if st.paused and not force:
+            raise ConflictError(
+                f"you cannot remove a paused container {rec.id[:12]}. Unpause and then stop "
+                "the container before attempting removal or force remove"
+            )
+        if st.status is ContainerStatus.RUNNING and not force:
             raise ConflictError(
                 f"you cannot remove a running container {rec.id[:12]}. Stop the container "
                 "before attempting removal or force remove"
@@ -723,20 +760,33 @@ class ContainerService:
         message: str | None = None,
         author: str | None = None,
         changes: tuple[str, ...] = (),
+        pause: bool = True,
     ) -> Any:
-        """``docker commit``: the rw layer's changes become a new top layer of the image."""
+        """``docker commit``: the rw layer's changes become a new top layer of the image.
+        With ``pause`` (Docker's default), a running container is paused while its layer is
+        read, so the image holds one moment of it, not files caught half-written."""
         from lamina.engine.container_commit import commit
+        from lamina.runtime import ContainerStatus, RuncError
 
         rec = self.resolve(ref)
-        return commit(
-            self._store,
-            rec,
-            image=self._store.images.get(rec.image),
-            reference=reference,
-            message=message,
-            author=author,
-            changes=changes,
-        )
+        st = self.state(rec)
+        paused_here = pause and st.status is ContainerStatus.RUNNING and not st.paused
+        if paused_here:
+            self.runtime.pause(rec.id)
+        try:
+            return commit(
+                self._store,
+                rec,
+                image=self._store.images.get(rec.image),
+                reference=reference,
+                message=message,
+                author=author,
+                changes=changes,
+            )
+        finally:
+            if paused_here:
+                with contextlib.suppress(RuncError, ConflictError):  # it may have ended
+                    self.runtime.resume(rec.id)
 
 
 def _check_tty_input(tty: bool) -> None:

@@ -101,6 +101,22 @@ class ContainerNotRunningError(ConflictError):
         self.container_id = container_id
 
 
+class ContainerPausedError(ConflictError):
+    """``pause`` of a paused container (Docker: "Container <id> is already paused")."""
+
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"container {container_id[:12]} is already paused")
+        self.container_id = container_id
+
+
+class ContainerNotPausedError(ConflictError):
+    """``unpause`` of a container that is not paused (Docker: "Container <id> is not paused")."""
+
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"container {container_id[:12]} is not paused")
+        self.container_id = container_id
+
+
 class ContainerRunningError(ConflictError):
     hint = "stop the container first, or force the removal"
 

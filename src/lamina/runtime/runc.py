@@ -127,6 +127,14 @@ class Runc:
         """Send ``signal`` (a name such as ``SIGTERM``) to the container's init process."""
         self._call(["kill", container_id, signal])
 
+    def pause(self, container_id: str) -> None:
+        """Freeze every process of the container (its cgroup's freezer)."""
+        self._call(["pause", container_id])
+
+    def resume(self, container_id: str) -> None:
+        """Thaw what :meth:`pause` froze."""
+        self._call(["resume", container_id])
+
     def pids(self, container_id: str) -> list[int]:
         """The host pids of the container's processes (``runc ps``)."""
         out = json.loads(self._call(["ps", "--format", "json", container_id]) or b"[]")

@@ -42,7 +42,9 @@ from lamina.runtime.defaults import DEFAULT_PATH
 from lamina.runtime.errors import (
     CommandNotExecutableError,
     CommandNotFoundError,
+    ContainerNotPausedError,
     ContainerNotRunningError,
+    ContainerPausedError,
     ContainerRunningError,
     ContainerStartError,
     RuncError,
@@ -391,10 +393,13 @@ class Runtime:
 
     # -- signalling and removing ----------------------------------------------------------
 
-    def kill(self, container_id: str, sig: int | str = "SIGKILL") -> None:
-        """Send ``sig`` to the container's init process. Raises ContainerNotRunningError."""
+    def kill(self, container_id: str, sig: int | str = "SIGKILL", *, thaw: bool = True) -> None:
+        """Send ``sig`` to the container's init process; a paused container is then resumed
+        if ``thaw`` (so the signal is acted on, as Docker resumes one it stops or kills).
+        Raises ContainerNotRunningError."""
         name = str(signal_number(sig))  # runc takes numbers: it knows no "SIGRTMIN+3"
-        if self.state(container_id).status is not ContainerStatus.RUNNING:
+        st = self.state(container_id)
+        if st.status is not ContainerStatus.RUNNING:
             raise ContainerNotRunningError(container_id)
         try:
             self._runc.kill(container_id, name)
@@ -402,6 +407,25 @@ class Runtime:
             if self.state(container_id).status is ContainerStatus.RUNNING:
                 raise
             raise ContainerNotRunningError(container_id) from None
+        if thaw and st.paused:
+            with contextlib.suppress(RuncError):  # it may have been resumed or ended meanwhile
+                self._runc.resume(container_id)
+
+    def pause(self, container_id: str) -> None:
+        """Freeze the container's processes (``runc pause``). Raises ContainerNotRunningError,
+        ContainerPausedError if it is paused already."""
+        st = self.state(container_id)
+        if st.status is not ContainerStatus.RUNNING:
+            raise ContainerNotRunningError(container_id)
+        if st.paused:
+            raise ContainerPausedError(container_id)
+        self._runc.pause(container_id)
+
+    def resume(self, container_id: str) -> None:
+        """Thaw a paused container. Raises ContainerNotPausedError (running or not)."""
+        if not self.state(container_id).paused:
+            raise ContainerNotPausedError(container_id)
+        self._runc.resume(container_id)
 
     def stop(self, container_id: str, *, timeout: float | None = 10.0) -> int:
         """Send the stop signal, SIGKILL after ``timeout`` seconds (None: never, wait for the

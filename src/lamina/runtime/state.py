@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from msgspec import Struct
-from msgspec.structs import asdict
+from msgspec.structs import asdict, replace
 
 from lamina.atomic import write_atomic
 from lamina.runtime.logs import ZERO_TIME
 
 RECORD_NAME: Final = "state.json"
 SHIM_DIR: Final = "shim"  # <state_dir>/shim/<id>/ holds a container's record
+CGROUP_ROOT: Final = "/sys/fs/cgroup"
 
 
 class ContainerStatus(enum.Enum):
@@ -43,6 +44,14 @@ class ContainerState(Struct, frozen=True, kw_only=True):
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     error: str = ""
+    # Observed at each read (the cgroup freezer of a running process), never stored: a pause
+    # or unpause outside lamina (``runc pause``) shows as it is.
+    paused: bool = False
+
+    @property
+    def docker_status(self) -> str:
+        """Docker's ``State.Status`` word: the status, or "paused" for a paused one."""
+        return "paused" if self.paused else self.status.value
 
 
 class Record(Struct, frozen=True, kw_only=True):
@@ -58,6 +67,7 @@ class Record(Struct, frozen=True, kw_only=True):
     def to_json(self) -> bytes:
         body = asdict(self)
         body["state"] = asdict(self.state) | {"status": self.state.status.value}
+        del body["state"]["paused"]  # observed, not recorded
         return json.dumps(body, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -90,17 +100,57 @@ def observed_state(
     -9``), and the state says so. Reads /proc only, so ``ps`` and ``inspect`` need none of
     the runtime's other modules."""
     st = rec.state
-    if st.status is not ContainerStatus.RUNNING or process_alive(rec.shim_pid, rec.shim_start_time):
+    if st.status is not ContainerStatus.RUNNING:
         return st
+    if process_alive(rec.shim_pid, rec.shim_start_time):
+        return _with_pause(st)
     seen = runc_state()
-    if seen is not None and seen.get("status") in ("running", "created"):
-        return st
+    if seen is not None and seen.get("status") in ("running", "created", "paused"):
+        return _with_pause(st)
     return ContainerState(
         status=ContainerStatus.EXITED,
         exit_code=255,
         started_at=st.started_at,
         error="the lamina shim died; the exit status was lost",
     )
+
+
+def _with_pause(st: ContainerState) -> ContainerState:
+    return replace(st, paused=True) if frozen(st.pid) else st
+
+
+def frozen(pid: int) -> bool:
+    """Whether the cgroup of process ``pid`` is frozen (``runc pause``): cgroup v1's
+    ``freezer.state`` reads FROZEN (or FREEZING: runc pause is under way), v2's
+    ``cgroup.freeze`` reads 1. False for a process that is gone."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    unified = None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            return _read(f"{CGROUP_ROOT}/freezer{path}/freezer.state") in ("FROZEN", "FREEZING")
+        if controllers == "":
+            unified = path
+    if unified is None:
+        return False
+    # Pure v2 mounts the unified hierarchy at the root; a hybrid host under "unified".
+    for base in (CGROUP_ROOT, f"{CGROUP_ROOT}/unified"):
+        value = _read(f"{base}{unified}/cgroup.freeze")
+        if value is not None:
+            return value == "1"
+    return False
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def proc_start_time(pid: int) -> int | None:

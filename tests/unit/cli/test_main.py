@@ -133,7 +133,8 @@ def test_exec_splits_container_and_command() -> None:
         (["rmi"], "the following arguments are required: NAME"),
         (["images", "--bogus"], "unrecognized arguments: --bogus"),
         (["tag", "a", "b", "c"], "unrecognized arguments: c"),
-        (["history", "-H", "maybe", "x"], "'maybe' is not a valid boolean"),
+        (["history", "-H=maybe", "x"], "'maybe' is not a valid boolean"),
+        (["run", "--rm=maybe", "x"], "invalid argument 'maybe' for --rm: not a boolean"),
         (["nosuch"], "invalid choice: 'nosuch'"),
         (["image", "nosuch"], "invalid choice: 'nosuch'"),
         (["--storage-driver", "zfs", "images"], "invalid choice: 'zfs'"),
@@ -175,7 +176,17 @@ def test_go_style_short_flags() -> None:
     ns = parse(["exec", "-u=0", "c1", "env", "-u=FOO"])
     assert (ns.user, ns.container, ns.command) == ("0", "c1", ["env", "-u=FOO"])
     assert parse(["history", "--", "-H=false"]).image == "-H=false"
-    assert parse(["history", "-H", "true", "busybox"]).human is True
+    # A Go bool flag is true bare and takes a value only after "=" (docker history -H IMAGE).
+    assert parse(["history", "-H", "busybox"]).human is True
+    assert (parse(["history", "busybox", "-H"]).human, parse(["commit", "-p", "c1"]).pause) == (
+        True,
+        True,
+    )
+    assert parse(["commit", "--pause=false", "c1", "ref"]).pause is False
+    # And every store_true flag takes "=value" as Go's do: run --rm=false, -d=true.
+    ns = parse(["run", "--rm=false", "-d=true", "-i=0", "busybox", "--rm=false"])
+    assert (ns.auto_remove, ns.detach, ns.interactive) == (False, True, False)
+    assert ns.command == ["--rm=false"]
     assert parse(["history", "--human=0", "busybox"]).human is False
     assert parse(["history", "busybox"]).human is True
 

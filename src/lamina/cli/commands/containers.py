@@ -13,7 +13,7 @@ from argparse import REMAINDER, Namespace
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from lamina.cli.command import arg, command, file_path, target_and_command
+from lamina.cli.command import arg, boolean, command, file_path, target_and_command
 from lamina.cli.context import Context, print_error
 from lamina.cli.render import inspect_each, print_rows, since, table
 from lamina.errors import (
@@ -272,7 +272,7 @@ def _ps_fields(s: ContainerSummary, *, no_trunc: bool, created: Any) -> dict[str
         "Ports": "",
         "RunningFor": since(s.created_at),
         "Size": _size_text(s),
-        "State": s.state.status.value,
+        "State": s.state.docker_status,
         "Status": s.status,
     }
 
@@ -478,6 +478,28 @@ def kill(ctx: Context, args: Namespace) -> None:
     ctx.each(args.containers, kill_one)
 
 
+@command(arg("containers", nargs="+", metavar="CONTAINER"))
+def pause(ctx: Context, args: Namespace) -> None:
+    """Pause every process of running containers (the cgroup freezer, as runc pause)."""
+
+    def pause_one(ref: str) -> None:
+        ctx.engine.containers.pause(ref)
+        print(ref)
+
+    ctx.each(args.containers, pause_one)
+
+
+@command(arg("containers", nargs="+", metavar="CONTAINER"))
+def unpause(ctx: Context, args: Namespace) -> None:
+    """Resume every process of paused containers."""
+
+    def unpause_one(ref: str) -> None:
+        ctx.engine.containers.unpause(ref)
+        print(ref)
+
+    ctx.each(args.containers, unpause_one)
+
+
 @command(
     arg("-f", "--force", action="store_true", help="Kill a running container first."),
     arg("-v", "--volumes", action="store_true", help="Also remove its anonymous volumes."),
@@ -623,6 +645,14 @@ def diff(ctx: Context, args: Namespace) -> None:
         default=[],
         help="Dockerfile instruction to apply.",
     ),
+    arg(
+        "-p",
+        "--pause",
+        type=boolean,
+        default=True,
+        metavar="BOOLEAN",
+        help="Pause a running container while its layer is read (default: %(default)s).",
+    ),
     arg("container"),
     arg("reference", nargs="?"),
 )
@@ -634,6 +664,7 @@ def commit(ctx: Context, args: Namespace) -> None:
         message=args.message,
         author=args.author,
         changes=tuple(args.changes),
+        pause=args.pause,
     )
     print(rec.id)
 
