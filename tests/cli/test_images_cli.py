@@ -184,3 +184,22 @@ def test_inspect_templates_as_docker(
     code, _, err = run(capsys, root, "inspect", "-f", "{{eq .Os 1}}", "bb")
     assert code == 2
     assert 'executing "" at <eq .Os 1>: error calling eq: incompatible types' in err
+
+
+def test_import_config_and_history_as_docker(
+    capsys: pytest.CaptureFixture[str], shm_tmp: Path, busybox_tar: Path
+) -> None:
+    # docker 20.10 `docker import --change 'CMD ["/bin/sh"]' bb.tar` (and podman's import):
+    # Config.Env null -- a container gets the default PATH when it runs -- and one history
+    # entry with no CreatedBy and the comment "Imported from -" (-m replaces it).
+    root = shm_tmp / "root"
+    assert run(capsys, root, "import", "-c", 'CMD ["/bin/sh"]', str(busybox_tar), "bb")[0] == 0
+    fmt = "{{json .Config.Env}} {{json .Config.Cmd}} {{.Comment}}"
+    assert run(capsys, root, "inspect", "-f", fmt, "bb")[1] == 'null ["/bin/sh"] Imported from -\n'
+    fmt = "{{.CreatedBy}}|{{.Comment}}"
+    assert run(capsys, root, "history", "--format", fmt, "bb")[1] == "|Imported from -\n"
+    # docker: ENV PATH=$PATH:/opt/bin expands against an empty config -> ["PATH=:/opt/bin"]
+    changes = ["-m", "hello", "-c", "ENV PATH=$PATH:/opt/bin"]
+    assert run(capsys, root, "import", *changes, str(busybox_tar), "bb2")[0] == 0
+    fmt = "{{json .Config.Env}} {{.Comment}}"
+    assert run(capsys, root, "inspect", "-f", fmt, "bb2")[1] == '["PATH=:/opt/bin"] hello\n'

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from lamina.engine.image_rows import HistoryRow, ImageSummary, PruneResult
 
 _HEX_PREFIX = re.compile(r"(sha256:)?[0-9a-f]{1,64}")
-DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def now_rfc3339() -> str:
@@ -76,19 +75,19 @@ class ImageService:
         changes: Sequence[str] = (),
         message: str | None = None,
     ) -> ImageRecord:
-        """``docker import``: a rootfs tar (plain, gzip or zstd) becomes a one-layer image."""
+        """``docker import``: a rootfs tar (plain, gzip or zstd) becomes a one-layer image.
+        As Docker's (and podman's), the config holds only what ``changes`` set (no Env: a
+        container gets the default PATH at run time), the history entry no CreatedBy, and
+        its comment is ``message`` or "Imported from -" (what docker import writes for a
+        file, which its CLI streams: no host path lands in the image)."""
         from lamina.build.changes import apply_changes
         from lamina.oci.config import History, new_config
 
         name = reference.normalize(reference_) if reference_ else None
-        cfg = (
-            apply_changes({"Env": [DEFAULT_PATH_ENV]}, changes)
-            if changes
-            else {"Env": [DEFAULT_PATH_ENV]}
-        )
+        cfg = apply_changes({}, changes) if changes else {}
         layer = self._store.layers.ingest(source, parent=None, media_type=None)
         created = now_rfc3339()
-        history = History(created=created, created_by="lamina import", comment=message)
+        history = History(created=created, comment=message or "Imported from -")
         config_bytes = new_config(
             diff_ids=[layer.diff_id], history=[history], created=created, config=cfg
         )
