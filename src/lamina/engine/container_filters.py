@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lamina.engine.prune_filters import match_kv_list
 from lamina.errors import InvalidFilterError, UsageError
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class PsFilters:
             for name, rx in self._names
         ):
             return False
-        if "label" in v and not _labels_match(v["label"], labels_of(rec)):
+        if "label" in v and not match_kv_list(v["label"], labels_of(rec)):
             return False
         status = state.docker_status
         if self.exit_codes and not (
@@ -136,16 +137,6 @@ def labels_of(rec: ContainerRecord) -> Mapping[str, str]:
 
 def network_of(rec: ContainerRecord) -> str:
     return str(rec.config.get("HostConfig", {}).get("NetworkMode") or "none")
-
-
-def _labels_match(wanted: list[str], labels: Mapping[str, str]) -> bool:
-    if not labels:
-        return False
-    for w in wanted:
-        key, eq, value = w.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
 
 
 def _mounts_any(mounts: list[dict[str, Any]], wanted: list[str]) -> bool:

@@ -458,16 +458,28 @@ class ContainerService:
                 self._store.volumes.remove(vname)  # still used by another: kept, as Docker
         return rec.id
 
-    def prune(self) -> builtins.list[str]:
-        """Remove every container that is not running."""
+    def prune(self, filters: Sequence[str] = ()) -> tuple[builtins.list[str], int]:
+        """``docker container prune``: remove every container that is not running (and not
+        paused) and that ``filters`` (``until``, ``label``, ``label!``) do not spare; the ids
+        removed and the bytes their rw layers held (Docker's "Total reclaimed space")."""
+        from lamina.engine.container_filters import labels_of
+        from lamina.engine.prune_filters import CONTAINER_KEYS, PruneFilters, rfc3339_seconds
         from lamina.runtime import ContainerStatus
 
-        removed = []
+        spare = PruneFilters(filters, accepted=CONTAINER_KEYS)
+        removed, reclaimed = [], 0
         for rec in self._store.containers.list():
-            if self.state(rec).status is not ContainerStatus.RUNNING:
-                with contextlib.suppress(ContainerNotFoundError):
-                    removed.append(self.remove(rec.id))
-        return removed
+            if self.state(rec).status is ContainerStatus.RUNNING:
+                continue
+            if spare.keeps(labels=labels_of(rec), created=rfc3339_seconds(rec.created)):
+                continue
+            size = 0
+            with contextlib.suppress(LaminaError):  # a layer gone missing: removed all the same
+                size = self._store.containers.diff_size(rec)
+            with contextlib.suppress(ContainerNotFoundError):
+                removed.append(self.remove(rec.id))
+                reclaimed += size
+        return removed, reclaimed
 
     def _image_shown(self, rec: ContainerRecord, seen: dict[tuple[str, Digest], str]) -> str:
         """ps's IMAGE, as Docker's: the name the container was made from while it still leads

@@ -445,12 +445,18 @@ class ImageService:
             on_layer=on_layer,
         )
 
-    def prune(self, *, all_: bool = False) -> PruneResult:
+    def prune(self, *, all_: bool = False, filters: Sequence[str] = ()) -> PruneResult:
         """``docker image prune``: dangling images -- untagged, and no image built on them
-        (``all_``: every image no container uses; one with child images only loses its names
-        and goes with its last child) -- with the layers nothing needs any more."""
+        (``all_``, or the filter ``dangling=false``: every image no container uses; one with
+        child images only loses its names and goes with its last child) -- with the layers
+        nothing needs any more. ``filters`` ``until``, ``label`` and ``label!`` spare images
+        as Docker's do (by the config's created time and labels)."""
         from lamina.engine.image_rows import PruneResult
+        from lamina.engine.prune_filters import IMAGE_KEYS, PruneFilters, rfc3339_seconds
 
+        spare = PruneFilters(filters, accepted=IMAGE_KEYS)
+        if spare.dangling is False:
+            all_ = True
         lines: builtins.list[tuple[str, str]] = []
         reclaimed = 0
         cache = BuildCache(db=self._store.db)
@@ -460,6 +466,11 @@ class ImageService:
                 continue  # deleted meanwhile, with the child it was the parent of
             if (rec.names or cache.has_children(rec.id)) and not all_:
                 continue  # not dangling (Docker keeps a build's parents too)
+            if (spare.labels or spare.not_labels or spare.has_until) and spare.keeps(
+                labels=(self.config(rec).get("config") or {}).get("Labels") or {},
+                created=rfc3339_seconds(rec.created),
+            ):
+                continue
             if self._store.images.users(rec.id):
                 continue
             if rec.top_layer is not None and self._store.layers.mount_count(rec.top_layer) > 0:

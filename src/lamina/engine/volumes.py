@@ -125,13 +125,19 @@ class VolumeService:
             raise
         self._store.volumes.remove(name)
 
-    def prune(self, *, all_volumes: bool = False) -> VolumePruneResult:
-        """Remove unused volumes: anonymous ones only, unless ``all_volumes``; with the bytes
-        their data held (Docker's "Total reclaimed space")."""
+    def prune(self, *, all_volumes: bool = False, filters: Sequence[str] = ()) -> VolumePruneResult:
+        """Remove unused volumes: anonymous ones only, unless ``all_volumes``; ``filters``
+        ``label`` and ``label!`` spare some, as Docker's. With the bytes their data held
+        (Docker's "Total reclaimed space")."""
+        from lamina.engine.prune_filters import VOLUME_KEYS, PruneFilters
+
+        spare = PruneFilters(filters, accepted=VOLUME_KEYS)
         removed: builtins.list[str] = []
         reclaimed = 0
         for rec in self._store.volumes.list():
             if not (rec.anonymous or all_volumes) or self._store.volumes.users(rec.name):
+                continue
+            if spare.keeps(labels=rec.labels):
                 continue
             size = data_size(rec.mountpoint)
             try:

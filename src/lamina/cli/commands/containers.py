@@ -590,14 +590,27 @@ def exec_(ctx: Context, args: Namespace) -> None:
     ctx.exit_status = code
 
 
-@command(arg("-f", "--force", action="store_true", help="Do not prompt (lamina never prompts)."))
+@command(
+    arg("-f", "--force", action="store_true", help="Do not prompt (lamina never prompts)."),
+    arg(
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        help="until=TIME|DURATION, label=K[=V], label!=K[=V]",
+    ),
+)
 def container_prune(ctx: Context, args: Namespace) -> None:
     """Remove all stopped containers."""
-    removed = ctx.engine.containers.prune()
+    from lamina.cli.render import human_size
+
+    removed, reclaimed = ctx.engine.containers.prune(args.filters)
     if removed:
         print("Deleted Containers:")
         for cid in removed:
             print(cid)
+        print()
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
 
 
 @command(

@@ -353,13 +353,23 @@ def image_umount(ctx: Context, args: Namespace) -> None:
         help="Remove all images no container uses, not just dangling ones.",
     ),
     arg("-f", "--force", action="store_true", help="Do not prompt for confirmation."),
+    arg(
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        help="until=TIME|DURATION, label=K[=V], label!=K[=V], dangling=BOOL",
+    ),
 )
 def image_prune(ctx: Context, args: Namespace) -> None:
     """Remove dangling (untagged) images and the layers only they used."""
+    from lamina.engine.prune_filters import IMAGE_KEYS, PruneFilters
+
+    every = args.all_ or PruneFilters(args.filters, accepted=IMAGE_KEYS).dangling is False
     if not args.force:
-        what = "all images without at least one container" if args.all_ else "all dangling images"
+        what = "all images without at least one container" if every else "all dangling images"
         confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?")
-    result = ctx.engine.images.prune(all_=args.all_)
+    result = ctx.engine.images.prune(all_=args.all_, filters=args.filters)
     if result.lines:
         print("Deleted Images:")
         for verb, what in result.lines:

@@ -1,4 +1,4 @@
-"""System commands: info, verify."""
+"""System commands: info, verify, df, prune."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from argparse import Namespace
 from lamina.cli.command import arg, command
 from lamina.cli.context import Context, confirm
 from lamina.cli.render import human_size, json_out
-from lamina.errors import UsageError
+from lamina.errors import InvalidFilterError, UsageError
 
 
 @command(arg("--format", dest="fmt", choices=["text", "json"], default="text"))
@@ -168,15 +168,51 @@ def df(ctx: Context, args: Namespace) -> None:
 @command(
     arg("-a", "--all", dest="all_", action="store_true", help="Remove all unused images too."),
     arg("-f", "--force", action="store_true", help="Do not prompt for confirmation."),
+    arg("--volumes", action="store_true", help="Prune anonymous volumes no container uses too."),
+    arg(
+        "--filter",
+        dest="filters",
+        action="append",
+        default=[],
+        help="until=TIME|DURATION, label=K[=V], label!=K[=V]",
+    ),
 )
 def prune(ctx: Context, args: Namespace) -> None:
-    """Remove dangling images (all unused with -a) and layers and blobs nothing references."""
+    """Remove stopped containers, dangling images (all unused with -a), with --volumes unused
+    anonymous volumes, then the layers and blobs nothing references."""
+    from lamina.engine.prune_filters import CONTAINER_KEYS, PruneFilters
+
+    spare = PruneFilters(args.filters, accepted=CONTAINER_KEYS)  # checked before anything goes
+    if args.volumes and spare.has_until:
+        raise InvalidFilterError('The "until" filter is not supported with "--volumes"')
     if not args.force:
-        confirm(
-            "WARNING! This will remove:\n  - all dangling images\n  - all layers and blobs "
-            "no image uses\nAre you sure you want to continue?"
+        lines = ["all stopped containers"]
+        if args.volumes:
+            lines.append("all anonymous volumes not used by at least one container")
+        lines.append(
+            "all images without at least one container associated to them"
+            if args.all_
+            else "all dangling images"
         )
-    result = ctx.engine.images.prune(all_=args.all_)
+        lines.append("all layers and blobs no image uses")
+        body = "".join(f"  - {line}\n" for line in lines)
+        confirm(f"WARNING! This will remove:\n{body}\nAre you sure you want to continue?")
+    removed, reclaimed = ctx.engine.containers.prune(args.filters)
+    if removed:
+        print("Deleted Containers:")
+        for cid in removed:
+            print(cid)
+        print()
+    if args.volumes:
+        volumes = ctx.engine.volumes.prune(filters=[f for f in args.filters if "until" not in f])
+        reclaimed += volumes.reclaimed
+        if volumes.names:
+            print("Deleted Volumes:")
+            for name in volumes.names:
+                print(name)
+            print()
+    result = ctx.engine.images.prune(all_=args.all_, filters=args.filters)
+    reclaimed += result.reclaimed
     gc = ctx.engine.system.gc()
     if result.lines:
         print("Deleted Images:")
@@ -188,4 +224,4 @@ def prune(ctx: Context, args: Namespace) -> None:
         for layer in gc.layers:
             print(layer)
         print()
-    print(f"Total reclaimed space: {human_size(result.reclaimed)}")
+    print(f"Total reclaimed space: {human_size(reclaimed)}")

@@ -105,12 +105,13 @@ def rm(ctx: Context, args: Namespace) -> None:
         help="Also named volumes, not only anonymous.",
     ),
     arg("-f", "--force", action="store_true", help="Do not prompt (lamina never prompts)."),
+    arg("--filter", dest="filters", action="append", default=[], help="label=K[=V], label!=K[=V]"),
 )
 def prune(ctx: Context, args: Namespace) -> None:
     """Remove volumes no container uses (anonymous ones unless --all)."""
     from lamina.cli.render import human_size
 
-    result = ctx.engine.volumes.prune(all_volumes=args.all_)
+    result = ctx.engine.volumes.prune(all_volumes=args.all_, filters=args.filters)
     if result.names:
         print("Deleted Volumes:")
         for n in result.names:
