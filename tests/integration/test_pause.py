@@ -103,6 +103,7 @@ def test_verbs_refused_on_a_paused_container(lamina: Lamina) -> None:
     r = lamina.run("unpause", "ctr", check=False)
     assert (r.returncode, r.stderr.strip()) == (1, f"error: container {cid[:12]} is not paused")
     lamina.run("kill", "ctr")
+    lamina.run("wait", "ctr")
     # docker: Container <id> is not running (exit 1)
     r = lamina.run("pause", "ctr", check=False)
     assert (r.returncode, r.stderr.strip()) == (1, f"error: container {cid[:12]} is not running")
@@ -145,6 +146,7 @@ def test_kill_resumes_as_docker_does(lamina: Lamina) -> None:
     assert _state(lamina, "usr1")["Status"] == "running"
     lamina.run("pause", "usr1")
     lamina.run("kill", "usr1")  # SIGKILL
+    assert lamina.out("wait", "usr1") == "137\n"  # not left frozen with the kill pending
     state = _state(lamina, "usr1")
     assert (state["Status"], state["ExitCode"]) == ("exited", 137)
 
