@@ -1,8 +1,10 @@
 """ADD's extras over COPY: local archives are extracted, remote URLs are refused.
 
-An archive is recognised by content, as Docker does: a plain tar (``ustar`` magic), gzip,
-zstd, xz and bzip2 (the last two inflated by the stdlib ``lzma``/``bz2`` modules; no external
-decompressor is ever run). Extraction goes through lamina's hostile-tar-proof
+An archive is recognised by content, as Docker does: a plain tar, gzip, zstd, xz or bzip2
+(the last two inflated by the stdlib ``lzma``/``bz2`` modules; no external decompressor is
+ever run) whose (decompressed) bytes start with a tar header. Anything else, a gzipped text
+file or a truncated stream included, is copied as it is, as Docker's ``isArchivePath``
+decides. Extraction goes through lamina's hostile-tar-proof
 :func:`~lamina.archive.apply.apply_layer`, confined to the destination dir's fd.
 """
 
@@ -16,13 +18,20 @@ from pathlib import Path
 from typing import IO, Final
 
 from lamina.archive.apply import WhiteoutFormat, apply_layer
-from lamina.archive.compression import BZIP2_MAGIC, GZIP_MAGIC, XZ_MAGIC, ZSTD_MAGIC
+from lamina.archive.compression import (
+    BZIP2_MAGIC,
+    GZIP_MAGIC,
+    XZ_MAGIC,
+    ZSTD_MAGIC,
+    Compression,
+    open_decompressor,
+)
 from lamina.errors import BuildError, LaminaError
 
 __all__ = ["extract_archive", "is_archive", "refuse_url"]
 
 _URL: Final = re.compile(r"^(https?|ftp|git)://|^git@", re.IGNORECASE)
-_TAR_MAGIC_OFFSET: Final = 257
+_BLOCK: Final = 512
 
 
 def refuse_url(source: str, *, keyword: str) -> None:
@@ -35,10 +44,45 @@ def refuse_url(source: str, *, keyword: str) -> None:
 
 
 def is_archive(fd: int) -> bool:
-    head = os.pread(fd, 512, 0)
-    if head.startswith((GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZIP2_MAGIC)):
-        return True
-    return head[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + 5] == b"ustar"
+    """Whether ADD extracts the file open at ``fd``: its bytes, decompressed when they start
+    with a compression magic, begin with a valid tar header (docker 20.10 reads the first
+    header the same way; a file of zeros, an end-of-archive block alone, is copied)."""
+    head = os.pread(fd, _BLOCK, 0)
+    if not head.startswith((GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZIP2_MAGIC)):
+        return _tar_header(head)
+    raw = os.fdopen(os.dup(fd), "rb")
+    try:
+        raw.seek(0)
+        with _decompressed(raw, head) as stream:
+            block = stream.read(_BLOCK)
+    except (OSError, EOFError, ValueError, lzma.LZMAError, LaminaError):
+        return False  # not a stream that decompresses: a file to copy
+    finally:
+        raw.close()
+    return _tar_header(block)
+
+
+def _tar_header(block: bytes) -> bool:
+    """A 512-byte tar header whose checksum holds (Go's archive/tar accepts v7, ustar, GNU)."""
+    if len(block) < _BLOCK or not block.strip(b"\x00"):
+        return False
+    try:
+        stored = int(block[148:156].split(b"\x00", 1)[0].strip(b" ") or b"-1", 8)
+    except ValueError:
+        return False
+    rest = block[:148] + block[156:]
+    unsigned = sum(rest) + 8 * 0x20
+    signed = unsigned - 2 * sum(b for b in rest if b > 127)
+    return stored in (unsigned, signed)
+
+
+def _decompressed(raw: IO[bytes], head: bytes) -> IO[bytes]:
+    if head.startswith(XZ_MAGIC):
+        return lzma.open(raw)
+    if head.startswith(BZIP2_MAGIC):
+        return bz2.open(raw)
+    kind = Compression.GZIP if head.startswith(GZIP_MAGIC) else Compression.ZSTD
+    return open_decompressor(raw, kind)
 
 
 def extract_archive(fd: int, dest_fd: int, *, name: str) -> None:

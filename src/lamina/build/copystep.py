@@ -48,7 +48,9 @@ class CopyPlan(Struct, frozen=True, kw_only=True):
                 part = Selected(root=sel.root, sources=tuple(plain), wildcard=sel.wildcard)
                 copy_selected(part, rootfs=rootfs, dest=self.dest, owner=owner, chmod=self.chmod)
             for src in archives:
-                dest_fd = open_dest_dir(rootfs, self.dest, owner=owner)
+                # docker 20.10 untars with no --chown at all: the archive's owners, and the
+                # directories it creates for the destination are root's.
+                dest_fd = open_dest_dir(rootfs, self.dest, owner=None)
                 fd = _open_source(sel.root, src.real)
                 try:
                     extract_archive(fd, dest_fd, name=src.rel)
