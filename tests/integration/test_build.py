@@ -75,9 +75,9 @@ def _ctx(tmp: Path, dockerfile: str, files: dict[str, str] | None = None) -> Pat
 def test_every_instruction_builds_and_runs(root: Root, shm_tmp: Path) -> None:
     ctx = shutil.copytree(BUILD_DATA / "every", shm_tmp / "every")
     r = root.build(ctx, "-t", "every")
-    assert "Step 1/30 : ARG BASE=busybox" not in r.stderr  # global ARGs are not steps
-    assert "Step 1/30 : FROM ${BASE} AS base" in r.stderr
-    assert "Successfully tagged every" in r.stderr
+    # docker 20.10 counts the ARG before FROM as a step (printed, nothing committed).
+    assert "Step 1/31 : ARG BASE=busybox\nStep 2/31 : FROM ${BASE} AS base\n" in r.stderr
+    assert "Successfully tagged every:latest\n" in r.stderr  # docker's familiar name
     assert r.stdout.strip() == root.image_id("every")
     assert root("run", "--rm", "every").stdout == "hello /app\n"
     cfg = root("inspect", "-f", "{{json .Config}}", "every").stdout
@@ -108,8 +108,10 @@ def test_second_build_is_all_cache_hits_with_the_same_id(root: Root, shm_tmp: Pa
     assert again.stdout.strip() == first
     steps = again.stderr.count("Step ")
     froms = again.stderr.count(" : FROM ")
-    triggers = again.stderr.count("Running trigger")
-    assert again.stderr.count("---> Using cache") == steps - froms + triggers
+    global_args = 1  # ARG BASE, before the first FROM: a step that commits nothing
+    triggers = sum(map(int, re.findall(r"# Executing (\d+) build trigger", again.stderr)))
+    assert triggers == 1
+    assert again.stderr.count("---> Using cache") == steps - froms - global_args + triggers
     assert "Running in" not in again.stderr
 
 
@@ -220,7 +222,7 @@ def test_lamina_only_syntax(root: Root, shm_tmp: Path) -> None:
         (ctx / name).write_bytes(data)
     r = root.build(ctx, "--target", "first", "--build-arg", "WHO=you", "--build-arg", "NOPE=1",
                    "--build-arg", "HTTP_PROXY=http://proxy:3128", "-t", "first")  # fmt: skip
-    assert "build-args ['NOPE'] were not consumed" in r.stderr
+    assert "[Warning] One or more build-args [NOPE] were not consumed\n" in r.stderr
     assert "second" not in r.stderr.split("Successfully")[0].split("Step")[-1]
     script = "stat -c %a /run.sh; cat /etc/motd /heredoc /gz/inside.txt /xz/inside.txt"
     out = root("run", "--rm", "first", "sh", "-c", script).stdout

@@ -7,6 +7,11 @@ the RUN steps' network."""
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+import re
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -105,3 +110,104 @@ def test_build_network_sets_the_default_for_run_steps(root: Root, shm_tmp: Path)
     host = root.build(ctx, "--no-cache", "--network", "host").stderr
     assert "ifaces=1\n" in default and "none=1\n" in default  # loopback only
     assert f"ifaces={host_ifaces}\n" in host and "none=1\n" in host
+
+
+def _steps_output(stderr: str) -> list[str]:
+    """Build output with ids as ID, without the container lines (docker's config-only steps
+    run a container, lamina's do not; docker also removes each one, noisily)."""
+    out = []
+    for line in stderr.splitlines():
+        if line.startswith((" ---> Running in ", "Removing intermediate container ")):
+            continue
+        out.append(re.sub(r"\b[0-9a-f]{12}\b", "ID", line))
+    return out
+
+
+def test_build_output_reads_as_dockers(root: Root, shm_tmp: Path) -> None:
+    # docker 20.10 (DOCKER_BUILDKIT=0) printed exactly these lines for both builds (its
+    # warning lines in red; container lines aside): global ARGs are steps, a step is shown as
+    # written with its continuation's blanks, a replaced HEALTHCHECK gets a note, a bare
+    # --build-arg nobody declares is named, a tag is shown as name:latest, ONBUILD triggers
+    # get one header and no ids of their own, and FROM scratch has an empty id.
+    ctx = _ctx(
+        shm_tmp,
+        "ARG B=busybox\nFROM $B\nLABEL multi=1 \\\n      line=2\n"
+        "HEALTHCHECK --interval=5s --retries=3 CMD a\nHEALTHCHECK --timeout=7s CMD b\n"
+        "ONBUILD RUN echo trig\nRUN echo one \\\n\n  two\n",
+    )
+    r = root.build(ctx, "-t", "out", "--build-arg", "NOPE", "--build-arg", "B=busybox")
+    assert _steps_output(r.stderr) == [
+        "[WARNING]: Empty continuation line found in:",
+        "    RUN echo one   two",
+        "[WARNING]: Empty continuation lines will become errors in a future release.",
+        "Step 1/7 : ARG B=busybox",
+        "Step 2/7 : FROM $B",
+        " ---> ID",
+        "Step 3/7 : LABEL multi=1       line=2",
+        " ---> ID",
+        "Step 4/7 : HEALTHCHECK --interval=5s --retries=3 CMD a",
+        " ---> ID",
+        "Step 5/7 : HEALTHCHECK --timeout=7s CMD b",
+        "Note: overriding previous HEALTHCHECK: [CMD-SHELL a]",
+        " ---> ID",
+        "Step 6/7 : ONBUILD RUN echo trig",
+        " ---> ID",
+        "Step 7/7 : RUN echo one   two",
+        "one two",
+        " ---> ID",
+        "[Warning] One or more build-args [NOPE] were not consumed",
+        "Successfully built ID",
+        "Successfully tagged out:latest",
+    ]
+    child = _ctx(shm_tmp, "FROM out\nFROM scratch\nCOPY --from=0 /bin/busybox /\n")
+    assert _steps_output(root.build(child, "-t", "child").stderr) == [
+        "Step 1/3 : FROM out",
+        "# Executing 1 build trigger",
+        "trig",
+        " ---> ID",
+        "Step 2/3 : FROM scratch",
+        " ---> ",
+        "Step 3/3 : COPY --from=0 /bin/busybox /",
+        " ---> ID",
+        "Successfully built ID",
+        "Successfully tagged child:latest",
+    ]
+
+
+def test_config_and_history_as_docker(root: Root, shm_tmp: Path) -> None:
+    # docker 20.10: EXPOSE's history sorts the words as written, then expands them; a
+    # HEALTHCHECK keeps the previous one's fields it leaves at zero (Config.Healthcheck
+    # {"Test":["CMD-SHELL","b"],"Interval":5000000000,"Timeout":7000000000,"Retries":3});
+    # a bare CMD is ["/bin/sh","-c"].
+    ctx = _ctx(
+        shm_tmp,
+        "FROM busybox\nENV P=8080\nEXPOSE $P ${P}/udp 80 90/udp 8000-8002\n"
+        "HEALTHCHECK --interval=5s --retries=3 --timeout=2s CMD a\n"
+        "HEALTHCHECK --timeout=7s CMD b\nCMD\n",
+    )
+    root.build(ctx, "-t", "cfg")
+    history = root("history", "--no-trunc", "--format", "{{.CreatedBy}}", "cfg").stdout
+    assert "/bin/sh -c #(nop)  EXPOSE 8080 8080/udp 80 8000-8002 90/udp\n" in history
+    cfg = json.loads(root("inspect", "-f", "{{json .Config}}", "cfg").stdout)
+    assert cfg["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "b"], "Interval": 5 * 10**9, "Timeout": 7 * 10**9, "Retries": 3,
+    }  # fmt: skip
+    assert cfg["Cmd"] == ["/bin/sh", "-c"]
+
+
+def test_add_extracts_only_tars_and_untars_as_root(root: Root, shm_tmp: Path) -> None:
+    # docker 20.10: a gzipped text file is no archive (`ADD notes.gz /d/` copies notes.gz);
+    # `ADD --chown=1:1 a.tar /t/` keeps the archive's owners and makes /t root's (0:0).
+    ctx = _ctx(
+        shm_tmp,
+        "FROM busybox\nADD notes.gz /d/\nADD --chown=1:1 a.tar /t/\n",
+    )
+    (ctx / "notes.gz").write_bytes(gzip.compress(b"notes\n"))
+    with tarfile.open(ctx / "a.tar", "w") as tar:
+        info = tarfile.TarInfo("in")
+        info.size, info.uid, info.gid = 3, 7, 8
+        tar.addfile(info, io.BytesIO(b"in\n"))
+    root.build(ctx, "-t", "adds")
+    script = "zcat /d/notes.gz; stat -c '%u:%g %n' /t /t/in"
+    out = root("run", "--rm", "adds", "sh", "-c", script).stdout
+    assert out == "notes\n0:0 /t\n7:8 /t/in\n"

@@ -24,6 +24,7 @@ from lamina.build.instructions import (
     Dockerfile,
     Form,
     From,
+    Healthcheck,
     Instruction,
     NetworkMode,
     Run,
@@ -32,9 +33,15 @@ from lamina.build.instructions import (
 )
 from lamina.build.parser import parse
 from lamina.build.request import BuildRequest, BuildResult, CachePolicy, RunOutput
-from lamina.build.stage import DEFAULT_PATH, PROXY_ARGS, StageState, apply_metadata
+from lamina.build.stage import (
+    DEFAULT_PATH,
+    PROXY_ARGS,
+    StageState,
+    apply_metadata,
+    healthcheck_note,
+)
 from lamina.build.volumes import Discard, mount_points
-from lamina.digest import chain_ids
+from lamina.digest import Digest, chain_ids
 from lamina.errors import BuildError, InstructionFailedError
 from lamina.oci.config import History
 from lamina.store.layers import LayerRecord
@@ -69,6 +76,7 @@ class Steps:
         self.meta: dict[str, str] = {}
         self.stages: list[StageState] = []
         self._context: SourceRoot | None = None
+        self._quiet_ids = False  # running a base image's ONBUILD triggers
 
     @property
     def context(self) -> SourceRoot:
@@ -85,15 +93,20 @@ class Steps:
     def run(self) -> BuildResult:
         from lamina.build.builder import unused_build_args
 
+        for warning in self.df.warnings:
+            self.b.report(warning)
+        stages = self._stages()
+        # docker 20.10 counts and prints the ARGs before the first FROM as steps too ("Step
+        # 1/9 : ARG B=busybox", no " ---> " line after them: they commit nothing).
+        self.total = len(self.df.global_args) + sum(1 + len(s.instructions) for s in stages)
         for arg in self.df.global_args:
+            self._announce(arg)
             for decl in arg.args:
                 self.consumed.add(decl.name)
                 if decl.name in self.req.build_args:
                     self.meta[decl.name] = self.req.build_args[decl.name]
                 elif decl.default is not None:
                     self.meta[decl.name] = self._word(decl.default, self.meta, arg.line)
-        stages = self._stages()
-        self.total = sum(1 + len(s.instructions) for s in stages)
         for stage in stages:
             state = self._from(stage)
             for ins in stage.instructions:
@@ -104,9 +117,10 @@ class Steps:
         if final.image_id is None:
             raise BuildError("no image was produced: the final stage is FROM scratch and empty")
         warnings = []
-        unused = unused_build_args(self.req.build_args, self.consumed)
-        if unused:
-            warnings.append(f"one or more build-args {unused} were not consumed")
+        given = {*self.req.build_args, *self.req.unset_build_args}
+        unused = unused_build_args(dict.fromkeys(given, ""), self.consumed)
+        if unused:  # docker 20.10: "[Warning] One or more build-args [A B] were not consumed"
+            warnings.append(f"One or more build-args [{' '.join(unused)}] were not consumed")
         return BuildResult(
             image_id=final.image_id, steps=self.step, cache_hits=self.hits, warnings=tuple(warnings)
         )
@@ -122,8 +136,9 @@ class Steps:
 
     def _announce(self, ins: Instruction) -> None:
         self.step += 1
-        text = " ".join(ins.original.split()) if "\n" not in ins.original else ins.original
-        self.b.report(f"Step {self.step}/{self.total} : {text}")
+        # As docker prints it: the instruction as written, continuation lines joined, blanks
+        # inside kept ("LABEL a=1     b=2"), only the ends trimmed.
+        self.b.report(f"Step {self.step}/{self.total} : {ins.original.strip()}")
 
     def _word(self, text: str, env: dict[str, str], line: int) -> str:
         return expand_word(text, env=env, escape=self.escape, line=line)
@@ -152,14 +167,21 @@ class Steps:
         triggers = [str(t) for t in state.config.get("OnBuild") or []]
         if triggers:
             state.config["OnBuild"] = None
-            self.b.report(f"# Executing {len(triggers)} build trigger(s)")
-            for text in triggers:
-                parsed = parse(f"FROM scratch\n{text}\n")
-                for trig in parsed.stages[0].instructions:
-                    self.b.report(f" ---> Running trigger: {text}")
-                    self.dispatch(state, trig)
-        if state.image_id is not None:
-            self.b.report(f" ---> {state.image_id.hex[:12]}")
+            # docker 20.10: "# Executing 1 build trigger" / "# Executing 3 build triggers",
+            # then each trigger's own lines (" ---> Using cache", a RUN's output) but not the
+            # id each one commits: the only id printed is the stage's, below.
+            plural = "s" if len(triggers) != 1 else ""
+            self.b.report(f"# Executing {len(triggers)} build trigger{plural}")
+            self._quiet_ids = True
+            try:
+                for text in triggers:
+                    parsed = parse(f"FROM scratch\n{text}\n")
+                    for trig in parsed.stages[0].instructions:
+                        self.dispatch(state, trig)
+            finally:
+                self._quiet_ids = False
+        # FROM scratch has no id yet: docker prints " ---> " with nothing after it.
+        self.b.report(f" ---> {state.image_id.hex[:12] if state.image_id is not None else ''}")
         return state
 
     def _base(self, ref: str, *, index: int, name: str | None) -> StageState:
@@ -192,6 +214,8 @@ class Steps:
         elif isinstance(ins, Workdir):
             self._workdir(state, ins)
         else:
+            if isinstance(ins, Healthcheck) and (note := healthcheck_note(state)):
+                self.b.report(note)
             created_by = apply_metadata(state, ins, escape=self.escape)
             self._finish(state, created_by, key_options=())
 
@@ -215,15 +239,19 @@ class Steps:
         self.b.adopt(state, hit)
         self.hits += 1
         self.b.report(" ---> Using cache")
-        self.b.report(f" ---> {hit.hex[:12]}")
+        self._report_id(hit)
         return True
+
+    def _report_id(self, image_id: Digest) -> None:
+        if not self._quiet_ids:
+            self.b.report(f" ---> {image_id.hex[:12]}")
 
     def _finish(self, state: StageState, created_by: str, *, key_options: tuple[str, ...]) -> None:
         key = self._key(state, created_by, *key_options)
         if self._cached(state, key):
             return
         image_id = self.b.commit(state, req=self.req, created_by=created_by, layer=None, key=key)
-        self.b.report(f" ---> {image_id.hex[:12]}")
+        self._report_id(image_id)
 
     def _arg(self, state: StageState, ins: Arg) -> None:
         parts = []
@@ -263,7 +291,7 @@ class Steps:
         image_id = self.b.commit(
             state, req=self.req, created_by=created_by, layer=step.layer, key=key
         )
-        self.b.report(f" ---> {image_id.hex[:12]}")
+        self._report_id(image_id)
 
     def _workdir(self, state: StageState, ins: Workdir) -> None:
         path = self._word(ins.path, state.expansion_env(), ins.line)

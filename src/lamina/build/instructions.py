@@ -294,6 +294,7 @@ class Dockerfile(Struct, frozen=True, kw_only=True):
     escape: str
     global_args: tuple[Arg, ...]
     stages: tuple[Stage, ...]
+    warnings: tuple[str, ...] = ()  # what docker prints about the text (blank continuations)
 
 
 # Go's time.ParseDuration units, in nanoseconds.

@@ -94,6 +94,7 @@ class ParsedText(Struct, frozen=True, kw_only=True):
     escape: str
     nodes: tuple[Node, ...]
     last_line: int
+    warnings: tuple[str, ...] = ()
 
 
 class _Locator:
@@ -294,6 +295,7 @@ def parse_nodes(text: str) -> ParsedText:
     directives: dict[str, str] = {}
     directives_done = False
     nodes: list[Node] = []
+    empty_continued: list[str] = []  # lines continued across a blank line (docker warns)
     i = 0
 
     def physical(index: int) -> str:
@@ -333,15 +335,21 @@ def parse_nodes(text: str) -> ParsedText:
         if not more and not body:
             continue
         buf = body
+        blank_inside = False
         while more and i < len(lines):
             raw = physical(i)
             i += 1
             directive(raw, i)
-            if _is_comment(raw) or not raw.strip():
+            if _is_comment(raw):
                 continue  # comments and blank lines inside a continuation are dropped
+            if not raw.strip():
+                blank_inside = True
+                continue
             piece, more = _continues(raw, escape)
             locator.add(len(buf), i, 0)
             buf += piece
+        if blank_inside:
+            empty_continued.append(buf)
         node = _node(buf, locator, start_line=start_line, end_line=i, escape=escape)
         if node.keyword in _HEREDOC_KEYWORDS and not node.json and "<<" in buf:
             docs: list[Heredoc] = []
@@ -378,11 +386,19 @@ def parse_nodes(text: str) -> ParsedText:
                     node, heredocs=tuple(docs), original=original + "\n", end_line=i
                 )
         nodes.append(node)
+    warnings = [
+        f"[WARNING]: Empty continuation line found in:\n    {line}" for line in empty_continued
+    ]
+    if warnings:  # docker 20.10's words, printed before the first step
+        warnings.append(
+            "[WARNING]: Empty continuation lines will become errors in a future release."
+        )
     return ParsedText(
         directives=tuple(directives.items()),
         escape=escape,
         nodes=tuple(nodes),
         last_line=len(lines),
+        warnings=tuple(warnings),
     )
 
 
@@ -711,8 +727,8 @@ def _healthcheck(node: Node, flags: _Flags, common: _Common) -> Instruction:
         raise flags.error(
             f"--retries must be an integer, not {retries_text!r}", flags.where("retries")
         ) from None
-    if retries < 0:
-        raise flags.error(f"--retries cannot be negative ({retries})", flags.where("retries"))
+    if retries_text and retries < 1:  # docker 20.10: "--retries must be at least 1 (not 0)"
+        raise flags.error(f"--retries must be at least 1 (not {retries})", flags.where("retries"))
     return Healthcheck(
         **common,
         test=("CMD", *rest) if node.json else ("CMD-SHELL", " ".join(rest)),
@@ -775,4 +791,5 @@ def parse(text: str) -> Dockerfile:
         escape=parsed.escape,
         global_args=tuple(global_args),
         stages=tuple(stages),
+        warnings=parsed.warnings,
     )

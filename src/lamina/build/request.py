@@ -32,6 +32,9 @@ class BuildRequest(Struct, frozen=True, kw_only=True):
     context_dir: Path
     dockerfile_path: Path | None  # for <Dockerfile>.dockerignore; None: read from stdin
     build_args: Mapping[str, str] = field(default_factory=dict)
+    # `--build-arg NAME` with NAME not in the environment: no value (an ARG keeps its
+    # default), but docker still names it when no ARG declares it.
+    unset_build_args: frozenset[str] = frozenset()
     target: str | None = None
     cache: CachePolicy = CachePolicy.USE
     secrets: Mapping[str, Path] = field(default_factory=dict)

@@ -46,6 +46,7 @@ __all__ = [
     "StageState",
     "apply_metadata",
     "go_quote_list",
+    "healthcheck_note",
 ]
 
 DEFAULT_SHELL: Final = ("/bin/sh", "-c")
@@ -236,6 +237,16 @@ def _frac(value: int, unit: int) -> str:
     return f"{whole}.{digits}"
 
 
+def healthcheck_note(state: StageState) -> str | None:
+    """What docker 20.10 prints before a HEALTHCHECK replaces one that checks something:
+    ``Note: overriding previous HEALTHCHECK: [CMD-SHELL a]`` (Go's %v of the old Test)."""
+    old = state.config.get("Healthcheck")
+    test = old.get("Test") if isinstance(old, dict) else None
+    if not test or test[0] == "NONE":
+        return None
+    return f"Note: overriding previous HEALTHCHECK: [{' '.join(str(t) for t in test)}]"
+
+
 def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
     """Apply a config-only instruction to ``state``; return its ``created_by``."""
     env = state.expansion_env()
@@ -257,12 +268,15 @@ def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
         cfg["Labels"] = labels
         return state.nop("LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
     if isinstance(ins, Expose):
-        words = [w for p in ins.ports for w in expand_words(p, env=env, escape=escape, line=line)]
+        # docker 20.10 sorts the words as written, before expanding them: `EXPOSE $P 80 90/udp
+        # 8000-8002` with P=8080 is recorded as "EXPOSE 8080 80 8000-8002 90/udp".
+        raw = sorted(ins.ports)
+        words = [w for p in raw for w in expand_words(p, env=env, escape=escape, line=line)]
         ports = dict(cfg.get("ExposedPorts") or {})
         for p in _ports(words):
             ports[p] = {}
         cfg["ExposedPorts"] = ports
-        return state.nop("EXPOSE " + " ".join(sorted(words)))  # docker sorts them (as text)
+        return state.nop("EXPOSE " + " ".join(words))
     if isinstance(ins, Volume):
         paths = [word(p) for p in ins.paths]
         if any(not p.strip() for p in paths):
@@ -276,8 +290,13 @@ def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
         cfg["User"] = word(ins.user)
         return state.nop("USER " + cfg["User"])
     if isinstance(ins, Cmd):
-        cfg["Cmd"] = _command(state, ins.command.form, ins.command.args)
-        state.cmd_set = True
+        form, args = ins.command.form, ins.command.args
+        # docker 20.10: a bare `CMD` is the shell alone (["/bin/sh", "-c"]), and neither it
+        # nor `CMD []` counts as setting CMD: a later ENTRYPOINT still resets it.
+        cfg["Cmd"] = (
+            state.shell() if form is Form.SHELL and not args else _command(state, form, args)
+        )
+        state.cmd_set = bool(args)
         return state.nop("CMD " + go_quote_list(cfg["Cmd"]))
     if isinstance(ins, Entrypoint):
         cfg["Entrypoint"] = _command(state, ins.command.form, ins.command.args) or None
@@ -286,6 +305,16 @@ def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
         return state.nop("ENTRYPOINT " + go_quote_list(cfg["Entrypoint"] or []))
     if isinstance(ins, Healthcheck):
         hc, text = _healthcheck(ins)
+        old = cfg.get("Healthcheck")
+        if isinstance(old, dict):
+            # docker 20.10 merges the step's config with the previous image's (daemon's
+            # merge() on an aliased pointer): a field this HEALTHCHECK leaves at zero keeps the
+            # previous one's. `HEALTHCHECK --interval=5s --retries=3 CMD a` then `HEALTHCHECK
+            # --timeout=7s CMD b` gives {Test: [CMD-SHELL b], Interval: 5s, Timeout: 7s,
+            # Retries: 3}; `HEALTHCHECK NONE` keeps them too. History shows the step's own.
+            for key in ("Interval", "Timeout", "StartPeriod", "Retries"):
+                if not hc.get(key) and old.get(key):
+                    hc[key] = old[key]
         cfg["Healthcheck"] = hc
         return state.nop("HEALTHCHECK " + text)
     if isinstance(ins, Stopsignal):

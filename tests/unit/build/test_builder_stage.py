@@ -8,7 +8,13 @@ import pytest
 
 from lamina.build.instructions import Instruction
 from lamina.build.parser import parse
-from lamina.build.stage import StageState, apply_metadata, go_duration, go_quote_list
+from lamina.build.stage import (
+    StageState,
+    apply_metadata,
+    go_duration,
+    go_quote_list,
+    healthcheck_note,
+)
 from lamina.errors import BuildError
 
 
@@ -77,7 +83,8 @@ def test_healthcheck_config_in_nanoseconds() -> None:
     apply_metadata(state, _ins("HEALTHCHECK --interval=1m30s CMD true"), escape="\\")
     assert state.config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 90 * 10**9}
     apply_metadata(state, _ins("HEALTHCHECK NONE"), escape="\\")
-    assert state.config["Healthcheck"] == {"Test": ["NONE"]}
+    # docker 20.10 keeps the previous check's non-zero fields (see the test below).
+    assert state.config["Healthcheck"] == {"Test": ["NONE"], "Interval": 90 * 10**9}
 
 
 @pytest.mark.parametrize(
@@ -104,3 +111,54 @@ def test_stopsignal_keeps_the_spelling_given(sig: str) -> None:
 def test_a_stopsignal_no_stop_could_send_fails_the_build(sig: str) -> None:
     with pytest.raises(BuildError, match=f"line 2: STOPSIGNAL: invalid signal: '{sig}'"):
         apply_metadata(_state(), _ins(f"STOPSIGNAL {sig}"), escape="\\")
+
+
+def test_expose_history_sorts_the_words_as_written_before_expanding() -> None:
+    # docker 20.10, P=8080: `EXPOSE $P ${P}/udp 80 90/udp 8000-8002 9000-9001/tcp` is recorded
+    # as "EXPOSE 8080 8080/udp 80 8000-8002 90/udp 9000-9001/tcp" ("$" sorts first).
+    state = _state()
+    state.set_env("P", "8080")
+    created_by = apply_metadata(
+        state, _ins("EXPOSE $P ${P}/udp 80 90/udp 8000-8002 9000-9001/tcp"), escape="\\"
+    )
+    assert created_by == (
+        "/bin/sh -c #(nop)  EXPOSE 8080 8080/udp 80 8000-8002 90/udp 9000-9001/tcp"
+    )
+    assert {"8080/tcp", "8080/udp", "8001/tcp", "90/udp", "9001/tcp"} <= set(
+        state.config["ExposedPorts"]
+    )
+
+
+def test_a_healthcheck_keeps_the_previous_ones_fields_it_leaves_at_zero() -> None:
+    # docker 20.10: `HEALTHCHECK --interval=5s --retries=3 --timeout=2s CMD a` then
+    # `HEALTHCHECK --timeout=7s CMD b` gives Config.Healthcheck {"Test": ["CMD-SHELL", "b"],
+    # "Interval": 5000000000, "Timeout": 7000000000, "Retries": 3}, and prints "Note:
+    # overriding previous HEALTHCHECK: [CMD-SHELL a]"; the history shows the step's own
+    # values: &{["CMD-SHELL" "b"] "0s" "7s" "0s" '\x00'}.
+    state = _state()
+    assert healthcheck_note(state) is None
+    apply_metadata(
+        state, _ins("HEALTHCHECK --interval=5s --retries=3 --timeout=2s CMD a"), escape="\\"
+    )
+    assert healthcheck_note(state) == "Note: overriding previous HEALTHCHECK: [CMD-SHELL a]"
+    created_by = apply_metadata(state, _ins("HEALTHCHECK --timeout=7s CMD b"), escape="\\")
+    assert created_by.endswith('HEALTHCHECK &{["CMD-SHELL" "b"] "0s" "7s" "0s" \'\\x00\'}')
+    assert state.config["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "b"], "Interval": 5 * 10**9, "Timeout": 7 * 10**9, "Retries": 3,
+    }  # fmt: skip
+    apply_metadata(state, _ins("HEALTHCHECK NONE"), escape="\\")
+    assert healthcheck_note(state) is None  # docker says nothing when NONE is replaced
+
+
+def test_a_bare_cmd_is_the_shell_and_sets_no_cmd() -> None:
+    # docker 20.10: a bare `CMD` gives Cmd ["/bin/sh", "-c"] (history `CMD ["/bin/sh" "-c"]`);
+    # after it, or after `CMD []`, an ENTRYPOINT still resets Cmd (to null).
+    state = _state()
+    created_by = apply_metadata(state, _ins("CMD"), escape="\\")
+    assert created_by == '/bin/sh -c #(nop)  CMD ["/bin/sh" "-c"]'
+    assert state.config["Cmd"] == ["/bin/sh", "-c"]
+    for first in ("CMD", "CMD []"):
+        state = _state()
+        apply_metadata(state, _ins(first), escape="\\")
+        apply_metadata(state, _ins('ENTRYPOINT ["/e"]'), escape="\\")
+        assert "Cmd" not in state.config

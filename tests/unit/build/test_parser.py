@@ -455,3 +455,17 @@ def test_original_text_is_kept_for_history() -> None:
     assert user.original == "USER  me"
     assert isinstance(user, User)
     assert user.user == "me"
+
+
+def test_a_blank_line_inside_a_continuation_is_warned_about_as_docker() -> None:
+    # docker 20.10 printed, before "Step 1/2":
+    #   [WARNING]: Empty continuation line found in:
+    #       RUN echo one   two   three
+    #   [WARNING]: Empty continuation lines will become errors in a future release.
+    # A comment line inside a continuation is no blank line.
+    df = parse("FROM x\nRUN echo one \\\n# a comment\n  two \\\n\n  three\n")
+    assert df.warnings == (
+        "[WARNING]: Empty continuation line found in:\n    RUN echo one   two   three",
+        "[WARNING]: Empty continuation lines will become errors in a future release.",
+    )
+    assert parse("FROM x\nRUN echo one \\\n# a comment\n  two\n").warnings == ()

@@ -39,7 +39,9 @@ CASES = [
     ("FROM x\nONBUILD BOGUS\n", 2, 9, "unknown instruction: BOGUS"),
     ("FROM x\nHEALTHCHECK --interval=1q CMD x\n", 2, 13, "invalid duration"),
     ("FROM x\nHEALTHCHECK --timeout=10us CMD x\n", 2, 13, "less than 1ms"),
-    ("FROM x\nHEALTHCHECK --retries=-1 CMD x\n", 2, 13, "negative"),
+    ("FROM x\nHEALTHCHECK --retries=-1 CMD x\n", 2, 13, "at least 1 (not -1)"),
+    # docker 20.10: "--retries must be at least 1 (not 0)", exit 1.
+    ("FROM x\nHEALTHCHECK --retries=0 CMD x\n", 2, 13, "at least 1 (not 0)"),
     ("FROM x\nHEALTHCHECK NONE x\n", 2, 13, "takes no arguments"),
     ("FROM x\nHEALTHCHECK CMD\n", 2, 13, "missing command"),
     ("FROM x\nHEALTHCHECK BOGUS x\n", 2, 13, "unknown type"),

@@ -30,17 +30,23 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _build_args(values: list[str]) -> dict[str, str]:
+def _build_args(values: list[str]) -> tuple[dict[str, str], frozenset[str]]:
+    """The args with a value, and the bare names the environment has no value for."""
     out: dict[str, str] = {}
+    unset: set[str] = set()
     for item in values:
         key, eq, value = item.partition("=")
         if not key:
             raise UsageError(f"invalid --build-arg {item!r}: expected KEY=VALUE")
+        unset.discard(key)
         if eq:
             out[key] = value
         elif key in os.environ:  # as Docker: a bare KEY takes the value from the environment
             out[key] = os.environ[key]
-    return out
+        else:
+            out.pop(key, None)
+            unset.add(key)
+    return out, frozenset(unset)
 
 
 def _secrets(values: list[str]) -> dict[str, Path]:
@@ -120,6 +126,7 @@ def _epoch(value: int | None) -> int | None:
 def build(ctx: Context, args: Namespace) -> None:
     """Build an image from a Dockerfile and a context directory."""
     from lamina.engine.builds import BuildRequest, CachePolicy, NetworkMode, RunOutput
+    from lamina.oci import reference
 
     context, file, tags, quiet = args.context, args.file, tuple(args.tags), args.quiet
     if context == "-":
@@ -136,11 +143,13 @@ def build(ctx: Context, args: Namespace) -> None:
             text = dockerfile_path.read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot read the Dockerfile {dockerfile_path}: {exc}") from exc
+    build_args, unset_args = _build_args(args.build_args)
     request = BuildRequest(
         dockerfile=text,
         context_dir=context_dir,
         dockerfile_path=dockerfile_path,
-        build_args=_build_args(args.build_args),
+        build_args=build_args,
+        unset_build_args=unset_args,
         target=args.target,
         cache=CachePolicy.IGNORE if args.no_cache else CachePolicy.USE,
         secrets=_secrets(args.secrets),
@@ -158,8 +167,8 @@ def build(ctx: Context, args: Namespace) -> None:
     for warning in result.warnings:
         print(f"[Warning] {warning}", file=sys.stderr)
     report(f"Successfully built {result.image_id.hex[:12]}")
-    for tag in tags:
-        report(f"Successfully tagged {tag}")
+    for tag in tags:  # as docker prints it: "app" is "app:latest"
+        report(f"Successfully tagged {reference.familiar(reference.normalize(tag))}")
     if args.iidfile:
         Path(args.iidfile).write_text(str(result.image_id))
     print(result.image_id)
