@@ -77,6 +77,33 @@ def test_an_unknown_user_fails_the_build_with_status_1(
     assert "unable to find user nouser: no matching entries in passwd file" in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        # docker 20.10: "base name ($UNDEF) should not be blank", exit 1.
+        ("FROM $UNDEF\n", "base name ($UNDEF) should not be blank"),
+        ("FROM busybox\nCOPY --from=$UNDEF /x /y\n", "--from=$UNDEF names no stage or image"),
+        # An id prefix several images share (docker would try to pull "b"; exit 1 either way).
+        ("FROM busybox\nFROM {prefix}\n", "is ambiguous"),
+    ],
+    ids=["FROM", "COPY --from", "ambiguous"],
+)
+def test_a_base_no_image_answers_fails_the_build_with_status_1(
+    root: Root, shm_tmp: Path, dockerfile: str, message: str
+) -> None:
+    prefix = ""
+    if "{prefix}" in dockerfile:
+        # 17 more images: two of the 18 ids must share a first hex digit.
+        ctx = _ctx(shm_tmp, "FROM busybox\nARG N\nLABEL n=$N\n")
+        for n in range(17):
+            root.build(ctx, "-q", "--build-arg", f"N={n}")
+        ids = root("images", "-a", "-q", "--no-trunc").stdout.split()
+        firsts = [i.removeprefix("sha256:")[0] for i in ids]
+        prefix = next(d for d in firsts if firsts.count(d) > 1)
+    r = root.build(_ctx(shm_tmp, dockerfile.replace("{prefix}", prefix)), check=False)
+    assert (r.returncode, message in r.stderr) == (1, True), r.stderr
+
+
 def test_a_stage_name_is_used_once(root: Root, shm_tmp: Path) -> None:
     # docker 20.10: "a stage name already used" (names are case-insensitive).
     ctx = _ctx(shm_tmp, "FROM busybox AS a\nRUN true\nFROM busybox AS A\nFROM a\n")

@@ -42,7 +42,7 @@ from lamina.build.stage import (
 )
 from lamina.build.volumes import Discard, mount_points
 from lamina.digest import Digest, chain_ids
-from lamina.errors import BuildError, InstructionFailedError
+from lamina.errors import BuildError, InstructionFailedError, UsageError
 from lamina.oci.config import History
 from lamina.store.layers import LayerRecord
 from lamina.store.worklayers import InitLayer
@@ -149,6 +149,8 @@ class Steps:
         ins: From = stage.from_
         self._announce(ins)
         ref = self._word(ins.image, self.meta, ins.line)
+        if not ref.strip():  # docker 20.10's words, naming the text as written
+            raise BuildError(f"base name ({ins.image}) should not be blank")
         named = {s.name: s for s in self.stages if s.name}
         if ref.lower() in named:
             state = named[ref.lower()].clone(index=stage.index, name=stage.name)
@@ -185,7 +187,12 @@ class Steps:
         return state
 
     def _base(self, ref: str, *, index: int, name: str | None) -> StageState:
-        image = self.b.resolve_base(ref)
+        try:
+            image = self.b.resolve_base(ref)
+        except UsageError as exc:
+            # A name no image answers (an ambiguous id prefix) fails the build, exit 1 as
+            # every docker build failure but a RUN's, not exit 2 as a bad command line.
+            raise BuildError(f"{ref}: {exc}") from None
         config = image.config
         chains = chain_ids(list(config.diff_ids)) if config.diff_ids else []
         layers = [self.b.store.layers.get(c) for c in chains]
@@ -409,6 +416,8 @@ class Steps:
             yield self.context
             return
         ref = self._word(from_, state.expansion_env(), line)
+        if not ref.strip():
+            raise BuildError(f"line {line}: --from={from_} names no stage or image (it is empty)")
         source: StageState | None = None
         if ref.isdigit():
             idx = int(ref)

@@ -11,7 +11,9 @@ formatted as Docker's classic builder writes ``created_by`` (formats.md §3.6).
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
+import re
 from typing import Any, Final
 
 from msgspec import Struct, field
@@ -50,6 +52,7 @@ __all__ = [
 ]
 
 DEFAULT_SHELL: Final = ("/bin/sh", "-c")
+_PORT: Final = re.compile(r"[0-9]+")
 DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Predefined args: usable without ARG, kept out of history and cache unless declared.
 PROXY_ARGS: Final = frozenset(
@@ -152,23 +155,51 @@ def _command(state: StageState, form: Form, args: tuple[str, ...]) -> list[str]:
 
 
 def _ports(words: list[str]) -> list[str]:
-    """nat.ParsePortSpecs for EXPOSE: ``80``, ``80/udp``, ``8000-8002`` (one per port)."""
+    """go-connections' nat.ParsePortSpecs for EXPOSE, as docker 20.10 runs it: ``80``,
+    ``80/udp``, ``8000-8002`` (one per port), and the ``[ip:][hostPort:]containerPort``
+    forms ``docker run -p`` takes, of which only the container port is exposed. The errors
+    are docker's ("Invalid containerPort: 70000")."""
     out: list[str] = []
     for word in words:
-        port, _, proto = word.partition("/")
-        proto = (proto or "tcp").lower()
-        if proto not in ("tcp", "udp", "sctp"):
-            raise BuildError(f"invalid proto {proto!r} in EXPOSE {word}")
-        start, dash, end = port.partition("-")
-        try:
-            lo = int(start)
-            hi = int(end) if dash else lo
-        except ValueError:
-            raise BuildError(f"invalid port {word!r} in EXPOSE") from None
-        if not 0 <= lo <= hi <= 65535:
-            raise BuildError(f"invalid port range {word!r} in EXPOSE")
-        out.extend(f"{p}/{proto}" for p in range(lo, hi + 1))
+        parts = word.split(":")
+        container = parts[-1]
+        host = parts[-2] if len(parts) > 1 else ""
+        ip = ":".join(parts[:-2])
+        if container.startswith("/") or not container:
+            raise BuildError(f"No port specified: {word}<empty>")
+        port, _, proto = container.partition("/")
+        proto = proto.partition("/")[0] or "tcp"
+        bare = ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
+        if bare:
+            try:
+                ipaddress.ip_address(bare)
+            except ValueError:
+                raise BuildError(f"Invalid ip address: {bare}") from None
+        lo, hi = _port_range(port, f"Invalid containerPort: {port}")
+        if host:
+            host_lo, host_hi = _port_range(host, f"Invalid hostPort: {host}")
+            if hi - lo != host_hi - host_lo and hi != lo:
+                raise BuildError(
+                    f"Invalid ranges specified for container and host Ports: {port} and {host}"
+                )
+        if proto.lower() not in ("tcp", "udp", "sctp"):
+            raise BuildError(f"Invalid proto: {proto}")
+        out.extend(f"{p}/{proto.lower()}" for p in range(lo, hi + 1))
     return out
+
+
+def _port_range(text: str, error: str) -> tuple[int, int]:
+    """nat.ParsePortRange: ``N`` or ``N-M`` (M >= N), decimal digits only, each <= 65535."""
+    start, dash, end = text.partition("-")
+    if dash:
+        end = end.partition("-")[0]
+    bounds = (start, end) if dash else (start, start)
+    if not all(_PORT.fullmatch(b) and int(b) <= 65535 for b in bounds):
+        raise BuildError(error)
+    lo, hi = int(bounds[0]), int(bounds[1])
+    if hi < lo:
+        raise BuildError(error)
+    return lo, hi
 
 
 def _healthcheck(ins: Healthcheck) -> tuple[dict[str, Any], str]:
@@ -273,7 +304,11 @@ def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
         raw = sorted(ins.ports)
         words = [w for p in raw for w in expand_words(p, env=env, escape=escape, line=line)]
         ports = dict(cfg.get("ExposedPorts") or {})
-        for p in _ports(words):
+        try:
+            exposed = _ports(words)
+        except BuildError as exc:
+            raise BuildError(f"line {line}: EXPOSE: {exc}") from None
+        for p in exposed:
             ports[p] = {}
         cfg["ExposedPorts"] = ports
         return state.nop("EXPOSE " + " ".join(words))

@@ -162,3 +162,37 @@ def test_a_bare_cmd_is_the_shell_and_sets_no_cmd() -> None:
         apply_metadata(state, _ins(first), escape="\\")
         apply_metadata(state, _ins('ENTRYPOINT ["/e"]'), escape="\\")
         assert "Cmd" not in state.config
+
+
+def test_expose_takes_the_mapping_forms_and_exposes_the_container_port() -> None:
+    # docker 20.10: `EXPOSE 127.0.0.1:80:80 7000-7001:8000-8001 80:8080 :9000
+    # [::1]:81:81/udp 80-81:90` builds; ExposedPorts {"80/tcp", "8000/tcp", "8001/tcp",
+    # "8080/tcp", "81/udp", "9000/tcp", "90/tcp"}; `80/` and `80/UDP` are 80/tcp and 80/udp.
+    state = _state()
+    words = "127.0.0.1:80:80 7000-7001:8000-8001 80:8080 :9000 [::1]:81:81/udp 80-81:90 80/"
+    apply_metadata(state, _ins(f"EXPOSE {words} 82/UDP"), escape="\\")
+    assert set(state.config["ExposedPorts"]) == {
+        "80/tcp", "8000/tcp", "8001/tcp", "8080/tcp", "81/udp", "9000/tcp", "90/tcp", "82/udp",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("abc", "Invalid containerPort: abc"),
+        ("70000", "Invalid containerPort: 70000"),
+        ("8000-7000", "Invalid containerPort: 8000-7000"),
+        ("+80", "Invalid containerPort: +80"),
+        ("80-", "Invalid containerPort: 80-"),
+        ("80/xyz", "Invalid proto: xyz"),
+        ("/tcp", "No port specified: /tcp<empty>"),
+        ("abc:80", "Invalid hostPort: abc"),
+        ("1.2.3:80:80", "Invalid ip address: 1.2.3"),
+        ("80:8000-8001", "Invalid ranges specified for container and host Ports: 8000-8001 and 80"),
+    ],
+)
+def test_a_bad_expose_fails_with_dockers_words(word: str, message: str) -> None:
+    # docker 20.10 printed each message (exit 1) for `EXPOSE <word>`.
+    with pytest.raises(BuildError) as err:
+        apply_metadata(_state(), _ins(f"EXPOSE {word}"), escape="\\")
+    assert str(err.value) == f"line 2: EXPOSE: {message}"
