@@ -141,3 +141,38 @@ def test_init_runs_a_static_tini_as_pid_1(lamina: Lamina) -> None:
     assert lamina.out("diff", cid).splitlines() == ["C /sbin", "A /sbin/docker-init"]
     plain = lamina.out("create", "busybox", "true").strip()
     assert lamina.out("inspect", "-f", "{{json .HostConfig.Init}}", plain) == "null\n"
+
+
+def _started(lamina: Lamina, cid: str, marker: str) -> None:
+    for _ in range(100):  # the trap is set once the shell has logged the marker
+        if marker in lamina.out("logs", cid):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{cid} never logged {marker!r}")
+
+
+def test_stop_timeout_is_what_stop_and_restart_wait_without_t(lamina: Lamina) -> None:
+    # docker 20.10: Config.StopTimeout is absent unless --stop-timeout is given (0 included);
+    # `stop`/`restart` without -t wait the container's StopTimeout (else 10 s) before SIGKILL,
+    # -t overrides it. A shell that takes a moment to answer TERM exits 7 given the time,
+    # 137 (SIGKILL) under --stop-timeout 0.
+    script = "trap 'sleep 0.5; exit 7' TERM; echo up; while :; do sleep 0.1; done"
+    quick = lamina.out("run", "-d", "--stop-timeout", "0", "busybox", "sh", "-c", script).strip()
+    assert lamina.out("inspect", "-f", "{{json .Config.StopTimeout}}", quick) == "0\n"
+    _started(lamina, quick, "up")
+    lamina.run("stop", quick)
+    assert lamina.out("wait", quick) == "137\n"
+    lamina.run("start", quick)
+    _started(lamina, quick, "up\nup")
+    lamina.run("restart", quick)
+    assert lamina.out("inspect", "-f", "{{.State.Running}}", quick) == "true\n"
+    _started(lamina, quick, "up\nup\nup")
+    lamina.run("stop", "-t", "5", quick)
+    assert lamina.out("wait", quick) == "7\n"
+    patient = lamina.out("run", "-d", "busybox", "sh", "-c", script).strip()
+    assert lamina.out("inspect", "-f", "{{json .Config}}", patient).find("StopTimeout") == -1
+    _started(lamina, patient, "up")
+    lamina.run("stop", patient)
+    assert lamina.out("wait", patient) == "7\n"
+    r = lamina.run("create", "--stop-timeout", "soon", "busybox", check=False)
+    assert r.returncode == 2 and "--stop-timeout: invalid int value: 'soon'" in r.stderr

@@ -7,6 +7,7 @@ The stored config is shaped as Docker's inspect pieces (``Path``, ``Args``, ``Co
 
 from __future__ import annotations
 
+import enum
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,16 @@ from lamina.errors import UsageError
 
 if TYPE_CHECKING:
     from lamina.runtime import RunSpec
+
+
+class StopTimeout(enum.Enum):
+    """``stop``/``restart`` without ``-t``: the container's ``--stop-timeout``, else Docker's
+    default (:data:`DEFAULT_STOP_TIMEOUT`), as Docker's CLI then sends the daemon no timeout."""
+
+    CONTAINER = "container"
+
+
+DEFAULT_STOP_TIMEOUT: Final = 10  # seconds: Docker's, for a container without --stop-timeout
 
 _NETWORKS: Final = ("none", "host")  # lamina.runtime.NetworkMode values
 _NO_NEW_PRIVS: Final = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
@@ -49,6 +60,7 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     read_only: bool = False  # --read-only: the rootfs mounted read-only
     init: bool = False  # --init: a static tini as PID 1, forwarding signals and reaping
     stop_signal: str | None = None  # --stop-signal, over the image's STOPSIGNAL
+    stop_timeout: int | None = None  # --stop-timeout seconds (negative: wait for the exit)
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -244,7 +256,19 @@ def container_config(
         "OnBuild": None,
         "Labels": merge_labels(image_cfg.get("Labels"), opts.labels),
         **({"StopSignal": stop_signal} if stop_signal else {}),
+        # Docker's *int: absent unless --stop-timeout was given (0 included).
+        **({"StopTimeout": opts.stop_timeout} if opts.stop_timeout is not None else {}),
     }
+
+
+def stop_timeout(stored: Mapping[str, Any], asked: float | StopTimeout | None) -> float | None:
+    """The seconds ``stop`` waits before SIGKILL (None: for the exit, however long): ``asked``
+    (``-t``), else the container's ``Config.StopTimeout``, else Docker's 10; negative is
+    None, as Docker's daemon waits without end for a negative timeout."""
+    if asked is StopTimeout.CONTAINER:
+        seconds = stored["Config"].get("StopTimeout")
+        asked = float(DEFAULT_STOP_TIMEOUT if seconds is None else seconds)
+    return None if asked is None or asked < 0 else asked
 
 
 def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:

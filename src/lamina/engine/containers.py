@@ -343,18 +343,23 @@ class ContainerService:
             return  # not mounted for a run, or someone else released it
         self._store.containers.unmount(rec)
 
-    def stop(self, ref: str, *, timeout: float | None = 10.0) -> str:
+    def stop(
+        self, ref: str, *, timeout: float | cc.StopTimeout | None = cc.StopTimeout.CONTAINER
+    ) -> str:
         """``docker stop``: the stop signal, SIGKILL after ``timeout`` seconds (None: wait for
-        the exit however long it takes)."""
+        the exit however long it takes; by default the container's ``--stop-timeout``, else
+        10)."""
         from lamina.runtime import ContainerStatus
 
         rec = self.resolve(ref)
         if self.state(rec).status is ContainerStatus.RUNNING:
-            self.runtime.stop(rec.id, timeout=timeout)
+            self.runtime.stop(rec.id, timeout=cc.stop_timeout(rec.config, timeout))
         self.state(rec)
         return rec.id
 
-    def restart(self, ref: str, *, timeout: float | None = 10.0) -> str:
+    def restart(
+        self, ref: str, *, timeout: float | cc.StopTimeout | None = cc.StopTimeout.CONTAINER
+    ) -> str:
         """``docker restart``: stop it (when running), then start it detached."""
         rec = self.resolve(ref)
         self.stop(rec.id, timeout=timeout)

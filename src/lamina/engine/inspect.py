@@ -47,6 +47,8 @@ def container_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     )
     if c.get("StopSignal"):
         out["StopSignal"] = c["StopSignal"]
+    if c.get("StopTimeout") is not None:  # a container's --stop-timeout (0 included)
+        out["StopTimeout"] = c["StopTimeout"]
     if c.get("Shell"):
         out["Shell"] = c["Shell"]
     return out

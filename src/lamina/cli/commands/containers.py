@@ -26,7 +26,7 @@ from lamina.errors import (
 )
 
 if TYPE_CHECKING:
-    from lamina.engine.container_config import CreateOptions
+    from lamina.engine.container_config import CreateOptions, StopTimeout
     from lamina.engine.containers import ContainerSummary
 
 # docker's usage line: options end at IMAGE; what follows it is the container's command.
@@ -109,6 +109,12 @@ _CREATE_ARGS = (
         help="Run an init (tini) as PID 1 that reaps and forwards signals.",
     ),
     arg("--stop-signal", help="Signal to stop the container (default: the image's, or TERM)."),
+    arg(
+        "--stop-timeout",
+        type=int,
+        help="Seconds stop and restart wait before SIGKILL when not given -t (default 10; "
+        "negative: wait for the exit).",
+    ),
     arg("-i", "--interactive", action="store_true", help="Keep STDIN open."),
     arg("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY."),
     target_and_command("image"),
@@ -134,6 +140,7 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         read_only=args.read_only,
         init=args.init,
         stop_signal=args.stop_signal,
+        stop_timeout=args.stop_timeout,
         workdir=args.workdir,
         user=args.user,
         volumes=tuple(args.volumes),
@@ -406,13 +413,18 @@ _STOP_TIME = arg(
     "--time",
     dest="timeout",
     type=int,
-    default=10,
-    help="Seconds before SIGKILL; negative: wait for the exit (default: %(default)s)",
+    help="Seconds before SIGKILL; negative: wait for the exit (default: the container's "
+    "--stop-timeout, else 10)",
 )
 
 
-def _stop_timeout(seconds: int) -> float | None:
-    """Docker's ``--time``: a negative one waits for the exit indefinitely (None)."""
+def _stop_timeout(seconds: int | None) -> float | StopTimeout | None:
+    """Docker's ``--time``: a negative one waits for the exit indefinitely (None); not given,
+    the container's own ``--stop-timeout`` (as Docker's CLI, which then sends no timeout)."""
+    from lamina.engine.container_config import StopTimeout
+
+    if seconds is None:
+        return StopTimeout.CONTAINER
     return None if seconds < 0 else float(seconds)
 
 
