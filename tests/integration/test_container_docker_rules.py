@@ -176,3 +176,62 @@ def test_stop_timeout_is_what_stop_and_restart_wait_without_t(lamina: Lamina) ->
     assert lamina.out("wait", patient) == "7\n"
     r = lamina.run("create", "--stop-timeout", "soon", "busybox", check=False)
     assert r.returncode == 2 and "--stop-timeout: invalid int value: 'soon'" in r.stderr
+
+
+def test_resource_limits_reach_the_containers_cgroups(lamina: Lamina) -> None:
+    # docker 20.10 on this host (cgroup v1 controllers): HostConfig CpuShares 512, Memory
+    # 67108864, NanoCpus 1500000000, MemorySwap 134217728, PidsLimit 100; in the container
+    # memory.limit_in_bytes, memory.memsw.limit_in_bytes, cpu.cfs_quota_us, cpu.cfs_period_us,
+    # cpu.shares, pids.max read "67108864 134217728 150000 100000 512 100"; without flags
+    # "9223372036854771712 9223372036854771712 -1 100000 1024 max" and PidsLimit null.
+    files = (
+        "memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes cpu/cpu.cfs_quota_us "
+        "cpu/cpu.cfs_period_us cpu/cpu.shares pids/pids.max"
+    )
+    show = f"cd /sys/fs/cgroup && echo $(cat {files})"
+    flags = ("-m", "64m", "--memory-swap", "128m", "--cpus", "1.5", "-c", "512")
+    cid = lamina.out("create", *flags, "--pids-limit", "100", "busybox", "sh", "-c", show)
+    fields = "{{.CpuShares}} {{.Memory}} {{.NanoCpus}} {{.MemorySwap}} {{json .PidsLimit}}"
+    assert lamina.out(
+        "inspect", "-f", "{{with .HostConfig}}" + fields + "{{end}}", cid.strip()
+    ) == ("512 67108864 1500000000 134217728 100\n")
+    assert lamina.out("start", "-a", cid.strip()) == "67108864 134217728 150000 100000 512 100\n"
+    unlimited = "9223372036854771712 9223372036854771712 -1 100000 1024 max\n"
+    assert lamina.out("run", "--rm", "busybox", "sh", "-c", show) == unlimited
+    # -m 64m alone: twice as much memory+swap; --memory-swap -1: unlimited swap.
+    out = lamina.out("run", "--rm", "-m", "64m", "--memory-swap", "-1", "busybox", "sh", "-c", show)
+    assert out == "67108864 9223372036854771712 -1 100000 1024 max\n"
+    # docker run: "Minimum memory limit allowed is 6MB", "shares: invalid argument" (125);
+    # runc's own refusal of a share below 2 fails the start too.
+    for bad, message in (
+        (("-m", "5m"), "Minimum memory limit allowed is 6MB"),
+        (("-c", "-5"), "shares: invalid argument"),
+        (("-c", "1"), "the minimum allowed cpu-shares is 2"),
+        (("-m", "lots"), 'invalid argument "lots" for "-m, --memory" flag: invalid size: \'lots\''),
+    ):
+        r = lamina.run("run", "--rm", *bad, "busybox", "true", check=False)
+        assert r.returncode == 125 and message in r.stderr, (bad, r.stderr)
+    r = lamina.run("create", "-m", "5m", "busybox", check=False)  # docker create: status 1
+    assert (r.returncode, r.stderr.strip()) == (1, "error: Minimum memory limit allowed is 6MB")
+    assert lamina.out("ps", "-aq").split() == [cid.strip()[:12]]  # nothing left by the refusals
+
+
+def test_a_memory_hog_is_oom_killed(lamina: Lamina) -> None:
+    # docker 20.10, run -m 16m: the shell holding 100 MB ends 137 with State.OOMKilled true;
+    # a child killed for memory marks the container OOMKilled too though it exits 0; a
+    # container that stays within its limit is OOMKilled false.
+    hog = 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'
+    r = lamina.run("run", "--name", "hog", "-m", "16m", "busybox", "sh", "-c", hog, check=False)
+    assert r.returncode == 137 and "survived" not in r.stdout
+    state = "{{.State.ExitCode}} {{.State.OOMKilled}}"
+    assert lamina.out("inspect", "-f", state, "hog") == "137 true\n"
+    child = f"sh -c '{hog}'; echo $?"
+    assert (
+        lamina.out("run", "--name", "child", "-m", "16m", "busybox", "sh", "-c", child) == "137\n"
+    )
+    assert lamina.out("inspect", "-f", state, "child") == "0 true\n"
+    lamina.run("run", "-d", "--name", "bg", "-t", "-m", "16m", "busybox", "sh", "-c", hog)
+    assert lamina.out("wait", "bg") == "137\n"
+    assert lamina.out("inspect", "-f", state, "bg") == "137 true\n"
+    lamina.run("run", "--name", "fine", "-m", "16m", "busybox", "true")
+    assert lamina.out("inspect", "-f", state, "fine") == "0 false\n"

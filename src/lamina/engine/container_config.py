@@ -61,6 +61,12 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     init: bool = False  # --init: a static tini as PID 1, forwarding signals and reaping
     stop_signal: str | None = None  # --stop-signal, over the image's STOPSIGNAL
     stop_timeout: int | None = None  # --stop-timeout seconds (negative: wait for the exit)
+    # Resource limits, parsed (lamina.engine.container_resources); 0 is unset, as Docker's.
+    memory: int = 0  # -m bytes
+    memory_swap: int = 0  # --memory-swap bytes of memory+swap (-1: unlimited swap)
+    nano_cpus: int = 0  # --cpus in billionths
+    cpu_shares: int = 0  # -c
+    pids_limit: int = 0  # --pids-limit (0 or less: none)
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -299,7 +305,21 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
         "ReadonlyRootfs": opts.read_only,
         "Init": True if opts.init else None,  # Docker's *bool: null unless --init
         "SecurityOpt": list(opts.security_opt) or None,
+        **resource_fields(opts),
     }
+
+
+def resource_fields(opts: CreateOptions) -> dict[str, Any]:
+    """HostConfig's CpuShares, Memory, NanoCpus, MemorySwap and PidsLimit, as Docker's."""
+    from lamina.engine.container_resources import host_config_fields
+
+    return host_config_fields(
+        memory=opts.memory,
+        memory_swap=opts.memory_swap,
+        nano_cpus=opts.nano_cpus,
+        cpu_shares=opts.cpu_shares,
+        pids_limit=opts.pids_limit,
+    )
 
 
 # Where Docker puts the init of an ``--init`` container, and the host binaries that can be it:
@@ -333,6 +353,7 @@ def run_spec(
     With ``Tty`` the process gets a pseudo-terminal of ``console_size`` (rows, columns), if
     known. ``init``: the host's static init binary for an ``--init`` container, bind-mounted
     read-only at Docker's /sbin/docker-init and run as PID 1 before the command (``--``)."""
+    from lamina.engine.container_resources import run_resources
     from lamina.runtime import MountSpec, NetworkMode, RunSpec
 
     cfg = stored["Config"]
@@ -364,6 +385,7 @@ def run_spec(
         console_size=console_size,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        resources=run_resources(hc),
     )
 
 

@@ -24,7 +24,7 @@ def state_json(state: ContainerState) -> dict[str, Any]:
         "Running": running,
         "Paused": state.paused,
         "Restarting": False,
-        "OOMKilled": False,
+        "OOMKilled": state.oom_killed,
         "Dead": False,
         "Pid": state.pid if running else 0,
         "ExitCode": state.exit_code,

@@ -70,12 +70,13 @@ class Runc:
         log_path: Path,
         console_socket: str | None = None,
     ) -> list[str]:
-        """argv of a ``runc run``. Without ``console_socket``, a foreground run: it creates,
-        starts, forwards signals to the process, relays its stdio, deletes the container when
-        it exits and exits with its status (128+N for a signal N). With it (for a process that
-        has a terminal), a detached run: runc sends the pty master to that socket, exits once
-        the process runs, and leaves waiting, signalling and ``delete`` to its caller."""
-        detach = ["--detach", "--console-socket", console_socket] if console_socket else []
+        """argv of a detached ``runc run``: it creates and starts the container, writes the
+        init's pid to ``pid_file`` and exits (non-zero, its error in ``log_path``, if it could
+        not), leaving waiting, signalling and ``delete`` to its caller (the shim, a child
+        subreaper, so the init becomes its child). Without ``console_socket`` the init gets
+        runc's own stdio; with it (a process that has a terminal), runc sends the pty master
+        to that socket."""
+        detach = ["--detach", *(["--console-socket", console_socket] if console_socket else [])]
         return [
             *self._base(log_path),
             "run",

@@ -2,27 +2,29 @@
 
 The shim is what lets ``run -d``, ``logs``, ``stop`` and a ``kill -9`` of the CLI work without a
 daemon. It is forked from the launching process (no exec, so it costs no interpreter start),
-leaves its session, and then owns a foreground ``runc run``:
+leaves its session, makes itself a child subreaper, and runs ``runc run --detach``, which
+starts the container and exits, leaving its init to the shim (the orphan is re-parented to
+it, so its pid cannot be reused under us and its status is ours to reap):
 
-- runc relays the container's stdout/stderr through two pipes; the shim appends them to the
+- the init's stdout/stderr are two pipes the shim gave runc; the shim appends them to the
   json-file log and, when attached, also copies them to the launcher's stdout/stderr
   (inherited fds, so the copy survives only as long as someone reads them; a vanished reader
   just ends the copying, never the container);
-- signals the shim receives (forwarded by an attached launcher) go to runc, which hands them
-  to the container's init process; ``stop``/``kill`` use ``runc kill`` directly;
-- when runc exits (the container's status, 128+N for a signal N) the shim writes the state
-  record (:mod:`lamina.runtime.state`) atomically and exits with the same status.
+- signals the shim receives (forwarded by an attached launcher) go to the init;
+  ``stop``/``kill`` use ``runc kill`` directly;
+- when the init exits (its status, 128+N for a signal N) the shim reads its memory cgroup's
+  OOM-kill counter (:mod:`lamina.runtime.cgroups`), runs ``runc delete`` (which kills what is
+  left and removes the cgroup), drains the pipes, writes the state record
+  (:mod:`lamina.runtime.state`) atomically and exits with the same status.
 
-A process with a terminal (``-t``) is served the same way with runc's roles moved into the
-shim, because runc relays a terminal only to a terminal of its own and takes
-``--console-socket`` only with ``--detach`` (:mod:`lamina.runtime.console`): the shim makes
-itself a child subreaper, runs ``runc run --detach --console-socket``, receives the pty
-master, and then copies the master to the log (one stream, ``stdout``, as Docker) and to an
-attached launcher's stdout, and an interactive launcher's stdin to the master; it sends
-forwarded signals to the container's init itself (its parent now, so the pid cannot be
-reused), resizes the pty on SIGWINCH from the launcher's terminal, reaps the init for its
-status, drains the master and runs ``runc delete``. Nothing of this needs the launcher, so
-``run -d -t`` and a ``kill -9`` of an attached launcher leave the container and its log alone.
+A process with a terminal (``-t``) is served the same way with a pty instead of pipes
+(:mod:`lamina.runtime.console`: runc relays a terminal only to a terminal of its own and
+takes ``--console-socket`` only with ``--detach``): runc sends the pty master to a socket in
+the bundle, and the shim copies the master to the log (one stream, ``stdout``, as Docker) and
+to an attached launcher's stdout, and an interactive launcher's stdin to the master; it
+resizes the pty on SIGWINCH from the launcher's terminal. Nothing of this needs the launcher,
+so ``run -d -t`` and a ``kill -9`` of an attached launcher leave the container and its log
+alone.
 
 The launcher learns the outcome of the start through a sync pipe: one JSON line, either
 ``{"shim_pid": P, "pid": N, "started_at": T}`` or ``{"shim_pid": P, "error": MSG,
@@ -50,7 +52,7 @@ from typing import Any, Final
 
 from msgspec import Struct
 
-from lamina.runtime import console
+from lamina.runtime import cgroups, console
 from lamina.runtime.logs import LogWriter, rfc3339_nano
 from lamina.runtime.runc import last_error
 from lamina.runtime.state import (
@@ -283,7 +285,7 @@ class _Shim:
         send_sync({"shim_pid": self.pid, "error": message, "exit_code": code})
         return code
 
-    def exited(self, code: int, *, started_at: str) -> int:
+    def exited(self, code: int, *, started_at: str, oom_killed: bool = False) -> int:
         self.record(
             ContainerState(
                 status=ContainerStatus.EXITED,
@@ -291,6 +293,7 @@ class _Shim:
                 exit_code=code,
                 started_at=started_at,
                 finished_at=rfc3339_nano(),
+                oom_killed=oom_killed,
             )
         )
         return code
@@ -308,9 +311,14 @@ class _Shim:
 def _serve_pipes(shim: _Shim) -> int:
     config = shim.config
     pid_file = config.record_dir / PID_FILE
+    become_subreaper()  # the init is ours to reap once ``runc run --detach`` has exited
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # a handler: it wakes the loop
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
+        # runc hands these pipes to the init as its stdio and exits once it runs.
         runc = subprocess.Popen(
             config.runc_argv, stdin=0, stdout=out_w, stderr=err_w, cwd=config.bundle
         )
@@ -318,45 +326,85 @@ def _serve_pipes(shim: _Shim) -> int:
         return shim.failed(f"cannot run {config.runc_argv[0]}: {exc.strerror or exc}", 125)
     os.close(out_w)
     os.close(err_w)
-    shim.aim(runc.pid)
 
     output = _Output(LogWriter(config.log_path), attach=config.attach)
     sel = selectors.DefaultSelector()
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
     sel.register(out_r, selectors.EVENT_READ, "stdout")
     sel.register(err_r, selectors.EVENT_READ, "stderr")
     held: list[tuple[str, bytes]] = []  # output before the start is confirmed: maybe runc's
+    ended: dict[int, int] = {}  # reaped children: pid -> exit status (128+N for a signal N)
     pid: int | None = None
     started_at = ""
-    open_streams = 2
-    while open_streams:
-        events = sel.select(timeout=None if pid else _POLL)
-        if pid is None and (pid := read_pid(pid_file)) is not None:
+    memcg = None
+    while pid is None or pid not in ended:
+        for key, _ in sel.select():
+            if key.data == "wake":
+                _drain(wake_r)
+            elif not _relay(sel, key.fd, key.data, output, held if pid is None else None):
+                continue
+        ended.update(_reap_all())
+        if pid is None and runc.pid in ended:
+            runc.returncode = ended[runc.pid]  # reaped here, not by Popen
+            pid = read_pid(pid_file) if runc.returncode == 0 else None
+            if pid is None:
+                # runc failed before the process started; what it printed was its own error.
+                _runc_delete(config)
+                output.close()
+                status = runc.returncode if runc.returncode else 125
+                return shim.start_error(status, b"".join(d for s, d in held if s == "stderr"))
+            memcg = cgroups.memory_cgroup(pid)
+            shim.aim(pid)
             started_at = shim.running(pid)
             for stream, data in held:
                 output.emit(stream, data)
             held.clear()
-        for key, _ in events:
-            data = os.read(key.fd, 1 << 16)
-            if not data:
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                open_streams -= 1
-            elif pid is None:
-                held.append((key.data, data))
-            else:
-                output.emit(key.data, data)
-    status = runc.wait()
-    code = status if status >= 0 else 128 - status
-    if pid is None and (pid := read_pid(pid_file)) is not None:
-        # The container ran and ended between two looks at the pid file.
-        started_at = shim.running(pid)
-        for stream, data in held:
-            output.emit(stream, data)
+    # The init has exited: its cgroup is still there until runc delete (which also kills
+    # what it left running, so the pipes end).
+    oom = memcg is not None and cgroups.oom_kills(memcg) > 0
+    _runc_delete(config)
+    sel.unregister(wake_r)
+    quiet_until = time.monotonic() + _DRAIN
+    while len(sel.get_map()) and time.monotonic() < quiet_until:
+        for key, _ in sel.select(max(0.0, quiet_until - time.monotonic())):
+            _relay(sel, key.fd, key.data, output, None)
     output.close()
-    if pid is None:
-        # runc failed before the process started; what it printed was its own error.
-        return shim.start_error(status, b"".join(d for s, d in held if s == "stderr"))
-    return shim.exited(code, started_at=started_at)
+    return shim.exited(ended[pid], started_at=started_at, oom_killed=oom)
+
+
+def _relay(
+    sel: selectors.BaseSelector,
+    fd: int,
+    stream: str,
+    output: _Output,
+    held: list[tuple[str, bytes]] | None,
+) -> bool:
+    """Copy what ``fd`` has to ``output`` (or to ``held``); False (and ``fd`` closed) at EOF."""
+    data = os.read(fd, 1 << 16)
+    if not data:
+        sel.unregister(fd)
+        os.close(fd)
+        return False
+    if held is not None:
+        held.append((stream, data))
+    else:
+        output.emit(stream, data)
+    return True
+
+
+def _reap_all() -> dict[int, int]:
+    """Reap every child that has ended (the init, runc, strays reparented to us); their exit
+    statuses (128+N for a signal N)."""
+    ended: dict[int, int] = {}
+    while True:
+        try:
+            got, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return ended
+        if got == 0:
+            return ended
+        code = os.waitstatus_to_exitcode(status)
+        ended[got] = code if code >= 0 else 128 - code
 
 
 def become_subreaper() -> None:
@@ -432,10 +480,12 @@ def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
     if config.attach:
         shim.on_winch = resize
     shim.aim(pid)
+    memcg = cgroups.memory_cgroup(pid)
     started_at = shim.running(pid)
     code = _copy_terminal(master, pid, wake_r, shim=shim, relay_stdin=relay_stdin)
+    oom = memcg is not None and cgroups.oom_kills(memcg) > 0  # before delete removes it
     _runc_delete(config)
-    return shim.exited(code, started_at=started_at)
+    return shim.exited(code, started_at=started_at, oom_killed=oom)
 
 
 def _runc_delete(config: ShimConfig) -> None:

@@ -27,6 +27,7 @@ from msgspec import Struct, field
 from lamina.atomic import write_atomic
 from lamina.errors import UsageError
 from lamina.runtime import defaults, seccomp
+from lamina.runtime.cgroups import Resources, linux_resources
 from lamina.runtime.signals import signal_name, signal_number
 from lamina.runtime.users import resolve_user
 
@@ -80,6 +81,7 @@ class RunSpec(Struct, frozen=True, kw_only=True):
     rlimits: tuple[Rlimit, ...] = ()
     stop_signal: str = "SIGTERM"
     cgroups_path: str | None = None  # None: runc's default (a cgroup named after the id)
+    resources: Resources | None = None  # cgroup limits (-m, --cpus, ...); None: the defaults
     annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -251,7 +253,10 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         namespaces.append({"type": "network"})
     linux: dict[str, Any] = {
         "namespaces": namespaces,
-        "resources": {"devices": defaults.device_cgroup_rules(privileged=run.privileged)},
+        "resources": {
+            "devices": defaults.device_cgroup_rules(privileged=run.privileged),
+            **(linux_resources(run.resources) if run.resources is not None else {}),
+        },
     }
     if run.cgroups_path is not None:
         linux["cgroupsPath"] = run.cgroups_path

@@ -44,6 +44,7 @@ class ContainerState(Struct, frozen=True, kw_only=True):
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     error: str = ""
+    oom_killed: bool = False  # the kernel killed a process of it for memory (Docker's OOMKilled)
     # Observed at each read (the cgroup freezer of a running process), never stored: a pause
     # or unpause outside lamina (``runc pause``) shows as it is.
     paused: bool = False

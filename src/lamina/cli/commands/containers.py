@@ -117,6 +117,15 @@ _CREATE_ARGS = (
     ),
     arg("-i", "--interactive", action="store_true", help="Keep STDIN open."),
     arg("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY."),
+    # Resource limits (cgroups, through runc), parsed in _options as Docker's CLI parses them.
+    arg("-m", "--memory", help="Memory limit (bytes, or with a unit: 512m, 1g; at least 6m)."),
+    arg(
+        "--memory-swap",
+        help="Memory plus swap limit (as -m; -1: unlimited swap; default: twice -m).",
+    ),
+    arg("--cpus", help="Number of CPUs (1.5, 1/2)."),
+    arg("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)."),
+    arg("--pids-limit", type=int, default=0, help="Process limit (0 or -1: unlimited)."),
     target_and_command("image"),
 )
 
@@ -131,7 +140,14 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
     labels = [
         lb for f in args.label_files for lb in read_kv_file(f, what="label file") if "=" in lb
     ]
+    from lamina.engine import container_resources as res
+
     return CreateOptions(
+        memory=res.parse_bytes(args.memory) if args.memory is not None else 0,
+        memory_swap=res.parse_swap(args.memory_swap) if args.memory_swap is not None else 0,
+        nano_cpus=res.parse_cpus(args.cpus) if args.cpus is not None else 0,
+        cpu_shares=args.cpu_shares,
+        pids_limit=args.pids_limit,
         image=args.image,
         command=tuple(args.command),
         name=args.name,

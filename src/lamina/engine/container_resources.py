@@ -1,0 +1,123 @@
+"""Resource limits of ``create``/``run`` (``-m``, ``--memory-swap``, ``--cpus``, ``-c``,
+``--pids-limit``): the flags parsed as Docker 20.10's CLI parses them, checked as its daemon
+checks them at create, kept in ``HostConfig`` as Docker's fields, and turned into the
+runtime's :class:`~lamina.runtime.cgroups.Resources` at start.
+
+Units are go-units' ``RAMInBytes`` (binary: ``512m`` is 512 MiB; ``b``/``ib`` suffixes
+allowed, case-insensitive); ``--cpus`` is a rational number of CPUs (``1.5``, ``1/2``,
+``1e0``) kept as billionths (``NanoCpus``); each message is the one Docker prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Final
+
+from lamina.errors import UsageError
+
+if TYPE_CHECKING:
+    from lamina.runtime.cgroups import Resources
+
+# go-units' sizeRegex: digits, fractions (Go then parses the number: "1.2.3" fails there),
+# an optional space, a unit, an optional "i" and an optional "b".
+_SIZE_RE: Final = re.compile(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?")
+_UNITS: Final = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_INT64_MAX: Final = (1 << 63) - 1
+# Go's big.Rat.SetString: a signed decimal with an optional exponent, or a fraction a/b.
+_RATIONAL_RE: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?\d+/\d+")
+
+MIN_MEMORY: Final = 6 << 20  # Docker's linuxMinMemory
+CFS_PERIOD_US: Final = 100_000  # the period Docker gives --cpus: 100 ms
+NANO: Final = 1_000_000_000
+
+
+def _bad(value: str, flag: str, why: str) -> UsageError:
+    """Docker's CLI words for a flag value it cannot parse."""
+    return UsageError(f'invalid argument "{value}" for "{flag}" flag: {why}')
+
+
+def parse_bytes(value: str, *, flag: str = "-m, --memory") -> int:
+    """A size as go-units' ``RAMInBytes`` reads it: ``512m`` -> 536870912, ``1.5g``, ``64MiB``,
+    ``6291456``; a fraction of a byte is dropped, as Go's ``int64(float)``."""
+    m = _SIZE_RE.fullmatch(value)
+    if m is None:
+        raise _bad(value, flag, f"invalid size: '{value}'")
+    number, unit = m.group(1), (m.group(2) or "").lower()
+    if number.count(".") > 1:
+        raise _bad(value, flag, f'strconv.ParseFloat: parsing "{number}": invalid syntax')
+    size = int(Fraction(number) * _UNITS.get(unit, 1))
+    if size > _INT64_MAX:  # Go would wrap it to a negative number
+        raise _bad(value, flag, f"invalid size: '{value}'")
+    return size
+
+
+def parse_swap(value: str) -> int:
+    """``--memory-swap``: a size, or ``-1`` for unlimited swap (Docker's ``MemSwapBytes``)."""
+    return -1 if value == "-1" else parse_bytes(value, flag="--memory-swap")
+
+
+def parse_cpus(value: str) -> int:
+    """``--cpus`` as billionths of a CPU (Docker's ``ParseCPUs``): ``1.5`` -> 1500000000."""
+    if _RATIONAL_RE.fullmatch(value) is None or value.endswith("/0"):
+        raise _bad(value, "--cpus", f"failed to parse {value} as a rational number")
+    nano = Fraction(value) * NANO
+    if nano.denominator != 1:
+        raise _bad(value, "--cpus", "value is too precise")
+    return int(nano)
+
+
+def host_config_fields(
+    *, memory: int, memory_swap: int, nano_cpus: int, cpu_shares: int, pids_limit: int
+) -> dict[str, Any]:
+    """Docker's HostConfig resource fields for the parsed flags, refused as Docker's daemon
+    refuses them at create (its words), with its defaults filled in: a memory limit without
+    ``--memory-swap`` gets twice as much memory+swap; a pids limit of 0 or less is none (null).
+    """
+    if memory != 0 and memory < MIN_MEMORY:
+        raise UsageError("Minimum memory limit allowed is 6MB")
+    if memory > 0 and memory_swap > 0 and memory_swap < memory:
+        raise UsageError("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if memory == 0 and memory_swap > 0:
+        raise UsageError(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
+    cpus = len(os.sched_getaffinity(0))
+    if nano_cpus < 0 or nano_cpus > cpus * NANO:
+        raise UsageError(
+            f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+        )
+    if memory > 0 and memory_swap == 0:
+        memory_swap = 2 * memory
+    return {
+        "CpuShares": cpu_shares,
+        "Memory": memory,
+        "NanoCpus": nano_cpus,
+        "MemorySwap": memory_swap,
+        "PidsLimit": pids_limit if pids_limit > 0 else None,
+    }
+
+
+def run_resources(host_config: Mapping[str, Any]) -> Resources:
+    """The cgroup limits of a stored HostConfig, as Docker's daemon puts them in the OCI spec
+    (``getMemoryResources``, ``getCPUResources``, ``getPidsLimit``): only what is set; a
+    negative ``CpuShares`` is refused at start ("shares: invalid argument"), as Docker's."""
+    from lamina.runtime.cgroups import Resources
+
+    shares = int(host_config.get("CpuShares") or 0)
+    if shares < 0:
+        raise UsageError("shares: invalid argument")
+    memory = int(host_config.get("Memory") or 0)
+    swap = int(host_config.get("MemorySwap") or 0)
+    nano = int(host_config.get("NanoCpus") or 0)
+    pids = host_config.get("PidsLimit")
+    return Resources(
+        memory=memory if memory > 0 else None,
+        memory_swap=swap if swap > 0 else None,
+        cpu_shares=shares if shares > 0 else None,
+        cpu_quota=nano * CFS_PERIOD_US // NANO if nano > 0 else None,
+        cpu_period=CFS_PERIOD_US if nano > 0 else None,
+        pids_limit=int(pids) if pids else None,
+    )

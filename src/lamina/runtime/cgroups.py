@@ -1,0 +1,105 @@
+"""A container's cgroup limits in the OCI spec, and what its memory cgroup says about OOM kills.
+
+runc applies ``linux.resources`` through the cgroup driver it finds: on this host's hybrid
+layout (cgroup v1 controllers, an empty v2 ``unified`` tree) the v1 files --
+``memory.limit_in_bytes``, ``memory.memsw.limit_in_bytes``, ``cpu.cfs_quota_us``/
+``cpu.cfs_period_us``, ``cpu.shares``, ``pids.max`` -- and on a v2-only host their v2
+equivalents. Its own errors (cpu-shares below 2, a quota under 1 ms) fail the start as they
+fail Docker's.
+
+Docker learns of an OOM kill from containerd's cgroup event monitor; lamina's shim asks the
+container's memory cgroup once the init has exited and before ``runc delete`` removes it
+(:func:`oom_kills`): the v1 ``memory.oom_control`` ``oom_kill`` counter, else the v2
+``memory.events`` one. Either counts every process the kernel killed in the cgroup, so a
+child killed for memory marks the container ``OOMKilled`` as Docker's does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from msgspec import Struct
+
+_MOUNTINFO: Final = Path("/proc/self/mountinfo")
+
+
+class Resources(Struct, frozen=True, kw_only=True):
+    """The cgroup limits of a container's process; None leaves the cgroup's default."""
+
+    memory: int | None = None  # bytes
+    memory_swap: int | None = None  # memory+swap, bytes (-1: unlimited)
+    cpu_shares: int | None = None  # relative weight (cgroup v1's cpu.shares)
+    cpu_quota: int | None = None  # microseconds per period
+    cpu_period: int | None = None  # microseconds
+    pids_limit: int | None = None
+
+
+def linux_resources(res: Resources) -> dict[str, Any]:
+    """The runtime-spec ``linux.resources`` members for ``res`` (``devices`` is the caller's)."""
+    out: dict[str, Any] = {}
+    memory = {"limit": res.memory, "swap": res.memory_swap}
+    if any(v is not None for v in memory.values()):
+        out["memory"] = {k: v for k, v in memory.items() if v is not None}
+    cpu = {"shares": res.cpu_shares, "quota": res.cpu_quota, "period": res.cpu_period}
+    if any(v is not None for v in cpu.values()):
+        out["cpu"] = {k: v for k, v in cpu.items() if v is not None}
+    if res.pids_limit is not None:
+        out["pids"] = {"limit": res.pids_limit}
+    return out
+
+
+def _mounts() -> dict[str, Path]:
+    """Where each v1 controller's hierarchy is mounted (``"memory"`` -> /sys/fs/cgroup/memory),
+    and the v2 tree under the key ``""``."""
+    found: dict[str, Path] = {}
+    try:
+        text = _MOUNTINFO.read_text()
+    except OSError:
+        return found
+    for line in text.splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        fstype, options = fields[sep + 1], fields[sep + 3]
+        point = Path(fields[4].replace("\\040", " "))
+        if fstype == "cgroup2":
+            found.setdefault("", point)
+        elif fstype == "cgroup":
+            for opt in options.split(","):
+                found.setdefault(opt, point)
+    return found
+
+
+def memory_cgroup(pid: int) -> Path | None:
+    """The memory cgroup directory of the running process ``pid``: its v1 memory hierarchy's,
+    else its v2 one when that has the memory controller; None when it has neither."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    mounts = _mounts()
+    v2: Path | None = None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(",") and "memory" in mounts:
+            return mounts["memory"] / path.lstrip("/")
+        if controllers == "" and "" in mounts:
+            v2 = mounts[""] / path.lstrip("/")
+    if v2 is not None and (v2 / "memory.events").exists():
+        return v2
+    return None
+
+
+def oom_kills(cgroup: Path) -> int:
+    """How many processes the kernel has killed for memory in ``cgroup`` (0 when it cannot
+    tell: the cgroup is gone, or its kernel keeps no such counter)."""
+    for name in ("memory.oom_control", "memory.events"):
+        try:
+            text = (cgroup / name).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill" and value.strip().isdigit():
+                return int(value)
+    return 0
