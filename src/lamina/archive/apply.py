@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
 from msgspec import Struct, field
+from msgspec.structs import replace
 
 from lamina.archive.compression import Compression
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
@@ -172,12 +173,14 @@ def extract_plain(
     *,
     dest: str,
     guard: Callable[[os.stat_result], None] = lambda st: None,
+    owner: tuple[int, int] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """Extract the plain archive ``source`` (tar, gzip or zstd; empty is an empty archive)
     into ``tree`` by the ``PLAIN`` rules. ``dest`` is the destination's path as its own root
     sees it (for the symlink rule); ``guard(st)`` vets each existing entry (lstat) before it is
-    replaced and may raise.
+    replaced and may raise. ``owner`` (uid, gid) owns every entry instead of the archive's
+    owners (Docker's ``ChownOpts``, for ``cp -a``).
 
     Raises InvalidContentError subclasses for bad content, ConflictError where an entry and
     what exists cannot replace each other, DriverError when the filesystem refuses -- but an
@@ -197,6 +200,9 @@ def extract_plain(
         )
         extractor.dest = "/" + dest.strip("/") if dest.strip("/") else "/"
         for member in tar:
+            if owner is not None:
+                uid, gid = owner
+                member = replace(member, entry=replace(member.entry, uid=uid, gid=gid))
             extractor.apply(member)
         extractor.finish()
     finally:

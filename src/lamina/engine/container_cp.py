@@ -26,6 +26,8 @@ from lamina.engine.container_fs import (
     DIR_FLAGS,
     NOFOLLOW_DIR_FLAGS,
     MountPoints,
+    Owner,
+    Ownership,
     closing,
     copy_into,
     open_in_root,
@@ -93,16 +95,20 @@ def _system_errors(src: str, dest: str) -> Iterator[None]:
         raise FileError(f"cannot copy {shorten(src)} to {shorten(dest)}: {exc.strerror}") from exc
 
 
-def copy_out(root: Path, src: str, dest: str) -> None:
-    """``docker cp CONTAINER:SRC DEST``: ``src`` resolved inside ``root``, DEST on the host,
-    by Docker's rules (:func:`_place`)."""
+def copy_out(root: Path, src: str, dest: str, *, follow_link: bool = False) -> None:
+    """``docker cp [-L] CONTAINER:SRC DEST``: ``src`` resolved inside ``root``, DEST on the
+    host, by Docker's rules (:func:`_place`). What is written belongs to whoever copies, not
+    to the container's owners (Docker's client extracts with ``NoLchown``, ``-a`` or not).
+    ``follow_link`` (``-L``): a SRC that is a symlink is copied as what it leads to (resolved
+    inside ``root``), under the link's name."""
     with _system_errors(src, dest):
-        _copy_out(root, src, dest)
+        _copy_out(root, src, dest, follow_link=follow_link)
 
 
-def _copy_out(root: Path, src: str, dest: str) -> None:
+def _copy_out(root: Path, src: str, dest: str, *, follow_link: bool) -> None:
     source = CpPath.in_container(src)
-    sfd, name, st = _open_source(_container_dirs(root), source, _IN_CONTAINER)
+    follow = _container_link(root) if follow_link else None
+    sfd, name, st = _open_source(_container_dirs(root), source, _IN_CONTAINER, follow=follow)
     with closing(sfd):
         _place(
             sfd,
@@ -113,18 +119,39 @@ def _copy_out(root: Path, src: str, dest: str) -> None:
             open_dir=_open_host_dir,
             where="",
             links=_HOST_DEST_LINKS,
+            owner=Ownership.COPIER,
         )
 
 
-def copy_in(root: Path, src: str, dest: str, *, mount_points: MountPoints | None = None) -> None:
-    """``docker cp SRC CONTAINER:DEST``: SRC on the host, ``dest`` resolved inside ``root`` (a
-    symlink there pointing "outside" lands inside the rootfs), by Docker's rules
-    (:func:`_place`). A destination on a read-only mount raises ConflictError before anything
-    is written; a copied dir that reaches one, or a file of ``mount_points`` it would replace,
-    stops there with ConflictError."""
+def copy_in(
+    root: Path,
+    src: str,
+    dest: str,
+    *,
+    mount_points: MountPoints | None = None,
+    follow_link: bool = False,
+    owner: tuple[int, int] | None = None,
+    read_only_rootfs: bool = False,
+) -> None:
+    """``docker cp [-L] [-a] SRC CONTAINER:DEST``: SRC on the host, ``dest`` resolved inside
+    ``root`` (a symlink there pointing "outside" lands inside the rootfs), by Docker's rules
+    (:func:`_place`). A destination on a read-only mount -- or, with ``read_only_rootfs``, one
+    on the rootfs itself rather than in a volume (Docker's check for ``--read-only``) --
+    raises ConflictError before anything is written; a copied dir that reaches a read-only
+    mount, or a file of ``mount_points`` it would replace, stops there with ConflictError.
+    ``follow_link``: a SRC that is a symlink is copied as what it leads to, under the link's
+    name; ``owner`` (uid, gid): who owns what is written (None: the host files' owners)."""
     source, target = CpPath.on_host(src), CpPath.in_container(dest)
+    follow = (lambda path: os.path.realpath(path, strict=True)) if follow_link else None
     with _system_errors(src, dest):
-        sfd, name, st = _open_source(_open_host_dir, source, "")
+        sfd, name, st = _open_source(_open_host_dir, source, "", follow=follow)
+    rootfs = _mount_id_of(root) if read_only_rootfs else None
+
+    def guard(fd: int) -> None:
+        if rootfs is not None and _mount_id(fd) == rootfs:
+            raise _rootfs_read_only(dest)
+        _refuse_read_only(fd, dest)
+
     with closing(sfd), _system_errors(src, dest):
         try:
             _place(
@@ -134,10 +161,11 @@ def copy_in(root: Path, src: str, dest: str, *, mount_points: MountPoints | None
                 source,
                 target,
                 open_dir=_container_dirs(root),
-                guard=lambda fd: _refuse_read_only(fd, dest),
+                guard=guard,
                 mount_points=mount_points,
                 where=_IN_CONTAINER,
                 links=1,
+                owner=Ownership.SOURCE if owner is None else owner,
             )
         except OSError as exc:
             if exc.errno == errno.EROFS:
@@ -162,11 +190,17 @@ def _open_host_dir(path: str) -> int:
 
 
 def _open_source(
-    open_dir: Callable[[str], int], src: CpPath, where: str
+    open_dir: Callable[[str], int],
+    src: CpPath,
+    where: str,
+    *,
+    follow: Callable[[str], str] | None = None,
 ) -> tuple[int, str, os.stat_result]:
     """(dir fd, name, lstat) of what ``src`` names: ``name`` in the dir, or "." with the dir
     itself when ``src`` ends in "/" or "/." (a symlink to a dir followed, as Docker follows
-    it). A symlink without the slash is copied as the link."""
+    it). A symlink without the slash is copied as the link -- unless ``follow`` is given
+    (``cp -L``): then ``follow(path)`` resolves it to the absolute path of what it leads to,
+    and that is opened (the caller still names the copy after ``src``)."""
     try:
         fd = open_dir(src.path if src.directory else src.parent)
     except FileNotFoundError as exc:
@@ -175,10 +209,32 @@ def _open_source(
         raise NotFoundError(f"not a directory{where}: {src.given}") from exc
     name = "." if src.directory else src.name
     try:
-        return fd, name, os.stat(name, dir_fd=fd, follow_symlinks=False)
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError as exc:
         os.close(fd)
         raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
+    if follow is None or not stat.S_ISLNK(st.st_mode):
+        return fd, name, st
+    os.close(fd)
+    try:
+        target = follow(src.path)
+    except FileNotFoundError as exc:  # a dangling link
+        raise NotFoundError(f"no such file or directory{where}: {src.given}") from exc
+    return _open_source(open_dir, CpPath._of(target.rstrip("/") or "/", target), where)
+
+
+def _container_link(root: Path) -> Callable[[str], str]:
+    """Resolves a container path, symlinks and all, inside ``root`` (as Docker's daemon
+    resolves a link's target for ``cp -L``): its path as the container sees it."""
+
+    def follow(path: str) -> str:
+        with closing(open_in_root(root, path, flags=os.O_PATH | os.O_CLOEXEC)) as fd:
+            inside = _path_in_root(root, fd)
+        if inside is None:
+            raise FileNotFoundError(errno.ENOENT, "not inside the container", path)
+        return inside
+
+    return follow
 
 
 def _no_guard(fd: int) -> None:
@@ -197,6 +253,7 @@ def _place(
     guard: Callable[[int], None] = _no_guard,
     mount_points: MountPoints | None = None,
     links: int = 0,
+    owner: Owner = Ownership.SOURCE,
 ) -> None:
     """Copy ``name`` of ``sfd`` (lstat ``st``) to ``dest`` as ``docker cp`` places it (moby's
     ``PrepareArchiveCopy``; the table in Docker's ``cp`` reference):
@@ -222,9 +279,9 @@ def _place(
             guard(dfd)
             if src.contents:
                 for entry in sorted(os.listdir(sfd)):
-                    copy_into(sfd, entry, dfd, entry, mount_points=mount_points)
+                    copy_into(sfd, entry, dfd, entry, mount_points=mount_points, owner=owner)
             else:
-                copy_into(sfd, name, dfd, src.name, mount_points=mount_points)
+                copy_into(sfd, name, dfd, src.name, mount_points=mount_points, owner=owner)
         return
     is_dir = stat.S_ISDIR(st.st_mode)
     if dest.contents or (dest.directory and not is_dir):
@@ -243,7 +300,7 @@ def _place(
                     guard(efd)  # a file bind mounted :ro
                     if is_dir:  # Docker: "cannot copy directory"
                         raise ConflictError(f"cannot copy a directory onto the file {dest.given}")
-            copy_into(sfd, name, pfd, dest.name, mount_points=mount_points)
+            copy_into(sfd, name, pfd, dest.name, mount_points=mount_points, owner=owner)
             return
     _place(
         sfd,
@@ -256,6 +313,7 @@ def _place(
         guard=guard,
         mount_points=mount_points,
         links=links - 1,
+        owner=owner,
     )
 
 
@@ -295,6 +353,28 @@ def _refuse_read_only(fd: int, dest: str) -> None:
         raise _read_only(dest)
 
 
+def _mount_id(fd: int) -> int:
+    """The id of the mount ``fd`` is on (``mnt_id`` of /proc/self/fdinfo)."""
+    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    raise OSError(errno.ENOTSUP, "no mnt_id in /proc/self/fdinfo")
+
+
+def _mount_id_of(root: Path) -> int:
+    with closing(os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)) as fd:
+        return _mount_id(fd)
+
+
+def _rootfs_read_only(dest: str) -> ConflictError:
+    # Docker's words (ErrRootFSReadOnly): a --read-only container takes copies only into
+    # its volumes.
+    exc = ConflictError(f"container rootfs is marked read-only: cannot copy to {dest}")
+    exc.hint = "the container was made with --read-only: only its volumes can be copied into"
+    return exc
+
+
 def _read_only(dest: str) -> ConflictError:
     # Docker's words (ErrVolumeReadonly).
     exc = ConflictError(f"mounted volume is marked read-only: cannot copy to {dest}")
@@ -302,15 +382,28 @@ def _read_only(dest: str) -> ConflictError:
     return exc
 
 
-def archive_out(root: Path, src: str, out: IO[bytes]) -> None:
+def archive_out(root: Path, src: str, out: IO[bytes], *, follow_link: bool = False) -> None:
     """``docker cp CONTAINER:SRC -``: a tar of ``src`` (resolved inside ``root``, read as
     :class:`CpPath` reads it) on ``out``, its entries named from SRC's last component as
     Docker names them (``etc/``, ``etc/hostname``); for "/" or a path ending in "/." the
     entries are what the dir holds. Symlinks are stored, never followed (but a trailing "/"
-    follows one to its dir, as Docker does); sockets are left out, as tar cannot hold them."""
+    follows one to its dir, as Docker does); sockets are left out, as tar cannot hold them.
+    ``follow_link`` (``-L``): a SRC that is a symlink is archived as what it leads to, under
+    that target's name (Docker's client renames only what it extracts)."""
     from lamina.archive.tarwriter import TarWriter
 
     source = CpPath.in_container(src)
+    if follow_link:
+        with _system_errors(src, "-"):
+            fd, name, st = _open_source(_container_dirs(root), source, _IN_CONTAINER)
+            os.close(fd)
+        if stat.S_ISLNK(st.st_mode):
+            with _system_errors(src, "-"):
+                try:
+                    target = _container_link(root)(source.path)
+                except FileNotFoundError as exc:
+                    raise NotFoundError(f"no such file or directory{_IN_CONTAINER}: {src}") from exc
+            source = CpPath.in_container(target)
     with _system_errors(src, "-"):  # the lookup only: a reader gone is main()'s to report
         sfd, name, _ = _open_source(_container_dirs(root), source, _IN_CONTAINER)
     with closing(sfd), TarWriter(out, layer=False) as tw:
@@ -375,6 +468,8 @@ def archive_in(
     *,
     mount_points: MountPoints | None = None,
     shown: str | None = None,
+    owner: tuple[int, int] | None = None,
+    read_only_rootfs: bool = False,
 ) -> None:
     """``docker cp - CONTAINER:DEST``: extract the tar on ``source`` (plain, gzip, bzip2, xz or
     zstd, inflated in-process) into DEST, which must be an existing dir inside ``root`` (a
@@ -383,7 +478,8 @@ def archive_in(
     container's or the archive's own -- are followed as the container would follow them, never
     out of ``root`` (:func:`lamina.archive.apply.extract_plain`). ``shown`` names DEST in
     messages (``CONTAINER:DEST``). A read-only mount refuses (ConflictError), as does a file
-    of ``mount_points`` an entry would replace."""
+    of ``mount_points`` an entry would replace; with ``read_only_rootfs``, so does a DEST
+    outside the container's volumes. ``owner`` (uid, gid) owns every entry (``cp -a``)."""
     from lamina.archive.apply import extract_plain
     from lamina.archive.safepath import Tree
 
@@ -397,6 +493,8 @@ def archive_in(
         raise FileError(f"cannot copy to {shorten(dest)}: {exc.strerror}") from exc
     with contextlib.ExitStack() as stack:
         stack.callback(os.close, dfd)
+        if read_only_rootfs and _mount_id(dfd) == _mount_id_of(root):
+            raise _rootfs_read_only(dest)
         _refuse_read_only(dfd, dest)
         stream = _inflated(source)
         if stream is None:
@@ -412,7 +510,7 @@ def archive_in(
         guard = mount_points.refuse if mount_points is not None else _no_stat_guard
         with tree:
             try:
-                extract_plain(stream, tree, dest=where, guard=guard)
+                extract_plain(stream, tree, dest=where, guard=guard, owner=owner)
             except UnsupportedMediaTypeError as exc:
                 raise InvalidContentError(
                     "the input is not a tar archive (plain, gzip, bzip2, xz or zstd)"
@@ -508,3 +606,23 @@ class _Checked(io.RawIOBase):
     def close(self) -> None:
         self._inner.close()
         super().close()
+
+
+def archive_owner(user: str) -> tuple[int, int]:
+    """Who owns what ``cp -a`` copies into a container whose ``Config.User`` is ``user``
+    (not empty): Docker's daemon looks the whole string up in the *host's* passwd database
+    (``idtools.LookupUser``: by name, then as getent does, by uid), so ``nobody`` is the
+    host's nobody and ``1000:2000`` is refused as Docker refuses it."""
+    import pwd
+
+    pw: pwd.struct_passwd | None
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        try:
+            pw = pwd.getpwuid(int(user)) if user.isdigit() else None
+        except KeyError:
+            pw = None
+    if pw is None:
+        raise NotFoundError(f'getent unable to find entry "{user}" in passwd database')
+    return pw.pw_uid, pw.pw_gid

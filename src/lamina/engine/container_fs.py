@@ -26,6 +26,7 @@ inode) and refuses a copy onto one -- for the run's files because the next start
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import os
 import stat
@@ -219,6 +220,16 @@ def in_view(
     return run_in_private_namespace(inside)
 
 
+class Ownership(enum.Enum):
+    """Who owns what :func:`copy_into` writes, unless it is given a (uid, gid)."""
+
+    SOURCE = "source"  # the source entry's uid and gid
+    COPIER = "copier"  # whoever copies (no chown), as Docker's client extracts ``cp`` output
+
+
+Owner = Ownership | tuple[int, int]  # a (uid, gid): every entry written is chowned to it
+
+
 def copy_into(
     src_dir_fd: int,
     src_name: str,
@@ -226,11 +237,12 @@ def copy_into(
     dst_name: str,
     *,
     mount_points: MountPoints | None = None,
+    owner: Owner = Ownership.SOURCE,
 ) -> None:
     """Copy the entry ``src_name`` of ``src_dir_fd`` to ``dst_name`` in ``dst_dir_fd``,
-    recursively, keeping modes, owners, times and symlinks (never followed). An existing
-    non-dir at the destination is replaced by a non-dir; an existing dir is merged into by a
-    dir; a dir and a non-dir never replace each other (ConflictError).
+    recursively, keeping modes, times, symlinks (never followed) and, as ``owner`` says,
+    owners. An existing non-dir at the destination is replaced by a non-dir; an existing dir
+    is merged into by a dir; a dir and a non-dir never replace each other (ConflictError).
 
     ``mount_points`` (destination in a view of a rootfs): replacing a mounted file raises
     ConflictError (entries copied before it stay)."""
@@ -257,8 +269,8 @@ def copy_into(
             closing(os.open(dst_name, NOFOLLOW_DIR_FLAGS, dir_fd=dst_dir_fd)) as dfd,
         ):
             for entry in sorted(os.listdir(sfd)):
-                copy_into(sfd, entry, dfd, entry, mount_points=mount_points)
-            _set_attrs(dfd, st, mode)
+                copy_into(sfd, entry, dfd, entry, mount_points=mount_points, owner=owner)
+            _set_attrs(dfd, st, mode, owner=owner)
         return
     if stat.S_ISREG(st.st_mode):
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -266,14 +278,15 @@ def copy_into(
             wflags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             with closing(os.open(dst_name, wflags, 0o600, dir_fd=dst_dir_fd)) as dfd:
                 _copy_data(sfd, dfd)
-                _set_attrs(dfd, st, mode)
+                _set_attrs(dfd, st, mode, owner=owner)
         return
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src_name, dir_fd=src_dir_fd), dst_name, dir_fd=dst_dir_fd)
     else:  # fifo, socket, device
         os.mknod(dst_name, st.st_mode, st.st_rdev, dir_fd=dst_dir_fd)
-    with contextlib.suppress(OSError):
-        os.chown(dst_name, st.st_uid, st.st_gid, dir_fd=dst_dir_fd, follow_symlinks=False)
+    if (ids := _owner_ids(st, owner)) is not None:
+        with contextlib.suppress(OSError):
+            os.chown(dst_name, *ids, dir_fd=dst_dir_fd, follow_symlinks=False)
     with contextlib.suppress(OSError):
         os.utime(
             dst_name,
@@ -297,9 +310,16 @@ def _copy_data(src: int, dst: int) -> None:
         os.write(dst, chunk)
 
 
-def _set_attrs(fd: int, st: os.stat_result, mode: int) -> None:
-    with contextlib.suppress(OSError):
-        os.fchown(fd, st.st_uid, st.st_gid)
+def _owner_ids(st: os.stat_result, owner: Owner) -> tuple[int, int] | None:
+    if owner is Ownership.SOURCE:
+        return st.st_uid, st.st_gid
+    return None if owner is Ownership.COPIER else owner
+
+
+def _set_attrs(fd: int, st: os.stat_result, mode: int, *, owner: Owner = Ownership.SOURCE) -> None:
+    if (ids := _owner_ids(st, owner)) is not None:
+        with contextlib.suppress(OSError):
+            os.fchown(fd, *ids)
     os.fchmod(fd, mode)
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 

@@ -693,12 +693,18 @@ class ContainerService:
         with self._rootfs(self.resolve(ref)) as merged:
             write_tree_diff(None, merged, out)
 
-    def copy(self, source: str, destination: str) -> None:
+    def copy(
+        self, source: str, destination: str, *, archive: bool = False, follow_link: bool = False
+    ) -> None:
         """``docker cp``: exactly one side is ``CONTAINER:PATH``, seen as the container's
         process sees it (:meth:`_in_view`): paths in its volumes and binds are read from and
-        written to them (a ``:ro`` one refuses: ConflictError), and once it has started its
-        /etc/hostname, /etc/hosts and /etc/resolv.conf read as the generated files a run
-        mounts there (before: the init layer's empty placeholders) and refuse copies."""
+        written to them (a ``:ro`` one refuses: ConflictError, as does the rootfs of a
+        ``--read-only`` container), and once it has started its /etc/hostname, /etc/hosts and
+        /etc/resolv.conf read as the generated files a run mounts there (before: the init
+        layer's empty placeholders) and refuse copies. Copied in, files keep their host
+        owners -- with ``archive`` (``-a``) and a ``Config.User``, they belong to that user
+        (:func:`container_cp.archive_owner`); copied out, they belong to whoever copies, as
+        Docker's. ``follow_link`` (``-L``): a SRC that is a symlink is copied as its target."""
         from lamina.engine import container_cp  # cp only
 
         src_c, src_p = _cp_arg(source)
@@ -708,42 +714,66 @@ class ContainerService:
         if src_c is not None:
             self._in_view(
                 self.resolve(src_c),
-                lambda root, _: container_cp.copy_out(root, src_p, dst_p),
+                lambda root, _: container_cp.copy_out(root, src_p, dst_p, follow_link=follow_link),
             )
         else:
             assert dst_c is not None
             if src_p == "-":
                 raise UsageError("SRC '-' is a tar on stdin: use extract_archive")
+            rec = self.resolve(dst_c)
+            owner = _cp_owner(rec, archive=archive)
             self._in_view(
-                self.resolve(dst_c),
-                lambda root, points: container_cp.copy_in(root, src_p, dst_p, mount_points=points),
+                rec,
+                lambda root, points: container_cp.copy_in(
+                    root,
+                    src_p,
+                    dst_p,
+                    mount_points=points,
+                    follow_link=follow_link,
+                    owner=owner,
+                    read_only_rootfs=bool(rec.config["HostConfig"].get("ReadonlyRootfs")),
+                ),
             )
 
-    def extract_archive(self, destination: str, source: IO[bytes]) -> None:
-        """``docker cp - CONTAINER:DEST``: the tar on ``source`` extracted into the existing dir
-        DEST, seen as :meth:`copy` sees the container (volumes, binds, run files)."""
+    def extract_archive(
+        self, destination: str, source: IO[bytes], *, archive: bool = False
+    ) -> None:
+        """``docker cp [-a] - CONTAINER:DEST``: the tar on ``source`` extracted into the
+        existing dir DEST, seen as :meth:`copy` sees the container (volumes, binds, run files,
+        ``--read-only``); its entries keep the archive's owners, or with ``archive`` belong to
+        the container's ``Config.User`` as :meth:`copy` says."""
         from lamina.engine import container_cp  # cp only
 
         container, path = _cp_arg(destination)
         if container is None:
             raise UsageError(f"{destination!r} is not CONTAINER:PATH")
+        rec = self.resolve(container)
+        owner = _cp_owner(rec, archive=archive)
         self._in_view(
-            self.resolve(container),
+            rec,
             lambda root, points: container_cp.archive_in(
-                root, path, source, mount_points=points, shown=destination
+                root,
+                path,
+                source,
+                mount_points=points,
+                shown=destination,
+                owner=owner,
+                read_only_rootfs=bool(rec.config["HostConfig"].get("ReadonlyRootfs")),
             ),
         )
 
-    def copy_archive(self, source: str, out: IO[bytes]) -> None:
-        """``docker cp CONTAINER:PATH -``: PATH as a tar on ``out`` (what :meth:`copy` would
-        copy, volumes and run-time files included)."""
+    def copy_archive(self, source: str, out: IO[bytes], *, follow_link: bool = False) -> None:
+        """``docker cp [-L] CONTAINER:PATH -``: PATH as a tar on ``out`` (what :meth:`copy`
+        would copy, volumes and run-time files included; with ``follow_link``, a symlink's
+        target)."""
         from lamina.engine import container_cp  # cp only
 
         container, path = _cp_arg(source)
         if container is None:
             raise UsageError(f"{source!r} is not CONTAINER:PATH")
         self._in_view(
-            self.resolve(container), lambda root, _: container_cp.archive_out(root, path, out)
+            self.resolve(container),
+            lambda root, _: container_cp.archive_out(root, path, out, follow_link=follow_link),
         )
 
     def _in_view(
@@ -819,6 +849,17 @@ def _id_or_name(records: Sequence[ContainerRecord], ref: str) -> str:
         if ref in (rec.id, rec.name, "/" + rec.name):
             return rec.id
     raise ContainerNotFoundError(f"no such container: {ref}")
+
+
+def _cp_owner(rec: ContainerRecord, *, archive: bool) -> tuple[int, int] | None:
+    """Who owns what ``cp`` writes into ``rec``: with ``-a`` and a ``Config.User``, that user
+    as Docker's daemon looks it up (``tarCopyOptions``); else None (the source's owners)."""
+    user = rec.config["Config"].get("User") or ""
+    if not archive or not user:
+        return None
+    from lamina.engine.container_cp import archive_owner
+
+    return archive_owner(user)
 
 
 def _cp_arg(arg: str) -> tuple[str | None, str]:

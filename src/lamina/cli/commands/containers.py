@@ -721,7 +721,17 @@ def export(ctx: Context, args: Namespace) -> None:
     write_tar(args.output, lambda f: ctx.engine.containers.export(args.container, f))
 
 
-@command(arg("source"), arg("destination"))
+@command(
+    arg(
+        "-a",
+        "--archive",
+        action="store_true",
+        help="Archive mode: files copied in belong to the container's user (when it has one).",
+    ),
+    arg("-L", "--follow-link", action="store_true", help="Always follow a symlink in SRC."),
+    arg("source"),
+    arg("destination"),
+)
 def cp(ctx: Context, args: Namespace) -> None:
     """Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST.
     As docker cp: a dir SRC goes into an existing dir DEST (SRC/. puts what it holds there)
@@ -734,11 +744,16 @@ def cp(ctx: Context, args: Namespace) -> None:
 
         if sys.stdin is None:  # started with stdin closed (<&-)
             raise UsageError("cp - reads a tar from stdin, which is closed")
-        ctx.engine.containers.extract_archive(destination, sys.stdin.buffer)
+        ctx.engine.containers.extract_archive(destination, sys.stdin.buffer, archive=args.archive)
         return
     if destination == "-":
         from lamina.cli.render import write_tar
 
-        write_tar(None, lambda f: ctx.engine.containers.copy_archive(source, f))
+        write_tar(
+            None,
+            lambda f: ctx.engine.containers.copy_archive(source, f, follow_link=args.follow_link),
+        )
         return
-    ctx.engine.containers.copy(source, destination)
+    ctx.engine.containers.copy(
+        source, destination, archive=args.archive, follow_link=args.follow_link
+    )
