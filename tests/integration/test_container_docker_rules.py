@@ -235,3 +235,36 @@ def test_a_memory_hog_is_oom_killed(lamina: Lamina) -> None:
     assert lamina.out("inspect", "-f", state, "bg") == "137 true\n"
     lamina.run("run", "--name", "fine", "-m", "16m", "busybox", "true")
     assert lamina.out("inspect", "-f", state, "fine") == "0 false\n"
+
+
+def test_exec_env_file_and_privileged(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10 exec: --env-file lines first, -e over them by key, a bare KEY from the
+    # CLI's environment ("9|two words|$HOME|1" with the container's X=1 kept); a missing file
+    # "open nosuchfile: no such file or directory" (status 1). --privileged gives the command
+    # every capability (the container's own processes keep theirs); /proc/sys stays
+    # read-only. (On this host Docker's own exec --privileged fails, 126: "unable to apply
+    # caps: operation not permitted", as dockerd asks for capabilities it lacks; lamina gives
+    # the ones it holds, as its run --privileged does.)
+    env = shm_tmp / "exec.env"
+    env.write_text("A=1\nB=two words\n#c\nHOME\n")
+    cid = lamina.out("run", "-d", "-e", "X=1", "busybox", "sleep", "300").strip()
+    script = 'echo "$A|$B|$HOME|$X"'
+    out = lamina.out("exec", "--env-file", str(env), "-e", "A=9", cid, "sh", "-c", script)
+    assert out == f"9|two words|{Path.home()}|1\n"
+    r = lamina.run("exec", "--env-file", str(shm_tmp / "nosuch"), cid, "true", check=False)
+    assert r.returncode == 1 and "cannot read the env file" in r.stderr
+    caps = "grep CapEff /proc/self/status"
+    plain = lamina.out("exec", cid, "sh", "-c", caps)
+    assert plain == "CapEff:\t00000000a80425fb\n"  # Docker's 14 default capabilities
+    status = Path("/proc/self/status").read_text()
+    held = next(line.split()[1] for line in status.splitlines() if line.startswith("CapPrm:"))
+    assert lamina.out("exec", "--privileged", cid, "sh", "-c", caps) == f"CapEff:\t{held}\n"
+    assert lamina.out("exec", cid, "sh", "-c", "grep CapEff /proc/1/status") == plain
+    ro = "grep ' /proc/sys ' /proc/mounts | grep -c ro,"
+    assert lamina.out("exec", "--privileged", cid, "sh", "-c", ro) == "1\n"
+    lamina.run("exec", "-d", "--privileged", cid, "sh", "-c", f"{caps} > /tmp/caps")
+    for _ in range(100):
+        if lamina.run("exec", cid, "test", "-s", "/tmp/caps", check=False).returncode == 0:
+            break
+        time.sleep(0.05)
+    assert lamina.out("exec", cid, "cat", "/tmp/caps") == f"CapEff:\t{held}\n"

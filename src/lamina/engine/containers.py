@@ -295,8 +295,10 @@ class ContainerService:
         tty: bool = False,
         interactive: bool = False,
         detach: bool = False,
+        privileged: bool = False,
     ) -> int:
-        """``docker exec``: run ``args`` in the running container; its exit status. With
+        """``docker exec``: run ``args`` in the running container; its exit status
+        (``privileged``: with every capability lamina holds, as a ``--privileged`` run). With
         ``detach`` (``exec -d``): start it, leave it running, and return 0 at once (``tty``
         and ``interactive`` then change nothing: it has no stdio). Raises ConflictError if the
         container is not running, CommandNotFoundError (127) etc."""
@@ -313,7 +315,12 @@ class ContainerService:
         try:
             if detach:
                 self.runtime.exec_detached(
-                    rec.id, args, env=cc.parse_env(env), cwd=workdir or None, user=user
+                    rec.id,
+                    args,
+                    env=cc.parse_env(env),
+                    cwd=workdir or None,
+                    user=user,
+                    privileged=privileged,
                 )
                 return 0
             return self.runtime.exec(
@@ -324,6 +331,7 @@ class ContainerService:
                 user=user,
                 tty=tty,
                 stdin=interactive,
+                privileged=privileged,
             )
         except ContainerNotRunningError as exc:  # it ended since we looked
             raise ConflictError(f"container {rec.id[:12]} is not running") from exc

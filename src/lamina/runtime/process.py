@@ -46,6 +46,7 @@ class ExecSpec(Struct, frozen=True, kw_only=True):
     cwd: str | None = None  # None: the container's working directory
     user: str | None = None  # None: the container's user
     tty: bool = False
+    privileged: bool = False  # every capability lamina holds, as ``--privileged`` gives a run
 
 
 def merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
@@ -91,6 +92,19 @@ def exec_process(
             container_id=container_id, command=command, reason=found.reason, verb="exec"
         )
     process.update(args=list(run.args), env=env, cwd=cwd, terminal=run.tty)
+    if run.privileged:
+        # Docker's exec --privileged: the capability sets, nothing else (seccomp, masked and
+        # read-only paths stay the container's); inheritable stays empty (CVE-2022-24769).
+        from lamina.runtime.spec import capabilities
+
+        caps = capabilities(privileged=True, cap_add=(), cap_drop=())
+        process["capabilities"] = {
+            "bounding": caps,
+            "effective": caps,
+            "permitted": caps,
+            "inheritable": [],
+            "ambient": [],
+        }
     process.pop("consoleSize", None)
     return process
 

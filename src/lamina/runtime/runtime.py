@@ -226,10 +226,12 @@ class Runtime:
         user: str | None = None,
         tty: bool = False,
         stdin: bool = False,
+        privileged: bool = False,
     ) -> int:
         """Run ``args`` in the running container (``docker exec``) with this process's
         stdout/stderr, and its stdin with ``stdin`` (else /dev/null). ``env`` overrides the
-        container's by key; ``cwd``/``user`` default to the container's. ``tty`` gives the
+        container's by key; ``cwd``/``user`` default to the container's; ``privileged`` gives
+        it every capability lamina holds (``exec --privileged``). ``tty`` gives the
         process a terminal when this process has one to relay it to (as runc needs), else
         pipes. Returns the process's exit status. Raises ContainerNotRunningError,
         CommandNotFoundError (127), CommandNotExecutableError (126), ContainerStartError (125),
@@ -238,7 +240,9 @@ class Runtime:
         if tty and stdin and not os.isatty(0):
             raise NotATerminalError()
         tty = tty and any(os.isatty(fd) for fd in (0, 1, 2))
-        exec_spec = ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user, tty=tty)
+        exec_spec = ExecSpec(
+            args=tuple(args), env=tuple(env), cwd=cwd, user=user, tty=tty, privileged=privileged
+        )
         with self._process_file(rec, pid, exec_spec) as process_path:
             log_path = process_path.with_suffix(".log")
             argv = self._runc.exec_argv(container_id, process=process_path, log_path=log_path)
@@ -261,6 +265,7 @@ class Runtime:
         env: Sequence[str] = (),
         cwd: str | None = None,
         user: str | None = None,
+        privileged: bool = False,
     ) -> int:
         """Start ``args`` in the running container and leave it running (``docker exec -d``):
         no stdio (its output is dropped), no terminal; kept and reaped by an exec keeper
@@ -269,7 +274,9 @@ class Runtime:
         from lamina.runtime import exec_keeper
 
         rec, pid = self._running(container_id)
-        exec_spec = ExecSpec(args=tuple(args), env=tuple(env), cwd=cwd, user=user)
+        exec_spec = ExecSpec(
+            args=tuple(args), env=tuple(env), cwd=cwd, user=user, privileged=privileged
+        )
         with self._process_file(rec, pid, exec_spec) as process_path:
             log_path = process_path.with_suffix(".log")
             pid_file = process_path.with_suffix(".pid")

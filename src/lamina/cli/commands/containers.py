@@ -588,6 +588,14 @@ def logs(ctx: Context, args: Namespace) -> None:
 
 @command(
     arg("-e", "--env", action="append", default=[], help="Set an environment variable (K=V)."),
+    arg(
+        "--env-file",
+        dest="env_files",
+        action="append",
+        default=[],
+        help="Read environment variables from a file (K=V lines).",
+    ),
+    arg("--privileged", action="store_true", help="Give the command extended privileges."),
     arg("-w", "--workdir", help="Working directory inside the container."),
     arg("-u", "--user", help="Username or UID (format: name|uid[:group|gid])."),
     arg("-i", "--interactive", action="store_true", help="Keep STDIN open."),
@@ -604,11 +612,18 @@ def logs(ctx: Context, args: Namespace) -> None:
 def exec_(ctx: Context, args: Namespace) -> None:
     """Run a command in a running container; exit with its status (with -d: start it, leave
     it running and exit 0 at once)."""
+    from lamina.engine.container_config import read_kv_file
+
+    # As docker's CLI: the files first, then -e, which overrides them by key; an unreadable
+    # file is refused before the container is looked at (status 1, as Docker's).
+    with _docker_status("exec-detached"):
+        env = [e for f in args.env_files for e in read_kv_file(f, what="env file")]
     with _docker_status("exec-detached" if args.detach else "exec"):
         code = ctx.engine.containers.exec(
             args.container,
             tuple(args.command),
-            env=tuple(args.env),
+            env=(*env, *args.env),
+            privileged=args.privileged,
             workdir=args.workdir,
             user=args.user,
             tty=args.tty,
