@@ -1,4 +1,5 @@
-"""A container's cgroup limits in the OCI spec, and what its memory cgroup says about OOM kills.
+"""A container's cgroup limits in the OCI spec, what its memory cgroup says about OOM kills, and
+whether its freezer holds it (``pause``).
 
 runc applies ``linux.resources`` through the cgroup driver it finds: on this host's hybrid
 layout (cgroup v1 controllers, an empty v2 ``unified`` tree) the v1 files --
@@ -70,9 +71,10 @@ def _mounts() -> dict[str, Path]:
     return found
 
 
-def memory_cgroup(pid: int) -> Path | None:
-    """The memory cgroup directory of the running process ``pid``: its v1 memory hierarchy's,
-    else its v2 one when that has the memory controller; None when it has neither."""
+def controller_cgroup(pid: int, controller: str, *, v2_file: str) -> Path | None:
+    """The cgroup directory of the running process ``pid`` for ``controller``: its v1
+    hierarchy's, else its v2 one when that holds ``v2_file`` (the controller's interface
+    there); None when it has neither."""
     try:
         lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     except OSError:
@@ -81,13 +83,33 @@ def memory_cgroup(pid: int) -> Path | None:
     v2: Path | None = None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(",") and "memory" in mounts:
-            return mounts["memory"] / path.lstrip("/")
+        if controller in controllers.split(",") and controller in mounts:
+            return mounts[controller] / path.lstrip("/")
         if controllers == "" and "" in mounts:
             v2 = mounts[""] / path.lstrip("/")
-    if v2 is not None and (v2 / "memory.events").exists():
+    if v2 is not None and (v2 / v2_file).exists():
         return v2
     return None
+
+
+def memory_cgroup(pid: int) -> Path | None:
+    """The memory cgroup directory of the running process ``pid`` (:func:`controller_cgroup`)."""
+    return controller_cgroup(pid, "memory", v2_file="memory.events")
+
+
+def frozen(pid: int) -> bool:
+    """Whether the cgroup of process ``pid`` is frozen (``runc pause``): v1's ``freezer.state``
+    reads FROZEN (or FREEZING: a pause under way), v2's ``cgroup.freeze`` 1. False for a
+    process that is gone."""
+    cgroup = controller_cgroup(pid, "freezer", v2_file="cgroup.freeze")
+    if cgroup is None:
+        return False
+    for name, values in (("freezer.state", ("FROZEN", "FREEZING")), ("cgroup.freeze", ("1",))):
+        try:
+            return (cgroup / name).read_text().strip() in values
+        except OSError:
+            continue
+    return False
 
 
 def oom_kills(cgroup: Path) -> int:

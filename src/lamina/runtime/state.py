@@ -24,7 +24,6 @@ from lamina.runtime.logs import ZERO_TIME
 
 RECORD_NAME: Final = "state.json"
 SHIM_DIR: Final = "shim"  # <state_dir>/shim/<id>/ holds a container's record
-CGROUP_ROOT: Final = "/sys/fs/cgroup"
 
 
 class ContainerStatus(enum.Enum):
@@ -117,41 +116,9 @@ def observed_state(
 
 
 def _with_pause(st: ContainerState) -> ContainerState:
+    from lamina.runtime.cgroups import frozen
+
     return replace(st, paused=True) if frozen(st.pid) else st
-
-
-def frozen(pid: int) -> bool:
-    """Whether the cgroup of process ``pid`` is frozen (``runc pause``): cgroup v1's
-    ``freezer.state`` reads FROZEN (or FREEZING: runc pause is under way), v2's
-    ``cgroup.freeze`` reads 1. False for a process that is gone."""
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    unified = None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "freezer" in controllers.split(","):
-            return _read(f"{CGROUP_ROOT}/freezer{path}/freezer.state") in ("FROZEN", "FREEZING")
-        if controllers == "":
-            unified = path
-    if unified is None:
-        return False
-    # Pure v2 mounts the unified hierarchy at the root; a hybrid host under "unified".
-    for base in (CGROUP_ROOT, f"{CGROUP_ROOT}/unified"):
-        value = _read(f"{base}{unified}/cgroup.freeze")
-        if value is not None:
-            return value == "1"
-    return False
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def proc_start_time(pid: int) -> int | None:
