@@ -53,7 +53,7 @@ _CONTAINER_VERBS = {
         for name in ("create", "run", "start", "stop", "kill", "rm", "logs", "mount", "umount")
     },
     **{name: f"containers.{name}" for name in ("wait", "restart", "rename", "top")},
-    **{name: f"containers.{name}" for name in ("pause", "unpause")},
+    **{name: f"containers.{name}" for name in ("pause", "unpause", "stats")},
     **{name: f"containers.{name}" for name in ("diff", "commit", "export", "cp")},
     "exec": "containers.exec_",
 }

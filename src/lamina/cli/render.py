@@ -47,6 +47,17 @@ def human_size(n: int | float) -> str:
     return f"{size:.3g}{units[i]}"
 
 
+def bytes_size(n: int | float) -> str:
+    """Docker's units.BytesSize: binary units (base 1024), 4 significant digits: 1.312MiB."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
+    size = float(n)
+    i = 0
+    while size >= 1024 and i < len(units) - 1:
+        size /= 1024
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
 def since(created: str | None, *, now: float | None = None) -> str:
     """ "3 hours ago" from an RFC 3339 timestamp; N/A for missing or pre-2000 dates as docker."""
     ts = parse_time(created)

@@ -44,6 +44,7 @@ from lamina.store.store import Store
 if TYPE_CHECKING:
     from lamina.archive.changes import Change
     from lamina.engine import container_fs
+    from lamina.engine.container_stats import ContainerStats
     from lamina.engine.images import ImageService
 
     # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
@@ -419,6 +420,21 @@ class ContainerService:
         except (ContainerNotFoundError, ContainerNotRunningError) as exc:
             raise ConflictError(f"cannot kill container {ref}: it is not running") from exc
         return rec.id
+
+    def stats(
+        self, refs: Sequence[str] = (), *, all_: bool = False, interval: float = 1.0
+    ) -> builtins.list[ContainerStats]:
+        """``docker stats --no-stream``: the named containers (raises ContainerNotFoundError
+        for a name that is none), else the running ones (every one with ``all_``), newest
+        first, each sampled twice ``interval`` seconds apart
+        (:mod:`lamina.engine.container_stats`)."""
+        from lamina.engine.container_stats import measure
+
+        if refs:
+            records = [self.resolve(ref) for ref in refs]
+        else:
+            records = [self.resolve(s.id) for s in self.list(all_=all_)]
+        return measure([(rec, self.state(rec)) for rec in records], interval=interval)
 
     def pause(self, ref: str) -> str:
         """``docker pause``: freeze every process of the running container. Raises

@@ -17,6 +17,7 @@ child killed for memory marks the container ``OOMKilled`` as Docker's does.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -125,3 +126,110 @@ def oom_kills(cgroup: Path) -> int:
             if key == "oom_kill" and value.strip().isdigit():
                 return int(value)
     return 0
+
+
+class Usage(Struct, frozen=True, kw_only=True):
+    """What a container's cgroups have counted (``docker stats``' raw numbers)."""
+
+    cpu_ns: int  # CPU time its processes used, in nanoseconds
+    memory: int  # bytes in use, less the inactive page cache (Docker's figure)
+    memory_limit: int | None  # None: no limit below the host's memory
+    block_read: int  # bytes read from and written to block devices
+    block_write: int
+    pids: int
+
+
+_UNLIMITED: Final = 1 << 62  # v1 writes 9223372036854771712 for "no limit"
+
+
+def usage(pid: int) -> Usage | None:
+    """What the cgroups of the running process ``pid`` (a container's init) have counted;
+    None when it is gone. v1 files on this host's layout, v2 ones on a v2-only host."""
+    cpu = controller_cgroup(pid, "cpuacct", v2_file="cpu.stat")
+    memory = memory_cgroup(pid)
+    if cpu is None or memory is None:
+        return None
+    cpu_ns = _int_file(cpu / "cpuacct.usage")
+    if cpu_ns is None:
+        stat = _key_values(cpu / "cpu.stat")
+        cpu_ns = stat.get("usage_usec", 0) * 1000
+    used = _int_file(memory / "memory.usage_in_bytes")
+    limit = _int_file(memory / "memory.limit_in_bytes")
+    inactive = _key_values(memory / "memory.stat").get("total_inactive_file")
+    if used is None:  # v2
+        used = _int_file(memory / "memory.current") or 0
+        limit = _int_file(memory / "memory.max")  # "max": None
+        inactive = _key_values(memory / "memory.stat").get("inactive_file")
+    if inactive is not None and inactive < used:
+        used -= inactive
+    read = write = 0
+    blkio = controller_cgroup(pid, "blkio", v2_file="io.stat")
+    if blkio is not None:
+        read, write = _block_io(blkio)
+    pids = controller_cgroup(pid, "pids", v2_file="pids.current")
+    return Usage(
+        cpu_ns=cpu_ns,
+        memory=used,
+        memory_limit=limit if limit is not None and limit < _UNLIMITED else None,
+        block_read=read,
+        block_write=write,
+        pids=(_int_file(pids / "pids.current") or 0) if pids is not None else 0,
+    )
+
+
+def system_cpu_ns() -> int:
+    """The host's CPU time since boot, in nanoseconds, as dockerd counts it: the first seven
+    fields of /proc/stat's ``cpu`` line (user to softirq), in clock ticks."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = f.readline().split()
+    ticks = sum(int(v) for v in fields[1:8])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _int_file(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _key_values(path: Path) -> dict[str, int]:
+    """A cgroup file of ``key value`` lines (memory.stat, cpu.stat)."""
+    out: dict[str, int] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            out[key] = int(value)
+    return out
+
+
+def _block_io(cgroup: Path) -> tuple[int, int]:
+    """Bytes read and written: v1's ``blkio.throttle.io_service_bytes_recursive`` (``8:0 Read
+    4096`` lines), else v2's ``io.stat`` (``8:0 rbytes=4096 wbytes=0 ...``)."""
+    read = write = 0
+    try:
+        text = (cgroup / "blkio.throttle.io_service_bytes_recursive").read_text()
+    except OSError:
+        text = None
+    if text is not None:
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[2].isdigit():
+                op = parts[1].lower()
+                read += int(parts[2]) if op == "read" else 0
+                write += int(parts[2]) if op == "write" else 0
+        return read, write
+    try:
+        text = (cgroup / "io.stat").read_text()
+    except OSError:
+        return 0, 0
+    for line in text.split():
+        key, _, value = line.partition("=")
+        if value.isdigit():
+            read += int(value) if key == "rbytes" else 0
+            write += int(value) if key == "wbytes" else 0
+    return read, write

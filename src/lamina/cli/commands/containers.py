@@ -506,6 +506,77 @@ def kill(ctx: Context, args: Namespace) -> None:
     ctx.each(args.containers, kill_one)
 
 
+# Docker's stats column titles (cli/command/container/formatter_stats.go).
+_STATS_HEADERS = {
+    "Container": "CONTAINER",
+    "ID": "CONTAINER ID",
+    "Name": "NAME",
+    "CPUPerc": "CPU %",
+    "MemUsage": "MEM USAGE / LIMIT",
+    "MemPerc": "MEM %",
+    "NetIO": "NET I/O",
+    "BlockIO": "BLOCK I/O",
+    "PIDs": "PIDS",
+}
+
+
+@command(
+    arg(
+        "-a",
+        "--all",
+        dest="all_",
+        action="store_true",
+        help="Show all containers, not only running ones.",
+    ),
+    arg("--no-stream", action="store_true", help="Print one sample and exit."),
+    arg("--no-trunc", action="store_true", help="Don't truncate output."),
+    arg("--format", dest="fmt", help="table, json, or a Go template."),
+    arg("containers", nargs="*", metavar="CONTAINER"),
+)
+def stats(ctx: Context, args: Namespace) -> None:
+    """Display containers' resource use (CPU, memory, block I/O, PIDs), refreshed every
+    second until interrupted; --no-stream prints one sample."""
+    from lamina.cli.render import bytes_size, human_size, print_rows
+
+    while True:
+        rows = ctx.engine.containers.stats(args.containers, all_=args.all_)
+        given = args.containers or [r.id[:12] for r in rows]
+        records = [
+            {
+                "BlockIO": f"{human_size(r.block_read)} / {human_size(r.block_write)}",
+                "CPUPerc": f"{r.cpu_percent:.2f}%",
+                "Container": ref,
+                "ID": r.id if args.no_trunc else r.id[:12],
+                "MemPerc": f"{r.memory_percent:.2f}%",
+                "MemUsage": f"{bytes_size(r.memory)} / {bytes_size(r.memory_limit)}",
+                "Name": r.name,
+                "NetIO": "0B / 0B",  # see lamina.engine.container_stats
+                "PIDs": str(r.pids),
+            }
+            for r, ref in zip(rows, given, strict=True)
+        ]
+        if not args.no_stream:
+            print("\033[2J\033[H", end="")  # clear the screen, as docker stats redraws
+        print_rows(
+            args.fmt,
+            records,
+            default_columns=[
+                "ID",
+                "Name",
+                "CPUPerc",
+                "MemUsage",
+                "MemPerc",
+                "NetIO",
+                "BlockIO",
+                "PIDs",
+            ],
+            headers=_STATS_HEADERS,
+        )
+        if args.no_stream:
+            return
+        sys.stdout.flush()
+
+
 @command(arg("containers", nargs="+", metavar="CONTAINER"))
 def pause(ctx: Context, args: Namespace) -> None:
     """Pause every process of running containers (the cgroup freezer, as runc pause)."""
