@@ -59,7 +59,24 @@ def test_stats_columns_as_docker(lamina: Lamina) -> None:
     assert out.splitlines()[0] == "made 0.00% 0B / 0B 0"
     header = lamina.out("stats", "--no-stream", "busy").splitlines()[0]
     assert header.split() == (
-        "CONTAINER ID NAME CPU % MEM USAGE / LIMIT MEM % NET I/O BLOCK I/O PIDS".split()
+        [
+            "CONTAINER",
+            "ID",
+            "NAME",
+            "CPU",
+            "%",
+            "MEM",
+            "USAGE",
+            "/",
+            "LIMIT",
+            "MEM",
+            "%",
+            "NET",
+            "I/O",
+            "BLOCK",
+            "I/O",
+            "PIDS",
+        ]
     )
     # docker: Error response from daemon: No such container: nosuch (exit 1)
     r = lamina.run("stats", "--no-stream", "nosuch", check=False)
