@@ -14,6 +14,7 @@ literal colon.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +41,12 @@ class Mount(Struct, frozen=True, kw_only=True):
     fs_type: str
     source: str
     super_options: tuple[tuple[str, str], ...]  # per-superblock, in order; value "" for flags
+    optional: tuple[str, ...] = ()  # field 7: "shared:1", "master:2", "unbindable", ...
+
+    @property
+    def propagation_tags(self) -> frozenset[str]:
+        """The names of the optional fields: {"shared"}, {"master"}, ... (none: private)."""
+        return frozenset(f.partition(":")[0] for f in self.optional)
 
     @property
     def read_only(self) -> bool:
@@ -75,6 +82,7 @@ def parse_line(line: str) -> Mount:
         fs_type=fields[sep + 1],
         source=_unescape(fields[sep + 2]),
         super_options=tuple(super_options),
+        optional=tuple(fields[6:sep]),
     )
 
 
@@ -109,6 +117,18 @@ def find_mount(target: Path, mounts: Iterable[Mount] | None = None) -> Mount | N
         if m.target == wanted:
             found = m
     return found
+
+
+def mount_of(path: Path, mounts: Iterable[Mount] | None = None) -> Mount | None:
+    """The mount ``path`` (resolved) lives on: the one with the longest target above it,
+    the last (topmost) of several at one target."""
+    resolved = os.path.realpath(path)
+    best: Mount | None = None
+    for m in read_mounts() if mounts is None else mounts:
+        inside = m.target in ("/", resolved) or resolved.startswith(m.target + "/")
+        if inside and (best is None or len(m.target) >= len(best.target)):
+            best = m
+    return best
 
 
 def is_mounted(target: Path) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lamina.driver import mountinfo
-from lamina.driver.mountinfo import find_mount, mounts_under, parse_line
+from lamina.driver.mountinfo import find_mount, mount_of, mounts_under, parse_line
 from lamina.errors import MountError
 
 NEW_API = (
@@ -97,3 +97,20 @@ def test_verify_overlay_reports_a_wrong_stack(
         mountinfo.verify_overlay(target, lowers=["/x/b/diff", "/x/a/diff"], upper=None)
     with pytest.raises(MountError):
         mountinfo.verify_overlay(Path("/elsewhere"), lowers=[], upper=None)
+
+
+def test_optional_fields_and_the_mount_a_path_is_on() -> None:
+    lines = [
+        "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
+        "25 27 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw",
+        "30 25 0:27 / /dev/shm rw,relatime master:4 propagate_from:2 - tmpfs tmpfs rw",
+        "31 27 0:28 / /dev/shmx rw - tmpfs tmpfs rw",
+    ]
+    mounts = [parse_line(line) for line in lines]
+    assert mounts[0].propagation_tags == {"shared"}
+    assert mounts[1].propagation_tags == frozenset()
+    found = mount_of(Path("/dev/shm/a/b"), mounts)
+    assert found is not None and found.mount_id == 30  # the top one of the two at /dev/shm
+    assert found.propagation_tags == {"master", "propagate_from"}
+    root = mount_of(Path("/dev/sh"), mounts)
+    assert root is not None and root.target == "/"
