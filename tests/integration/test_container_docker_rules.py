@@ -268,3 +268,99 @@ def test_exec_env_file_and_privileged(lamina: Lamina, shm_tmp: Path) -> None:
             break
         time.sleep(0.05)
     assert lamina.out("exec", cid, "cat", "/tmp/caps") == f"CapEff:\t{held}\n"
+
+
+def test_mount_long_syntax(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10, the same flags: HostConfig.Mounts is the API's mount.Mount as given; the
+    # top-level Mounts show the bind "rprivate", the volumes Mode "z" (the anonymous one too),
+    # the tmpfs Source ""; in the container the bind is read-only, the tmpfs "mode=1770" and
+    # 1 MiB, the no-copy volume empty where the other was filled from the image's /etc.
+    host = shm_tmp / "host"
+    host.mkdir()
+    (host / "f").write_text("hi\n")
+    flags = [
+        *("--mount", f"type=bind,src={host},dst=/b,readonly"),
+        *("--mount", "type=volume,source=filled,target=/etc,volume-label=a=b"),
+        *("--mount", "type=volume,src=empty,dst=/usr,volume-nocopy"),
+        *("--mount", "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770"),
+        *("--mount", "type=volume,dst=/anon"),
+    ]
+    cid = lamina.out("create", *flags, "busybox").strip()
+    assert lamina.out("inspect", "-f", "{{json .HostConfig.Mounts}}", cid) == (
+        f'[{{"Type":"bind","Source":"{host}","Target":"/b","ReadOnly":true}},'
+        '{"Type":"volume","Source":"filled","Target":"/etc",'
+        '"VolumeOptions":{"Labels":{"a":"b"},"DriverConfig":{}}},'
+        '{"Type":"volume","Source":"empty","Target":"/usr",'
+        '"VolumeOptions":{"NoCopy":true,"DriverConfig":{}}},'
+        '{"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576,"Mode":1016}},'
+        '{"Type":"volume","Target":"/anon"}]\n'
+    )
+    shown = "{{range .Mounts}}{{.Type}} {{.Destination}} {{.Mode}} {{.RW}} {{.Propagation}};{{end}}"
+    assert lamina.out("inspect", "-f", shown, cid) == (
+        "bind /b  false rprivate;volume /etc z true ;volume /usr z true ;"
+        "volume /anon z true ;tmpfs /t  true ;\n"
+    )
+    assert lamina.out("volume", "inspect", "-f", "{{json .Labels}}", "filled") == '{"a":"b"}\n'
+    script = (
+        "grep ' /t ' /proc/mounts | cut -d' ' -f4; ls -ld /t | cut -c1-10; cat /b/f;"
+        " touch /b/x 2>&1; ls /etc | wc -l; ls /usr | wc -l"
+    )
+    lamina.run("rm", cid)
+    out = lamina.out("run", "--rm", *flags, "busybox", "sh", "-c", script)
+    assert out == (
+        "rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770\ndrwxrwx--T\nhi\n"
+        "touch: /b/x: Read-only file system\n6\n0\n"
+    )
+
+
+def test_mount_refusals_and_duplicates(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10 (run: exit 125; the daemon's words after "Error response from daemon: ").
+    refused = {
+        "type=bind,src=/nonexist-4b1d,dst=/x": 'invalid mount config for type "bind": '
+        "bind source path does not exist: /nonexist-4b1d",
+        "type=volume,src=v": 'invalid argument "type=volume,src=v" for "--mount" flag: '
+        "target is required",
+    }
+    if "shared:" not in _mountinfo_line("/"):  # a private "/" (not under systemd)
+        refused["type=bind,src=/,dst=/x,bind-propagation=shared"] = (
+            "path / is mounted on / but it is not a shared mount"
+        )
+    for spec, words in refused.items():
+        r = lamina.run("run", "--rm", "--mount", spec, "busybox", "true", check=False)
+        assert (r.returncode, r.stderr.strip()) == (125, f"error: {words}"), spec
+    for args in (
+        ["--mount", "type=bind,src=/tmp,dst=/t", "-v", "/tmp:/t"],
+        ["--mount", "type=volume,dst=/t", "--mount", "type=volume,dst=/t"],
+        ["--tmpfs", "/t", "-v", "/tmp:/t"],
+    ):
+        r = lamina.run("create", *args, "busybox", check=False)
+        assert (r.returncode, r.stderr.strip()) == (1, "error: Duplicate mount point: /t")
+    assert lamina.out("volume", "ls", "-q") == ""  # nothing made by the refused ones
+
+
+def test_tmpfs(lamina: Lamina) -> None:
+    # docker 20.10: HostConfig.Tmpfs {"/a/b":"","/t":"size=2m,exec,uid=5"} (a Go map: sorted),
+    # no Mounts entry; the mount's options "rw,nosuid,nodev,relatime,size=2048k,uid=5"; diff
+    # shows nothing before the first start, the mount points after it; an unknown option
+    # fails the start (125): 'invalid tmpfs option ["bogus"]'.
+    cid = lamina.out("create", "--tmpfs", "/t:size=2m,exec,uid=5", "--tmpfs", "/a/b", "busybox")
+    cid = cid.strip()
+    fields = "{{json .HostConfig.Tmpfs}} {{json .Mounts}}"
+    assert lamina.out("inspect", "-f", fields, cid) == (
+        '{"/a/b":"","/t":"size=2m,exec,uid=5"} []\n'
+    )
+    assert lamina.out("diff", cid) == ""
+    lamina.run("start", "-a", cid)
+    assert sorted(lamina.out("diff", cid).splitlines()) == ["A /a", "A /a/b", "A /t"]
+    out = lamina.out(
+        "run", "--rm", "--tmpfs", "/t:size=2m,exec,uid=5", "busybox", "grep", " /t ", "/proc/mounts"
+    )
+    assert out == "tmpfs /t tmpfs rw,nosuid,nodev,relatime,size=2048k,uid=5 0 0\n"
+    r = lamina.run("run", "--rm", "--tmpfs", "/t:bogus", "busybox", "true", check=False)
+    assert (r.returncode, r.stderr.strip()) == (125, 'error: invalid tmpfs option ["bogus"]')
+
+
+def _mountinfo_line(target: str) -> str:
+    """The last /proc/self/mountinfo line of the mount at ``target`` (the one on top)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line for line in lines if line.split()[4] == target][-1]

@@ -20,6 +20,7 @@ from lamina.errors import UsageError
 
 if TYPE_CHECKING:
     from lamina.runtime import RunSpec
+    from lamina.runtime.spec import TmpfsSpec
 
 
 class StopTimeout(enum.Enum):
@@ -67,14 +68,24 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     nano_cpus: int = 0  # --cpus in billionths
     cpu_shares: int = 0  # -c
     pids_limit: int = 0  # --pids-limit (0 or less: none)
+    mounts: tuple[str, ...] = ()  # --mount specs (type=bind|volume|tmpfs,...)
+    tmpfs: tuple[str, ...] = ()  # --tmpfs /path[:options]
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
-    """One ``-v``: a bind (``source`` absolute), a named volume, or anonymous (no source)."""
+    """One ``-v``: a bind (``source`` absolute), a named volume, or anonymous (no source); or
+    a bind or volume ``--mount`` (``long_syntax``), which says the rest in its own fields."""
 
     source: str | None
     destination: str
     mode: str  # as given: "", "ro", "rw", "z", ...
+    long_syntax: bool = False  # from --mount: registered at its destination even if anonymous
+    readonly: bool = False  # --mount's readonly (-v says "ro" in its mode)
+    propagation: str = "rprivate"  # a bind's
+    recursive: bool = True  # a bind's: rbind (bind-nonrecursive: bind)
+    no_copy: bool = False  # volume-nocopy: a new volume is not filled from the image
+    labels: dict[str, str] = {}  # volume-label: for a volume made here
+    driver_options: dict[str, str] = {}  # volume-opt: for a volume made here
 
     @property
     def is_bind(self) -> bool:
@@ -82,23 +93,33 @@ class VolumeArg(Struct, frozen=True, kw_only=True):
 
     @property
     def read_only(self) -> bool:
-        return "ro" in self.mode.split(",")
+        return self.readonly if self.long_syntax else "ro" in self.mode.split(",")
 
 
-def merged_volumes(args: Sequence[VolumeArg]) -> list[VolumeArg]:
-    """The ``-v`` args as Docker's daemon registers them: two binds or named volumes at one
-    destination are refused ("Duplicate mount point"); an anonymous one (``-v /path``) is a
-    set entry, so repeats are one, and a bind or named volume at its destination wins."""
+def merged_volumes(
+    args: Sequence[VolumeArg], *, tmpfs: Sequence[str] = (), tmpfs_mounts: Sequence[str] = ()
+) -> list[VolumeArg]:
+    """The ``-v`` args, then the ``--mount`` ones, as Docker's daemon registers them
+    (registerMountPoints): a destination taken twice by a bind or named ``-v`` (or by one and
+    a ``--tmpfs``), or by a ``--mount`` (``tmpfs_mounts``: its tmpfs ones) and anything but
+    an anonymous ``-v`` or a ``--tmpfs``, is refused ("Duplicate mount point"). An anonymous
+    ``-v /path`` is a set entry, so repeats are one, and a bind or volume at its destination
+    wins (a ``--tmpfs`` there does not: Docker mounts it over the volume)."""
     named: set[str] = set()
     for v in args:
-        if v.source is not None:
-            if v.destination in named:
+        if v.source is not None and not v.long_syntax:
+            if v.destination in named or v.destination in tmpfs:
                 raise UsageError(f"Duplicate mount point: {v.destination}")
             named.add(v.destination)
+    for dest in [*(v.destination for v in args if v.long_syntax), *tmpfs_mounts]:
+        if dest in named:
+            raise UsageError(f"Duplicate mount point: {dest}")
+        named.add(dest)
     out: list[VolumeArg] = []
     seen: set[str] = set()
     for v in args:  # in the order given
-        if v.source is None and (v.destination in named or v.destination in seen):
+        anonymous = v.source is None and not v.long_syntax
+        if anonymous and (v.destination in named or v.destination in seen):
             continue
         out.append(v)
         seen.add(v.destination)
@@ -277,8 +298,16 @@ def stop_timeout(stored: Mapping[str, Any], asked: float | StopTimeout | None) -
     return None if asked is None or asked < 0 else asked
 
 
-def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
-    """Docker's ``HostConfig``, the fields lamina honours (and Docker's zero values)."""
+def host_config(
+    opts: CreateOptions,
+    *,
+    binds: Sequence[str],
+    mounts: Sequence[Mapping[str, Any]] = (),
+    tmpfs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Docker's ``HostConfig``, the fields lamina honours (and Docker's zero values).
+    ``mounts``: the ``--mount`` args as the API's ``mount.Mount``; ``tmpfs``: the ``--tmpfs``
+    destinations and their options."""
     if opts.network not in _NETWORKS:
         raise UsageError(f"network {opts.network!r} is not supported (use none or host)")
     if opts.cap_add or opts.cap_drop:  # refused at create, as Docker, not at the first start
@@ -305,7 +334,9 @@ def host_config(opts: CreateOptions, *, binds: Sequence[str]) -> dict[str, Any]:
         "ReadonlyRootfs": opts.read_only,
         "Init": True if opts.init else None,  # Docker's *bool: null unless --init
         "SecurityOpt": list(opts.security_opt) or None,
+        **({"Tmpfs": dict(sorted(tmpfs.items()))} if tmpfs else {}),  # a Go map: sorted
         **resource_fields(opts),
+        **({"Mounts": [dict(m) for m in mounts]} if mounts else {}),
     }
 
 
@@ -361,9 +392,18 @@ def run_spec(
     mounts = [
         MountSpec(source=src, destination=dst, readonly=False) for dst, src in host_files.items()
     ]
+    nonrecursive = _nonrecursive_binds(hc)
     for m in stored.get("Mounts") or []:
+        if m["Type"] == "tmpfs":
+            continue  # tmpfs_specs
         mounts.append(
-            MountSpec(source=Path(m["Source"]), destination=m["Destination"], readonly=not m["RW"])
+            MountSpec(
+                source=Path(m["Source"]),
+                destination=m["Destination"],
+                readonly=not m["RW"],
+                propagation=m.get("Propagation") or "rprivate",
+                recursive=m["Destination"] not in nonrecursive,
+            )
         )
     args: tuple[str, ...] = (stored["Path"], *stored["Args"])
     if init is not None and hc.get("Init"):
@@ -381,12 +421,40 @@ def run_spec(
         cap_drop=tuple(hc.get("CapDrop") or ()),
         no_new_privileges=any(o in _NO_NEW_PRIVS for o in hc.get("SecurityOpt") or ()),
         mounts=tuple(mounts),
+        tmpfs=tmpfs_specs(hc),
         tty=bool(cfg.get("Tty")),
         console_size=console_size,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         resources=run_resources(hc),
     )
+
+
+def _nonrecursive_binds(hc: Mapping[str, Any]) -> set[str]:
+    from lamina.engine.mount_args import destination
+
+    return {
+        destination(m)
+        for m in hc.get("Mounts") or ()
+        if m["Type"] == "bind" and (m.get("BindOptions") or {}).get("NonRecursive")
+    }
+
+
+def tmpfs_specs(hc: Mapping[str, Any]) -> tuple[TmpfsSpec, ...]:
+    """The tmpfs mounts of a container: ``--tmpfs`` ones, then ``--mount type=tmpfs`` ones,
+    each with Docker's options (raises UsageError for an unknown option, as Docker's start)."""
+    from lamina.engine.mount_args import destination, mount_tmpfs_data, tmpfs_options
+    from lamina.runtime.spec import TmpfsSpec
+
+    out = [
+        TmpfsSpec(destination=dest, options=tuple(tmpfs_options(data)))
+        for dest, data in (hc.get("Tmpfs") or {}).items()
+    ]
+    for m in hc.get("Mounts") or ():
+        if m["Type"] == "tmpfs":
+            options = tuple(tmpfs_options(mount_tmpfs_data(m)))
+            out.append(TmpfsSpec(destination=destination(m), options=options))
+    return tuple(out)
 
 
 HOSTS_LOOPBACK: Final = (

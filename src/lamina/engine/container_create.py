@@ -61,13 +61,15 @@ def _add_mounts(
                     "Destination": v.destination,
                     "Mode": v.mode,
                     "RW": not v.read_only,
-                    "Propagation": "rprivate",
+                    "Propagation": v.propagation,
                 }
             )
             continue
         anonymous = v.source is None
         name = v.source if v.source is not None else os.urandom(32).hex()
-        rec, fresh = store.volumes.create(name, anonymous=anonymous)
+        rec, fresh = store.volumes.create(
+            name, anonymous=anonymous, labels=v.labels, options=v.driver_options
+        )
         if fresh:
             new.append(name)
         links.append((name, v.destination))
@@ -132,13 +134,31 @@ def prepare_rootfs(store: Store, rec: ContainerRecord) -> None:
     merged = store.containers.mount(rec)
     try:
         container_fs.make_working_dir(merged, workdir)
+        no_copy = _no_copy_destinations(rec.config["HostConfig"])
         for m in rec.config["Mounts"]:
+            if m["Type"] == "tmpfs":
+                continue  # its mount point is made at start, by the runtime (as Docker's)
             directory = m["Type"] == "volume" or Path(m["Source"]).is_dir()
             container_fs.make_mount_point(merged, m["Destination"], directory=directory)
-            if m["Type"] == "volume" and container_fs.is_empty_dir(Path(m["Source"])):
+            if (
+                m["Type"] == "volume"
+                and m["Destination"] not in no_copy
+                and container_fs.is_empty_dir(Path(m["Source"]))
+            ):
                 container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
     finally:
         store.containers.unmount(rec)
+
+
+def _no_copy_destinations(host_config: dict[str, Any]) -> set[str]:
+    """Where a ``--mount ...,volume-nocopy`` volume is: Docker leaves it as it is."""
+    from lamina.engine.mount_args import destination
+
+    return {
+        destination(m)
+        for m in host_config.get("Mounts") or ()
+        if (m.get("VolumeOptions") or {}).get("NoCopy")
+    }
 
 
 def _read_host(path: str) -> str:

@@ -146,7 +146,18 @@ class ContainerService:
         path, args = cc.command_of(opts, image_cfg)
         containers = self._store.containers
         name = opts.name or random_name(taken=self._name_taken)
-        vol_args = cc.merged_volumes([cc.parse_volume(v) for v in opts.volumes])
+        from lamina.engine import mount_args
+
+        vol_args = [cc.parse_volume(v) for v in opts.volumes]
+        tmpfs = dict(mount_args.parse_tmpfs(t) for t in opts.tmpfs)
+        long_mounts = [mount_args.parse_mount(m) for m in opts.mounts]
+        for m in long_mounts:
+            mount_args.check_mount(m)
+        vol_args = cc.merged_volumes(
+            [*vol_args, *(mount_args.volume_arg(m) for m in long_mounts if m["Type"] != "tmpfs")],
+            tmpfs=[mount_args.destination({"Target": d}) for d in tmpfs],
+            tmpfs_mounts=[mount_args.destination(m) for m in long_mounts if m["Type"] == "tmpfs"],
+        )
         for v in vol_args:
             if v.is_bind and not os.path.exists(v.source or ""):
                 raise UsageError(
@@ -169,8 +180,11 @@ class ContainerService:
             }
         # Everything that can refuse the flags runs before a volume is made.
         config = cc.container_config(opts, image_cfg, hostname="")
-        host = cc.host_config(opts, binds=[v for v in opts.volumes if ":" in v])
+        host = cc.host_config(
+            opts, binds=[v for v in opts.volumes if ":" in v], mounts=long_mounts, tmpfs=tmpfs
+        )
         mounts, links, new_volumes = container_create.volume_mounts(self._store, vol_args)
+        mounts += [mount_args.tmpfs_mount_point(m) for m in long_mounts if m["Type"] == "tmpfs"]
         stored: dict[str, Any] = {"Path": path, "Args": args, "Config": config}
         stored.update(HostConfig=host, Mounts=mounts)
         try:

@@ -51,6 +51,23 @@ class MountSpec(Struct, frozen=True, kw_only=True):
     source: Path
     destination: str
     readonly: bool = False
+    propagation: str = "rprivate"  # --mount's bind-propagation
+    recursive: bool = True  # rbind; bind-nonrecursive: bind
+
+    @property
+    def options(self) -> list[str]:
+        return ["rbind" if self.recursive else "bind", self.propagation, _rw(self.readonly)]
+
+
+def _rw(readonly: bool) -> str:
+    return "ro" if readonly else "rw"
+
+
+class TmpfsSpec(Struct, frozen=True, kw_only=True):
+    """A tmpfs mounted into the container (``--tmpfs``, ``--mount type=tmpfs``)."""
+
+    destination: str
+    options: tuple[str, ...]  # mount options and tmpfs data (size=, mode=, ...)
 
 
 class Rlimit(Struct, frozen=True, kw_only=True):
@@ -76,6 +93,7 @@ class RunSpec(Struct, frozen=True, kw_only=True):
     no_new_privileges: bool = False  # off by default, as Docker: it breaks setuid tools
     readonly_rootfs: bool = False
     mounts: tuple[MountSpec, ...] = ()
+    tmpfs: tuple[TmpfsSpec, ...] = ()  # mounted after the binds at a destination
     tty: bool = False
     console_size: tuple[int, int] | None = None  # (rows, columns) of the terminal, with tty
     rlimits: tuple[Rlimit, ...] = ()
@@ -182,11 +200,15 @@ def _mounts(run: RunSpec) -> list[dict[str, Any]]:
         if not m.source.exists():
             raise UsageError(f"bind source path does not exist: {m.source}")
         user.append(
+            {"destination": dest, "type": "bind", "source": str(m.source), "options": m.options}
+        )
+    for t in run.tmpfs:
+        user.append(
             {
-                "destination": dest,
-                "type": "bind",
-                "source": str(m.source),
-                "options": ["rbind", "rprivate", "ro" if m.readonly else "rw"],
+                "destination": _check_destination(t.destination),
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": list(t.options),
             }
         )
     taken = {m["destination"] for m in user}
@@ -198,6 +220,34 @@ def _mounts(run: RunSpec) -> list[dict[str, Any]]:
     # Parents before children, so /data/sub is mounted on top of /data, not under it.
     user.sort(key=lambda m: m["destination"].count("/"))
     return base + user
+
+
+def rootfs_propagation(mounts: tuple[MountSpec, ...]) -> str | None:
+    """The rootfs propagation a shared or slave bind needs, as Docker sets it (shared wins);
+    such a bind's source must sit on a mount that is shared (or, for slave, a slave),
+    else UsageError in Docker's words."""
+    from lamina.driver.mountinfo import mount_of
+
+    wanted: str | None = None
+    for m in mounts:
+        kind = m.propagation.removeprefix("r")
+        if kind not in ("shared", "slave"):
+            continue
+        found = mount_of(m.source)
+        target, tags = (
+            ("/", frozenset[str]()) if found is None else (found.target, found.propagation_tags)
+        )
+        if kind == "shared" and "shared" not in tags:
+            raise UsageError(f"path {m.source} is mounted on {target} but it is not a shared mount")
+        if kind == "slave" and not ({"shared", "master"} & tags):
+            raise UsageError(
+                f"path {m.source} is mounted on {target} but it is not a shared or slave mount"
+            )
+        if kind == "shared":
+            wanted = "shared"
+        elif wanted is None:
+            wanted = "rslave"
+    return wanted
 
 
 def _env(run: RunSpec, *, home: str) -> list[str]:
@@ -264,6 +314,9 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         linux["maskedPaths"] = list(defaults.MASKED_PATHS)
         linux["readonlyPaths"] = list(defaults.READONLY_PATHS)
         linux["seccomp"] = seccomp.default_profile(capabilities=caps)
+    propagation = rootfs_propagation(run.mounts)
+    if propagation is not None:
+        linux["rootfsPropagation"] = propagation
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "process": process,

@@ -94,10 +94,12 @@ class VolumeStore:
         name: str,
         *,
         labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
         anonymous: bool = False,
     ) -> tuple[VolumeRecord, bool]:
         """Make the volume (its dirs, then its record); return it and whether it is new. An
-        existing volume of that name is returned as it is (as ``docker volume create``)."""
+        existing volume of that name is returned as it is (as ``docker volume create``).
+        ``options`` are the local driver's (``-o``), kept for whoever mounts it."""
         directory = self._paths.volume(name)  # validates the name
         with self._lock.hold():
             existing = self.find(name)
@@ -117,7 +119,13 @@ class VolumeStore:
                 c.execute(
                     "INSERT INTO volumes(name, created, labels, options, anonymous) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (name, time.time(), json.dumps(all_labels), "{}", int(anonymous)),
+                    (
+                        name,
+                        time.time(),
+                        json.dumps(all_labels),
+                        json.dumps(dict(options or {})),
+                        int(anonymous),
+                    ),
                 )
             return self.get(name), True
 
