@@ -179,7 +179,9 @@ class ContainerService:
                 **{d: {} for d in anonymous},
             }
         # Everything that can refuse the flags runs before a volume is made.
-        config = cc.container_config(opts, image_cfg, hostname="")
+        # As Docker's create: on the host's network the container is the host, by name too.
+        host_name = os.uname().nodename if opts.network == "host" else ""
+        config = cc.container_config(opts, image_cfg, hostname=host_name)
         host = cc.host_config(
             opts, binds=[v for v in opts.volumes if ":" in v], mounts=long_mounts, tmpfs=tmpfs
         )
