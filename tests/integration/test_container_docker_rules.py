@@ -5,6 +5,7 @@ container's config (which ``commit`` keeps)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -358,6 +359,47 @@ def test_tmpfs(lamina: Lamina) -> None:
     assert out == "tmpfs /t tmpfs rw,nosuid,nodev,relatime,size=2048k,uid=5 0 0\n"
     r = lamina.run("run", "--rm", "--tmpfs", "/t:bogus", "busybox", "true", check=False)
     assert (r.returncode, r.stderr.strip()) == (125, 'error: invalid tmpfs option ["bogus"]')
+
+
+def test_add_host_and_dns_flags_write_dockers_files(lamina: Lamina) -> None:
+    # docker 20.10, byte for byte, --network none and host alike: the loopback block then the
+    # --add-host lines; resolv.conf built from the flags. HostConfig: ExtraHosts as given, Dns
+    # as Go prints the address, DnsSearch without the trailing dot; [] [] [] null without them.
+    # On the host's network the host name is the host's (Config.Hostname, /etc/hostname).
+    flags = [
+        *("--add-host", "foo:1.2.3.4", "--add-host", "bar:::1", "--add-host", "foo:5.6.7.8"),
+        *("--dns", "9.9.9.9", "--dns", "::0:1", "--dns-search", "ex.com."),
+        *("--dns-search", "b.org", "--dns-option", "ndots:2", "--dns-option", "rotate"),
+    ]
+    expected = (
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+        "ff02::2\tip6-allrouters\n1.2.3.4\tfoo\n::1\tbar\n5.6.7.8\tfoo\n---\n"
+        "search ex.com b.org\nnameserver 9.9.9.9\nnameserver ::1\noptions ndots:2 rotate\n"
+    )
+    script = "cat /etc/hosts; echo ---; cat /etc/resolv.conf"
+    for network in ("none", "host"):
+        out = lamina.out("run", "--rm", "--network", network, *flags, "busybox", "sh", "-c", script)
+        assert out == expected, network
+    cid = lamina.out("create", "--network", "host", *flags, "busybox").strip()
+    fields = (
+        "{{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}}"
+        " {{json .HostConfig.DnsOptions}} {{.Config.Hostname}}"
+    )
+    assert lamina.out("inspect", "-f", fields, cid) == (
+        '["foo:1.2.3.4","bar:::1","foo:5.6.7.8"] ["9.9.9.9","::1"] ["ex.com","b.org"]'
+        f' ["ndots:2","rotate"] {os.uname().nodename}\n'
+    )
+    plain = lamina.out("create", "busybox").strip()
+    assert lamina.out("inspect", "-f", fields, plain) == f"null [] [] [] {plain[:12]}\n"
+    r = lamina.run("create", "--add-host", "foo:bar", "busybox", check=False)
+    assert (r.returncode, r.stderr.strip()) == (
+        1,
+        'error: invalid argument "foo:bar" for "--add-host" flag: '
+        'invalid IP address in add-host: "bar"',
+    )
+    r = lamina.run("create", "--dns", "127.0.0.1", "busybox", check=False)
+    assert r.stderr == "WARNING: Localhost DNS setting (--dns=127.0.0.1) may fail in containers.\n"
 
 
 def _mountinfo_line(target: str) -> str:

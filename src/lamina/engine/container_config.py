@@ -70,6 +70,10 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     pids_limit: int = 0  # --pids-limit (0 or less: none)
     mounts: tuple[str, ...] = ()  # --mount specs (type=bind|volume|tmpfs,...)
     tmpfs: tuple[str, ...] = ()  # --tmpfs /path[:options]
+    add_host: tuple[str, ...] = ()  # --add-host NAME:IP
+    dns: tuple[str, ...] = ()  # --dns IP
+    dns_search: tuple[str, ...] = ()  # --dns-search DOMAIN
+    dns_option: tuple[str, ...] = ()  # --dns-option OPT
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -318,6 +322,11 @@ def host_config(
     for opt in opts.security_opt:
         if opt not in (*_NO_NEW_PRIVS, "no-new-privileges:false", "no-new-privileges=false"):
             raise UsageError(f"unsupported --security-opt {opt!r}")
+    from lamina.engine import dns_args
+
+    extra_hosts = [dns_args.check_extra_host(h) for h in opts.add_host]
+    dns = [dns_args.check_dns(ip) for ip in opts.dns]
+    dns_search = [dns_args.check_dns_search(d) for d in opts.dns_search]
     return {
         "Binds": list(binds) or None,
         "ContainerIDFile": "",
@@ -330,6 +339,10 @@ def host_config(
         "VolumesFrom": None,
         "CapAdd": list(opts.cap_add) or None,
         "CapDrop": list(opts.cap_drop) or None,
+        "Dns": dns,  # Docker's: [] when none
+        "DnsOptions": list(opts.dns_option),
+        "DnsSearch": dns_search,
+        "ExtraHosts": extra_hosts or None,
         "Privileged": opts.privileged,
         "ReadonlyRootfs": opts.read_only,
         "Init": True if opts.init else None,  # Docker's *bool: null unless --init
@@ -469,14 +482,32 @@ HOSTS_LOOPBACK: Final = (
 DEFAULT_DNS: Final = ("8.8.8.8", "8.8.4.4")
 
 
-def hosts_file(*, network: str, host_hosts: str) -> str:
-    """/etc/hosts: the host's own with ``--network host``, else Docker's loopback entries."""
-    return host_hosts if network == "host" else HOSTS_LOOPBACK
+def hosts_file(*, network: str, host_hosts: str, extra_hosts: Sequence[str] = ()) -> str:
+    """/etc/hosts: the host's own with ``--network host`` and no ``--add-host``, else Docker's
+    loopback entries and then the ``--add-host`` lines (libnetwork's buildHostsFile)."""
+    from lamina.engine.dns_args import hosts_lines
+
+    if network == "host" and not extra_hosts:
+        return host_hosts
+    return HOSTS_LOOPBACK + hosts_lines(extra_hosts)
 
 
-def resolv_conf(*, network: str, host_resolv: str) -> str:
+def resolv_conf(
+    *,
+    network: str,
+    host_resolv: str,
+    dns: Sequence[str] = (),
+    search: Sequence[str] = (),
+    options: Sequence[str] = (),
+) -> str:
     """The host's resolv.conf; outside the host's network, loopback nameservers (which would
-    point at the container itself) are dropped, as Docker does."""
+    point at the container itself) are dropped, as Docker does. Any of ``--dns``,
+    ``--dns-search``, ``--dns-option`` makes it Docker's built file instead, on either
+    network (:func:`lamina.engine.dns_args.resolv_conf_built`)."""
+    if dns or search or options:
+        from lamina.engine.dns_args import resolv_conf_built
+
+        return resolv_conf_built(host_resolv, dns=dns, search=search, options=options)
     if network == "host":
         return host_resolv
     lines = []

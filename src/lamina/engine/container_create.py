@@ -105,11 +105,22 @@ def write_host_files(store: Store, rec: ContainerRecord) -> None:
     does: a container that never started has none, and ``cp`` shows the init layer's empty
     placeholders for it), and the log if missing."""
     bundle = store.containers.bundle(rec)
-    network = rec.config["HostConfig"]["NetworkMode"]
+    hc = rec.config["HostConfig"]
+    network = hc["NetworkMode"]
     contents = {
         "hostname": hostname(rec) + "\n",
-        "hosts": cc.hosts_file(network=network, host_hosts=_read_host("/etc/hosts")),
-        "resolv.conf": cc.resolv_conf(network=network, host_resolv=_read_host("/etc/resolv.conf")),
+        "hosts": cc.hosts_file(
+            network=network,
+            host_hosts=_read_host("/etc/hosts"),
+            extra_hosts=hc.get("ExtraHosts") or (),
+        ),
+        "resolv.conf": cc.resolv_conf(
+            network=network,
+            host_resolv=_read_host("/etc/resolv.conf"),
+            dns=hc.get("Dns") or (),
+            search=hc.get("DnsSearch") or (),
+            options=hc.get("DnsOptions") or (),
+        ),
     }
     for name, text in contents.items():
         (bundle / name).write_text(text)

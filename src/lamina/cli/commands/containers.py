@@ -106,6 +106,15 @@ _CREATE_ARGS = (
     arg("--tmpfs", action="append", default=[], help="Mount a tmpfs: /path[:options]."),
     arg("--entrypoint", help="Overwrite the image's entrypoint."),
     arg("--hostname", help="Container host name."),
+    arg(
+        "--add-host",
+        action="append",
+        default=[],
+        help="Add a line to /etc/hosts (NAME:IP).",
+    ),
+    arg("--dns", action="append", default=[], help="Set a DNS server (IP) in /etc/resolv.conf."),
+    arg("--dns-search", action="append", default=[], help="Set a DNS search domain."),
+    arg("--dns-option", action="append", default=[], help="Set a DNS option."),
     arg("--network", "--net", choices=["none", "host"], default="none", help="(default: none)"),
     arg("--privileged", action="store_true", help="Give extended privileges."),
     arg("--cap-add", action="append", default=[], help="Add a Linux capability."),
@@ -151,6 +160,7 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
     ]
     from lamina.engine import container_resources as res
 
+    _warn_on_localhost_dns(args.dns)
     return CreateOptions(
         memory=res.parse_bytes(args.memory) if args.memory is not None else 0,
         memory_swap=res.parse_swap(args.memory_swap) if args.memory_swap is not None else 0,
@@ -171,6 +181,10 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         volumes=tuple(args.volumes),
         mounts=tuple(args.mounts),
         tmpfs=tuple(args.tmpfs),
+        add_host=tuple(args.add_host),
+        dns=tuple(args.dns),
+        dns_search=tuple(args.dns_search),
+        dns_option=tuple(args.dns_option),
         entrypoint=args.entrypoint,
         hostname=args.hostname,
         network=args.network,
@@ -183,6 +197,19 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         detach=detach,
         auto_remove=auto_remove,
     )
+
+
+def _warn_on_localhost_dns(servers: list[str]) -> None:
+    """docker's CLI warning for the first loopback ``--dns`` (it is the container's own)."""
+    if servers:
+        from lamina.engine.dns_args import check_dns, localhost_dns
+
+        local = localhost_dns([check_dns(ip) for ip in servers])
+        if local is not None:
+            print(
+                f"WARNING: Localhost DNS setting (--dns={local}) may fail in containers.",
+                file=sys.stderr,
+            )
 
 
 @command(*_CREATE_ARGS, usage=_RUN_USAGE)
