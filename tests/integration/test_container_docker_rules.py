@@ -6,6 +6,7 @@ container's config (which ``commit`` keeps)."""
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -400,6 +401,62 @@ def test_add_host_and_dns_flags_write_dockers_files(lamina: Lamina) -> None:
     )
     r = lamina.run("create", "--dns", "127.0.0.1", "busybox", check=False)
     assert r.stderr == "WARNING: Localhost DNS setting (--dns=127.0.0.1) may fail in containers.\n"
+
+
+def test_group_add_ulimit_and_shm_size(lamina: Lamina) -> None:
+    # docker 20.10 (busybox's /etc/group has root and nogroup): the ids below, exec -u gets
+    # the added groups too; an unknown group fails the start (125) in runc's words; the
+    # limits in the container; /dev/shm "size=1024k"; HostConfig GroupAdd/Ulimits as given,
+    # ShmSize 1048576 (67108864 and GroupAdd/Ulimits null without the flags).
+    flags = ["--group-add", "5", "--group-add", "nogroup", "-u", "nobody"]
+    out = lamina.out("run", "--rm", *flags, "busybox", "id")
+    assert out == "uid=65534(nobody) gid=65534(nogroup) groups=5,65534(nogroup)\n"
+    r = lamina.run("run", "--rm", "--group-add", "nosuch", "busybox", "id", check=False)
+    assert (r.returncode, r.stderr.strip()) == (
+        125,
+        "error: Unable to find group nosuch: no matching entries in group file",
+    )
+    cid = lamina.out("run", "-d", "--group-add", "1234", "busybox", "sleep", "100").strip()
+    try:
+        assert lamina.out("exec", cid, "id") == "uid=0(root) gid=0(root) groups=0(root),1234\n"
+        assert lamina.out("exec", "-u", "nobody", cid, "id") == (
+            "uid=65534(nobody) gid=65534(nogroup) groups=1234,65534(nogroup)\n"
+        )
+    finally:
+        lamina.run("rm", "-f", cid)
+    limits = ["--ulimit", "nofile=1000:2000", "--ulimit", "nproc=50", "--ulimit", "core=-1"]
+    script = "ulimit -n; ulimit -Hn; ulimit -u; ulimit -c; grep ' /dev/shm ' /proc/mounts"
+    out = lamina.out("run", "--rm", *limits, "--shm-size", "1m", "busybox", "sh", "-c", script)
+    assert out == (
+        "1000\n2000\n50\nunlimited\n"
+        "shm /dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k 0 0\n"
+    )
+    fields = "{{json .HostConfig.GroupAdd}} {{json .HostConfig.Ulimits}} {{.HostConfig.ShmSize}}"
+    cid = lamina.out("create", "--group-add", "x", *limits[:4], "--shm-size", "1m", "busybox")
+    assert lamina.out("inspect", "-f", fields, cid.strip()) == (
+        '["x"] [{"Name":"nofile","Hard":2000,"Soft":1000},{"Name":"nproc","Hard":50,"Soft":50}]'
+        " 1048576\n"
+    )
+    plain = lamina.out("create", "busybox").strip()
+    assert lamina.out("inspect", "-f", fields, plain) == "null null 67108864\n"
+
+
+def test_a_ulimit_the_host_cannot_grant_is_a_clear_error(lamina: Lamina) -> None:
+    # docker 20.10 here (hard nofile 20000, no CAP_SYS_RESOURCE): runc's "error setting
+    # rlimit type 7: operation not permitted" (125); lamina says why before runc runs.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    status = Path("/proc/self/status").read_text()
+    cap_prm = int(next(x for x in status.splitlines() if x.startswith("CapPrm:")).split()[1], 16)
+    if hard == resource.RLIM_INFINITY or cap_prm >> 24 & 1:
+        pytest.skip("this host could grant any nofile limit")
+    want = f"nofile={hard + 1}:{hard + 1}"
+    r = lamina.run("run", "--rm", "--ulimit", want, "busybox", "true", check=False)
+    assert (r.returncode, r.stderr.strip()) == (
+        125,
+        f"error: --ulimit {want}: the hard limit is above this host's ({hard}), and lamina "
+        "lacks CAP_SYS_RESOURCE to raise it",
+    )
+    assert lamina.out("ps", "-aq") == ""  # run --rm took the container back
 
 
 def _mountinfo_line(target: str) -> str:

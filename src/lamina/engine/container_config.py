@@ -74,6 +74,9 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     dns: tuple[str, ...] = ()  # --dns IP
     dns_search: tuple[str, ...] = ()  # --dns-search DOMAIN
     dns_option: tuple[str, ...] = ()  # --dns-option OPT
+    group_add: tuple[str, ...] = ()  # --group-add NAME|GID
+    ulimits: tuple[str, ...] = ()  # --ulimit NAME=SOFT[:HARD]
+    shm_size: str | None = None  # --shm-size (64m, ...)
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -327,6 +330,10 @@ def host_config(
     extra_hosts = [dns_args.check_extra_host(h) for h in opts.add_host]
     dns = [dns_args.check_dns(ip) for ip in opts.dns]
     dns_search = [dns_args.check_dns_search(d) for d in opts.dns_search]
+    from lamina.engine import limit_args
+
+    ulimits = limit_args.merged_ulimits(opts.ulimits)
+    shm_size = limit_args.parse_shm_size(opts.shm_size or "0")
     return {
         "Binds": list(binds) or None,
         "ContainerIDFile": "",
@@ -343,12 +350,15 @@ def host_config(
         "DnsOptions": list(opts.dns_option),
         "DnsSearch": dns_search,
         "ExtraHosts": extra_hosts or None,
+        "GroupAdd": list(opts.group_add) or None,
         "Privileged": opts.privileged,
         "ReadonlyRootfs": opts.read_only,
         "Init": True if opts.init else None,  # Docker's *bool: null unless --init
         "SecurityOpt": list(opts.security_opt) or None,
         **({"Tmpfs": dict(sorted(tmpfs.items()))} if tmpfs else {}),  # a Go map: sorted
+        "ShmSize": shm_size,
         **resource_fields(opts),
+        "Ulimits": ulimits,
         **({"Mounts": [dict(m) for m in mounts]} if mounts else {}),
     }
 
@@ -398,7 +408,7 @@ def run_spec(
     known. ``init``: the host's static init binary for an ``--init`` container, bind-mounted
     read-only at Docker's /sbin/docker-init and run as PID 1 before the command (``--``)."""
     from lamina.engine.container_resources import run_resources
-    from lamina.runtime import MountSpec, NetworkMode, RunSpec
+    from lamina.runtime import MountSpec, NetworkMode, Rlimit, RunSpec
 
     cfg = stored["Config"]
     hc = stored["HostConfig"]
@@ -435,6 +445,11 @@ def run_spec(
         no_new_privileges=any(o in _NO_NEW_PRIVS for o in hc.get("SecurityOpt") or ()),
         mounts=tuple(mounts),
         tmpfs=tmpfs_specs(hc),
+        group_add=tuple(hc.get("GroupAdd") or ()),
+        shm_size=hc.get("ShmSize") or None,
+        rlimits=tuple(
+            Rlimit(name=u["Name"], soft=u["Soft"], hard=u["Hard"]) for u in hc.get("Ulimits") or ()
+        ),
         tty=bool(cfg.get("Tty")),
         console_size=console_size,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",

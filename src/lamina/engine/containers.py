@@ -249,6 +249,10 @@ class ContainerService:
             from lamina.runtime.console import terminal_size
 
             console_size = terminal_size()
+        if rec.config["HostConfig"].get("Ulimits"):
+            from lamina.engine.limit_args import check_ulimits
+
+            check_ulimits(rec.config["HostConfig"]["Ulimits"])
         merged = self._mount_for_run(rec)
         bundle = self._bundle(rec)
         try:

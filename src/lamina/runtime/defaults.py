@@ -103,10 +103,11 @@ _DEV_SIZE: Final = "size=65536k"
 SHM_SIZE: Final = "size=65536k"
 
 
-def default_mounts(*, privileged: bool) -> list[dict[str, Any]]:
+def default_mounts(*, privileged: bool, shm_size: int | None = None) -> list[dict[str, Any]]:
     """The kernel filesystems every container gets, in mount order (parents first).
 
-    ``--privileged`` makes ``/sys`` and the cgroup view writable, as Docker does."""
+    ``--privileged`` makes ``/sys`` and the cgroup view writable, as Docker does;
+    ``shm_size`` (bytes, ``--shm-size``) sizes /dev/shm."""
     sys_rw = "rw" if privileged else "ro"
     return [
         {
@@ -150,7 +151,10 @@ def default_mounts(*, privileged: bool) -> list[dict[str, Any]]:
             "destination": "/dev/shm",
             "type": "tmpfs",
             "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", SHM_SIZE],
+            "options": [
+                *("nosuid", "noexec", "nodev", "mode=1777"),
+                SHM_SIZE if shm_size is None else f"size={shm_size}",
+            ],
         },
     ]
 

@@ -35,7 +35,7 @@ from lamina.runtime.errors import (
 )
 from lamina.runtime.rootfs import find_command, open_in_root
 from lamina.runtime.shim import FORWARDED
-from lamina.runtime.users import resolve_user
+from lamina.runtime.users import additional_groups, resolve_user
 
 
 class ExecSpec(Struct, frozen=True, kw_only=True):
@@ -56,10 +56,16 @@ def merge_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
 
 
 def exec_process(
-    container_process: dict[str, Any], run: ExecSpec, *, container_id: str, root: Path
+    container_process: dict[str, Any],
+    run: ExecSpec,
+    *,
+    container_id: str,
+    root: Path,
+    group_add: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The runtime-spec ``process`` for ``run`` in the container whose own process is
-    ``container_process``; ``root`` is the container's root as its processes see it.
+    ``container_process``; ``root`` is the container's root as its processes see it. A
+    ``--user`` of the exec gets the container's ``group_add`` groups too, as Docker's.
 
     Raises UsageError (a relative working dir, UnknownUserError), ContainerStartError (a
     working dir that is missing or not a dir), CommandNotFoundError (127),
@@ -74,8 +80,9 @@ def exec_process(
     if run.user is not None:
         user = resolve_user(run.user, rootfs=root)
         proc_user: dict[str, Any] = {"uid": user.uid, "gid": user.gid}
-        if user.additional_gids:
-            proc_user["additionalGids"] = list(user.additional_gids)
+        gids = [*user.additional_gids, *additional_groups(group_add, rootfs=root)]
+        if gids:
+            proc_user["additionalGids"] = gids
         process["user"] = proc_user
         if not any(e.startswith("HOME=") for e in run.env):
             env = merge_env(env, [f"HOME={user.home}"])

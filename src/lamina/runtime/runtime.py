@@ -55,7 +55,7 @@ from lamina.runtime.process import ExecSpec, exec_process, run_foreground
 from lamina.runtime.rootfs import find_command
 from lamina.runtime.runc import Runc, last_error
 from lamina.runtime.signals import signal_number
-from lamina.runtime.spec import STOP_SIGNAL_ANNOTATION, read_bundle
+from lamina.runtime.spec import GROUP_ADD_ANNOTATION, STOP_SIGNAL_ANNOTATION, read_bundle
 from lamina.runtime.state import (
     SHIM_DIR,
     ContainerState,
@@ -316,6 +316,7 @@ class Runtime:
             exec_spec,
             container_id=rec.container_id,
             root=Path(f"/proc/{pid}/root"),
+            group_add=json.loads(spec.get("annotations", {}).get(GROUP_ADD_ANNOTATION, "[]")),
         )
         fd, name = tempfile.mkstemp(
             prefix="exec-", suffix=".json", dir=self._record_dir(rec.container_id)

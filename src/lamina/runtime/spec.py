@@ -29,11 +29,13 @@ from lamina.errors import UsageError
 from lamina.runtime import defaults, seccomp
 from lamina.runtime.cgroups import Resources, linux_resources
 from lamina.runtime.signals import signal_name, signal_number
-from lamina.runtime.users import resolve_user
+from lamina.runtime.users import additional_groups, resolve_user
 
 OCI_VERSION: Final = "1.0.2"
 CONFIG_NAME: Final = "config.json"
 STOP_SIGNAL_ANNOTATION: Final = "org.lamina.stop-signal"
+# --group-add, for exec -u to add them as Docker's exec does (a JSON list of names/ids).
+GROUP_ADD_ANNOTATION: Final = "org.lamina.group-add"
 
 # What a container gets when nothing is asked for: containerd's default (1048576), clamped.
 DEFAULT_NOFILE: Final = 1 << 20
@@ -94,6 +96,8 @@ class RunSpec(Struct, frozen=True, kw_only=True):
     readonly_rootfs: bool = False
     mounts: tuple[MountSpec, ...] = ()
     tmpfs: tuple[TmpfsSpec, ...] = ()  # mounted after the binds at a destination
+    group_add: tuple[str, ...] = ()  # --group-add: group names or ids, added to the user's
+    shm_size: int | None = None  # /dev/shm's size in bytes (None: Docker's 64 MiB)
     tty: bool = False
     console_size: tuple[int, int] | None = None  # (rows, columns) of the terminal, with tty
     rlimits: tuple[Rlimit, ...] = ()
@@ -183,6 +187,16 @@ def rlimits(requested: tuple[Rlimit, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def unreachable_hard_limit(name: str, hard: int) -> int | None:
+    """This process's own hard limit of ``name`` when ``hard`` (-1: unlimited) is above it
+    and it lacks CAP_SYS_RESOURCE to raise it (runc's setrlimit would fail); else None."""
+    _, const = _rlimit_const(name)
+    host_hard = resource.getrlimit(const)[1]
+    if _limit(hard) <= _limit(host_hard) or "CAP_SYS_RESOURCE" in _host_capabilities():
+        return None
+    return host_hard
+
+
 def _check_destination(dest: str) -> str:
     if not dest.startswith("/") or ".." in dest.split("/"):
         raise UsageError(
@@ -214,7 +228,7 @@ def _mounts(run: RunSpec) -> list[dict[str, Any]]:
     taken = {m["destination"] for m in user}
     base = [
         m
-        for m in defaults.default_mounts(privileged=run.privileged)
+        for m in defaults.default_mounts(privileged=run.privileged, shm_size=run.shm_size)
         if m["destination"] not in taken
     ]
     # Parents before children, so /data/sub is mounted on top of /data, not under it.
@@ -275,8 +289,9 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
     user = resolve_user(run.user, rootfs=rootfs)
     caps = capabilities(privileged=run.privileged, cap_add=run.cap_add, cap_drop=run.cap_drop)
     proc_user: dict[str, Any] = {"uid": user.uid, "gid": user.gid}
-    if user.additional_gids:
-        proc_user["additionalGids"] = list(user.additional_gids)
+    gids = [*user.additional_gids, *additional_groups(run.group_add, rootfs=rootfs)]
+    if gids:
+        proc_user["additionalGids"] = gids
     process: dict[str, Any] = {
         "terminal": run.tty,
         "user": proc_user,
@@ -326,6 +341,7 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         "linux": linux,
         "annotations": {
             **run.annotations,
+            **({GROUP_ADD_ANNOTATION: json.dumps(run.group_add)} if run.group_add else {}),
             STOP_SIGNAL_ANNOTATION: signal_name(signal_number(run.stop_signal, what="stop signal")),
         },
     }

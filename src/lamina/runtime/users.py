@@ -9,6 +9,8 @@ and capped in size, because they come from the image.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -18,6 +20,7 @@ from lamina.errors import UsageError
 from lamina.runtime.rootfs import read_small_file
 
 _MAX_ID: Final = 2**31 - 1  # ids are signed 32-bit in the kernel ABI
+_GO_INT: Final = re.compile(r"^[+-]?[0-9]+$")
 
 
 class UnknownUserError(UsageError):
@@ -116,3 +119,32 @@ def resolve_user(spec: str, *, rootfs: Path) -> ExecUser:
             if name in members and group_id is not None and group_id not in (gid, *extra):
                 extra.append(group_id)
     return ExecUser(uid=uid, gid=gid, additional_gids=tuple(extra), home=home)
+
+
+def additional_groups(groups: Sequence[str], *, rootfs: Path) -> tuple[int, ...]:
+    """``--group-add``'s gids, as runc's GetAdditionalGroups finds them: a name or id of the
+    image's /etc/group (the first row matching), else a number in the id range; each gid
+    once. Raises UsageError in Docker's words for a name the image lacks or a bad number."""
+    if not groups:
+        return ()
+    rows = [r for r in _rows(read_small_file(rootfs, "/etc/group")) if len(r) >= 3]
+    out: list[int] = []
+    for wanted in groups:
+        found = None
+        for row in rows:
+            gid = int(row[2]) if row[2].isdigit() else None
+            if gid is not None and wanted in (row[0], str(gid)) and gid not in out:
+                found = gid
+                break
+        if found is None:
+            number = int(wanted) if _GO_INT.match(wanted) else None
+            if number is None or not -(1 << 63) <= number < 1 << 63:  # strconv.ParseInt's
+                raise UsageError(
+                    f"Unable to find group {wanted}: no matching entries in group file"
+                )
+            if not 0 <= number <= _MAX_ID:
+                raise UsageError(f"uids and gids must be in range 0-{_MAX_ID}")
+            found = number
+        if found not in out:
+            out.append(found)
+    return tuple(out)

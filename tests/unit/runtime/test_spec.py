@@ -10,11 +10,13 @@ import pytest
 from lamina.errors import UsageError
 from lamina.runtime import defaults
 from lamina.runtime.spec import (
+    GROUP_ADD_ANNOTATION,
     STOP_SIGNAL_ANNOTATION,
     MountSpec,
     NetworkMode,
     Rlimit,
     RunSpec,
+    TmpfsSpec,
     build_spec,
     capabilities,
     read_bundle,
@@ -241,3 +243,47 @@ def test_write_bundle_round_trips(rootfs: Path, tmp_path: Path) -> None:
     write_bundle(tmp_path / "bundle", spec)
     assert read_bundle(tmp_path / "bundle") == spec
     assert (tmp_path / "bundle" / "config.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_group_add_shm_size_and_tmpfs(rootfs: Path) -> None:
+    # docker 20.10 --group-add wheel --group-add 1234 --group-add +7: the user's groups then
+    # those (a name from the image's /etc/group, else a number); "Unable to find group nosuch:
+    # no matching entries in group file"; "uids and gids must be in range 0-2147483647".
+    spec = build_spec(
+        RunSpec(
+            args=("sh",),
+            user="app",
+            group_add=("wheel", "1234", "+7", "1234"),
+            shm_size=1 << 20,
+            tmpfs=(TmpfsSpec(destination="/t", options=("noexec", "size=1m")),),
+        ),
+        rootfs=rootfs,
+    )
+    # Appended as Docker's getUser appends them: wheel twice (the user's and the added).
+    assert spec["process"]["user"]["additionalGids"] == [1000, 10, 10, 1234, 7]
+    assert spec["annotations"][GROUP_ADD_ANNOTATION] == '["wheel", "1234", "+7", "1234"]'
+    mounts = {m["destination"]: m for m in spec["mounts"]}
+    assert mounts["/dev/shm"]["options"][-1] == "size=1048576"
+    assert mounts["/t"] == {
+        "destination": "/t",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["noexec", "size=1m"],
+    }
+    for group, words in (
+        ("nosuch", "Unable to find group nosuch: no matching entries in group file"),
+        ("99999999999", "uids and gids must be in range 0-2147483647"),
+        ("-5", "uids and gids must be in range 0-2147483647"),
+    ):
+        with pytest.raises(UsageError) as err:
+            build_spec(RunSpec(args=("sh",), group_add=(group,)), rootfs=rootfs)
+        assert str(err.value) == words
+
+
+def test_bind_propagation_and_recursion(rootfs: Path, tmp_path: Path) -> None:
+    m = MountSpec(source=tmp_path, destination="/x", propagation="private", recursive=False)
+    spec = build_spec(RunSpec(args=("sh",), mounts=(m,)), rootfs=rootfs)
+    assert [x["options"] for x in spec["mounts"] if x["destination"] == "/x"] == [
+        ["bind", "private", "rw"]
+    ]
+    assert "rootfsPropagation" not in spec["linux"]
