@@ -103,6 +103,35 @@ def test_volume_listing(cli: Cli) -> None:
     assert cli("volume", "ls", "-q")[1].split() == ["beta", "gamma"]
 
 
+def test_volume_ls_filters_are_dockers(cli: Cli) -> None:
+    # docker 20.10 with the same volumes: name= is a regexp, values of one key match if any
+    # does, every label= must match, dangling=true wins over dangling=false; the refusals.
+    cli("volume", "create", "--label", "a=b", "lab1")
+    cli("volume", "create", "--label", "a", "lab2")
+    cli("volume", "create", "--label", "c=d", "xlab3")
+    cli("create", "-v", "lab1:/x", "busybox", "true")
+
+    def names(*filters: str) -> list[str]:
+        code, out, err = cli("volume", "ls", "-q", *(a for f in filters for a in ("-f", f)))
+        assert code == 0, err
+        return out.split()
+
+    assert names("name=^lab") == ["lab1", "lab2"]
+    assert names("name=l.b1") == ["lab1"]
+    assert names("NAME=lab1", "name=lab2") == ["lab1", "lab2"]
+    assert names("label=a", "label=a=") == ["lab2"]
+    assert names("dangling=true", "dangling=false") == ["lab2", "xlab3"]
+    assert names("dangling=0", "driver=local") == ["lab1"]
+    assert names("driver=loc") == []
+    for bad, words in (
+        ("dangling=maybe", "Invalid filter 'dangling=[maybe]'"),
+        ("label!=a", "Invalid filter 'label!'"),
+        ("name", 'invalid argument "name" for "-f, --filter" flag: bad format of filter'),
+    ):
+        code, _, err = cli("volume", "ls", "-f", bad)
+        assert code != 0 and words in err, bad
+
+
 def test_exit_statuses_of_lamina_failures(cli: Cli) -> None:
     code, _, err = cli("run", "--rm", "no-such-image")
     assert code == 125 and "no such image" in err

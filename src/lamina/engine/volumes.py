@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
@@ -75,26 +76,29 @@ class VolumeService:
         return self._summary(rec)
 
     def list(self, *, filters: Sequence[str] = ()) -> builtins.list[VolumeSummary]:
-        """Volumes by name; filters ``name=``, ``label=KEY[=VALUE]``, ``dangling=true|false``."""
+        """Volumes by name, filtered as Docker's ``volume ls -f``: ``name=`` a regexp,
+        ``driver=``, ``label=KEY[=VALUE]`` (every one must match), ``dangling=true|false``;
+        the values of one key match if any does."""
+        wanted = volume_filters(filters)
         out = [self._summary(r) for r in self._store.volumes.list()]
-        for f in filters:
-            key, eq, value = f.partition("=")
-            if not eq:
-                raise UsageError(f"bad filter {f!r}: want KEY=VALUE")
-            if key == "name":
-                out = [v for v in out if value in v.name]
-            elif key == "label":
-                lk, leq, lv = value.partition("=")
-                out = [v for v in out if lk in v.labels and (not leq or v.labels[lk] == lv)]
-            elif key == "dangling":
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise InvalidFilterError(f"Invalid filter 'dangling=[{value}]'")
-                want = value.lower() in ("1", "true")
-                out = [v for v in out if (not v.users) == want]
-            elif key == "driver":
-                out = [v for v in out if v.driver == value]
+        if "name" in wanted:
+            patterns = [_go_regexp(p) for p in wanted["name"]]
+            out = [v for v in out if any(p.search(v.name) for p in patterns)]
+        if "driver" in wanted:
+            out = [v for v in out if v.driver in wanted["driver"]]
+        for label in wanted.get("label", ()):
+            lk, leq, lv = label.partition("=")
+            out = [v for v in out if lk in v.labels and (not leq or v.labels[lk] == lv)]
+        if "dangling" in wanted:
+            values = set(wanted["dangling"])  # exact words, as Docker's ExactMatch
+            if values & {"true", "1"}:
+                out = [v for v in out if not v.users]
+            elif values & {"false", "0"}:
+                out = [v for v in out if v.users]
             else:
-                raise InvalidFilterError(f"Invalid filter '{key}'")
+                raise InvalidFilterError(
+                    f"Invalid filter 'dangling=[{' '.join(wanted['dangling'])}]'"
+                )
         return out
 
     def inspect(self, name: str) -> dict[str, Any]:
@@ -193,6 +197,34 @@ def data_size(directory: os.PathLike[str] | str) -> int:
                     seen.add((st.st_dev, st.st_ino))
                 total += st.st_size
     return total
+
+
+_FILTER_KEYS = ("name", "driver", "label", "dangling")
+
+
+def volume_filters(filters: Sequence[str]) -> dict[str, builtins.list[str]]:
+    """``-f KEY=VALUE`` flags by key, as Docker's CLI reads them (the key lower-cased, both
+    sides trimmed) and its daemon checks them (a key it does not know is refused)."""
+    out: dict[str, builtins.list[str]] = {}
+    for f in filters:
+        key, eq, value = f.partition("=")
+        if not eq:
+            raise UsageError(
+                f'invalid argument "{f}" for "-f, --filter" flag: '
+                "bad format of filter (expected name=value)"
+            )
+        key = key.strip().lower()
+        if key not in _FILTER_KEYS:
+            raise InvalidFilterError(f"Invalid filter '{key}'")
+        out.setdefault(key, []).append(value.strip())
+    return out
+
+
+def _go_regexp(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InvalidFilterError(f"invalid name filter {pattern!r}: {exc}") from None
 
 
 def check_volume_name(name: str) -> None:
