@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -457,6 +458,67 @@ def test_a_ulimit_the_host_cannot_grant_is_a_clear_error(lamina: Lamina) -> None
         "lacks CAP_SYS_RESOURCE to raise it",
     )
     assert lamina.out("ps", "-aq") == ""  # run --rm took the container back
+
+
+def test_volume_create_opt_mounts_the_device_while_in_use(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10: Options as given (null for a volume a container made); the tmpfs is
+    # mounted on _data while a container uses it -- shared by two at once, gone after the
+    # last -- a bind volume shows the device dir and is pre-filled into it; a bad option is
+    # the start's error (run: 125) in the kernel's words.
+    lamina.run(
+        "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m,uid=5", "tv"
+    )
+    assert lamina.out("volume", "inspect", "-f", "{{json .Options}}", "tv") == (
+        '{"device":"tmpfs","o":"size=1m,uid=5","type":"tmpfs"}\n'
+    )
+    data = lamina.root / "volumes" / "tv" / "_data"
+    out = lamina.out(
+        "run", "--rm", "-v", "tv:/t", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts"
+    )
+    assert out == "tmpfs /t tmpfs rw,relatime,size=1024k,uid=5 0 0\n"
+    assert f" {data} " not in Path("/proc/self/mountinfo").read_text()  # unmounted after
+    cid = lamina.out("run", "-d", "-v", "tv:/x", "busybox", "sleep", "100").strip()
+    try:
+        lamina.run("run", "--rm", "-v", "tv:/x", "busybox", "sh", "-c", "echo hi > /x/f")
+        assert lamina.out("exec", cid, "cat", "/x/f") == "hi\n"  # one tmpfs for both
+    finally:
+        lamina.run("rm", "-f", cid)
+    assert f" {data} " not in Path("/proc/self/mountinfo").read_text()
+    assert lamina.out("run", "--rm", "-v", "tv:/x", "busybox", "ls", "/x") == ""
+    lamina.run("volume", "rm", "tv")
+
+    device = shm_tmp / "device"
+    device.mkdir()
+    (device / "mine").write_text("keep\n")
+    opts = ["-o", "type=none", "-o", "o=bind", "-o", f"device={device}"]
+    lamina.run("volume", "create", *opts, "bv")
+    assert lamina.out("run", "--rm", "-v", "bv:/b", "busybox", "cat", "/b/mine") == "keep\n"
+    empty = shm_tmp / "empty"
+    empty.mkdir()
+    lamina.run("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={empty}", "ev")
+    lamina.run("run", "--rm", "-v", "ev:/etc", "busybox", "true")
+    assert "passwd" in {p.name for p in empty.iterdir()}  # the image's /etc copied in
+    # A mount left on _data (a crash) is undone before the volume's dirs go: the device's
+    # files are the user's.
+    subprocess.run(
+        ["mount", "--bind", str(device), str(lamina.root / "volumes/bv/_data")], check=True
+    )
+    lamina.run("volume", "rm", "bv")
+    assert (device / "mine").read_text() == "keep\n"
+
+    lamina.run("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=bogus", "bad")
+    r = lamina.run("run", "--rm", "-v", "bad:/t", "busybox", "true", check=False)
+    assert (r.returncode, r.stderr.strip()) == (
+        125,
+        f"error: error while mounting volume '{lamina.root}/volumes/bad/_data': failed to mount "
+        f"local volume: mount tmpfs:{lamina.root}/volumes/bad/_data, data: bogus: invalid argument",
+    )
+    r = lamina.run("volume", "create", "-o", "type=tmpfs", "x1", check=False)
+    assert r.stderr.strip() == 'error: create x1: missing required option: "device"'
+    lamina.run("create", "-v", "made:/m", "busybox")
+    assert lamina.out("volume", "inspect", "-f", "{{json .Options}}", "made") == "null\n"
+    lamina.run("volume", "create", "plain")
+    assert lamina.out("volume", "inspect", "-f", "{{json .Options}}", "plain") == "{}\n"
 
 
 def _mountinfo_line(target: str) -> str:

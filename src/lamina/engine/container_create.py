@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -68,7 +68,7 @@ def _add_mounts(
         anonymous = v.source is None
         name = v.source if v.source is not None else os.urandom(32).hex()
         rec, fresh = store.volumes.create(
-            name, anonymous=anonymous, labels=v.labels, options=v.driver_options
+            name, anonymous=anonymous, labels=v.labels, options=v.driver_options or None
         )
         if fresh:
             new.append(name)
@@ -135,10 +135,14 @@ def run_files(store: Store, rec: ContainerRecord) -> dict[str, Path]:
     return {f"/etc/{n}": bundle / n for n in HOST_FILES if (bundle / n).is_file()}
 
 
-def prepare_rootfs(store: Store, rec: ContainerRecord) -> None:
+def prepare_rootfs(
+    store: Store, rec: ContainerRecord, *, in_use: Callable[[str], bool] = lambda _: False
+) -> None:
     """What Docker's create makes in the rw layer (it shows in ``diff``): the working dir and
     the mount points, and Docker's copy of the image's content into a volume that is still
-    empty. Raises UsageError for a working dir that cannot be a dir (``cannot mkdir``)."""
+    empty (a ``volume create -o`` one mounted for it, then unmounted unless ``in_use(name)``:
+    a tmpfs keeps nothing, as Docker's). Raises UsageError for a working dir that cannot be a
+    dir (``cannot mkdir``)."""
     workdir = rec.config["Config"].get("WorkingDir") or "/"
     if workdir == "/" and not rec.config["Mounts"]:
         return  # nothing to make: no mount for it
@@ -150,15 +154,35 @@ def prepare_rootfs(store: Store, rec: ContainerRecord) -> None:
             if m["Type"] == "tmpfs":
                 continue  # its mount point is made at start, by the runtime (as Docker's)
             directory = m["Type"] == "volume" or Path(m["Source"]).is_dir()
+            fill = m["Type"] == "volume" and m["Destination"] not in no_copy
+            # As Docker's populateVolumes: a path the image lacks has nothing to copy (and an
+            # -o volume is then not mounted for it).
+            fill = fill and _in_rootfs(merged, m["Destination"])
             container_fs.make_mount_point(merged, m["Destination"], directory=directory)
-            if (
-                m["Type"] == "volume"
-                and m["Destination"] not in no_copy
-                and container_fs.is_empty_dir(Path(m["Source"]))
-            ):
-                container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
+            if fill:
+                _fill_volume(store, merged, m, in_use=in_use)
     finally:
         store.containers.unmount(rec)
+
+
+def _in_rootfs(root: Path, path: str) -> bool:
+    try:
+        os.close(container_fs.open_in_root(root, path, flags=os.O_PATH | os.O_CLOEXEC))
+    except OSError:
+        return False
+    return True
+
+
+def _fill_volume(
+    store: Store, merged: Path, m: dict[str, Any], *, in_use: Callable[[str], bool]
+) -> None:
+    volume = store.volumes.get(m["Name"])
+    store.volumes.activate(volume)
+    try:
+        if container_fs.is_empty_dir(Path(m["Source"])):
+            container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
+    finally:
+        store.volumes.deactivate(volume, in_use=lambda: in_use(volume.name))
 
 
 def _no_copy_destinations(host_config: dict[str, Any]) -> set[str]:

@@ -31,11 +31,13 @@ from lamina.errors import (
     ConflictError,
     ContainerNotFoundError,
     LaminaError,
+    MountError,
     NotATerminalError,
     UsageError,
 )
 from lamina.store.containers import ContainerRecord
 from lamina.store.store import Store
+from lamina.store.volumes import VolumeRecord
 
 # The services' helpers are imported by the verbs that use them (each CLI call is a new
 # process running one verb): create and start the volumes and run-time files, ps and inspect
@@ -205,7 +207,9 @@ class ContainerService:
             raise
         try:
             container_create.make_log(self._store, rec)
-            container_create.prepare_rootfs(self._store, rec)
+            container_create.prepare_rootfs(
+                self._store, rec, in_use=lambda name: self._volume_in_use(name, besides=rec.id)
+            )
         except BaseException:
             with contextlib.suppress(LaminaError):
                 self.remove(rec.id, force=True, volumes=True)
@@ -256,6 +260,13 @@ class ContainerService:
         merged = self._mount_for_run(rec)
         bundle = self._bundle(rec)
         try:
+            for volume in self._option_volumes(rec):  # -o volumes: mounted while in use
+                try:
+                    self._store.volumes.activate(volume)
+                except MountError as exc:
+                    raise MountError(
+                        f"error while mounting volume '{volume.mountpoint}': {exc}"
+                    ) from exc
             container_create.write_host_files(self._store, rec)
             spec = cc.run_spec(
                 rec.config,
@@ -371,6 +382,33 @@ class ContainerService:
         except FileNotFoundError:
             return  # not mounted for a run, or someone else released it
         self._store.containers.unmount(rec)
+        for volume in self._option_volumes(rec):
+            self._store.volumes.deactivate(
+                volume, in_use=functools.partial(self._volume_in_use, volume.name, besides=rec.id)
+            )
+
+    def _option_volumes(self, rec: ContainerRecord) -> builtins.list[VolumeRecord]:
+        """The ``volume create -o`` volumes ``rec`` mounts (their devices are mounted on the
+        host while a container uses them, as Docker's local driver mounts them)."""
+        out = []
+        for name, _ in self._store.containers.volumes(rec.id):
+            volume = self._store.volumes.find(name)
+            if volume is not None and volume.options:
+                out.append(volume)
+        return out
+
+    def _volume_in_use(self, name: str, *, besides: str) -> bool:
+        """Whether a container other than ``besides`` that mounts the volume is mounted for a
+        run (its run is not seen to be over)."""
+        for cid, _ in self._store.volumes.users(name):
+            other = self._store.containers.find(cid)
+            if (
+                cid != besides
+                and other is not None
+                and ((self._bundle(other) / RUN_MOUNT_MARK).exists())
+            ):
+                return True
+        return False
 
     def stop(
         self, ref: str, *, timeout: float | cc.StopTimeout | None = cc.StopTimeout.CONTAINER
@@ -835,13 +873,25 @@ class ContainerService:
         )
         from lamina.engine import container_fs
 
-        with self._rootfs(rec) as merged:
-            container_fs.in_view(
-                merged,
-                spec.mounts,
-                lambda points: fn(merged, points),
-                rewritten=set(host_files.values()),
-            )
+        volumes = self._option_volumes(rec)
+        try:
+            for volume in volumes:  # as Docker's cp, which mounts the container's volumes
+                self._store.volumes.activate(volume)
+            with self._rootfs(rec) as merged:
+                container_fs.in_view(
+                    merged,
+                    spec.mounts,
+                    lambda points: fn(merged, points),
+                    rewritten=set(host_files.values()),
+                )
+        finally:
+            # A running rec keeps its own; another's use keeps it too.
+            besides = "" if (self._bundle(rec) / RUN_MOUNT_MARK).exists() else rec.id
+            for volume in volumes:
+                self._store.volumes.deactivate(
+                    volume,
+                    in_use=functools.partial(self._volume_in_use, volume.name, besides=besides),
+                )
 
     def commit(
         self,

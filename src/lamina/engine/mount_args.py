@@ -230,8 +230,9 @@ def check_mount(m: Mapping[str, Any]) -> None:
                 f'plugin "{driver}" not found'
             )
         if driver_config.get("Options"):
-            # The local driver's options are not honoured yet: refused, never ignored.
-            raise UsageError(f"create {source}: volume-opt is not supported by lamina's volumes")
+            from lamina.store.volume_mount import check_options
+
+            check_options(source, driver_config["Options"])
     elif kind == "tmpfs":
         if "BindOptions" in m:
             raise _config_error(m, "field BindOptions must not be specified")

@@ -27,6 +27,7 @@ class VolumeSummary(Struct, frozen=True, kw_only=True):
     labels: Mapping[str, str]
     anonymous: bool
     users: tuple[str, ...]  # names of the containers that mount it
+    options: Mapping[str, str] | None = None  # the local driver's -o (None: a container's)
 
 
 def rfc3339_local(ts: float) -> str:
@@ -51,6 +52,16 @@ def parse_labels(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def parse_driver_options(items: Sequence[str]) -> dict[str, str]:
+    """``-o KEY=VALUE`` flags (a later key wins; ``-o KEY``: an empty value, as Docker's
+    MapOpts)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
 class VolumeService:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -64,15 +75,22 @@ class VolumeService:
             labels=dict(rec.labels),
             anonymous=rec.anonymous,
             users=tuple(n for _, n in self._store.volumes.users(rec.name)),
+            options=rec.options,
         )
 
-    def create(self, name: str | None = None, *, labels: Sequence[str] = ()) -> VolumeSummary:
+    def create(
+        self, name: str | None = None, *, labels: Sequence[str] = (), options: Sequence[str] = ()
+    ) -> VolumeSummary:
         """``docker volume create [NAME]``: a random 64-hex name when none is given; an
-        existing name is returned as is."""
+        existing name is returned as is. ``options``: the local driver's ``-o KEY=VALUE``
+        (``type``, ``device``, ``o``: mounted while a container uses the volume)."""
+        from lamina.store.volume_mount import check_options
+
         check_volume_name(name) if name is not None else None
-        rec, _ = self._store.volumes.create(
-            name if name is not None else os.urandom(32).hex(), labels=parse_labels(labels)
-        )
+        name = name if name is not None else os.urandom(32).hex()
+        opts = parse_driver_options(options)
+        check_options(name, opts)
+        rec, _ = self._store.volumes.create(name, labels=parse_labels(labels), options=opts)
         return self._summary(rec)
 
     def list(self, *, filters: Sequence[str] = ()) -> builtins.list[VolumeSummary]:
@@ -110,7 +128,7 @@ class VolumeService:
             "Labels": dict(v.labels),
             "Mountpoint": v.mountpoint,
             "Name": v.name,
-            "Options": {},
+            "Options": None if v.options is None else dict(sorted(v.options.items())),
             "Scope": "local",
         }
 

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -38,7 +38,7 @@ class VolumeRecord(Struct, frozen=True, kw_only=True):
     name: str
     created: float  # unix time the record was made
     labels: Mapping[str, str]
-    options: Mapping[str, str]
+    options: Mapping[str, str] | None  # the local driver's -o; None: made by a container
     anonymous: bool
     mountpoint: Path  # <root>/volumes/<name>/_data
     directory: Path  # <root>/volumes/<name>
@@ -99,7 +99,9 @@ class VolumeStore:
     ) -> tuple[VolumeRecord, bool]:
         """Make the volume (its dirs, then its record); return it and whether it is new. An
         existing volume of that name is returned as it is (as ``docker volume create``).
-        ``options`` are the local driver's (``-o``), kept for whoever mounts it."""
+        ``options`` are the local driver's (``-o``, checked by the caller; see
+        :mod:`lamina.store.volume_mount`): None for a volume a container made (Docker's inspect
+        shows null for it, ``{}`` for one ``volume create`` made without options)."""
         directory = self._paths.volume(name)  # validates the name
         with self._lock.hold():
             existing = self.find(name)
@@ -123,7 +125,7 @@ class VolumeStore:
                         name,
                         time.time(),
                         json.dumps(all_labels),
-                        json.dumps(dict(options or {})),
+                        json.dumps(None if options is None else dict(options)),
                         int(anonymous),
                     ),
                 )
@@ -140,10 +142,38 @@ class VolumeStore:
             if users:
                 named = ", ".join(f"{cid[:12]} ({cname})" for cid, cname in users)
                 raise ConflictError(f"remove {name}: volume is in use by container {named}")
+            if rec.options:
+                # Never rmtree through a mounted device (a bind's is the user's own dir).
+                from lamina.store.volume_mount import unmount
+
+                unmount(rec.mountpoint)
             with self._db.transaction() as c:
                 c.execute("DELETE FROM volumes WHERE name = ?", (name,))
         # Record first: a crash before the rmtree leaves a dir that a later create adopts.
         shutil.rmtree(rec.directory, ignore_errors=True)
+
+    def activate(self, rec: VolumeRecord) -> None:
+        """Mount an ``-o`` volume's device on its data dir unless it is mounted already (a
+        container is about to use it). Nothing for a plain volume. Raises MountError."""
+        if not rec.options:
+            return
+        from lamina.driver.mountinfo import is_mounted
+        from lamina.store.volume_mount import mount
+
+        with self._lock.hold():
+            if not is_mounted(rec.mountpoint):
+                mount(rec.options, rec.mountpoint)
+
+    def deactivate(self, rec: VolumeRecord, *, in_use: Callable[[], bool]) -> None:
+        """Unmount an ``-o`` volume's device unless ``in_use()`` says a container still uses
+        it (asked under the store lock, so a start that activates it cannot slip between)."""
+        if not rec.options:
+            return
+        from lamina.store.volume_mount import unmount
+
+        with self._lock.hold():
+            if not in_use():
+                unmount(rec.mountpoint)
 
     def created_at(self, rec: VolumeRecord) -> float:
         """Docker's CreatedAt source: the volume dir's ctime."""

@@ -14,6 +14,15 @@ from lamina.errors import UsageError
 @command(
     arg("--label", dest="labels", action="append", default=[], help="Set metadata (KEY=VALUE)."),
     arg("-d", "--driver", default="local", help="Only 'local' exists."),
+    arg(
+        "-o",
+        "--opt",
+        dest="options",
+        action="append",
+        default=[],
+        help="The local driver's options: type=, device=, o= (mount options), e.g. "
+        "-o type=tmpfs -o device=tmpfs -o o=size=64m.",
+    ),
     arg("name", nargs="?"),
 )
 def create(ctx: Context, args: Namespace) -> None:
@@ -21,7 +30,10 @@ def create(ctx: Context, args: Namespace) -> None:
     driver = args.driver
     if driver != "local":
         raise UsageError(f"volume driver {driver!r} is not available (only 'local')")
-    print(ctx.engine.volumes.create(args.name, labels=tuple(args.labels)).name)
+    volume = ctx.engine.volumes.create(
+        args.name, labels=tuple(args.labels), options=tuple(args.options)
+    )
+    print(volume.name)
 
 
 @command(
