@@ -10,7 +10,6 @@ takes (:mod:`lamina.engine.container_create`), so a volume is made and pre-fille
 
 from __future__ import annotations
 
-import csv
 import os
 import posixpath
 import re
@@ -57,6 +56,8 @@ def ram_in_bytes(text: str) -> int | None:
 
 def _fields(spec: str) -> list[str]:
     """The spec's comma-separated fields, read as CSV (Go's encoding/csv: ``"a,b"`` quoted)."""
+    import csv  # only for a --mount
+
     try:
         rows = list(csv.reader([spec], strict=True))
     except csv.Error as exc:

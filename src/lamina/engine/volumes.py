@@ -182,7 +182,7 @@ class VolumeService:
         from lamina.archive.apply import WhiteoutFormat, apply_layer
 
         check_volume_name(name)
-        rec, _ = self._store.volumes.create(name)
+        rec, _ = self._store.volumes.create(name, options={})  # a user's, as volume create's
         apply_layer(source, rec.mountpoint, fmt=WhiteoutFormat.APPLY)
         return self._summary(rec)
 

@@ -240,13 +240,13 @@ def rootfs_propagation(mounts: tuple[MountSpec, ...]) -> str | None:
     """The rootfs propagation a shared or slave bind needs, as Docker sets it (shared wins);
     such a bind's source must sit on a mount that is shared (or, for slave, a slave),
     else UsageError in Docker's words."""
-    from lamina.driver.mountinfo import mount_of
-
     wanted: str | None = None
     for m in mounts:
         kind = m.propagation.removeprefix("r")
         if kind not in ("shared", "slave"):
             continue
+        from lamina.driver.mountinfo import mount_of
+
         found = mount_of(m.source)
         target, tags = (
             ("/", frozenset[str]()) if found is None else (found.target, found.propagation_tags)
