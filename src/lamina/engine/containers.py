@@ -115,7 +115,11 @@ class ContainerService:
         record = self._runtime_record(rec)
         if record is None:
             return ContainerState(status=ContainerStatus.CREATED)
-        st = observed_state(record, runc_state=lambda: self.runtime.runc_state(rec.id))
+        st = observed_state(
+            record,
+            directory=self._runtime_dir(rec),
+            runc_state=lambda: self.runtime.runc_state(rec.id),
+        )
         if st.status is ContainerStatus.EXITED or st.error:
             self._release_run_mount(rec)
         return st
@@ -130,9 +134,14 @@ class ContainerService:
     def _runtime_record(self, rec: ContainerRecord) -> Record | None:
         """The runtime's record of ``rec``'s process (None: it never started), read from its
         file: ps, inspect and logs load none of the process machinery the Runtime brings."""
-        from lamina.runtime.state import SHIM_DIR, read_record
+        from lamina.runtime.state import read_record
 
-        return read_record(self._store.containers.runtime_dir / SHIM_DIR / rec.id)
+        return read_record(self._runtime_dir(rec))
+
+    def _runtime_dir(self, rec: ContainerRecord) -> Path:
+        from lamina.runtime.state import SHIM_DIR
+
+        return self._store.containers.runtime_dir / SHIM_DIR / rec.id
 
     # -- create ---------------------------------------------------------------------------
 

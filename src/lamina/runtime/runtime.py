@@ -345,7 +345,11 @@ class Runtime:
 
     def _live(self, rec: Record) -> bool:
         """Whether the container's process may still run (its shim or runc says so)."""
-        st = observed_state(rec, runc_state=lambda: self.runc_state(rec.container_id))
+        st = observed_state(
+            rec,
+            directory=self._record_dir(rec.container_id),
+            runc_state=lambda: self.runc_state(rec.container_id),
+        )
         return st.status is ContainerStatus.RUNNING
 
     def runc_state(self, container_id: str) -> dict[str, Any] | None:
@@ -355,7 +359,11 @@ class Runtime:
     def state(self, container_id: str) -> ContainerState:
         """The container's state. Raises ContainerNotFoundError if it never started here."""
         rec = self._record(container_id)
-        return observed_state(rec, runc_state=lambda: self.runc_state(container_id))
+        return observed_state(
+            rec,
+            directory=self._record_dir(container_id),
+            runc_state=lambda: self.runc_state(container_id),
+        )
 
     def logs(
         self, container_id: str, *, follow: bool = False, from_end: bool = False

@@ -92,18 +92,22 @@ def read_record(directory: Path) -> Record | None:
 
 
 def observed_state(
-    rec: Record, *, runc_state: Callable[[], Mapping[str, Any] | None]
+    rec: Record, *, directory: Path, runc_state: Callable[[], Mapping[str, Any] | None]
 ) -> ContainerState:
-    """The state ``rec`` gives, checked: a record that still says running while its shim is
-    gone is put to ``runc_state()`` (runc's own view, asked only then), and if runc does not
-    see the process either, the shim was killed before it could record the exit (``kill
-    -9``), and the state says so. Reads /proc only, so ``ps`` and ``inspect`` need none of
-    the runtime's other modules."""
+    """The state ``rec`` (read from ``directory``) gives, checked: a record that still says
+    running while its shim is gone is read again (the shim writes the exit, then exits: the
+    first read may have come just before that write), then put to ``runc_state()`` (runc's own
+    view, asked only then), and if runc does not see the process either, the shim was killed
+    before it could record the exit (``kill -9``), and the state says so. Reads /proc only,
+    so ``ps`` and ``inspect`` need none of the runtime's other modules."""
     st = rec.state
     if st.status is not ContainerStatus.RUNNING:
         return st
     if process_alive(rec.shim_pid, rec.shim_start_time):
         return _with_pause(st)
+    latest = read_record(directory)
+    if latest is not None and latest.state.status is not ContainerStatus.RUNNING:
+        return latest.state
     seen = runc_state()
     if seen is not None and seen.get("status") in ("running", "created", "paused"):
         return _with_pause(st)

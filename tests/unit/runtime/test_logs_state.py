@@ -17,6 +17,7 @@ from lamina.runtime.state import (
     ContainerState,
     ContainerStatus,
     Record,
+    observed_state,
     proc_start_time,
     process_alive,
     read_record,
@@ -126,6 +127,28 @@ def test_record_round_trip(tmp_path: Path) -> None:
     write_record(tmp_path, rec)
     assert read_record(tmp_path) == rec
     assert read_record(tmp_path / "missing") is None
+
+
+def test_an_exit_recorded_as_the_shim_leaves_is_not_taken_for_a_lost_one(tmp_path: Path) -> None:
+    # A reader read "running", then the shim wrote the exit and left: seeing the shim gone,
+    # the state is the record's new one, not "the shim died" (255; a race `wait` once hit).
+    start = proc_start_time(os.getpid())
+    assert start is not None
+    gone = dict(shim_pid=os.getpid(), shim_start_time=start + 1)  # not a live shim
+    running = Record(
+        container_id="abc",
+        bundle="/b",
+        log_path="/l",
+        state=ContainerState(status=ContainerStatus.RUNNING, pid=1),
+        **gone,
+    )
+    exited = ContainerState(status=ContainerStatus.EXITED, exit_code=137)
+    write_record(tmp_path, Record(container_id="abc", bundle="/b", log_path="/l", state=exited))
+    assert observed_state(running, directory=tmp_path, runc_state=lambda: None) == exited
+    # Still "running" on disk and unknown to runc: the shim was killed before recording.
+    write_record(tmp_path, running)
+    lost = observed_state(running, directory=tmp_path, runc_state=lambda: None)
+    assert (lost.status, lost.exit_code) == (ContainerStatus.EXITED, 255)
 
 
 def test_process_alive_checks_start_time() -> None:
