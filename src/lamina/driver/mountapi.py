@@ -251,6 +251,24 @@ def legacy_mount(
         raise OSError(code, f"mount({fs_type} -> {target}) from {cwd}: {os.strerror(code)}")
 
 
+def mount_flags(source: str, target: str, fs_type: str, *, flags: int, data: str) -> None:
+    """``mount(2)`` with the caller's own flags and option data ("" passes NULL for
+    ``source``, ``fs_type`` and ``data``: a remount or a propagation change). Raises
+    ``OSError(E2BIG)`` for data the kernel would truncate, else the call's errno."""
+    raw = os.fsencode(data)
+    if len(raw) >= PAGE_SIZE:
+        raise OSError(errno.E2BIG, f"mount options are {len(raw)} bytes (one page at most)")
+    r = _libc.mount(
+        os.fsencode(source) if source else None,
+        os.fsencode(target),
+        fs_type.encode() if fs_type else None,
+        flags,
+        raw or None,
+    )
+    if r != 0:
+        _raise(f"mount({source or fs_type} -> {target})")
+
+
 def umount(target: str, *, detach: bool = False) -> None:
     r = _libc.umount2(os.fsencode(target), MNT_DETACH if detach else 0)
     if r != 0:

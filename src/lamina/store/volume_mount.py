@@ -11,7 +11,6 @@ the answer), since only it knows which containers run.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 from collections.abc import Mapping
@@ -81,16 +80,6 @@ _FLAGS: Final = {
     "nostrictatime": (0, MS_STRICTATIME),
 }
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_ulong,
-    ctypes.c_char_p,
-]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
 
 def check_options(name: str, options: Mapping[str, str]) -> None:
     """The local driver's checks of ``volume create -o`` (validateOpts), in its words. A
@@ -121,22 +110,21 @@ def parse_options(options: str) -> tuple[int, str]:
 
 
 def _mount(source: str, target: str, fs_type: str, flags: int, data: str) -> None:
-    if _libc.mount(
-        source.encode() if source else None,
-        os.fsencode(target),
-        fs_type.encode() if fs_type else None,
-        flags,
-        data.encode() if data else None,
-    ):
-        code = ctypes.get_errno()
+    from lamina.driver import mountapi  # ctypes: only where a volume has a device
+
+    try:
+        mountapi.mount_flags(source, target, fs_type, flags=flags, data=data)
+    except OSError as exc:
         where = f"{source}:{target}" if source else target
         text = f"mount {where}"
         if flags:
             text += f", flags: {flags:#x}"
         if data:
             text += f", data: {data}"
-        reason = os.strerror(code)
-        raise MountError(f"failed to mount local volume: {text}: {reason[:1].lower()}{reason[1:]}")
+        reason = os.strerror(exc.errno or 0)
+        raise MountError(
+            f"failed to mount local volume: {text}: {reason[:1].lower()}{reason[1:]}"
+        ) from None
 
 
 def mount(options: Mapping[str, str], data_dir: Path) -> None:
@@ -161,11 +149,13 @@ def mount(options: Mapping[str, str], data_dir: Path) -> None:
 
 def unmount(data_dir: Path) -> None:
     """Unmount what is mounted on ``data_dir`` (every layer of it). Idempotent."""
+    from lamina.driver import mountapi
     from lamina.driver.mountinfo import is_mounted
 
     while is_mounted(data_dir):
-        if _libc.umount2(os.fsencode(data_dir), 0):
-            code = ctypes.get_errno()
-            if code == errno.EINVAL:  # not a mount point after all
+        try:
+            mountapi.umount(str(data_dir))
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # not a mount point after all
                 return
-            raise MountError(f"unmount {data_dir}: {os.strerror(code)}")
+            raise MountError(f"unmount {data_dir}: {os.strerror(exc.errno or 0)}") from None
