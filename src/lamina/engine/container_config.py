@@ -30,6 +30,7 @@ class StopTimeout(enum.Enum):
     CONTAINER = "container"
 
 
+DEFAULT_SHM_SIZE: Final = 64 << 20  # Docker's: HostConfig.ShmSize 67108864 unless given
 DEFAULT_STOP_TIMEOUT: Final = 10  # seconds: Docker's, for a container without --stop-timeout
 
 _NETWORKS: Final = ("none", "host")  # lamina.runtime.NetworkMode values
@@ -325,15 +326,23 @@ def host_config(
     for opt in opts.security_opt:
         if opt not in (*_NO_NEW_PRIVS, "no-new-privileges:false", "no-new-privileges=false"):
             raise UsageError(f"unsupported --security-opt {opt!r}")
-    from lamina.engine import dns_args
+    # Each flag's module loads only when the flag is given (a CLI process per command).
+    extra_hosts: list[str] = []
+    dns: list[str] = []
+    dns_search: list[str] = []
+    if opts.add_host or opts.dns or opts.dns_search:
+        from lamina.engine import dns_args
 
-    extra_hosts = [dns_args.check_extra_host(h) for h in opts.add_host]
-    dns = [dns_args.check_dns(ip) for ip in opts.dns]
-    dns_search = [dns_args.check_dns_search(d) for d in opts.dns_search]
-    from lamina.engine import limit_args
+        extra_hosts = [dns_args.check_extra_host(h) for h in opts.add_host]
+        dns = [dns_args.check_dns(ip) for ip in opts.dns]
+        dns_search = [dns_args.check_dns_search(d) for d in opts.dns_search]
+    ulimits = None
+    shm_size = DEFAULT_SHM_SIZE
+    if opts.ulimits or opts.shm_size:
+        from lamina.engine import limit_args
 
-    ulimits = limit_args.merged_ulimits(opts.ulimits)
-    shm_size = limit_args.parse_shm_size(opts.shm_size or "0")
+        ulimits = limit_args.merged_ulimits(opts.ulimits)
+        shm_size = limit_args.parse_shm_size(opts.shm_size or "0")
     return {
         "Binds": list(binds) or None,
         "ContainerIDFile": "",

@@ -187,6 +187,8 @@ def _fill_volume(
 
 def _no_copy_destinations(host_config: dict[str, Any]) -> set[str]:
     """Where a ``--mount ...,volume-nocopy`` volume is: Docker leaves it as it is."""
+    if not host_config.get("Mounts"):
+        return set()
     from lamina.engine.mount_args import destination
 
     return {

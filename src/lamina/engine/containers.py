@@ -157,18 +157,24 @@ class ContainerService:
         path, args = cc.command_of(opts, image_cfg)
         containers = self._store.containers
         name = opts.name or random_name(taken=self._name_taken)
-        from lamina.engine import mount_args
-
         vol_args = [cc.parse_volume(v) for v in opts.volumes]
-        tmpfs = dict(mount_args.parse_tmpfs(t) for t in opts.tmpfs)
-        long_mounts = [mount_args.parse_mount(m) for m in opts.mounts]
-        for m in long_mounts:
-            mount_args.check_mount(m)
-        vol_args = cc.merged_volumes(
-            [*vol_args, *(mount_args.volume_arg(m) for m in long_mounts if m["Type"] != "tmpfs")],
-            tmpfs=[mount_args.destination({"Target": d}) for d in tmpfs],
-            tmpfs_mounts=[mount_args.destination(m) for m in long_mounts if m["Type"] == "tmpfs"],
-        )
+        tmpfs: dict[str, str] = {}
+        long_mounts: builtins.list[dict[str, Any]] = []
+        tmpfs_at: builtins.list[str] = []  # --tmpfs destinations
+        tmpfs_mounts_at: builtins.list[str] = []  # --mount type=tmpfs ones
+        if opts.tmpfs or opts.mounts:  # mount_args loads only for these flags
+            from lamina.engine import mount_args
+
+            tmpfs = dict(mount_args.parse_tmpfs(t) for t in opts.tmpfs)
+            long_mounts = [mount_args.parse_mount(m) for m in opts.mounts]
+            for m in long_mounts:
+                mount_args.check_mount(m)
+            vol_args += [mount_args.volume_arg(m) for m in long_mounts if m["Type"] != "tmpfs"]
+            tmpfs_at = [mount_args.destination({"Target": d}) for d in tmpfs]
+            tmpfs_mounts_at = [
+                mount_args.destination(m) for m in long_mounts if m["Type"] == "tmpfs"
+            ]
+        vol_args = cc.merged_volumes(vol_args, tmpfs=tmpfs_at, tmpfs_mounts=tmpfs_mounts_at)
         for v in vol_args:
             if v.is_bind and not os.path.exists(v.source or ""):
                 raise UsageError(
@@ -197,7 +203,10 @@ class ContainerService:
             opts, binds=[v for v in opts.volumes if ":" in v], mounts=long_mounts, tmpfs=tmpfs
         )
         mounts, links, new_volumes = container_create.volume_mounts(self._store, vol_args)
-        mounts += [mount_args.tmpfs_mount_point(m) for m in long_mounts if m["Type"] == "tmpfs"]
+        if long_mounts:
+            from lamina.engine.mount_args import tmpfs_mount_point
+
+            mounts += [tmpfs_mount_point(m) for m in long_mounts if m["Type"] == "tmpfs"]
         stored: dict[str, Any] = {"Path": path, "Args": args, "Config": config}
         stored.update(HostConfig=host, Mounts=mounts)
         try:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from lamina.engine.container_config import DEFAULT_SHM_SIZE
 from lamina.errors import UsageError
 
 # go-units' ulimitNameMapping: the names --ulimit takes (lower case only).
@@ -28,7 +29,6 @@ ULIMIT_NAMES: Final = (
     "sigpending",
     "stack",
 )
-DEFAULT_SHM_SIZE: Final = 64 << 20  # Docker's: HostConfig.ShmSize 67108864 unless given
 _INT: Final = re.compile(r"^[+-]?\d+$")
 _INT64: Final = 1 << 63
 

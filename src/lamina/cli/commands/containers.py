@@ -172,13 +172,19 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
     labels = [
         lb for f in args.label_files for lb in read_kv_file(f, what="label file") if "=" in lb
     ]
-    from lamina.engine import container_resources as res
+    limits = {"memory": 0, "memory_swap": 0, "nano_cpus": 0}
+    if args.memory is not None or args.memory_swap is not None or args.cpus is not None:
+        from lamina.engine import container_resources as res  # only for these flags
 
+        if args.memory is not None:
+            limits["memory"] = res.parse_bytes(args.memory)
+        if args.memory_swap is not None:
+            limits["memory_swap"] = res.parse_swap(args.memory_swap)
+        if args.cpus is not None:
+            limits["nano_cpus"] = res.parse_cpus(args.cpus)
     _warn_on_localhost_dns(args.dns)
     return CreateOptions(
-        memory=res.parse_bytes(args.memory) if args.memory is not None else 0,
-        memory_swap=res.parse_swap(args.memory_swap) if args.memory_swap is not None else 0,
-        nano_cpus=res.parse_cpus(args.cpus) if args.cpus is not None else 0,
+        **limits,
         cpu_shares=args.cpu_shares,
         pids_limit=args.pids_limit,
         image=args.image,
