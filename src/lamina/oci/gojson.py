@@ -10,6 +10,7 @@ Loaded documents are never re-encoded (their digests are over the original bytes
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Final
 
@@ -53,19 +54,42 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _NumberError(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> Any:
+    raise _NumberError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NumberError(f"{text[:40]} is out of range for a float64")
+    return value
+
+
 def decode_object(raw: bytes, *, what: str) -> dict[str, Any]:
     """Parse ``raw`` as one JSON object, else :class:`InvalidManifestError` naming ``what``.
 
     Duplicate keys are refused: Go keeps the last one and other parsers the first, so a document
-    with duplicates can mean different things to different readers.
+    with duplicates can mean different things to different readers. So are what Go's decoder
+    refuses and Python's would keep: ``NaN``/``Infinity`` (not JSON; ``encode_json`` could not
+    write them back) and numbers beyond float64 (``1e400``); an integer of more digits than
+    CPython converts (4300) is refused too (it raised a bare ValueError: exit 70).
     """
     try:
-        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        obj = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite,
+        )
     except UnicodeDecodeError as exc:
         raise InvalidManifestError(f"{what} is not UTF-8: {exc}") from exc
     except _DuplicateKeyError as exc:
         raise InvalidManifestError(f"{what} has the key {exc.args[0]!r} twice") from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, _NumberError, int digits
         raise InvalidManifestError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise InvalidManifestError(f"{what} is not a JSON object")

@@ -119,6 +119,12 @@ def _cfg(**kw: Any) -> bytes:
         (_cfg(config={"Env": "A=1"}), InvalidManifestError),
         (_cfg(config={"Labels": {"a": 1}}), InvalidManifestError),
         (b"[]", InvalidManifestError),
+        # What Go's decoder refuses and Python's kept: exit 70 for the digits, NaN and 1e400
+        # stored, then unwritable by encode_json (allow_nan=False) when a commit re-encoded it.
+        (_cfg(x="<>").replace(b'"<>"', b"9" * 5000), InvalidManifestError),
+        (_cfg(x="<>").replace(b'"<>"', b"NaN"), InvalidManifestError),
+        (_cfg(x="<>").replace(b'"<>"', b"-Infinity"), InvalidManifestError),
+        (_cfg(config={"StopTimeout": "<>"}).replace(b'"<>"', b"1e400"), InvalidManifestError),
     ],
 )
 def test_invalid(raw: bytes, error: type[InvalidContentError]) -> None:
