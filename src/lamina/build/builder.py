@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -36,6 +35,7 @@ from lamina.image.model import Image
 from lamina.oci import mediatype
 from lamina.oci.config import History, format_time, new_config
 from lamina.oci.descriptor import Descriptor
+from lamina.oci.gojson import decode_object
 from lamina.oci.manifest import Manifest
 from lamina.store.buildcache import BuildCache
 from lamina.store.layers import LayerRecord
@@ -155,7 +155,7 @@ class Builder:
     def adopt(self, state: StageState, image_id: Digest) -> None:
         """Continue from a cached step's image."""
         rec = self.store.images.get(image_id)
-        doc = json.loads(self.store.blobs.read_bytes(image_id))
+        doc = decode_object(self.store.blobs.read_bytes(image_id), what="image config")
         state.history = [History.from_json(h) for h in doc.get("history") or []]
         state.doc = {k: v for k, v in doc.items() if k not in ("history", "rootfs", "created")}
         state.layers = [self.store.layers.get(c) for c in rec.layers]

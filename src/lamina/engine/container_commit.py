@@ -9,10 +9,9 @@ container's Cmd, Env, ...), with ``-c`` changes applied and one history entry ap
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 from lamina.build.changes import apply_changes
 from lamina.digest import Digest
@@ -21,6 +20,7 @@ from lamina.engine.images import now_rfc3339, stored_manifest
 from lamina.oci import mediatype
 from lamina.oci import reference as oci_reference
 from lamina.oci.config import History, new_config
+from lamina.oci.gojson import decode_object
 from lamina.store.buildcache import BuildCache
 from lamina.store.containers import ContainerRecord
 from lamina.store.images import ImageRecord
@@ -51,7 +51,7 @@ def commit(
     changes: Sequence[str],
 ) -> ImageRecord:
     name = oci_reference.normalize(reference) if reference else None
-    base_cfg: dict[str, Any] = json.loads(store.blobs.read_bytes(image.id))
+    base_cfg = decode_object(store.blobs.read_bytes(image.id), what="image config")
     with tempfile.TemporaryFile(dir=store.paths.tmp) as spool:
         store.containers.diff_tar(rec, spool)
         spool.seek(0)

@@ -21,6 +21,7 @@ from lamina.errors import (
 )
 from lamina.oci import mediatype, reference
 from lamina.oci.descriptor import Platform
+from lamina.oci.gojson import decode_object
 from lamina.store.buildcache import BuildCache
 from lamina.store.images import ImageRecord
 from lamina.store.layers import LayerRecord
@@ -104,7 +105,7 @@ class ImageService:
     # -- queries --------------------------------------------------------------------------
 
     def config(self, rec: ImageRecord) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self._store.blobs.read_bytes(rec.id))
+        data = decode_object(self._store.blobs.read_bytes(rec.id), what="image config")
         return data
 
     def list(
@@ -218,7 +219,7 @@ class ImageService:
         return _Outside(
             image_id=image.image_id,
             names=tuple(names),
-            config=json.loads(image.raw_config),
+            config=decode_object(image.raw_config, what="image config"),
             sizes=tuple(layer.content_size for layer in stack.layers),
         )
 

@@ -41,7 +41,14 @@ summary{cursor:pointer;color:#1d4ed8}
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """``value`` as HTML text. A path that is not UTF-8 (its bytes kept as surrogate escapes)
+    shows those bytes as ``\\xNN``: written as they are, the page could not be encoded."""
+    text = str(value)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return html.escape(text, quote=True)
 
 
 def _size(n: float) -> str:

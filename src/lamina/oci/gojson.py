@@ -69,6 +69,41 @@ def _finite(text: str) -> float:
     return value
 
 
+# A \uD800-\uDFFF escape (maybe preceded by escaped backslashes, hence the false positives a
+# cheap test may have): only documents that match are walked for lone surrogates.
+_SURROGATE_ESCAPE_RE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _go_strings(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with every lone surrogate in its strings (keys too) replaced by U+FFFD, as Go's
+    decoder replaces an unpaired ``\\ud800`` escape: Python keeps it, and a str holding one
+    cannot be encoded, so any verb that printed or used it as a path exited 70. Iterative:
+    a document nests as deep as the decoder allowed."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            return _LONE_SURROGATE_RE.sub("\ufffd", value)
+        if isinstance(value, dict):
+            fixed = {fix(k): v for k, v in value.items()}
+            if len(fixed) != len(value):  # two keys that differed only in lone surrogates
+                raise _DuplicateKeyError(next(k for k in fixed if "\ufffd" in k))
+            stack.append(fixed)
+            return fixed
+        if isinstance(value, list):
+            stack.append(value)
+        return value
+
+    stack: list[Any] = []
+    root: dict[str, Any] = fix(obj)
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            node[key] = fix(value)
+    return root
+
+
 def decode_object(raw: bytes, *, what: str) -> dict[str, Any]:
     """Parse ``raw`` as one JSON object, else :class:`InvalidManifestError` naming ``what``.
 
@@ -79,7 +114,7 @@ def decode_object(raw: bytes, *, what: str) -> dict[str, Any]:
     CPython converts (4300) is refused too (it raised a bare ValueError: exit 70).
     """
     try:
-        obj = json.loads(
+        obj: Any = json.loads(
             raw.decode("utf-8"),
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constants,
@@ -93,4 +128,9 @@ def decode_object(raw: bytes, *, what: str) -> dict[str, Any]:
         raise InvalidManifestError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise InvalidManifestError(f"{what} is not a JSON object")
+    if _SURROGATE_ESCAPE_RE.search(raw):
+        try:
+            return _go_strings(obj)
+        except _DuplicateKeyError as exc:
+            raise InvalidManifestError(f"{what} has the key {exc.args[0]!r} twice") from exc
     return obj

@@ -1,0 +1,118 @@
+"""Hostile images as a user meets them: ``load -i`` of a generated docker-archive, then the verbs
+that read it. Each input is built here (no binary fixtures); every verb must either work or
+refuse with an error, never exit 70, and a refused load leaves the store as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from in_process import Cli
+
+pytestmark = [pytest.mark.needs_root]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, data: bytes = b"") -> None:
+    info.size = len(data)
+    info.mtime = 1_700_000_000
+    tar.addfile(info, io.BytesIO(data))
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    """A layer of regular files (names may be surrogate-escaped bytes: written as those bytes)."""
+    buf = io.BytesIO()
+    with tarfile.open(
+        fileobj=buf, mode="w", format=tarfile.PAX_FORMAT, errors="surrogateescape"
+    ) as tar:
+        for name, data in files.items():
+            _add(tar, tarfile.TarInfo(name), data)
+    return buf.getvalue()
+
+
+def config_bytes(layers: Sequence[bytes], **extra: object) -> bytes:
+    doc: dict[str, object] = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{_sha(la)}" for la in layers]},
+        "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
+    }
+    doc.update(extra)
+    return json.dumps(doc).encode()
+
+
+def docker_archive(
+    path: Path, layers: Sequence[bytes], *, config: bytes | None = None, tag: str = "evil:1"
+) -> Path:
+    raw = config if config is not None else config_bytes(layers)
+    manifest = [
+        {
+            "Config": f"{_sha(raw)}.json",
+            "RepoTags": [tag],
+            "Layers": [f"{_sha(la)}.tar" for la in layers],
+        }
+    ]
+    with tarfile.open(path, "w") as tar:
+        _add(tar, tarfile.TarInfo("manifest.json"), json.dumps(manifest).encode())
+        _add(tar, tarfile.TarInfo(f"{_sha(raw)}.json"), raw)
+        for la in dict.fromkeys(layers):
+            _add(tar, tarfile.TarInfo(f"{_sha(la)}.tar"), la)
+    return path
+
+
+@pytest.fixture
+def cli(shm_tmp: Path, capfd: pytest.CaptureFixture[str]) -> Cli:
+    # capfd, not capsys: output goes through a real UTF-8 stream, as in a terminal or a pipe.
+    return Cli(shm_tmp / "root", capfd, driver="vfs")
+
+
+BASE = layer_tar({"bin/sh": b"#!x", "etc/passwd": b"root:x:0:0::/:/bin/sh\n"})
+
+
+def test_lone_surrogate_escapes_in_a_config_read_as_go_reads_them(cli: Cli, shm_tmp: Path) -> None:
+    """``"\\ud800"`` is valid JSON; Python kept the lone surrogate, which no stream or path can
+    encode: inspect, history, layers, trace, secrets, report and create all exited 70. Go's
+    decoder (Docker's) reads it as U+FFFD."""
+    evil = "\\ud800x\\udfff"
+    raw = config_bytes(
+        [BASE],
+        author="@",
+        config={"Cmd": ["/bin/sh"], "User": "@", "WorkingDir": "/@", "Env": ["A=@"],
+                "Labels": {"@": "@"}},
+        history=[{"created_by": "@", "comment": "@"}],
+    ).replace(b"@", evil.encode())  # fmt: skip
+    docker_archive(shm_tmp / "a.tar", [BASE], config=raw)
+    cli.ok("load", "-q", "-i", str(shm_tmp / "a.tar"))
+    assert "\ufffdx\ufffd" in cli.ok("history", "--no-trunc", "evil:1")
+    cfg = json.loads(cli.ok("inspect", "-f", "{{json .Config}}", "evil:1"))
+    assert cfg["Labels"] == {"\ufffdx\ufffd": "\ufffdx\ufffd"}
+    assert cfg["WorkingDir"] == "/\ufffdx\ufffd"
+    for verb in (["layers"], ["trace"], ["secrets"], ["tree"]):
+        args = [*verb, "evil:1", *(["/bin/sh"] if verb == ["trace"] else [])]
+        cli.ok(*args)
+    cli.ok("report", "-o", str(shm_tmp / "r.html"), "evil:1")
+    cid = cli.ok("create", "evil:1").strip()
+    cli.ok("commit", cid, "evil:2")
+    assert "\ufffdx\ufffd" in cli.ok("history", "--no-trunc", "evil:2")
+    cli.ok("rm", cid)
+
+
+def test_report_of_a_path_that_is_not_utf8(cli: Cli, shm_tmp: Path) -> None:
+    """A layer's names are bytes; one that is not UTF-8 made ``report`` exit 70 (the page was
+    encoded strictly). The page shows the bytes as ``\\xNN``."""
+    layer = layer_tar({"bin/sh": b"#!x", "caf\udce9": b"x", "\udcff/\udcfe": b"y"})
+    docker_archive(shm_tmp / "a.tar", [layer])
+    cli.ok("load", "-q", "-i", str(shm_tmp / "a.tar"))
+    cli.ok("report", "-o", str(shm_tmp / "r.html"), "evil:1")
+    page = (shm_tmp / "r.html").read_text(encoding="utf-8")
+    assert "caf\\xe9" in page
+    assert "\\xff/\\xfe" in page or "\\xfe" in page
