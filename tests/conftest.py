@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from lamina.atomic import remove_tree
+
 REQUIRE_ALL = os.environ.get("LAMINA_REQUIRE_ALL") == "1"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "fixtures"
@@ -78,7 +80,7 @@ def shm_tmp() -> Iterator[Path]:
         # A test that failed mid-way may leave mounts below; never rmtree through a mount.
         for target in sorted(_mounts_under(d), key=len, reverse=True):
             subprocess.run(["umount", "-l", target], capture_output=True, check=False)
-        shutil.rmtree(d, ignore_errors=True)
+        remove_tree(d, ignore_errors=True)  # tests may leave trees thousands of levels deep
 
 
 def _mounts_under(d: Path) -> list[str]:

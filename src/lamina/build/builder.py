@@ -19,12 +19,12 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
+from lamina.atomic import remove_tree
 from lamina.build.builder_steps import Steps
 from lamina.build.parser import parse
 from lamina.build.request import BuildRequest, BuildResult, CachePolicy, RunOutput
@@ -207,7 +207,7 @@ class Builder:
         try:
             yield path
         finally:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path, ignore_errors=True)
             os.close(fd)
 
 

@@ -15,7 +15,6 @@ import collections
 import contextlib
 import os
 import re
-import shutil
 import stat
 import sys
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from typing import Final
 
 from msgspec import Struct
 
+from lamina.atomic import remove_tree
 from lamina.build.instructions import Mount, MountType
 from lamina.build.request import RunOutput
 from lamina.digest import Digest
@@ -212,4 +212,4 @@ def run_step(
         with contextlib.suppress(LaminaError):
             runtime.delete(container_id, force=True)
         _remove_stubs(rootfs, stubs)
-        shutil.rmtree(bundle, ignore_errors=True)
+        remove_tree(bundle, ignore_errors=True)

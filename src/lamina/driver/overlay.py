@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from lamina.atomic import remove_tree
 from lamina.driver import mountinfo
 from lamina.driver.base import LayerApplier, MountRefs, check_layer_id
 from lamina.errors import (
@@ -229,15 +230,12 @@ class OverlayDriver(LayerApplier):
                     raise ConflictError(f"overlay layer {layer_id} already exists") from exc
                 raise
         except BaseException:
-            import shutil  # lazily: see lamina.store.lock.sweep_temp
-
-            shutil.rmtree(stage, ignore_errors=True)
+            remove_tree(stage, ignore_errors=True)
             raise
         os.symlink(f"../{layer_id}/diff", self.home / LINK_DIR / short)
         return final / "diff"
 
     def remove(self, layer_id: str) -> None:
-        import shutil  # lazily: see lamina.store.lock.sweep_temp
 
         d = self._dir(layer_id)
         if not d.is_dir():
@@ -252,7 +250,7 @@ class OverlayDriver(LayerApplier):
             return  # removed concurrently
         with contextlib.suppress(FileNotFoundError, OSError):
             os.unlink(self.home / LINK_DIR / (trash / "link").read_text().strip())
-        shutil.rmtree(trash)
+        remove_tree(trash)
 
     # -- mounting ---------------------------------------------------------------------------
 
@@ -441,9 +439,8 @@ class OverlayDriver(LayerApplier):
                 continue
             for m in reversed(mountinfo.mounts_under(d)):
                 _umount(Path(m.target))
-            import shutil  # lazily: see lamina.store.lock.sweep_temp
 
-            shutil.rmtree(d, ignore_errors=True)
+            remove_tree(d, ignore_errors=True)
             if not entry.name.startswith("."):  # not a create/remove left half-done
                 removed.append(entry.name)
         links = self.home / LINK_DIR

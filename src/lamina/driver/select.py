@@ -14,6 +14,7 @@ from pathlib import Path
 
 from msgspec import Struct
 
+from lamina.atomic import remove_tree
 from lamina.driver.base import Driver
 from lamina.driver.overlay import OverlayDriver
 from lamina.driver.vfs import VfsDriver
@@ -48,7 +49,6 @@ def _module_param(name: str) -> str:
 @functools.cache
 def probe_overlay(home: Path) -> OverlayProbe:
     """Can overlay mount here? Cached per process and home (costs about a millisecond)."""
-    import shutil  # see lamina.store.lock.sweep_temp
 
     from lamina.driver import mountapi  # ctypes: see OverlayDriver._mount
 
@@ -78,7 +78,7 @@ def probe_overlay(home: Path) -> OverlayProbe:
     except (OSError, LaminaError) as exc:
         return result(False, str(exc))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch, ignore_errors=True)
 
 
 def _has_layers(home: Path) -> bool:

@@ -28,7 +28,6 @@ import math
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import time
@@ -36,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from lamina.atomic import remove_tree
 from lamina.errors import ContainerNotFoundError, NotATerminalError, UsageError
 from lamina.runtime import console, shim
 from lamina.runtime.defaults import DEFAULT_PATH
@@ -136,7 +136,7 @@ class Runtime:
         if self._runc.exists(container_id):  # left behind by a shim that was killed
             with contextlib.suppress(RuncError):
                 self._runc.delete(container_id, force=True)
-        shutil.rmtree(record_dir, ignore_errors=True)
+        remove_tree(record_dir, ignore_errors=True)
         record_dir.mkdir(mode=0o700, parents=True)
         bundle = bundle.resolve()
         log_path = bundle / f"{container_id}-json.log"
@@ -502,4 +502,4 @@ class Runtime:
             self._wait_exit(rec, _KILL_WAIT)
         if self._runc.exists(container_id):
             self._runc.delete(container_id, force=True)
-        shutil.rmtree(record_dir, ignore_errors=True)
+        remove_tree(record_dir, ignore_errors=True)

@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 from msgspec import Struct
 
+from lamina.atomic import remove_tree
 from lamina.digest import Digest
 from lamina.driver.base import Driver
 from lamina.errors import (
@@ -330,19 +331,17 @@ class ContainerStore(ImageUsers):
         self._driver.create(mount_id, parent=init_id, writable=True)
 
     def _discard(self, cid: str, mount_id: str) -> None:
-        import shutil  # lazily: see lamina.store.lock.sweep_temp
 
         for layer in (mount_id, mount_id + INIT_SUFFIX):
             if self._driver.exists(layer):
                 self._driver.remove(layer)
-        shutil.rmtree(self._paths.container(cid), ignore_errors=True)
+        remove_tree(self._paths.container(cid), ignore_errors=True)
         with self._db.transaction() as c:
             c.execute("DELETE FROM containers WHERE id = ?", (cid,))
 
     def remove(self, rec: ContainerRecord) -> None:
         """Delete the row (its volume links with it), then the layers and the bundle dir.
         Raises LayerInUseError while the rw layer is mounted."""
-        import shutil  # lazily: see lamina.store.lock.sweep_temp
 
         with self._lock.hold():
             if self._driver.exists(rec.mount_id) and self._driver.mount_count(rec.mount_id):
@@ -354,7 +353,7 @@ class ContainerStore(ImageUsers):
             # Row first: a crash now leaves dirs no row claims, which recovery removes.
             self._driver.remove(rec.mount_id)
             self._driver.remove(rec.init_id)
-            shutil.rmtree(self._paths.container(rec.id), ignore_errors=True)
+            remove_tree(self._paths.container(rec.id), ignore_errors=True)
 
     def recover(self) -> builtins.list[str]:
         """Drop rows whose creator died mid-create and bundle dirs without a row; the caller
@@ -374,9 +373,7 @@ class ContainerStore(ImageUsers):
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(self._paths.containers):
                 if _ID_RE.fullmatch(entry.name) and entry.name not in ids:
-                    import shutil  # lazily: see lamina.store.lock.sweep_temp
-
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    remove_tree(entry.path, ignore_errors=True)
         return dead
 
     # -- the rw layer ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Final
 
 from msgspec import Struct
 
+from lamina.atomic import remove_tree
 from lamina.errors import StoreError
 
 _CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
@@ -159,9 +160,7 @@ def sweep_temp(tmp_dir: Path) -> list[str]:
             except BlockingIOError:
                 continue  # a live writer holds it
             if os.path.isdir(path) and not os.path.islink(path):
-                import shutil  # imports bz2 and lzma (~1.5 ms): loaded only to remove a tree
-
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path, ignore_errors=True)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)

@@ -20,6 +20,7 @@ from typing import Final
 
 from msgspec import Struct
 
+from lamina.atomic import remove_tree
 from lamina.errors import ConflictError, VolumeNotFoundError
 from lamina.store.db import Database
 from lamina.store.lock import StoreLock
@@ -134,7 +135,6 @@ class VolumeStore:
     def remove(self, name: str) -> None:
         """Delete the record, then the dirs. Raises ConflictError naming the containers that
         use it, VolumeNotFoundError when there is no such volume."""
-        import shutil  # lazily: see lamina.store.lock.sweep_temp
 
         with self._lock.hold():
             rec = self.get(name)
@@ -150,7 +150,7 @@ class VolumeStore:
             with self._db.transaction() as c:
                 c.execute("DELETE FROM volumes WHERE name = ?", (name,))
         # Record first: a crash before the rmtree leaves a dir that a later create adopts.
-        shutil.rmtree(rec.directory, ignore_errors=True)
+        remove_tree(rec.directory, ignore_errors=True)
 
     def activate(self, rec: VolumeRecord) -> None:
         """Mount an ``-o`` volume's device on its data dir unless it is mounted already (a

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from lamina.archive.compression import Compression, open_compressor
+from lamina.atomic import remove_tree
 from lamina.digest import Digest, Hasher
 from lamina.errors import UnsupportedMediaTypeError
 from lamina.image.base import ImageBase
@@ -159,7 +160,7 @@ def recompressed(
             done = {d: f.result() for d, f in futures.items()}
         yield RecompressedImage(image, [done.get(layer.digest, layer) for layer in source_layers])
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
