@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,3 +117,44 @@ def test_report_of_a_path_that_is_not_utf8(cli: Cli, shm_tmp: Path) -> None:
     page = (shm_tmp / "r.html").read_text(encoding="utf-8")
     assert "caf\\xe9" in page
     assert "\\xff/\\xfe" in page or "\\xfe" in page
+
+
+@pytest.mark.parametrize(
+    "driver", ["vfs", pytest.param("overlay", marks=pytest.mark.needs_overlay)]
+)
+def test_a_container_tree_thousands_of_levels_deep(
+    shm_tmp: Path, capfd: pytest.CaptureFixture[str], driver: str
+) -> None:
+    """What ``mkdir d; cd d`` in a loop leaves in a container. Docker lists it in ``diff`` and
+    exports it. lamina's diff, export and commit walks recursed (RecursionError: exit 70), and
+    so did removing it: ``rm`` crashed after renaming the layer aside, and every later command
+    then crashed in Store.open's recovery of that dir (the store was unusable)."""
+    cli = Cli(shm_tmp / "root", capfd, driver=driver)
+    docker_archive(shm_tmp / "a.tar", [BASE])
+    cli.ok("load", "-q", "-i", str(shm_tmp / "a.tar"))
+    cid = cli.ok("create", "evil:1").strip()
+    merged = Path(cli.ok("mount", cid).strip())
+    depth = 3000
+    fd = os.open(merged, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+    finally:
+        os.close(fd)
+    cli.ok("umount", cid)
+    diff = cli.ok("diff", cid).splitlines()
+    assert len(diff) == depth
+    assert diff[-1] == "A " + "/d" * depth
+    cli.ok("export", "-o", str(shm_tmp / "c.tar"), cid)
+    with tarfile.open(shm_tmp / "c.tar") as tf:
+        assert sum(1 for m in tf if m.name.split("/")[0] == "d") == depth
+    # A layer deeper than lamina's max_depth (256) is refused when it is committed.
+    code, _, err = cli("commit", cid, "deep:1")
+    assert code == 1
+    assert "max_depth" in err
+    cli.ok("rm", cid)
+    assert cli.ok("ps", "-aq") == ""
+    assert cli.ok("images", "-q") != ""

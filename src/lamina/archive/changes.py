@@ -8,6 +8,11 @@ checked against the inode that was scanned, so a running container swapping path
 cannot make the diff read outside the tree.
 
 Callbacks (``exists_below``, ``lookup_below``, ``list_below``) take relative paths (``"etc/x"``).
+
+Every walk is iterative and holds one directory fd (:class:`_Cursor`): a container can make a
+tree thousands of levels deep (``mkdir d; cd d`` in a loop), which made the recursive walks a
+RecursionError (exit 70) past ~1,000 levels, and an fd per level would run into the open-file
+limit soon after. Docker's walks (Go, growing stacks) list such a tree.
 """
 
 from __future__ import annotations
@@ -89,38 +94,85 @@ def _read_xattrs(dir_fd: int, name: str) -> dict[str, bytes]:
         raise
 
 
-def _scan_dir(dir_fd: int, node: _Node) -> None:
+class _Cursor:
+    """The one open directory fd of a depth-first walk over a scanned tree. :meth:`down` opens
+    a child by name, :meth:`up` the parent by ``..``; each checks the dir it reaches is the
+    inode that was scanned there, so a running container renaming dirs meanwhile cannot lead
+    the walk elsewhere (a DriverError instead). Use as a context manager."""
+
+    def __init__(self, root: Path) -> None:
+        self.fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        self._path: list[_Node] = []
+
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def _move(self, name: str, expected: _Node) -> None:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (expected.st.st_dev, expected.st.st_ino):
+            os.close(fd)
+            raise DriverError(f"{expected.path!r} was replaced while the tree was being read")
+        os.close(self.fd)
+        self.fd = fd
+
+    def down(self, parent: _Node, child: _Node) -> None:
+        self._move(child.path.rpartition("/")[2], child)
+        self._path.append(parent)
+
+    def up(self) -> None:
+        self._move("..", self._path.pop())
+
+
+def _fill(dir_fd: int, node: _Node) -> None:
+    """``node.children`` from the dir ``dir_fd`` (lstat, xattrs, link targets; one level)."""
     node.children = {}
     for name in sorted(os.listdir(dir_fd), key=os.fsencode):
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         child = _Node(_child(node.path, name), st, _read_xattrs(dir_fd, name))
         if stat.S_ISLNK(st.st_mode):
             child.target = os.readlink(name, dir_fd=dir_fd)
-        elif stat.S_ISDIR(st.st_mode):
-            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-            try:
-                _scan_dir(fd, child)
-            finally:
-                os.close(fd)
         node.children[name] = child
 
 
+def _subdirs(node: _Node) -> Iterator[_Node]:
+    return (c for c in (node.children or {}).values() if c.is_dir)
+
+
 def _scan(root: Path) -> _Node:
-    fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
-    try:
-        node = _Node("", os.fstat(fd), {})
-        _scan_dir(fd, node)
-    finally:
-        os.close(fd)
-    _link_peers(node)
-    return node
+    with _Cursor(root) as cursor:
+        top = _Node("", os.fstat(cursor.fd), {})
+        _fill(cursor.fd, top)
+        stack = [(top, _subdirs(top))]
+        while stack:
+            parent, pending = stack[-1]
+            child = next(pending, None)
+            if child is None:
+                stack.pop()
+                if stack:
+                    cursor.up()
+                continue
+            cursor.down(parent, child)
+            _fill(cursor.fd, child)
+            stack.append((child, _subdirs(child)))
+    _link_peers(top)
+    return top
 
 
 def _walk(node: _Node) -> Iterator[_Node]:
-    for child in (node.children or {}).values():
+    """Every node below ``node``, depth first, parents before children."""
+    stack = [iter((node.children or {}).values())]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            continue
         yield child
         if child.children is not None:
-            yield from _walk(child)
+            stack.append(iter(child.children.values()))
 
 
 def _link_peers(root: _Node) -> None:
@@ -198,30 +250,53 @@ def tree_changes(lower: Path | None, upper: Path) -> list[Change]:
     return sorted(out, key=lambda c: os.fsencode(c.path))
 
 
-def _tree_changes(old: _Node | None, new: _Node, out: list[Change]) -> bool:
-    old_children = (old.children or {}) if old is not None else {}
-    new_children = new.children or {}
-    start = len(out)
-    for name, n in new_children.items():
-        o = old_children.get(name)
+class _DiffFrame:
+    """A dir being compared: what it was, what it is, where its changes start in ``out``,
+    and whether it was reported already (then changes below do not make it C)."""
+
+    __slots__ = ("below", "items", "new", "old", "reported", "start")
+
+    def __init__(
+        self, old: _Node | None, new: _Node, start: int, *, reported: bool,
+        below: os.stat_result | None = None,
+    ) -> None:  # fmt: skip
+        self.old = old
+        self.new = new
+        self.start = start
+        self.reported = reported
+        self.below = below  # upper_changes: the dir below this one, when there is one
+        self.items = iter((new.children or {}).values())
+
+
+def _tree_changes(old: _Node | None, new: _Node, out: list[Change]) -> None:
+    # The caller sorts ``out``: a dir's C for changes below it is appended when they are known.
+    frames = [_DiffFrame(old, new, len(out), reported=True)]
+    while frames:
+        f = frames[-1]
+        old_children = (f.old.children or {}) if f.old is not None else {}
+        n = next(f.items, None)
+        if n is None:
+            frames.pop()
+            new_children = f.new.children or {}
+            out.extend(
+                Change("/" + o.path, ChangeKind.DELETED)
+                for name, o in old_children.items()
+                if name not in new_children
+            )
+            if len(out) > f.start and not f.reported:
+                out.append(Change("/" + f.new.path, ChangeKind.MODIFIED))
+            continue
+        o = old_children.get(n.path.rpartition("/")[2])
         if o is None:
             out.append(Change("/" + n.path, ChangeKind.ADDED))
             if n.is_dir:
-                _tree_changes(None, n, out)
+                frames.append(_DiffFrame(None, n, len(out), reported=True))
             continue
         changed = _docker_differs(o, n)
         if changed:
             out.append(Change("/" + n.path, ChangeKind.MODIFIED))
         if n.is_dir:
-            mark = len(out)
-            if _tree_changes(o if o.is_dir else None, n, out) and not changed:
-                out.insert(mark, Change("/" + n.path, ChangeKind.MODIFIED))
-    out.extend(
-        Change("/" + o.path, ChangeKind.DELETED)
-        for name, o in old_children.items()
-        if name not in new_children
-    )
-    return len(out) > start
+            frames.append(_DiffFrame(o if o.is_dir else None, n, len(out), reported=changed))
 
 
 def upper_changes(
@@ -241,41 +316,56 @@ def upper_changes(
 
 
 def _upper_changes(
-    node: _Node,
+    root: _Node,
     lookup_below: Callable[[str], os.stat_result | None],
     list_below: Callable[[str], Iterable[str]] | None,
     out: list[Change],
-) -> bool:
-    start = len(out)
-    for n in (node.children or {}).values():
+) -> None:
+    # A frame with ``below`` is a dir that exists below (its C is decided when it is done);
+    # one without is inside an added dir, where everything is A and nothing is looked up.
+    frames = [_DiffFrame(None, root, len(out), reported=True, below=root.st)]
+    while frames:
+        f = frames[-1]
+        n = next(f.items, None)
+        if n is None:
+            frames.pop()
+            if frames and f.below is not None:
+                _finish_upper_dir(f, list_below, out)
+            continue
         if n.is_whiteout:
             out.append(Change("/" + n.path, ChangeKind.DELETED))
             continue
-        below = lookup_below(n.path)
+        below = lookup_below(n.path) if f.below is not None else None
         if below is None:
             out.append(Change("/" + n.path, ChangeKind.ADDED))
             if n.is_dir:
-                _upper_changes(n, lambda _p: None, None, out)
+                frames.append(_DiffFrame(None, n, len(out), reported=True))
             continue
         if not n.is_dir:
             out.append(Change("/" + n.path, ChangeKind.MODIFIED))
             continue
-        opaque = n.xattrs.get(_OPAQUE_XATTR) == b"y"
-        mark = len(out)
-        inner = _upper_changes(n, lookup_below, list_below, out)
-        if opaque and list_below is not None and stat.S_ISDIR(below.st_mode):
-            kept = n.children or {}
-            hidden = sorted(set(list_below(n.path)) - set(kept), key=os.fsencode)
-            out.extend(Change("/" + _child(n.path, h), ChangeKind.DELETED) for h in hidden)
-            inner = inner or bool(hidden)
-        own = opaque or (below.st_mode, below.st_uid, below.st_gid) != (
-            n.st.st_mode,
-            n.st.st_uid,
-            n.st.st_gid,
-        )
-        if own or inner:
-            out.insert(mark, Change("/" + n.path, ChangeKind.MODIFIED))
-    return len(out) > start
+        frames.append(_DiffFrame(None, n, len(out), reported=False, below=below))
+
+
+def _finish_upper_dir(
+    f: _DiffFrame, list_below: Callable[[str], Iterable[str]] | None, out: list[Change]
+) -> None:
+    n, below = f.new, f.below
+    assert below is not None
+    opaque = n.xattrs.get(_OPAQUE_XATTR) == b"y"
+    inner = len(out) > f.start
+    if opaque and list_below is not None and stat.S_ISDIR(below.st_mode):
+        kept = n.children or {}
+        hidden = sorted(set(list_below(n.path)) - set(kept), key=os.fsencode)
+        out.extend(Change("/" + _child(n.path, h), ChangeKind.DELETED) for h in hidden)
+        inner = inner or bool(hidden)
+    own = opaque or (below.st_mode, below.st_uid, below.st_gid) != (
+        n.st.st_mode,
+        n.st.st_uid,
+        n.st.st_gid,
+    )
+    if own or inner:
+        out.append(Change("/" + n.path, ChangeKind.MODIFIED))
 
 
 # -- layer tars -------------------------------------------------------------------------------
@@ -376,15 +466,6 @@ class _LayerWriter:
         return self.rows
 
 
-def _open_child(dir_fd: int, n: _Node) -> int:
-    fd = os.open(n.path.rpartition("/")[2], _DIR_FLAGS, dir_fd=dir_fd)
-    now = os.fstat(fd)
-    if (now.st_dev, now.st_ino) != (n.st.st_dev, n.st.st_ino):
-        os.close(fd)
-        raise DriverError(f"{n.path!r} was replaced while the layer was being written")
-    return fd
-
-
 def write_tree_diff(
     lower: Path | None, upper: Path, out: IO[bytes], *, mtime_clamp: int | None = None
 ) -> list[IndexEntry]:
@@ -402,56 +483,70 @@ def write_tree_diff(
     for n in _walk(new):  # a written inode takes all its paths along
         if n.path in wanted:
             wanted.update(n.peers)
+    climbed: set[str] = set()  # dirs whose ancestors are all in dirty already
     for p in list(wanted) + list(dirty):
         while "/" in p:
             p = p.rpartition("/")[0]
-            if p in dirty and p not in wanted:
-                break  # its ancestors are marked already
+            if p in climbed:
+                break  # each path is climbed once: a deep tree's were climbed once per level
+            climbed.add(p)
             dirty.add(p)
     w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=tree_xattrs)
-    fd = os.open(upper, _DIR_FLAGS & ~os.O_NOFOLLOW)
-    try:
-        _write_diff(old, new, wanted | dirty, w, fd)
-    finally:
-        os.close(fd)
+    _write_diff(old, new, wanted | dirty, w, upper)
     return w.close()
 
 
 def _plan(old: _Node | None, new: _Node, wanted: set[str], dirty: set[str]) -> None:
-    old_children = (old.children or {}) if old is not None else {}
-    new_children = new.children or {}
-    if any(name not in new_children for name in old_children):
-        dirty.add(new.path)
-    for name, n in new_children.items():
-        o = old_children.get(name)
-        if (
-            o is None
-            or _stat_differs(o.st, n.st)
-            or tree_xattrs(o.xattrs) != tree_xattrs(n.xattrs)
-            or (not n.is_dir and o.peers != n.peers)
-            or o.target != n.target
-        ):
-            wanted.add(n.path)
-        if n.is_dir:
-            _plan(o if o is not None and o.is_dir else None, n, wanted, dirty)
-
-
-def _write_diff(old: _Node | None, new: _Node, keep: set[str], w: _LayerWriter, fd: int) -> None:
-    old_children = (old.children or {}) if old is not None else {}
-    new_children = new.children or {}
-    for name in sorted(set(old_children) - set(new_children), key=os.fsencode):
-        w.whiteout(old_children[name].path)
-    for name, n in new_children.items():
-        if n.path not in keep:
-            continue
-        w.node(n, fd)
-        if n.is_dir:
+    stack = [(old, new)]
+    while stack:
+        old, new = stack.pop()
+        old_children = (old.children or {}) if old is not None else {}
+        new_children = new.children or {}
+        if any(name not in new_children for name in old_children):
+            dirty.add(new.path)
+        for name, n in new_children.items():
             o = old_children.get(name)
-            child_fd = _open_child(fd, n)
-            try:
-                _write_diff(o if o is not None and o.is_dir else None, n, keep, w, child_fd)
-            finally:
-                os.close(child_fd)
+            if (
+                o is None
+                or _stat_differs(o.st, n.st)
+                or tree_xattrs(o.xattrs) != tree_xattrs(n.xattrs)
+                or (not n.is_dir and o.peers != n.peers)
+                or o.target != n.target
+            ):
+                wanted.add(n.path)
+            if n.is_dir:
+                stack.append((o if o is not None and o.is_dir else None, n))
+
+
+def _write_diff(
+    old: _Node | None, new: _Node, keep: set[str], w: _LayerWriter, upper: Path
+) -> None:
+    def whiteouts(old: _Node | None, new: _Node) -> None:
+        old_children = (old.children or {}) if old is not None else {}
+        new_children = new.children or {}
+        for name in sorted(set(old_children) - set(new_children), key=os.fsencode):
+            w.whiteout(old_children[name].path)
+
+    with _Cursor(upper) as cursor:
+        whiteouts(old, new)
+        stack = [(old, new, iter((new.children or {}).values()))]
+        while stack:
+            old, new, pending = stack[-1]
+            n = next(pending, None)
+            if n is None:
+                stack.pop()
+                if stack:
+                    cursor.up()
+                continue
+            if n.path not in keep:
+                continue
+            w.node(n, cursor.fd)
+            if n.is_dir:
+                o = (old.children or {}).get(n.path.rpartition("/")[2]) if old is not None else None
+                below = o if o is not None and o.is_dir else None
+                cursor.down(new, n)
+                whiteouts(below, n)
+                stack.append((below, n, iter((n.children or {}).values())))
 
 
 def write_upper_dir(
@@ -473,34 +568,38 @@ def write_upper_dir(
                     f"{n.path!r} in {upper} has {bad}: this upper dir needs a naive diff"
                 )
     w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=upper_xattrs)
-    fd = os.open(upper, _DIR_FLAGS & ~os.O_NOFOLLOW)
-    try:
-        _write_upper(root, w, fd, exists_below)
-    finally:
-        os.close(fd)
+    _write_upper(root, w, upper, exists_below)
     return w.close()
 
 
 def _write_upper(
-    node: _Node, w: _LayerWriter, fd: int, exists_below: Callable[[str], bool]
+    root: _Node, w: _LayerWriter, upper: Path, exists_below: Callable[[str], bool]
 ) -> None:
-    children = list((node.children or {}).values())
-    for n in children:
-        if n.is_whiteout:
-            mtime = n.st.st_mtime_ns // 1_000_000_000
-            if w.clamp is not None:
-                mtime = min(mtime, w.clamp)
-            w.whiteout(n.path, uid=n.st.st_uid, gid=n.st.st_gid, mtime=mtime)
-    for n in children:
-        if n.is_whiteout:
-            continue
-        w.node(n, fd)
-        if not n.is_dir:
-            continue
-        if n.xattrs.get(_OPAQUE_XATTR) == b"y" and exists_below(n.path):
-            w.opaque(n)
-        child_fd = _open_child(fd, n)
-        try:
-            _write_upper(n, w, child_fd, exists_below)
-        finally:
-            os.close(child_fd)
+    def whiteouts(node: _Node) -> Iterator[_Node]:
+        """Write the dir's whiteouts; the rest of its children, to write after them."""
+        children = list((node.children or {}).values())
+        for n in children:
+            if n.is_whiteout:
+                mtime = n.st.st_mtime_ns // 1_000_000_000
+                if w.clamp is not None:
+                    mtime = min(mtime, w.clamp)
+                w.whiteout(n.path, uid=n.st.st_uid, gid=n.st.st_gid, mtime=mtime)
+        return (n for n in children if not n.is_whiteout)
+
+    with _Cursor(upper) as cursor:
+        stack = [(root, whiteouts(root))]
+        while stack:
+            node, pending = stack[-1]
+            n = next(pending, None)
+            if n is None:
+                stack.pop()
+                if stack:
+                    cursor.up()
+                continue
+            w.node(n, cursor.fd)
+            if not n.is_dir:
+                continue
+            if n.xattrs.get(_OPAQUE_XATTR) == b"y" and exists_below(n.path):
+                w.opaque(n)
+            cursor.down(node, n)
+            stack.append((n, whiteouts(n)))

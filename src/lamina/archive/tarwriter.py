@@ -55,15 +55,19 @@ _TYPEFLAG: Final[dict[EntryKind, bytes]] = {
 }
 
 
+_NOT_ASCII: Final = bytes([0, *range(0x80, 0x100)])
+
+
 def _is_ascii(b: bytes) -> bool:
-    # Go's isASCII: every rune < 0x80 and no NUL.
-    return all(0 < c < 0x80 for c in b)
+    # Go's isASCII: every rune < 0x80 and no NUL. (C-speed tests: a per-byte loop made a
+    # 3,000-level-deep tree's paths, ~6 KB each, cost seconds.)
+    return b.isascii() and b"\0" not in b
 
 
 def _to_ascii(b: bytes) -> bytes:
     # Go's toASCII drops every non-ASCII rune; an ASCII byte is always its own rune in UTF-8, so
     # dropping bytes >= 0x80 (and NUL) is the same thing.
-    return bytes(c for c in b if 0 < c < 0x80)
+    return b.translate(None, _NOT_ASCII)
 
 
 def _fits_octal(n: int, width: int) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import tarfile
 from pathlib import Path
 
@@ -225,3 +226,61 @@ def test_driver_base_reexports_the_same_types() -> None:
 
     assert base.Change is Change
     assert base.ChangeKind is ChangeKind
+
+
+def _deep(top: Path, depth: int) -> None:
+    """``d/d/d/...`` ``depth`` levels below ``top`` (a path far longer than PATH_MAX), a file at
+    the bottom and a whiteout half way down: what ``mkdir d; cd d`` in a loop makes."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            if level == depth // 2:
+                os.mknod("gone", 0o600 | stat.S_IFCHR, os.makedev(0, 0), dir_fd=fd)
+            nfd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        os.close(os.open("bottom", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.needs_root  # the 0:0 char device
+def test_trees_thousands_of_levels_deep(shm_tmp: Path) -> None:
+    """A container can nest dirs far deeper than Python's recursion limit: every walk here was
+    recursive (RecursionError, exit 70, from diff, export and commit past ~1,000 levels) and
+    held one fd per level. Each now lists the whole tree with a handful of fds."""
+    import resource
+
+    depth = 3000
+    lower, upper = shm_tmp / "lower", shm_tmp / "upper"
+    lower.mkdir()
+    upper.mkdir()
+    _deep(upper, depth)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))  # below the depth
+    try:
+        added = tree_changes(lower, upper)
+        native = upper_changes(upper, lookup_below=lambda _p: None)
+        naive_tar, native_tar = io.BytesIO(), io.BytesIO()
+        naive_rows = write_tree_diff(lower, upper, naive_tar)
+        native_rows = write_upper_dir(upper, native_tar, exists_below=lambda _p: False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    bottom = "/d" * depth + "/bottom"
+    gone = "/d" * (depth // 2) + "/gone"
+    assert len(added) == depth + 2  # every dir, the file, and the device (a file to vfs)
+    assert Change(bottom, A) in added
+    assert Change(gone, A) in added
+    assert len(native) == depth + 2
+    assert Change(gone, D) in native  # overlay's whiteout
+    assert Change(bottom, A) in native
+    assert len(naive_rows) == len(native_rows) == depth + 2
+    with tarfile.open(fileobj=io.BytesIO(native_tar.getvalue())) as tf:
+        names = tf.getnames()
+    assert names[-1] == bottom[1:]
+    assert gone.replace("/gone", "/.wh.gone")[1:] in names
+    # Go's walk order: a dir's whiteouts come before its other children.
+    assert names.index(gone.replace("/gone", "/.wh.gone")[1:]) < names.index(
+        "d/" * (depth // 2) + "d"
+    )
