@@ -158,3 +158,34 @@ def test_a_container_tree_thousands_of_levels_deep(
     cli.ok("rm", cid)
     assert cli.ok("ps", "-aq") == ""
     assert cli.ok("images", "-q") != ""
+
+
+def _store_state(cli: Cli) -> tuple[str, ...]:
+    """What a user can see of the store, and its files (names only; not the database)."""
+    listing = sorted(
+        str(p.relative_to(cli.root))
+        for p in cli.root.rglob("*")
+        if "runtime" not in p.relative_to(cli.root).parts and not p.name.startswith("lamina.db")
+    )
+    views = [cli.ok(*verb) for verb in (["images", "-a"], ["volume", "ls"], ["system", "df"])]
+    return (*views, *listing)
+
+
+def test_a_refused_volume_import_leaves_no_volume(cli: Cli, shm_tmp: Path) -> None:
+    """``volume import`` creates the volume it extracts into; a refused tar left it behind,
+    half filled. (Docker has no volume import; podman's needs an existing volume.)"""
+    import gzip
+
+    cli.ok("volume", "create", "kept")
+    before = _store_state(cli)
+    bad = {
+        "escape": layer_tar({"ok": b"1", "../../x": b"2"}),
+        "truncated": layer_tar({"a": b"x" * 5000})[:1500],
+        "duplicate": layer_tar({"a": b"1", "./a": b"2"}),
+        "corrupt-gzip": gzip.compress(layer_tar({"a": b"x" * 5000}))[:-9] + b"garbage!!",
+    }
+    for name, data in bad.items():
+        (shm_tmp / name).write_bytes(data)
+        code, _, err = cli("volume", "import", f"v-{name}", str(shm_tmp / name))
+        assert code == 1, (name, err)
+        assert _store_state(cli) == before, name

@@ -4,6 +4,7 @@ export to and import from a tar."""
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import re
 import time
@@ -12,7 +13,13 @@ from typing import IO, Any
 
 from msgspec import Struct
 
-from lamina.errors import ConflictError, InvalidFilterError, UsageError, VolumeNotFoundError
+from lamina.errors import (
+    ConflictError,
+    InvalidFilterError,
+    LaminaError,
+    UsageError,
+    VolumeNotFoundError,
+)
 from lamina.store.store import Store
 from lamina.store.volumes import VolumeRecord
 
@@ -178,12 +185,20 @@ class VolumeService:
 
     def import_(self, name: str, source: IO[bytes]) -> VolumeSummary:
         """Extract a tar (plain, gzip or zstd) into the volume, creating it if needed, through
-        lamina's confined layer extraction (no path in the tar can leave the volume)."""
+        lamina's confined layer extraction (no path in the tar can leave the volume). A volume
+        this call created is removed again when the tar is refused (a bomb, a bad path, a
+        truncated stream); one that existed keeps what was extracted before the refusal."""
         from lamina.archive.apply import WhiteoutFormat, apply_layer
 
         check_volume_name(name)
-        rec, _ = self._store.volumes.create(name, options={})  # a user's, as volume create's
-        apply_layer(source, rec.mountpoint, fmt=WhiteoutFormat.APPLY)
+        rec, created = self._store.volumes.create(name, options={})  # a user's, as create's
+        try:
+            apply_layer(source, rec.mountpoint, fmt=WhiteoutFormat.APPLY)
+        except BaseException:
+            if created:
+                with contextlib.suppress(LaminaError):  # a container took it meanwhile: keep
+                    self._store.volumes.remove(name)
+            raise
         return self._summary(rec)
 
 
