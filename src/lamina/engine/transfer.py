@@ -30,6 +30,7 @@ from lamina.store.store import Store
 from lamina.transports import docker_archive, local, oci_archive, oci_layout
 from lamina.transports.oci_layout import Platforms
 from lamina.transports.recompress import recompressed, recompressed_all
+from lamina.transports.source import scan_archive
 
 LayerCallback = Callable[[int, int, Layer], None]
 
@@ -45,8 +46,7 @@ def detect_archive(path: Path) -> Format:
     if path.is_dir():
         return Format.OCI
     try:
-        with tarfile.open(path, "r:") as tf:
-            names = {m.name.removeprefix("./") for m in tf.getmembers()}
+        names = {m.name.removeprefix("./") for m in scan_archive(path)}
     except (tarfile.TarError, OSError) as exc:
         raise InvalidManifestError(f"{path}: not a tar archive ({exc})") from exc
     if "manifest.json" in names:

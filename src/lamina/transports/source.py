@@ -16,13 +16,30 @@ import os
 import posixpath
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Final, Protocol
 
 from lamina.digest import Digest
-from lamina.errors import BlobNotFoundError, InvalidArchiveError, UnsafeArchivePathError
+from lamina.errors import (
+    BlobNotFoundError,
+    InvalidArchiveError,
+    LimitExceededError,
+    UnsafeArchivePathError,
+)
 
 MAX_LINK_HOPS: Final = 16
+# An image archive holds a few members per layer and image (Docker 20.10's legacy form four
+# per layer); the index keeps every member's header in memory (~600 bytes each), so a million
+# empty members cost ~600 MB and a minute before anything was refused.
+MAX_ARCHIVE_MEMBERS: Final = 100_000
+# tarfile reads a PAX or GNU long-name header's payload whole (and a PAX one several times
+# over while parsing it): a 64 MiB header cost ~280 MB. A name needs no more than PATH_MAX.
+MAX_ARCHIVE_HEADER_BYTES: Final = 1 << 20
+_META_TYPES: Final = frozenset(
+    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+     tarfile.GNUTYPE_LONGLINK}
+)  # fmt: skip
 
 
 def safe_name(name: str) -> str:
@@ -148,6 +165,31 @@ class _MemberReader(io.RawIOBase):
         super().close()
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo whose extended headers are refused past :data:`MAX_ARCHIVE_HEADER_BYTES`
+    before tarfile reads them (a LaminaError passes through ``TarFile.next`` as it is)."""
+
+    def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _META_TYPES and self.size > MAX_ARCHIVE_HEADER_BYTES:
+            raise LimitExceededError(
+                limit_name="header size", limit=MAX_ARCHIVE_HEADER_BYTES,
+                what=f"an extended tar header at offset {self.offset}",
+            )  # fmt: skip
+        return super()._proc_member(tf)  # type: ignore[misc,no-any-return]
+
+
+def scan_archive(path: Path) -> Iterator[tarfile.TarInfo]:
+    """The members of the uncompressed tar at ``path``, within the limits above; OSError and
+    tarfile's errors as they come."""
+    with tarfile.open(path, mode="r:", tarinfo=_BoundedTarInfo) as tf:
+        for count, info in enumerate(tf, 1):
+            if count > MAX_ARCHIVE_MEMBERS:
+                raise LimitExceededError(
+                    limit_name="member count", limit=MAX_ARCHIVE_MEMBERS, what=str(path)
+                )
+            yield info
+
+
 class TarSource:
     """An uncompressed tar archive, indexed once by member name."""
 
@@ -158,17 +200,16 @@ class TarSource:
         self._duplicates: set[str] = set()
         try:
             file_size = path.stat().st_size
-            with tarfile.open(path, mode="r:") as tf:
-                for info in tf:
-                    try:
-                        key = safe_name(info.name)
-                    except UnsafeArchivePathError:
-                        continue  # never looked up: lookups only use safe names
-                    if key in self._members and not info.isdir():
-                        self._duplicates.add(key)
-                    self._members[key] = info
-                    if info.isreg() and info.offset_data + info.size > file_size:
-                        raise InvalidArchiveError(info.name, "archive is truncated")
+            for info in scan_archive(path):
+                try:
+                    key = safe_name(info.name)
+                except UnsafeArchivePathError:
+                    continue  # never looked up: lookups only use safe names
+                if key in self._members and not info.isdir():
+                    self._duplicates.add(key)
+                self._members[key] = info
+                if info.isreg() and info.offset_data + info.size > file_size:
+                    raise InvalidArchiveError(info.name, "archive is truncated")
         except FileNotFoundError as exc:
             raise BlobNotFoundError(f"{path} does not exist") from exc
         except tarfile.TarError as exc:

@@ -17,6 +17,7 @@ from lamina.errors import (
     InvalidContentError,
     InvalidDigestError,
     InvalidManifestError,
+    LimitExceededError,
     UnsafeArchivePathError,
     UsageError,
 )
@@ -289,3 +290,44 @@ def test_docker25_layout_form(tmp_path: Path) -> None:
     assert img.digest == expected.digest  # the layout's real manifest, not a synthesised one
     assert img.media_type == mt.OCI_MANIFEST
     assert img.image_id == src.image_id
+
+
+def test_archive_with_too_many_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index kept every member's header: a million empty members took ~600 MB and a
+    minute to load before anything was refused."""
+    from lamina.transports import source
+
+    monkeypatch.setattr(source, "MAX_ARCHIVE_MEMBERS", 50)
+    extra = [tarfile.TarInfo(f"junk/{i}") for i in range(60)]
+    path = _rewrite(SAVE, tmp_path / "x.tar", extra=extra)
+    with pytest.raises(LimitExceededError, match="member count"):
+        docker_archive.read(path)
+    _rewrite(SAVE, path, extra=extra[:40])
+    validate_image(docker_archive.read(path))
+
+
+@pytest.mark.parametrize("kind", ["pax", "gnu"])
+def test_archive_with_a_huge_extended_header(tmp_path: Path, kind: str) -> None:
+    """tarfile reads a PAX or GNU long-name header whole (a 64 MiB one cost ~280 MB), or tries
+    to: a header claiming 8 GiB in a small file. Both are refused before they are read."""
+    info = tarfile.TarInfo("x")
+    if kind == "pax":
+        info.pax_headers = {"comment": "A" * (2 << 20)}
+        extra_fmt = tarfile.PAX_FORMAT
+    else:
+        info.name = "n" * (2 << 20)
+        extra_fmt = tarfile.GNU_FORMAT
+    path = tmp_path / "x.tar"
+    with tarfile.open(path, "w", format=extra_fmt) as tf:
+        tf.addfile(info)
+        with tarfile.open(SAVE) as src:
+            for m in src.getmembers():
+                tf.addfile(m, src.extractfile(m) if m.isfile() else None)
+    with pytest.raises(LimitExceededError, match="header size"):
+        docker_archive.read(path)
+    claims = tarfile.TarInfo("././@PaxHeader")
+    claims.type = tarfile.XHDTYPE
+    claims.size = 8 << 30
+    path.write_bytes(claims.tobuf(tarfile.GNU_FORMAT) + bytes(10240))
+    with pytest.raises(LimitExceededError, match="header size"):
+        docker_archive.read(path)
