@@ -10,6 +10,8 @@ an OCI manifest; config and layer bytes are kept as they are.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 import shutil
@@ -33,7 +35,7 @@ from lamina.oci.descriptor import Descriptor, Platform
 from lamina.oci.manifest import Index, parse_manifest
 from lamina.transports import layout
 from lamina.transports.convert import oci_manifest
-from lamina.transports.source import DirSource, Source, blob_name
+from lamina.transports.source import DirSource, Source
 
 LAYOUT_HEADER = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -168,8 +170,38 @@ def merge_index(old: Index | None, new: Sequence[Descriptor]) -> Index:
     return Index(manifests=(*kept, *new), annotations=old.annotations if old else {})
 
 
-def _write_blob(root: Path, blob: Blob) -> None:
-    dest = root / blob_name(blob.descriptor.digest)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_blobs_dir(path: Path) -> int:
+    """An fd of ``path/blobs/sha256`` (made if missing). A symlink there is refused: the
+    layout's reader refuses one, and blobs written through it landed wherever it pointed,
+    outside the destination."""
+    fd = os.open(path, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        for part, shown in (("blobs", "blobs"), ("sha256", "blobs/sha256")):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise ConflictError(
+                    f"refusing to write an OCI layout into {path}: {shown} is not a directory"
+                    " (a symlink or a file)"
+                ) from exc
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_blob(blobs_fd: int, blob: Blob) -> None:
+    # Through the fd's /proc link: the dir opened (and checked) is the one written into.
+    dest = Path(f"/proc/self/fd/{blobs_fd}") / blob.descriptor.digest.hex
     if dest.is_file() and not dest.is_symlink() and dest.stat().st_size == blob.descriptor.size:
         return  # content-addressed: same name and size is the same blob (verified on read)
     with blob.open() as src, atomic_writer(dest) as out:
@@ -196,20 +228,24 @@ def write_all(path: Path, items: Sequence[tuple[Image | Platforms, str | None]])
         )
         raise refused
     try:
-        (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        blobs_fd = _open_blobs_dir(path)
     except OSError as exc:
         raise FileError(f"cannot write an OCI layout to {path}: {exc.strerror}") from exc
-    if not (path / layout.LAYOUT_FILE).exists():
-        write_atomic(path / layout.LAYOUT_FILE, LAYOUT_HEADER)
-    source = DirSource(path)
-    old = layout.read_index(source) if source.exists(layout.INDEX_FILE) else None
-    entries = []
-    for item, ref in items:
-        mdesc, blobs = item_blobs(item)
-        for blob in blobs:
-            _write_blob(path, blob)
-        entries.append(index_entry(mdesc, ref))
-    write_atomic(path / layout.INDEX_FILE, merge_index(old, entries).encode())
+    try:
+        if not (path / layout.LAYOUT_FILE).exists():
+            write_atomic(path / layout.LAYOUT_FILE, LAYOUT_HEADER)
+        source = DirSource(path)
+        old = layout.read_index(source) if source.exists(layout.INDEX_FILE) else None
+        entries = []
+        for item, ref in items:
+            mdesc, blobs = item_blobs(item)
+            for blob in blobs:
+                _write_blob(blobs_fd, blob)
+            entries.append(index_entry(mdesc, ref))
+        write_atomic(path / layout.INDEX_FILE, merge_index(old, entries).encode())
+    finally:
+        os.close(blobs_fd)
 
 
 def write(path: Path, image: Image, ref: str | None = None) -> None:

@@ -144,6 +144,24 @@ def test_a_layout_goes_into_a_new_or_empty_dir_or_a_layout_only(tmp_path: Path) 
         oci_layout.write(tmp_path / ("n" * 300), _small_image(), "x")
 
 
+@pytest.mark.parametrize("link", ["blobs", "blobs/sha256"])
+def test_a_layout_with_a_symlinked_blob_dir_is_not_written_through(
+    tmp_path: Path, link: str
+) -> None:
+    """Reading refuses such a layout; writing followed the link and put every blob wherever
+    it pointed (skopeo follows it too)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "layout"
+    (dest / link).parent.mkdir(parents=True)
+    (dest / "oci-layout").write_bytes(oci_layout.LAYOUT_HEADER)
+    (dest / link).symlink_to(outside)
+    with pytest.raises(ConflictError, match=f"{link} is not a directory"):
+        oci_layout.write(dest, _small_image(), "x")
+    assert list(outside.iterdir()) == []
+    assert not (dest / "index.json").exists()
+
+
 def test_archive_round_trip_keeps_bytes(tmp_path: Path) -> None:
     src = oci_archive.read(BUSYBOX / "busybox.oci-layout.tar")
     out = tmp_path / "out.tar"
