@@ -189,3 +189,37 @@ def test_a_refused_volume_import_leaves_no_volume(cli: Cli, shm_tmp: Path) -> No
         code, _, err = cli("volume", "import", f"v-{name}", str(shm_tmp / name))
         assert code == 1, (name, err)
         assert _store_state(cli) == before, name
+
+
+@pytest.mark.needs_peer("runc")
+def test_an_image_whose_account_file_is_a_fifo_does_not_hang_run(cli: Cli, shm_tmp: Path) -> None:
+    """runc's init opens /etc/passwd and /etc/group (for any user) with a plain open(2): a
+    FIFO there blocked ``run`` forever, before the container's process existed, and SIGTERM
+    did not end it. Docker hands the same bundle to the same runc and hangs as well; lamina
+    refuses to start it, exit 125, as for any other start failure."""
+    import signal
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        sh = tarfile.TarInfo("bin/sh")
+        sh.mode = 0o755
+        _add(tar, sh, b"#!/bin/sh\n")
+        for name in ("etc/passwd", "etc/group"):
+            fifo = tarfile.TarInfo(name)
+            fifo.type = tarfile.FIFOTYPE
+            _add(tar, fifo)
+    docker_archive(shm_tmp / "a.tar", [buf.getvalue()])
+    cli.ok("load", "-q", "-i", str(shm_tmp / "a.tar"))
+    signal.alarm(120)  # a regression hangs: fail instead
+    try:
+        code, _, err = cli("run", "--rm", "evil:1")
+        assert code == 125
+        assert "/etc/passwd in the image is a FIFO or a device" in err
+        cid = cli.ok("create", "evil:1").strip()
+        code, _, err = cli("start", cid)
+        assert code == 1  # as docker start's failures
+        assert "runc would block" in err
+        assert "runc would block" in cli.ok("inspect", "-f", "{{.State.Error}}", cid)
+    finally:
+        signal.alarm(0)
+    cli.ok("rm", cid)

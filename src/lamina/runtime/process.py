@@ -31,9 +31,10 @@ from lamina.runtime.defaults import DEFAULT_PATH
 from lamina.runtime.errors import (
     CommandNotExecutableError,
     CommandNotFoundError,
+    ContainerStartError,
     start_error,
 )
-from lamina.runtime.rootfs import find_command, open_in_root
+from lamina.runtime.rootfs import blocking_account_file, find_command, open_in_root
 from lamina.runtime.shim import FORWARDED
 from lamina.runtime.users import additional_groups, resolve_user
 
@@ -90,6 +91,13 @@ def exec_process(
         env.append("TERM=xterm")
     path_env = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
     _check_cwd(root, cwd, container_id=container_id)
+    blocking = blocking_account_file(root)
+    if blocking is not None:
+        raise ContainerStartError(
+            f"failed to exec in container {container_id}: {blocking} is a FIFO or a device:"
+            " runc would block opening it",
+            container_id=container_id,
+        )
     command = run.args[0]
     found = find_command(root, command, path_env=path_env, cwd=cwd)
     if found is None:

@@ -205,6 +205,29 @@ def find_command(root: Path, command: str, *, path_env: str, cwd: str) -> Execut
     return None
 
 
+# What runc's init opens in the container (user.GetExecUserPath) before the process runs,
+# whatever the user: with a plain open(2), so a FIFO there never returns and a device may not.
+ACCOUNT_FILES: Final = ("/etc/passwd", "/etc/group")
+
+
+def blocking_account_file(root: Path) -> str | None:
+    """The first of :data:`ACCOUNT_FILES` that is a FIFO or a device inside ``root`` (links
+    followed inside it, as runc follows them after pivot_root); None when all are safe to
+    open. Such an image hung ``run`` (and ``exec``) in runc's init, waiting for a writer."""
+    for path in ACCOUNT_FILES:
+        try:
+            fd = open_in_root(root, path, flags=os.O_PATH)
+        except OSError:
+            continue  # missing, a loop, ...: runc skips a file it cannot open
+        try:
+            mode = os.fstat(fd).st_mode
+        finally:
+            os.close(fd)
+        if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            return path
+    return None
+
+
 def _probe(root: Path, path: str) -> Executable | None:
     try:
         fd = open_in_root(root, path, flags=os.O_PATH)

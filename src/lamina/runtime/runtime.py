@@ -33,7 +33,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from lamina.atomic import remove_tree
 from lamina.errors import ContainerNotFoundError, NotATerminalError, UsageError
@@ -52,7 +52,7 @@ from lamina.runtime.errors import (
 )
 from lamina.runtime.logs import LogEntry, read_log
 from lamina.runtime.process import ExecSpec, exec_process, run_foreground
-from lamina.runtime.rootfs import find_command
+from lamina.runtime.rootfs import blocking_account_file, find_command
 from lamina.runtime.runc import Runc, last_error
 from lamina.runtime.signals import signal_number
 from lamina.runtime.spec import GROUP_ADD_ANNOTATION, STOP_SIGNAL_ANNOTATION, read_bundle
@@ -174,6 +174,17 @@ class Runtime:
             (e[5:] for e in process.get("env", ()) if e.startswith("PATH=")), DEFAULT_PATH
         )
         command = process["args"][0]
+        blocking = blocking_account_file(root)
+        if blocking is not None:
+            self._refuse(
+                ContainerStartError(
+                    f"failed to start container {container_id}: {blocking} in the image is a"
+                    " FIFO or a device: runc would block opening it",
+                    container_id=container_id,
+                ),
+                container_id=container_id, bundle=bundle, record_dir=record_dir,
+                log_path=log_path,
+            )  # fmt: skip
         if any(m.get("destination") == command for m in spec.get("mounts", ())):
             # A binary the bundle mounts in (--init's /sbin/docker-init): it is not in the
             # rootfs, and what it runs is its own to report (tini: exit 127 for a missing one).
@@ -188,6 +199,21 @@ class Runtime:
             )
         if error is None:
             return
+        self._refuse(
+            error, container_id=container_id, bundle=bundle, record_dir=record_dir,
+            log_path=log_path,
+        )  # fmt: skip
+
+    @staticmethod
+    def _refuse(
+        error: ContainerStartError,
+        *,
+        container_id: str,
+        bundle: Path,
+        record_dir: Path,
+        log_path: Path,
+    ) -> NoReturn:
+        """Record why the container did not start (``inspect`` shows it), then raise."""
         state = ContainerState(
             status=ContainerStatus.CREATED, exit_code=error.exit_status, error=str(error)
         )

@@ -10,7 +10,12 @@ import pytest
 
 from lamina.errors import LimitExceededError, UsageError
 from lamina.runtime import rootfs as rootfs_mod
-from lamina.runtime.rootfs import find_command, open_in_root, read_small_file
+from lamina.runtime.rootfs import (
+    blocking_account_file,
+    find_command,
+    open_in_root,
+    read_small_file,
+)
 from lamina.runtime.users import UnknownUserError, resolve_user
 
 
@@ -67,6 +72,22 @@ def test_symlinked_directory_is_confined(root: Path, tmp_path: Path, resolver: s
 def test_fifo_and_devices_are_not_read(root: Path, resolver: str) -> None:
     os.mkfifo(root / "etc/passwd")
     assert read_small_file(root, "/etc/passwd") is None  # returns at once, no hang
+
+
+def test_account_files_runc_would_block_on(root: Path, resolver: str) -> None:
+    """runc's init opens /etc/passwd and /etc/group with a plain open(2) before the process
+    runs: a FIFO there hung ``run`` for good (a device may block too)."""
+    assert blocking_account_file(root) is None  # missing files are fine
+    (root / "etc/passwd").write_text("root:x:0:0::/:/bin/sh\n")
+    (root / "etc/group").mkdir()  # runc reads nothing from a dir: no hang
+    assert blocking_account_file(root) is None
+    os.rmdir(root / "etc/group")
+    os.mkfifo(root / "fifo")
+    os.symlink("/fifo", root / "etc/group")  # followed inside the root, as runc follows it
+    assert blocking_account_file(root) == "/etc/group"
+    os.unlink(root / "etc/passwd")
+    os.mkfifo(root / "etc/passwd")
+    assert blocking_account_file(root) == "/etc/passwd"
 
 
 def test_size_cap(root: Path, resolver: str) -> None:
