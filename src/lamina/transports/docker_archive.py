@@ -109,6 +109,18 @@ def _str_list(item: dict[str, Any], key: str, i: int) -> list[str]:
     return value
 
 
+def _repo_tags(item: dict[str, Any], i: int) -> list[str]:
+    """The item's RepoTags, each checked: one that is no reference is the archive's fault
+    (InvalidManifestError, exit 1), not a usage error in the command line (exit 2)."""
+    tags = _str_list(item, "RepoTags", i)
+    for tag in tags:
+        try:
+            reference.normalize(tag)
+        except UsageError as exc:
+            raise InvalidManifestError(f"{MANIFEST_FILE}[{i}].RepoTags: {exc}") from exc
+    return tags
+
+
 def _check_named_digest(member: str, actual: Digest, what: str) -> None:
     """A member named after a digest (``<hex>.json``, ``blobs/sha256/<hex>``) must hash to it."""
     m = _HEX_NAME_RE.fullmatch(member)
@@ -184,7 +196,7 @@ def _image(source: TarSource, item: dict[str, Any], i: int) -> ArchivedImage:
             f"{MANIFEST_FILE}[{i}] lists {len(members)} layers but the config has"
             f" {len(config.diff_ids)} diff_ids"
         )
-    tags = tuple(_str_list(item, "RepoTags", i))
+    tags = tuple(_repo_tags(item, i))
     inner = _from_layout(source, image_id)
     if inner is not None:
         return ArchivedImage(repo_tags=tags, image=inner)
@@ -212,7 +224,7 @@ def read(path: Path, ref: str | None = None) -> Image:
         return _image(source, items[0], 0).image
     wanted = reference.normalize(ref)
     for i, item in enumerate(items):
-        tags = _str_list(item, "RepoTags", i)
+        tags = _repo_tags(item, i)
         if any(reference.normalize(t) == wanted for t in tags):
             return _image(source, item, i).image
     raise ImageNotFoundError(f"no image tagged {ref} in {path}")

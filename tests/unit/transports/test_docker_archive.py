@@ -331,3 +331,16 @@ def test_archive_with_a_huge_extended_header(tmp_path: Path, kind: str) -> None:
     path.write_bytes(claims.tobuf(tarfile.GNU_FORMAT) + bytes(10240))
     with pytest.raises(LimitExceededError, match="header size"):
         docker_archive.read(path)
+
+
+@pytest.mark.parametrize("tag", ["UPPER:1", "evil\nname:latest", "a:b:c"])
+def test_a_repo_tag_that_is_no_reference(tmp_path: Path, tag: str) -> None:
+    """The archive's fault, not the command line's: it was a UsageError (exit 2). Docker 20.10
+    refuses the load too ("invalid reference format")."""
+    items = _items(SAVE)
+    items[0]["RepoTags"] = ["busybox:ok", tag]
+    path = _rewrite(SAVE, tmp_path / "x.tar", manifest=items)
+    with pytest.raises(InvalidManifestError, match=r"RepoTags: invalid reference format"):
+        docker_archive.read_all(path)
+    with pytest.raises(InvalidManifestError, match=r"RepoTags"):
+        docker_archive.read(path, "busybox:ok")
