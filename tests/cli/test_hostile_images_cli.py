@@ -223,3 +223,60 @@ def test_an_image_whose_account_file_is_a_fifo_does_not_hang_run(cli: Cli, shm_t
     finally:
         signal.alarm(0)
     cli.ok("rm", cid)
+
+
+def test_forensics_show_hostile_names_one_per_line(cli: Cli, shm_tmp: Path) -> None:
+    """Names are bytes chosen by the image's author. Printed raw, ``evil\\n/etc/shadow`` read
+    as two lines of ``tree`` and ``image diff`` (the second a forged entry), escape sequences
+    reached the terminal, and the ``read: lamina cat ...`` line trace suggests was no command
+    a shell could run. Human output now quotes such names Go-style; the suggestion is
+    shell-quoted; JSON is unchanged (Go's encoder: U+FFFD for bytes that are not UTF-8)."""
+    import subprocess
+
+    names = {
+        "evil\n/etc/shadow": b"1",
+        "x\n/C /etc": b"2",
+        "a\tb\x1b[31mred": b"3",
+        "caf\udce9": b"4",
+        "my file": b"5",
+    }
+    docker_archive(shm_tmp / "a.tar", [layer_tar(names)])
+    cli.ok("load", "-q", "-i", str(shm_tmp / "a.tar"))
+    diff = cli.ok("image", "diff", "--layer", "0", "evil:1").splitlines()
+    assert 'A "/evil\\n/etc/shadow"' in diff
+    assert 'A "/x\\n/C /etc"' in diff
+    assert 'A "/a\\tb\\u001b[31mred"' in diff
+    assert 'A "/caf\\xe9"' in diff
+    assert "A /my file" in diff
+    tree = cli.ok("tree", "evil:1")
+    assert "\x1b" not in tree
+    assert len(tree.splitlines()) == 9  # 5 files, 2 implicit dirs, "etc" and "C /etc"
+    for name, data in names.items():
+        trace = cli.ok("trace", "evil:1", "/" + name)
+        assert "\x1b" not in trace
+        [line] = [x for x in trace.splitlines() if x.startswith("    read: lamina ")]
+        command = line.removeprefix("    read: lamina ").replace("evil:1", "evil:1", 1)
+        # What a user pastes: bash turns the quoted word back into the name's bytes.
+        words = subprocess.run(
+            ["bash", "-c", f'for w in {command}; do printf "%s\\0" "$w"; done'],
+            capture_output=True,
+            check=True,
+        ).stdout.split(b"\0")[:-1]
+        assert words[2] == os.fsencode("/" + name), name
+        assert cli.ok("cat", *(os.fsdecode(w) for w in words[1:])) == data.decode()
+    tree_json = json.loads(cli.ok("tree", "--format", "json", "evil:1"))
+    assert "/evil\n/etc/shadow" in [n["Path"] for n in tree_json]
+
+
+def test_cat_and_extract_find_files_under_dirs_without_entries(cli: Cli, shm_tmp: Path) -> None:
+    """A tar need not list a file's parent dirs (extraction makes them). cat and extract
+    walked the index entry by entry and said such files were not in the image, while tree and
+    trace showed them: a file could be kept from the verbs that show evidence."""
+    docker_archive(shm_tmp / "a.tar", [layer_tar({"hidden/deeper/key": b"secret"})])
+    cli.ok("load", "-q", "-i", str(shm_tmp / "a.tar"))
+    assert cli.ok("cat", "evil:1", "/hidden/deeper/key") == "secret"
+    cli.ok("extract", "-o", str(shm_tmp / "out"), "evil:1", "/hidden")
+    assert (shm_tmp / "out" / "hidden" / "deeper" / "key").read_bytes() == b"secret"
+    code, _, err = cli("cat", "evil:1", "/hidden/nothing")
+    assert code == 1
+    assert "not in evil:1" in err

@@ -36,6 +36,34 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, minwidth: in
         out.write(line(row) + "\n")
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", '"': '\\"', "\\": "\\\\"}  # fmt: skip
+
+
+def printable(text: str) -> str:
+    """``text`` as it is when it prints on one line as itself, else Go-quoted (``"a\\nb"``,
+    ``"caf\\xe9"``). An image's paths and strings may hold newlines (a fake line in a table),
+    terminal escape sequences, direction overrides, or bytes that are not UTF-8; printed raw
+    they could pass for other output. A quoted form starts with ``"``, so a name that does is
+    quoted too."""
+    if text.isprintable() and not text.startswith('"'):
+        return text
+    out = ['"']
+    for ch in text:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
 def human_size(n: int | float) -> str:
     """Docker's units.HumanSize: SI (base 1000), 3 significant digits, no space: 8.46MB."""
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]

@@ -60,6 +60,12 @@ def resolve(view: View, path: str, *, follow_last: bool = True) -> tuple[str, Lo
         cand = f"{cur}/{comp}" if cur else comp
         loc = view.get(cand)
         if loc is None:
+            if rest:
+                # A parent dir no layer has an entry for: tar needs none (extraction makes
+                # it), so the files below it are in the image all the same. cat and extract
+                # said they were not, hiding them from the verbs that show evidence.
+                cur = cand
+                continue
             return "/".join([cand, *rest]), None
         if loc.entry.kind is EntryKind.SYMLINK and (rest or follow_last):
             hops += 1
@@ -224,14 +230,17 @@ def _extract(
         if not asked:
             raise UsageError("extract needs a path below / (the whole rootfs: lamina image export)")
         real, loc = resolve(view, asked, follow_last=False)
-        if loc is None:
-            raise _missing(stack, asked, layer)
-        picked[real] = loc
-        if loc.entry.kind is EntryKind.DIR:
-            for p in view.below(real):
-                found = view.get(p)
-                if found is not None:
-                    picked[p] = found
+        if loc is not None:
+            picked[real] = loc
+            below = view.below(real) if loc.entry.kind is EntryKind.DIR else []
+        else:
+            below = view.below(real)  # a dir with no entry of its own: its files are there
+            if not below:
+                raise _missing(stack, asked, layer)
+        for p in below:
+            found = view.get(p)
+            if found is not None:
+                picked[p] = found
     dest.mkdir(parents=True, exist_ok=True)
     done: list[Extracted] = []
     contents: dict[int, dict[str, list[tuple[str, _Want]]]] = {}

@@ -102,23 +102,37 @@ def _parent(path: str) -> str:
 
 
 class View(Struct):
-    """The merged view while replaying: path → where its visible row came from."""
+    """The merged view while replaying: path → where its visible row came from.
+
+    ``kids`` links every path to its parent, including parent dirs no layer has an entry for
+    (a tar needs none: extraction makes them). Without them a whiteout or opaque marker of
+    such a dir hid nothing here, and tree, trace and secrets called its files present while
+    the rootfs had none of them."""
 
     items: dict[str, Located] = field(default_factory=dict)
     kids: dict[str, set[str]] = field(default_factory=dict)
 
     def put(self, path: str, loc: Located) -> None:
-        if path not in self.items:
-            self.kids.setdefault(_parent(path), set()).add(path)
+        child = path
+        while child:
+            siblings = self.kids.setdefault(_parent(child), set())
+            if child in siblings:
+                break  # its ancestors are linked already
+            siblings.add(child)
+            child = _parent(child)
         self.items[path] = loc
 
     def drop(self, path: str) -> Located | None:
         loc = self.items.pop(path, None)
-        if loc is not None:
-            siblings = self.kids.get(_parent(path))
-            if siblings is not None:
-                siblings.discard(path)
+        siblings = self.kids.get(_parent(path))
+        if siblings is not None:
+            siblings.discard(path)
         return loc
+
+    def is_dir(self, path: str) -> bool:
+        """A dir in the view: an entry of kind DIR, or a parent of visible paths."""
+        loc = self.items.get(path)
+        return loc.entry.kind is EntryKind.DIR if loc is not None else bool(self.kids.get(path))
 
     def below(self, path: str) -> list[str]:
         """Every path under ``path`` (not itself), parents before children."""
@@ -145,7 +159,7 @@ def _removals(view: View, layer: int, rows: Sequence[IndexEntry]) -> list[Event]
     for ie in rows:
         e = ie.entry
         if e.kind is EntryKind.WHITEOUT:
-            if view.get(e.path) is None:
+            if view.get(e.path) is None and not view.is_dir(e.path):
                 continue
             cause = f"whiteout of /{e.path}"
             for p in [e.path, *view.below(e.path)]:
@@ -153,12 +167,10 @@ def _removals(view: View, layer: int, rows: Sequence[IndexEntry]) -> list[Event]
         elif e.kind is EntryKind.OPAQUE:
             for p in view.below(e.path):
                 remove(p, Action.HIDDEN, f"opaque dir /{e.path}")
-        elif e.kind is not EntryKind.DIR:
-            lower = view.get(e.path)
-            if lower is not None and lower.entry.kind is EntryKind.DIR:
-                cause = f"/{e.path} replaced by a {e.kind.value}"
-                for p in view.below(e.path):
-                    remove(p, Action.HIDDEN, cause)
+        elif e.kind is not EntryKind.DIR and view.is_dir(e.path):
+            cause = f"/{e.path} replaced by a {e.kind.value}"
+            for p in view.below(e.path):
+                remove(p, Action.HIDDEN, cause)
     return events
 
 

@@ -18,7 +18,7 @@ from msgspec import Struct
 from lamina.archive.entry import EntryKind
 from lamina.forensics import content
 from lamina.forensics.declared import config_findings
-from lamina.forensics.finding import Finding, fingerprint, redact
+from lamina.forensics.finding import Finding, cat_command, fingerprint, redact
 from lamina.forensics.replay import Action, Located, all_events
 from lamina.forensics.rules import RuleSet, Severity, load_ruleset
 from lamina.forensics.stack import ContentVisitor, Stack, scan_contents
@@ -154,9 +154,7 @@ def _finding(
     detail: str = "",
     hidden: str = "",
 ) -> Finding:
-    recover = (
-        f"lamina cat {stack.name} /{path} --layer {layer}" if path and layer is not None else ""
-    )
+    recover = cat_command(stack.name, path, layer) if path and layer is not None else ""
     return Finding(
         severity=severity,
         rule=rule,

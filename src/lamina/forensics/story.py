@@ -7,6 +7,7 @@ from msgspec import Struct
 from lamina.archive.entry import EntryKind
 from lamina.digest import Digest
 from lamina.errors import NotFoundError, UsageError
+from lamina.forensics.finding import cat_command
 from lamina.forensics.replay import MARKERS, Action, Event, all_events
 from lamina.forensics.stack import Stack
 
@@ -140,7 +141,7 @@ def trace(stack: Stack, path: str) -> Trace:
                     cause=ev.cause,
                     changed=ev.changed,
                     recover=(
-                        f"lamina cat {stack.name} /{want} --layer {seen_in}"
+                        cat_command(stack.name, want, seen_in)
                         if e.kind in (EntryKind.FILE, EntryKind.HARDLINK)
                         else ""
                     ),

@@ -86,6 +86,24 @@ def test_opaque_hides_lower_children_only_and_a_file_hides_a_dir() -> None:
     assert sorted(view_at(s).items) == ["a", "a/new", "b"]
 
 
+def test_dirs_without_entries_are_dirs_to_whiteouts_opaques_and_files() -> None:
+    """A tar need not list parent dirs. A whiteout, an opaque marker or a file replacing such
+    a dir deleted nothing in the view: tree, trace and secrets called its files present (and
+    not hidden) while the rootfs had none of them."""
+    s = stack_of(
+        _tar(("file", "gone/deep/key", b"k"), ("file", "opq/deep/old", b"o"),
+             ("file", "swap/deep/f", b"f"), ("file", "kept/deep/k", b"k")),
+        _tar(("wh", "gone"), ("opq", "opq/deep"), ("file", "opq/deep/new", b"n"),
+             ("file", "swap", b"now a file")),
+    )  # fmt: skip
+    acts = dict(_actions(s, 1))
+    assert acts["gone/deep/key"] is Action.DELETED
+    assert acts["opq/deep/old"] is Action.HIDDEN
+    assert acts["swap/deep/f"] is Action.HIDDEN
+    assert sorted(view_at(s).items) == ["kept/deep/k", "opq/deep/new", "swap"]
+    assert recover.resolve(view_at(s), "kept/deep/k")[1] is not None  # cat finds it
+
+
 def test_chmod_only_and_identical_copies() -> None:
     s = stack_of(
         _tar(("file", "f", b"same", 0o644), ("file", "g", b"same")),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lamina.cli.command import arg, command, file_path
 from lamina.cli.context import Context
-from lamina.cli.render import human_size, json_out, table
+from lamina.cli.render import human_size, json_out, printable, table
 from lamina.errors import LaminaError
 
 _SEVERITIES = ["info", "low", "medium", "high", "critical"]
@@ -65,14 +65,14 @@ def trace(ctx: Context, args: Namespace) -> None:
         if s.kind in ("file", "hardlink"):
             attrs += f" {s.size}B sha256:{(s.sha256 or '?')[:12]}"
         if s.linkname:
-            attrs += f" -> {s.linkname}"
+            attrs += f" -> {printable(s.linkname)}"
         print(f"layer {s.layer}: {what}: {attrs}")
         if s.created_by:
-            print(f"    step: {_cut(s.created_by, 100)}")
+            print(f"    step: {_cut(printable(s.created_by), 100)}")
         if s.recover:
-            print(f"    read: {s.recover}")
+            print(f"    read: {s.recover}")  # shell-quoted where it is made
     state = "present in the final image" if t.present else "not in the final image"
-    print(f"/{t.path}: {state}")
+    print(f"{printable('/' + t.path)}: {state}")
 
 
 @command(
@@ -105,7 +105,7 @@ def extract(ctx: Context, args: Namespace) -> None:
         args.image, tuple(args.paths), dest=args.dest, layer=args.layer
     )
     for x in done:
-        print(f"{x.dest} ({x.kind}, {x.size} bytes, from layer {x.layer})")
+        print(f"{printable(str(x.dest))} ({x.kind}, {x.size} bytes, from layer {x.layer})")
 
 
 def _file(value: str) -> Path:
@@ -163,9 +163,10 @@ def secrets(ctx: Context, args: Namespace) -> None:
                     f.severity.label,
                     f.rule,
                     "-" if f.layer is None else str(f.layer),
-                    ("/" + f.path if f.path else "(config)") + (" [hidden]" if f.hidden_by else ""),
-                    f.match,
-                    _cut(f.instruction, 50),
+                    (printable("/" + f.path) if f.path else "(config)")
+                    + (" [hidden]" if f.hidden_by else ""),
+                    printable(f.match),
+                    _cut(printable(f.instruction), 50),
                 ]
                 for f in shown
             ],
@@ -207,7 +208,7 @@ def waste(ctx: Context, args: Namespace) -> None:
                 [
                     str(p.reclaimable),
                     str(len(p.copies)),
-                    "/" + p.path,
+                    printable("/" + p.path),
                     ", ".join(f"{c.layer}:{c.fate}" for c in p.copies),
                 ]
                 for p in w.paths[: args.top]
@@ -239,9 +240,9 @@ def tree(ctx: Context, args: Namespace) -> None:
     base = t.root.count("/") + 1 if t.root else 0
     for n in t.nodes:
         depth = n.path.count("/") - base
-        name = n.path.rpartition("/")[2] + ("/" if n.kind == "dir" else "")
+        name = printable(n.path.rpartition("/")[2]) + ("/" if n.kind == "dir" else "")
         if n.linkname:
-            name += f" -> {n.linkname}"
+            name += f" -> {printable(n.linkname)}"
         meta = (
             f"{n.mode:04o} {n.uid}:{n.gid} {human_size(n.size) if n.kind == 'file' else '':>7}"
             if n.layer is not None
@@ -284,7 +285,7 @@ def image_diff(ctx: Context, args: Namespace) -> None:
         json_out([e.json() for e in result.entries])
         return
     for e in result.entries:
-        line = f"{e.change} /{e.path}"
+        line = f"{e.change} {printable('/' + e.path)}"
         if e.changed:
             line += f"  ({', '.join(e.changed)}: {e.before} => {e.after})"
         print(line)
