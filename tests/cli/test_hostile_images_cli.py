@@ -280,3 +280,35 @@ def test_cat_and_extract_find_files_under_dirs_without_entries(cli: Cli, shm_tmp
     code, _, err = cli("cat", "evil:1", "/hidden/nothing")
     assert code == 1
     assert "not in evil:1" in err
+
+
+def test_deep_verify_keeps_few_hashes_in_flight(
+    cli: Cli, shm_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A future per file, kept for the whole layer: a layer of 300,000 empty files (a few MB
+    as a gzip layer) took ``verify`` to ~800 MB, ~10 GB at the 4M-entry limit. Hashes now
+    wait in a small window; a tampered file is still found."""
+    from lamina.forensics import verify
+
+    held: list[int] = []
+
+    class Watched(verify._Checker):
+        def check(self, path: str, full: str, st: os.stat_result) -> bool:
+            descend = super().check(path, full, st)
+            held.append(len(self.pending))
+            return descend
+
+    monkeypatch.setattr(verify, "_Checker", Watched)
+    monkeypatch.setattr(verify, "_IN_FLIGHT", 4, raising=False)
+    docker_archive(shm_tmp / "a.tar", [layer_tar({f"f{i}": b"%d" % i for i in range(40)})])
+    cli.ok("load", "-q", "-i", str(shm_tmp / "a.tar"))
+    assert cli("verify", "evil:1")[0] == 0
+    assert max(held) <= 4
+    held.clear()
+    [layer_dir] = (cli.root / "vfs").glob("*/rootfs")
+    (layer_dir / "f33").write_bytes(b"XX")  # same size as "33"
+    code, out, _ = cli("verify", "evil:1")
+    assert code == 1
+    assert "/f33" in out
+    assert len(held) == 40
+    assert max(held) <= 4
