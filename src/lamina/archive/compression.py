@@ -6,7 +6,8 @@ executed as a process: running ``xz``/``unpigz`` found on some PATH is how CVE-2
 
 The format is decided by magic bytes, not by the media type a manifest claims; a claim that
 disagrees with the bytes is refused (:class:`~lamina.errors.CompressionMismatchError`) rather
-than silently trusted either way. xz and bzip2 are recognised only to be refused clearly.
+than silently trusted either way. xz and bzip2 are recognised only to be refused clearly (as
+layers: ``cp -`` and ADD inflate xz through :class:`XzReader`, whose memory is bounded).
 
 Inflation is bounded: :class:`Inflater` never returns more than ``chunk`` bytes per step, so a
 decompression bomb costs at most one chunk of memory before the caller's limit stops it.
@@ -73,9 +74,17 @@ _MEDIA_TYPES: Final[dict[str, Compression]] = {
 def _looks_like_tar(head: bytes) -> bool:
     if len(head) < 512:
         return False
-    block = head[:512]
-    if block.count(0) == 512:  # an empty archive starts with its end-of-archive block
+    if head[:512].count(0) == 512:  # an empty archive starts with its end-of-archive block
         return True
+    return tar_header_valid(head)
+
+
+def tar_header_valid(head: bytes) -> bool:
+    """Whether ``head`` starts with a 512-byte tar header whose checksum holds (unsigned or
+    signed sums, as Go's archive/tar accepts v7, ustar and GNU headers)."""
+    if len(head) < 512:
+        return False
+    block = head[:512]
     try:
         stored = int(block[148:156].split(b"\x00", 1)[0].strip() or b"-1", 8)
     except ValueError:
@@ -83,6 +92,58 @@ def _looks_like_tar(head: bytes) -> bool:
     unsigned = sum(block[:148]) + 8 * 0x20 + sum(block[156:])
     signed = unsigned - 2 * sum(b for b in block[:148] + block[156:] if b > 127)
     return stored in (unsigned, signed)
+
+
+XZ_MEMLIMIT: Final = 256 << 20  # what the xz decoder may hold: `xz -9e` streams need ~65 MiB
+
+
+class XzReader(io.RawIOBase):
+    """An xz file (one or more concatenated streams) inflated in-process with the decoder's
+    memory bounded by ``memlimit``: a stream whose header asks for a bigger dictionary (the
+    format allows 1.5 GiB) fails with ``lzma.LZMAError`` instead of holding it. The stdlib's
+    ``lzma.LZMAFile`` takes no limit. Bytes after the last stream that start no new one (stream
+    padding, trailing garbage) end the file, as ``LZMAFile`` ends it."""
+
+    def __init__(self, raw: IO[bytes], *, memlimit: int = XZ_MEMLIMIT) -> None:
+        import lzma
+
+        self._lzma = lzma
+        self._raw = raw
+        self._memlimit = memlimit
+        self._decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=memlimit)
+        self._first = True  # still in the first stream: an error there is the file's
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._done:
+            if self._decoder.eof:
+                rest = self._decoder.unused_data or self._raw.read(1 << 16)
+                if not rest:
+                    self._done = True
+                    break
+                self._decoder = self._lzma.LZMADecompressor(
+                    self._lzma.FORMAT_XZ, memlimit=self._memlimit
+                )
+                self._first = False
+                try:
+                    data = self._decoder.decompress(rest, max_length=len(b))
+                except self._lzma.LZMAError:
+                    self._done = True  # not another stream: the end, as LZMAFile reads it
+                    break
+            else:
+                chunk = b""
+                if self._decoder.needs_input:
+                    chunk = self._raw.read(1 << 16)
+                    if not chunk:
+                        raise EOFError("the xz stream is truncated")
+                data = self._decoder.decompress(chunk, max_length=len(b))
+            if data:
+                b[: len(data)] = data
+                return len(data)
+        return 0
 
 
 def detect(head: bytes) -> Compression:

@@ -11,6 +11,7 @@ decides. Extraction goes through lamina's hostile-tar-proof
 from __future__ import annotations
 
 import bz2
+import io
 import lzma
 import os
 import re
@@ -24,7 +25,9 @@ from lamina.archive.compression import (
     XZ_MAGIC,
     ZSTD_MAGIC,
     Compression,
+    XzReader,
     open_decompressor,
+    tar_header_valid,
 )
 from lamina.errors import BuildError, LaminaError
 
@@ -63,22 +66,13 @@ def is_archive(fd: int) -> bool:
 
 
 def _tar_header(block: bytes) -> bool:
-    """A 512-byte tar header whose checksum holds (Go's archive/tar accepts v7, ustar, GNU)."""
-    if len(block) < _BLOCK or not block.strip(b"\x00"):
-        return False
-    try:
-        stored = int(block[148:156].split(b"\x00", 1)[0].strip(b" ") or b"-1", 8)
-    except ValueError:
-        return False
-    rest = block[:148] + block[156:]
-    unsigned = sum(rest) + 8 * 0x20
-    signed = unsigned - 2 * sum(b for b in rest if b > 127)
-    return stored in (unsigned, signed)
+    """A tar header, not an end-of-archive block alone (Docker copies a file of zeros)."""
+    return bool(block.strip(b"\x00")) and tar_header_valid(block)
 
 
 def _decompressed(raw: IO[bytes], head: bytes) -> IO[bytes]:
     if head.startswith(XZ_MAGIC):
-        return lzma.open(raw)
+        return io.BufferedReader(XzReader(raw))
     if head.startswith(BZIP2_MAGIC):
         return bz2.open(raw)
     kind = Compression.GZIP if head.startswith(GZIP_MAGIC) else Compression.ZSTD
@@ -92,7 +86,7 @@ def extract_archive(fd: int, dest_fd: int, *, name: str) -> None:
     raw: IO[bytes] = os.fdopen(os.dup(fd), "rb")
     stream: IO[bytes] = raw
     if head.startswith(XZ_MAGIC):
-        stream = lzma.open(raw)  # noqa: SIM115  # closed in the finally below
+        stream = io.BufferedReader(XzReader(raw))
     elif head.startswith(BZIP2_MAGIC):
         stream = bz2.open(raw)  # noqa: SIM115  # closed in the finally below
     try:

@@ -553,7 +553,9 @@ def _inflated(source: IO[bytes]) -> IO[bytes] | None:
     if head.startswith(_XZ_MAGIC):
         import lzma
 
-        xz = lzma.LZMAFile(raw)  # noqa: SIM115  # closed with the reader returned
+        from lamina.archive.compression import XzReader
+
+        xz = io.BufferedReader(XzReader(raw), 1 << 20)  # a bounded decoder: see XzReader
         return io.BufferedReader(_Checked(xz, "xz", (lzma.LZMAError, EOFError)), 1 << 20)
     if head.startswith(_BZIP2_MAGIC):
         import bz2

@@ -10,6 +10,7 @@ from layer_tars import LayerTar, gz, zst
 
 from lamina.archive.compression import (
     Compression,
+    XzReader,
     detect,
     new_inflater,
     open_compressor,
@@ -216,3 +217,41 @@ def test_pipe_plain_tar_hashes_once_for_both_digests() -> None:
     p = _pipe(LayerTar().file("big", bytes(4 << 20)).bytes(), max_uncompressed_bytes=1 << 20)
     with pytest.raises(LimitExceededError):
         p.drain()
+
+
+def _xz_asking_for(data: bytes, props: int) -> bytes:
+    """An xz stream of ``data`` whose block header claims LZMA2 dictionary ``props`` (36 is
+    1 GiB): the header byte patched and its CRC32 made anew, as a hostile file would be."""
+    import struct
+    import zlib
+
+    xz = bytearray(lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32))
+    start = 12  # after the stream header
+    size = (xz[start] + 1) * 4
+    header = xz[start : start + size]
+    flags, at = header[1], 2
+    for present in (0x40, 0x80):  # compressed / uncompressed size fields: skip their varints
+        if flags & present:
+            while header[at] & 0x80:
+                at += 1
+            at += 1
+    assert header[at : at + 2] == b"\x21\x01"  # LZMA2, one property byte
+    header[at + 2] = props
+    header[-4:] = struct.pack("<I", zlib.crc32(bytes(header[:-4])))
+    xz[start : start + size] = header
+    return bytes(xz)
+
+
+def test_xz_reader_bounds_the_decoders_memory() -> None:
+    # Multiple streams and padding read as LZMAFile reads them.
+    text = b"first stream\n" * 1000
+    data = lzma.compress(text) + b"\0" * 8 + lzma.compress(b"second\n") + b"\0" * 4
+    assert io.BufferedReader(XzReader(io.BytesIO(data))).read() == lzma.decompress(data)
+    # A stream whose header asks for a 1 GiB dictionary: the stdlib's unbounded decoder reads
+    # it (holding as much of the 1 GiB as the output fills), the bounded reader refuses it.
+    hostile = _xz_asking_for(b"x" * 100, 36)
+    assert lzma.decompress(hostile) == b"x" * 100
+    with pytest.raises(lzma.LZMAError, match="Memory usage limit"):
+        XzReader(io.BytesIO(hostile)).read()
+    with pytest.raises(EOFError, match="truncated"):
+        io.BufferedReader(XzReader(io.BytesIO(lzma.compress(text)[:-20]))).read()
