@@ -525,3 +525,44 @@ def _mountinfo_line(target: str) -> str:
     """The last /proc/self/mountinfo line of the mount at ``target`` (the one on top)."""
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
     return [line for line in lines if line.split()[4] == target][-1]
+
+
+def test_an_option_volume_is_unmounted_when_its_last_user_has_exited(lamina: Lamina) -> None:
+    # docker 20.10 unmounts a local -o volume when the last container using it stops; a
+    # detached container that exited on its own counts as stopped, even before anyone looked
+    # at it (lamina keeps its run mark until then). A new run then gets a fresh tmpfs.
+    lamina.run("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "tv2")
+    early = lamina.out(
+        "run", "-d", "--name", "early", "-v", "tv2:/data", "busybox", "sh", "-c", "echo c > /data/f"
+    ).strip()
+    # Wait for its exit through the shim's record on disk, not through lamina (a look would
+    # release its run mark, which is what this test must not do).
+    record = lamina.root / "runtime" / "shim" / early / "state.json"
+    deadline = time.monotonic() + 10
+    while '"exited"' not in record.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    data = lamina.root / "volumes" / "tv2" / "_data"
+    lamina.run("run", "-d", "--name", "late", "-v", "tv2:/data", "busybox", "sleep", "100")
+    lamina.run("stop", "-t", "0", "late")
+    lamina.run("rm", "late")
+    assert f" {data} " not in Path("/proc/self/mountinfo").read_text()
+    assert lamina.out("run", "--rm", "-v", "tv2:/data", "busybox", "ls", "/data") == ""
+    lamina.run("rm", "early")
+    lamina.run("volume", "rm", "tv2")
+
+
+def test_a_volume_too_small_for_the_images_files_is_a_clear_error(lamina: Lamina) -> None:
+    # The pre-fill copies the image's /bin into a 5-inode tmpfs: ENOSPC, named, not exit 70.
+    opt = 'volume-opt=type=tmpfs,volume-opt=device=tmpfs,"volume-opt=o=size=4k,nr_inodes=5"'
+    r = lamina.run(
+        "create",
+        "--mount",
+        f"type=volume,src=smallv,dst=/bin,{opt}",
+        "busybox",
+        "true",
+        check=False,
+    )
+    assert r.returncode == 1, r.stderr
+    assert "cannot copy the image's /bin into volume smallv" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert lamina.out("ps", "-aq") == ""

@@ -419,7 +419,7 @@ class Steps:
         if not ref.strip():
             raise BuildError(f"line {line}: --from={from_} names no stage or image (it is empty)")
         source: StageState | None = None
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
             idx = int(ref)
             if idx >= len(self.stages):
                 raise BuildError(f"COPY --from={ref}: stage {idx} is not built before this one")

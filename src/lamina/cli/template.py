@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from lamina.cli.template_parse import Command, Node, Operand, Pipe, TemplateError, line_of, parse
 
 __all__ = ["TemplateError", "go_str", "render_template"]
+
+
+_DIGITS: Final = "0123456789"  # str.isdigit() also takes "²", which int() refuses
 
 
 class _FuncError(Exception):
@@ -156,7 +159,7 @@ def _printf(fmt: str, *args: Any) -> str:
         while i < len(fmt) and fmt[i] in "-+# 0":
             flags += fmt[i]
             i += 1
-        while i < len(fmt) and (fmt[i].isdigit() or (fmt[i] == "*" and not width)):
+        while i < len(fmt) and (fmt[i] in _DIGITS or (fmt[i] == "*" and not width)):
             if fmt[i] == "*" and n < len(args) and isinstance(args[n], int):
                 if abs(args[n]) > _FMT_MAX:
                     out.append("%!(BADWIDTH)")  # Go's intFromArg: tooLarge
@@ -173,7 +176,7 @@ def _printf(fmt: str, *args: Any) -> str:
             i += 1
         if fmt[i : i + 1] == ".":
             i += 1
-            while i < len(fmt) and fmt[i].isdigit():
+            while i < len(fmt) and fmt[i] in _DIGITS:
                 if prec and int(prec) > _FMT_MAX:
                     i = len(fmt)
                     break

@@ -622,7 +622,7 @@ def archive_owner(user: str) -> tuple[int, int]:
         pw = pwd.getpwnam(user)
     except KeyError:
         try:
-            pw = pwd.getpwuid(int(user)) if user.isdigit() else None
+            pw = pwd.getpwuid(int(user)) if user.isascii() and user.isdigit() else None
         except KeyError:
             pw = None
     if pw is None:

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from lamina.engine import container_config as cc
 from lamina.engine import container_fs
-from lamina.errors import LaminaError
+from lamina.errors import FileError, LaminaError
 from lamina.store.containers import ContainerRecord
 from lamina.store.store import Store
 
@@ -181,6 +181,11 @@ def _fill_volume(
     try:
         if container_fs.is_empty_dir(Path(m["Source"])):
             container_fs.fill_from_image(merged, m["Destination"], Path(m["Source"]))
+    except OSError as exc:  # a full or read-only device: the volume's to report, not a bug
+        raise FileError(
+            f"cannot copy the image's {m['Destination']} into volume {volume.name}: "
+            f"{exc.strerror or exc}"
+        ) from exc
     finally:
         store.volumes.deactivate(volume, in_use=lambda: in_use(volume.name))
 

@@ -416,14 +416,19 @@ class ContainerService:
         return out
 
     def _volume_in_use(self, name: str, *, besides: str) -> bool:
-        """Whether a container other than ``besides`` that mounts the volume is mounted for a
-        run (its run is not seen to be over)."""
+        """Whether a container other than ``besides`` that mounts the volume still runs. A
+        run mark alone is no proof: a detached container that exited keeps its mark until
+        someone looks, so each one marked is looked at (:meth:`state` releases a run seen to
+        be over, this volume's hold included)."""
+        from lamina.runtime import ContainerStatus
+
         for cid, _ in self._store.volumes.users(name):
             other = self._store.containers.find(cid)
             if (
                 cid != besides
                 and other is not None
-                and ((self._bundle(other) / RUN_MOUNT_MARK).exists())
+                and (self._bundle(other) / RUN_MOUNT_MARK).exists()
+                and self.state(other).status is ContainerStatus.RUNNING
             ):
                 return True
         return False

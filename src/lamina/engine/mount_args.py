@@ -143,7 +143,7 @@ def _parse_mount(spec: str) -> dict[str, Any]:
             tmpfs_options()["SizeBytes"] = size
         elif key == "tmpfs-mode":
             try:
-                mode = int(value, 8) if value and value.isdigit() else -1
+                mode = int(value, 8) if value.isascii() and value.isdigit() else -1
             except ValueError:
                 mode = -1
             if not 0 <= mode < 1 << 32:
@@ -222,6 +222,12 @@ def check_mount(m: Mapping[str, Any]) -> None:
             raise _config_error(m, "field BindOptions must not be specified")
         if not source and m.get("ReadOnly"):
             raise _config_error(m, "must not set ReadOnly mode when using anonymous volumes")
+        if source:
+            # A volume's source is a name: `src=/host/dir` is refused (Docker: "includes
+            # invalid characters for a local volume name"), never taken for a bind.
+            from lamina.engine.volumes import check_volume_name
+
+            check_volume_name(source)
         driver_config = (m.get("VolumeOptions") or {}).get("DriverConfig") or {}
         driver = driver_config.get("Name")
         if driver and driver != "local":

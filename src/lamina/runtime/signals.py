@@ -25,7 +25,7 @@ def signal_number(sig: int | str, *, what: str = "signal") -> int:
     else:
         text = sig.strip().upper()
         name = text.removeprefix("SIG")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             number = int(text)
         elif _REAL_TIME.fullmatch(name):
             base = signal.SIGRTMIN if name.startswith("RTMIN") else signal.SIGRTMAX

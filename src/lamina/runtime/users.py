@@ -43,7 +43,7 @@ class ExecUser(Struct, frozen=True, kw_only=True):
 
 
 def _parse_id(text: str) -> int | None:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # int() also takes other scripts' digits
         return None
     value = int(text)
     if value > _MAX_ID:
@@ -132,7 +132,7 @@ def additional_groups(groups: Sequence[str], *, rootfs: Path) -> tuple[int, ...]
     for wanted in groups:
         found = None
         for row in rows:
-            gid = int(row[2]) if row[2].isdigit() else None
+            gid = int(row[2]) if row[2].isascii() and row[2].isdigit() else None
             if gid is not None and wanted in (row[0], str(gid)) and gid not in out:
                 found = gid
                 break

@@ -215,7 +215,7 @@ def read(path: Path, ref: str | None = None) -> Image:
     source = TarSource(path, follow_links=True)
     items = _manifest_items(source)
     if ref is not None and ref.startswith("@"):
-        if not ref[1:].isdigit() or int(ref[1:]) >= len(items):
+        if not (ref[1:].isascii() and ref[1:].isdigit()) or int(ref[1:]) >= len(items):
             raise ImageNotFoundError(f"{path} has {len(items)} images; no {ref}")
         return _image(source, items[int(ref[1:])], int(ref[1:])).image
     if ref is None:

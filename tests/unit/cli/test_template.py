@@ -350,3 +350,8 @@ def test_pad_refuses_what_would_eat_the_memory() -> None:
     assert render_template('{{pad "x" 1 2}}|', {}) == " x  |"
     with pytest.raises(TemplateError, match="padding of 99999999999 is more than 1000000"):
         render_template('{{pad "x" 99999999999 1}}', {})
+
+
+def test_printf_width_takes_ascii_digits_only() -> None:
+    # "²" is a digit to str.isdigit() but no number to int(): Go's parsenum stops at it.
+    assert render_template('{{printf "%\u00b2d" 1}}', DATA) == "%!\u00b2(int=1)d"

@@ -206,3 +206,13 @@ def test_ram_in_bytes(text: str, size: int) -> None:
 @pytest.mark.parametrize("text", ["abc", "-1", "1x", ""])
 def test_ram_in_bytes_refuses(text: str) -> None:
     assert ram_in_bytes(text) is None
+
+
+def test_a_volume_source_is_a_name_never_a_host_path() -> None:
+    # docker 20.10: `--mount type=volume,src=/abs,dst=/x` is refused ('"/abs" includes invalid
+    # characters for a local volume name ... If you intended to pass a host directory, use
+    # absolute path'): the source of a volume mount never becomes a bind of the host's dir.
+    for source in ("/etc", "../up", "a/b"):
+        with pytest.raises(UsageError, match="invalid volume name"):
+            check_mount(parse_mount(f"type=volume,src={source},dst=/x"))
+    check_mount(parse_mount("type=volume,src=okname,dst=/x"))

@@ -16,6 +16,7 @@ from lamina.runtime.rootfs import (
     open_in_root,
     read_small_file,
 )
+from lamina.runtime.signals import signal_number
 from lamina.runtime.users import UnknownUserError, resolve_user
 
 
@@ -117,6 +118,16 @@ def test_find_command(root: Path, resolver: str) -> None:
     assert d is not None and d.reason == "is a directory"
     rel = find_command(root, "./busybox", path_env="", cwd="/bin")
     assert rel is not None and rel.executable
+
+
+def test_ids_in_other_scripts_digits_are_no_ids(root: Path, resolver: str) -> None:
+    # str.isdigit() is true for "²" (and int() refuses it): a group row an image wrote with
+    # such an "id" made every run of it exit 70 while root's implicit groups were scanned.
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\nodd:x:\u00b2:root\n")
+    assert resolve_user("", rootfs=root).additional_gids == (0,)
+    with pytest.raises(UsageError):
+        signal_number("\u00b2")
 
 
 def test_resolve_user(root: Path, resolver: str) -> None:

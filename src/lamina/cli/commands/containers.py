@@ -694,7 +694,7 @@ def logs(ctx: Context, args: Namespace) -> None:
     """Show a container's output (stdout to stdout, stderr to stderr)."""
     if args.tail == "all":
         tail = None
-    elif args.tail.lstrip("-").isdigit():
+    elif args.tail.lstrip("-").isascii() and args.tail.lstrip("-").isdigit():
         # As docker: a negative count is all; so is one past any log's length.
         tail = int(args.tail) if 0 <= int(args.tail) <= sys.maxsize else None
     else:
