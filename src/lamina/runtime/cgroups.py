@@ -23,8 +23,6 @@ from typing import Any, Final
 
 from msgspec import Struct
 
-_MOUNTINFO: Final = Path("/proc/self/mountinfo")
-
 
 class Resources(Struct, frozen=True, kw_only=True):
     """The cgroup limits of a container's process; None leaves the cgroup's default."""
@@ -54,21 +52,19 @@ def linux_resources(res: Resources) -> dict[str, Any]:
 def _mounts() -> dict[str, Path]:
     """Where each v1 controller's hierarchy is mounted (``"memory"`` -> /sys/fs/cgroup/memory),
     and the v2 tree under the key ``""``."""
+    from lamina.driver.mountinfo import read_mounts
+
     found: dict[str, Path] = {}
     try:
-        text = _MOUNTINFO.read_text()
+        mounts = read_mounts()
     except OSError:
         return found
-    for line in text.splitlines():
-        fields = line.split()
-        sep = fields.index("-")
-        fstype, options = fields[sep + 1], fields[sep + 3]
-        point = Path(fields[4].replace("\\040", " "))
-        if fstype == "cgroup2":
-            found.setdefault("", point)
-        elif fstype == "cgroup":
-            for opt in options.split(","):
-                found.setdefault(opt, point)
+    for m in mounts:
+        if m.fs_type == "cgroup2":
+            found.setdefault("", Path(m.target))
+        elif m.fs_type == "cgroup":
+            for key, _ in m.super_options:
+                found.setdefault(key, Path(m.target))
     return found
 
 

@@ -136,6 +136,10 @@ def mount(options: Mapping[str, str], data_dir: Path) -> None:
     if not device:
         raise MountError("missing device in volume options")
     flags, data = parse_options(options.get("o", ""))
+    if flags & MS_BIND and not device.startswith("/"):
+        # mount(2) resolves a relative source against the caller's cwd: dockerd's is "/",
+        # so Docker's always means the same dir; lamina's would move with the shell's.
+        device = "/" + device
     target = str(data_dir)
     fs_type = options.get("type", "")
     plain = flags & ~_PROPAGATION

@@ -3,9 +3,12 @@ are what ``docker volume create -o ...`` printed after ``Error response from dae
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lamina.errors import UsageError
+from lamina.store import volume_mount
 from lamina.store.volume_mount import MS_BIND, MS_RDONLY, MS_REC, check_options, parse_options
 
 
@@ -38,3 +41,17 @@ def test_parse_options_splits_flags_from_data() -> None:
     assert parse_options("bind") == (MS_BIND, "")
     assert parse_options("rbind,ro") == (MS_BIND | MS_REC | MS_RDONLY, "")
     assert parse_options("ro,rw,defaults,mode=700") == (0, "mode=700")
+
+
+def test_a_relative_bind_device_is_read_from_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    # dockerd's cwd is "/", so `-o o=bind -o device=rel` always binds /rel under Docker;
+    # lamina's cwd is the shell's, so the device is made absolute before mount(2) sees it.
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        volume_mount, "_mount", lambda source, target, *_: calls.append((source, target))
+    )
+    volume_mount.mount({"type": "none", "o": "bind", "device": "srv/data"}, Path("/v/_data"))
+    assert calls[0] == ("/srv/data", "/v/_data")
+    calls.clear()
+    volume_mount.mount({"type": "tmpfs", "device": "tmpfs"}, Path("/v/_data"))
+    assert calls[0] == ("tmpfs", "/v/_data")  # a device name, not a path: as given
