@@ -36,6 +36,7 @@ from lamina.runtime.errors import (
 )
 from lamina.runtime.rootfs import blocking_account_file, find_command, open_in_root
 from lamina.runtime.shim import FORWARDED
+from lamina.runtime.signals import Wakeup
 from lamina.runtime.users import additional_groups, resolve_user
 
 
@@ -166,8 +167,10 @@ def run_foreground(argv: list[str], *, stdin: bool) -> int:
             old_handlers[sig] = signal.signal(sig, forward)
         for sig in ignored:
             old_handlers[sig] = signal.signal(sig, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        status = proc.wait()
+        with Wakeup() as wake:  # a signal never waits for the process's end
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            wake.wait_process(proc.pid)
+            status = proc.wait()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         for signum, handler in old_handlers.items():

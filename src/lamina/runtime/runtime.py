@@ -54,7 +54,7 @@ from lamina.runtime.logs import LogEntry, read_log
 from lamina.runtime.process import ExecSpec, exec_process, run_foreground
 from lamina.runtime.rootfs import blocking_account_file, find_command
 from lamina.runtime.runc import Runc, last_error
-from lamina.runtime.signals import signal_number
+from lamina.runtime.signals import Wakeup, signal_number
 from lamina.runtime.spec import GROUP_ADD_ANNOTATION, STOP_SIGNAL_ANNOTATION, read_bundle
 from lamina.runtime.state import (
     SHIM_DIR,
@@ -101,13 +101,14 @@ class Runtime:
 
             for sig in shim.FORWARDED:
                 old_handlers[sig] = signal.signal(sig, forward)
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-            message = proc.read_sync()
-            if "pid" not in message:
-                proc.wait()  # it exits right after reporting; reap it before raising
-                self._check_started(config, message)
-            with raw:
-                code = proc.wait()
+            with Wakeup() as wake:  # a signal never waits for the container's end
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+                message = proc.read_sync(wake)
+                if "pid" not in message:
+                    proc.wait(wake)  # it exits right after reporting; reap it before raising
+                    self._check_started(config, message)
+                with raw:
+                    code = proc.wait(wake)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             for signum, handler in old_handlers.items():

@@ -55,6 +55,7 @@ from msgspec import Struct
 from lamina.runtime import cgroups, console
 from lamina.runtime.logs import LogWriter, rfc3339_nano
 from lamina.runtime.runc import last_error
+from lamina.runtime.signals import Wakeup
 from lamina.runtime.state import (
     ContainerState,
     ContainerStatus,
@@ -137,18 +138,27 @@ class ShimProcess:
             os.waitpid(pid, 0)  # the middle child exits as soon as it has forked the shim
         return cls(pid=pid, sync_fd=r, detached=detach)
 
-    def read_sync(self) -> dict[str, Any]:
-        """Block until the shim reports the start's outcome ({} if it died without one)."""
+    def read_sync(self, wake: Wakeup | None = None) -> dict[str, Any]:
+        """Block until the shim reports the start's outcome ({} if it died without one);
+        with ``wake``, signal handlers run while it waits (:class:`~signals.Wakeup`)."""
         chunks = []
-        while chunk := os.read(self._sync_fd, 4096):
+        while True:
+            if wake is not None:
+                wake.wait_readable(self._sync_fd)
+            chunk = os.read(self._sync_fd, 4096)
+            if not chunk:
+                break
             chunks.append(chunk)
         os.close(self._sync_fd)
         raw = b"".join(chunks).strip()
         return json.loads(raw) if raw else {}
 
-    def wait(self) -> int:
-        """Wait for an attached shim to exit; its exit status (the container's)."""
+    def wait(self, wake: Wakeup | None = None) -> int:
+        """Wait for an attached shim to exit; its exit status (the container's). With
+        ``wake``, signal handlers run while it waits (:class:`~signals.Wakeup`)."""
         assert not self._detached, "a detached shim is not our child"
+        if wake is not None:
+            wake.wait_process(self.pid)
         _, status = os.waitpid(self.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         return code if code >= 0 else 128 - code
@@ -311,10 +321,7 @@ class _Shim:
 def _serve_pipes(shim: _Shim) -> int:
     config = shim.config
     pid_file = config.record_dir / PID_FILE
-    become_subreaper()  # the init is ours to reap once ``runc run --detach`` has exited
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # a handler: it wakes the loop
+    wake_r = _watch_children()  # the init is ours to reap once ``runc run --detach`` exits
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -410,7 +417,7 @@ def _reap_all() -> dict[int, int]:
 def become_subreaper() -> None:
     """Orphans below us (the container's init, once ``runc run --detach`` exits) become our
     children, so we can wait for the init's status and signal it without a pid race."""
-    import ctypes  # only the terminal path needs it
+    import ctypes  # the shim alone needs it
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -421,26 +428,23 @@ def become_subreaper() -> None:
 def _reap(pid: int) -> int | None:
     """Reap every child that has ended (strays of runc's included); ``pid``'s exit status
     (128+N for a signal N) if it was among them."""
-    code = None
-    while True:
-        try:
-            got, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return code
-        if got == 0:
-            return code
-        if got == pid:
-            code = os.waitstatus_to_exitcode(status)
-            code = code if code >= 0 else 128 - code
+    return _reap_all().get(pid)
+
+
+def _watch_children() -> int:
+    """Become the subreaper of the container's init and have SIGCHLD wake a select loop: the
+    read end of the wakeup pipe (each serve loop selects on it)."""
+    become_subreaper()
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # a handler: it wakes the loop
+    return wake_r
 
 
 def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
     config = shim.config
-    become_subreaper()
+    wake_r = _watch_children()
     os.chdir(config.bundle)  # runc runs here too: both name the socket relative to it
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)  # a handler: it wakes the loop
     listener = console.listen(console.SOCKET_NAME)
     try:
         try:

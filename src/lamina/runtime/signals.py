@@ -44,3 +44,56 @@ def signal_name(number: int) -> str:
     if signal.SIGRTMIN < number < signal.SIGRTMAX:
         return f"SIGRTMIN+{number - signal.SIGRTMIN}"
     return signal.Signals(number).name
+
+
+class Wakeup:
+    """While entered, a signal this process handles also writes a byte to a pipe
+    (``signal.set_wakeup_fd``), and :meth:`wait_readable` waits on that pipe too.
+
+    Why: a Python signal handler runs between bytecodes. A signal that lands after the last
+    check and before a blocking call (``os.waitpid``, ``os.read``) interrupts nothing, so its
+    handler -- forwarding the signal to the container -- waited until that call returned,
+    i.e. until the container exited of its own accord (``lamina run`` then ignored a TERM or
+    a Ctrl-C about one time in ten). Waiting in ``select`` on the pipe as well closes the
+    window: the byte is there before ``select`` starts. Main thread only, as
+    ``signal.signal``."""
+
+    def __enter__(self) -> Wakeup:
+        import os
+
+        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        import os
+
+        signal.set_wakeup_fd(self._old)
+        os.close(self._r)
+        os.close(self._w)
+
+    def wait_readable(self, fd: int) -> None:
+        """Block until ``fd`` is readable; the handlers of signals that come meanwhile run."""
+        import os
+        import select
+
+        while True:
+            ready, _, _ = select.select([fd, self._r], [], [])
+            if self._r in ready:
+                try:
+                    while os.read(self._r, 512):
+                        pass
+                except BlockingIOError:
+                    pass  # drained; back in Python, the handlers run now
+            if fd in ready:
+                return
+
+    def wait_process(self, pid: int) -> None:
+        """Block until the child ``pid`` has exited (not reaping it)."""
+        import os
+
+        pidfd = os.pidfd_open(pid)
+        try:
+            self.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)
