@@ -17,6 +17,7 @@ child killed for memory marks the container ``OOMKilled`` as Docker's does.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Final
@@ -49,9 +50,11 @@ def linux_resources(res: Resources) -> dict[str, Any]:
     return out
 
 
+@functools.cache
 def _mounts() -> dict[str, Path]:
     """Where each v1 controller's hierarchy is mounted (``"memory"`` -> /sys/fs/cgroup/memory),
-    and the v2 tree under the key ``""``."""
+    and the v2 tree under the key ``""``. Read once a process: ``ps`` asks for every running
+    container's freezer, and cgroup hierarchies are not remounted under a running engine."""
     from lamina.driver.mountinfo import read_mounts
 
     found: dict[str, Path] = {}
