@@ -126,6 +126,25 @@ class _Cursor:
     def up(self) -> None:
         self._move("..", self._path.pop())
 
+    def walk(self, root: _Node, children: Callable[[_Node], Iterator[_Node]]) -> Iterator[_Node]:
+        """Depth first below ``root`` (the dir the cursor is on): each node ``children(dir)``
+        gives, yielded while :attr:`fd` is the dir holding it; a dir is then entered, and
+        ``children`` is asked for its nodes with :attr:`fd` on it. Iterative: a tree
+        thousands of levels deep costs a list, not the interpreter's stack."""
+        stack = [(root, children(root))]
+        while stack:
+            node, pending = stack[-1]
+            n = next(pending, None)
+            if n is None:
+                stack.pop()
+                if stack:
+                    self.up()
+                continue
+            yield n
+            if n.is_dir:
+                self.down(node, n)
+                stack.append((n, children(n)))
+
 
 def _fill(dir_fd: int, node: _Node) -> None:
     """``node.children`` from the dir ``dir_fd`` (lstat, xattrs, link targets; one level)."""
@@ -145,19 +164,13 @@ def _subdirs(node: _Node) -> Iterator[_Node]:
 def _scan(root: Path) -> _Node:
     with _Cursor(root) as cursor:
         top = _Node("", os.fstat(cursor.fd), {})
-        _fill(cursor.fd, top)
-        stack = [(top, _subdirs(top))]
-        while stack:
-            parent, pending = stack[-1]
-            child = next(pending, None)
-            if child is None:
-                stack.pop()
-                if stack:
-                    cursor.up()
-                continue
-            cursor.down(parent, child)
-            _fill(cursor.fd, child)
-            stack.append((child, _subdirs(child)))
+
+        def subdirs(node: _Node) -> Iterator[_Node]:
+            _fill(cursor.fd, node)  # the cursor is on node: read its entries
+            return _subdirs(node)
+
+        for _ in cursor.walk(top, subdirs):
+            pass
     _link_peers(top)
     return top
 
@@ -521,32 +534,25 @@ def _plan(old: _Node | None, new: _Node, wanted: set[str], dirty: set[str]) -> N
 def _write_diff(
     old: _Node | None, new: _Node, keep: set[str], w: _LayerWriter, upper: Path
 ) -> None:
-    def whiteouts(old: _Node | None, new: _Node) -> None:
-        old_children = (old.children or {}) if old is not None else {}
-        new_children = new.children or {}
+    below: dict[str, _Node | None] = {new.path: old}  # each dir's counterpart in ``old``
+
+    def kept(node: _Node) -> Iterator[_Node]:
+        """The dir's whiteouts written; its kept children, each dir's counterpart noted."""
+        counterpart = below.pop(node.path)
+        old_children = (counterpart.children or {}) if counterpart is not None else {}
+        new_children = node.children or {}
         for name in sorted(set(old_children) - set(new_children), key=os.fsencode):
             w.whiteout(old_children[name].path)
+        children = [n for n in new_children.values() if n.path in keep]
+        for n in children:
+            if n.is_dir:
+                o = old_children.get(n.path.rpartition("/")[2])
+                below[n.path] = o if o is not None and o.is_dir else None
+        return iter(children)
 
     with _Cursor(upper) as cursor:
-        whiteouts(old, new)
-        stack = [(old, new, iter((new.children or {}).values()))]
-        while stack:
-            old, new, pending = stack[-1]
-            n = next(pending, None)
-            if n is None:
-                stack.pop()
-                if stack:
-                    cursor.up()
-                continue
-            if n.path not in keep:
-                continue
+        for n in cursor.walk(new, kept):
             w.node(n, cursor.fd)
-            if n.is_dir:
-                o = (old.children or {}).get(n.path.rpartition("/")[2]) if old is not None else None
-                below = o if o is not None and o.is_dir else None
-                cursor.down(new, n)
-                whiteouts(below, n)
-                stack.append((below, n, iter((n.children or {}).values())))
 
 
 def write_upper_dir(
@@ -587,19 +593,7 @@ def _write_upper(
         return (n for n in children if not n.is_whiteout)
 
     with _Cursor(upper) as cursor:
-        stack = [(root, whiteouts(root))]
-        while stack:
-            node, pending = stack[-1]
-            n = next(pending, None)
-            if n is None:
-                stack.pop()
-                if stack:
-                    cursor.up()
-                continue
+        for n in cursor.walk(root, whiteouts):
             w.node(n, cursor.fd)
-            if not n.is_dir:
-                continue
-            if n.xattrs.get(_OPAQUE_XATTR) == b"y" and exists_below(n.path):
+            if n.is_dir and n.xattrs.get(_OPAQUE_XATTR) == b"y" and exists_below(n.path):
                 w.opaque(n)
-            cursor.down(node, n)
-            stack.append((n, whiteouts(n)))
