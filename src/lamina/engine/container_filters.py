@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lamina.engine.prune_filters import match_kv_list
-from lamina.errors import InvalidFilterError, UsageError
+from lamina.engine.filters import go_regexp, match_kv_list
+from lamina.errors import InvalidFilterError
 
 if TYPE_CHECKING:
     from lamina.digest import Digest
@@ -172,59 +172,3 @@ def _check_port_range(key: str, value: str) -> None:
 
 
 # RE2's POSIX classes ([[:alpha:]]), which Python's re lacks.
-_POSIX_CLASS = re.compile(
-    r"\[:(alnum|alpha|ascii|blank|cntrl|digit|graph|lower|print|punct|space|upper|word|xdigit):\]"
-)
-_POSIX_RANGES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": r"\x00-\x7f",
-    "blank": r"\t ",
-    "cntrl": r"\x00-\x1f\x7f",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": r"!-/:-@\[-`{-~",
-    "space": r"\t\n\v\f\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-
-
-def go_regexp(pattern: str, *, key: str) -> re.Pattern[str]:
-    """``pattern`` (Go RE2 syntax) as a Python pattern where the two agree: RE2's POSIX
-    classes and ``\\z`` are translated. A pattern Python cannot compile is refused
-    (UsageError) -- Docker silently lets it match nothing."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    class_start = -1  # index just past a bracket's "[" (and "^"), while inside one
-    while i < n:
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            out.append(r"\Z" if nxt == "z" and class_start < 0 else pattern[i : i + 2])
-            i += 2
-            continue
-        if class_start >= 0:
-            m = _POSIX_CLASS.match(pattern, i)
-            if m:
-                out.append(_POSIX_RANGES[m[1]])
-                i = m.end()
-                continue
-            if ch == "]" and i > class_start:
-                class_start = -1
-        elif ch == "[":
-            class_start = i + 1
-            if pattern.startswith("^", class_start):
-                out.append("[^")
-                class_start += 1
-                i += 2
-                continue
-        out.append(ch)
-        i += 1
-    try:
-        return re.compile("".join(out))
-    except re.error as exc:
-        raise UsageError(f"invalid filter '{key}={pattern}': {exc}") from exc

@@ -573,7 +573,7 @@ class ContainerService:
         paused) and that ``filters`` (``until``, ``label``, ``label!``) do not spare; the ids
         removed and the bytes their rw layers held (Docker's "Total reclaimed space")."""
         from lamina.engine.container_filters import labels_of
-        from lamina.engine.prune_filters import CONTAINER_KEYS, PruneFilters, rfc3339_seconds
+        from lamina.engine.filters import CONTAINER_KEYS, PruneFilters, rfc3339_seconds
         from lamina.runtime import ContainerStatus
 
         spare = PruneFilters(filters, accepted=CONTAINER_KEYS)

@@ -452,8 +452,8 @@ class ImageService:
         child images only loses its names and goes with its last child) -- with the layers
         nothing needs any more. ``filters`` ``until``, ``label`` and ``label!`` spare images
         as Docker's do (by the config's created time and labels)."""
+        from lamina.engine.filters import IMAGE_KEYS, PruneFilters, rfc3339_seconds
         from lamina.engine.image_rows import PruneResult
-        from lamina.engine.prune_filters import IMAGE_KEYS, PruneFilters, rfc3339_seconds
 
         spare = PruneFilters(filters, accepted=IMAGE_KEYS)
         if spare.dangling is False:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
@@ -104,16 +103,19 @@ class VolumeService:
         """Volumes by name, filtered as Docker's ``volume ls -f``: ``name=`` a regexp,
         ``driver=``, ``label=KEY[=VALUE]`` (every one must match), ``dangling=true|false``;
         the values of one key match if any does."""
-        wanted = volume_filters(filters)
         out = [self._summary(r) for r in self._store.volumes.list()]
+        if not filters:
+            return out
+        from lamina.engine.filters import go_regexp, match_kv_list  # only with -f
+
+        wanted = volume_filters(filters)
         if "name" in wanted:
-            patterns = [_go_regexp(p) for p in wanted["name"]]
+            patterns = [go_regexp(p, key="name") for p in wanted["name"]]
             out = [v for v in out if any(p.search(v.name) for p in patterns)]
         if "driver" in wanted:
             out = [v for v in out if v.driver in wanted["driver"]]
-        for label in wanted.get("label", ()):
-            lk, leq, lv = label.partition("=")
-            out = [v for v in out if lk in v.labels and (not leq or v.labels[lk] == lv)]
+        if "label" in wanted:
+            out = [v for v in out if match_kv_list(wanted["label"], v.labels)]
         if "dangling" in wanted:
             values = set(wanted["dangling"])  # exact words, as Docker's ExactMatch
             if values & {"true", "1"}:
@@ -158,7 +160,7 @@ class VolumeService:
         """Remove unused volumes: anonymous ones only, unless ``all_volumes``; ``filters``
         ``label`` and ``label!`` spare some, as Docker's. With the bytes their data held
         (Docker's "Total reclaimed space")."""
-        from lamina.engine.prune_filters import VOLUME_KEYS, PruneFilters
+        from lamina.engine.filters import VOLUME_KEYS, PruneFilters
 
         spare = PruneFilters(filters, accepted=VOLUME_KEYS)
         removed: builtins.list[str] = []
@@ -236,28 +238,17 @@ _FILTER_KEYS = ("name", "driver", "label", "dangling")
 
 
 def volume_filters(filters: Sequence[str]) -> dict[str, builtins.list[str]]:
-    """``-f KEY=VALUE`` flags by key, as Docker's CLI reads them (the key lower-cased, both
-    sides trimmed) and its daemon checks them (a key it does not know is refused)."""
+    """``-f KEY=VALUE`` flags by key, as Docker's CLI reads them
+    (:func:`~lamina.engine.filters.split_filters`) and its daemon checks them (a key it does
+    not know is refused)."""
+    from lamina.engine.filters import split_filters
+
     out: dict[str, builtins.list[str]] = {}
-    for f in filters:
-        key, eq, value = f.partition("=")
-        if not eq:
-            raise UsageError(
-                f'invalid argument "{f}" for "-f, --filter" flag: '
-                "bad format of filter (expected name=value)"
-            )
-        key = key.strip().lower()
+    for key, value in split_filters(filters):
         if key not in _FILTER_KEYS:
             raise InvalidFilterError(f"Invalid filter '{key}'")
-        out.setdefault(key, []).append(value.strip())
+        out.setdefault(key, []).append(value)
     return out
-
-
-def _go_regexp(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise InvalidFilterError(f"invalid name filter {pattern!r}: {exc}") from None
 
 
 def check_volume_name(name: str) -> None:

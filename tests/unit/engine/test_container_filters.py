@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lamina.engine.container_filters import _atoi, go_regexp
+from lamina.engine.container_filters import _atoi
+from lamina.engine.filters import go_regexp
 from lamina.errors import InvalidFilterError, UsageError
 
 

@@ -401,21 +401,6 @@ def _template_uses_size(fmt: str) -> bool:
     return "Size" in asked or _SIZE_PROBE in out
 
 
-def _filter_pairs(filters: list[str]) -> list[tuple[str, str]]:
-    """``KEY=VALUE`` flags as Docker's CLI reads them (opts.FilterOpt: the key lower-cased,
-    both sides trimmed); the daemon's checks come later, in the engine."""
-    pairs = []
-    for f in filters:
-        key, eq, value = f.partition("=")
-        if not eq:
-            raise UsageError(
-                f'invalid argument "{f}" for "-f, --filter" flag: '
-                "bad format of filter (expected name=value)"
-            )
-        pairs.append((key.strip().lower(), value.strip()))
-    return pairs
-
-
 @command(
     arg(
         "-a",
@@ -446,9 +431,12 @@ def ps(ctx: Context, args: Namespace) -> None:
     size = not args.quiet and (
         args.size or (args.fmt is not None and _template_uses_size(args.fmt))
     )
-    rows = ctx.engine.containers.list(
-        all_=args.all_, filters=_filter_pairs(args.filters), last=last, size=size
-    )
+    pairs: list[tuple[str, str]] = []
+    if args.filters:  # plain ps loads no filter module
+        from lamina.engine.filters import split_filters
+
+        pairs = split_filters(args.filters)
+    rows = ctx.engine.containers.list(all_=args.all_, filters=pairs, last=last, size=size)
     no_trunc = args.no_trunc
     if args.quiet:
         for r in rows:

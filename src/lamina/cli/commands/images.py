@@ -363,7 +363,7 @@ def image_umount(ctx: Context, args: Namespace) -> None:
 )
 def image_prune(ctx: Context, args: Namespace) -> None:
     """Remove dangling (untagged) images and the layers only they used."""
-    from lamina.engine.prune_filters import IMAGE_KEYS, PruneFilters
+    from lamina.engine.filters import IMAGE_KEYS, PruneFilters
 
     every = args.all_ or PruneFilters(args.filters, accepted=IMAGE_KEYS).dangling is False
     if not args.force:

@@ -180,7 +180,7 @@ def df(ctx: Context, args: Namespace) -> None:
 def prune(ctx: Context, args: Namespace) -> None:
     """Remove stopped containers, dangling images (all unused with -a), with --volumes unused
     anonymous volumes, then the layers and blobs nothing references."""
-    from lamina.engine.prune_filters import CONTAINER_KEYS, PruneFilters
+    from lamina.engine.filters import CONTAINER_KEYS, PruneFilters
 
     spare = PruneFilters(args.filters, accepted=CONTAINER_KEYS)  # checked before anything goes
     if args.volumes and spare.has_until:
