@@ -64,6 +64,16 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+def print_deleted(title: str, lines: Sequence[str]) -> None:
+    """A prune's ``Deleted Containers:`` (``Images``, ``Volumes``, ...) block: the lines, then
+    Docker's blank line; nothing when nothing went."""
+    if lines:
+        print(f"Deleted {title}:")
+        for line in lines:
+            print(line)
+        print()
+
+
 def human_size(n: int | float) -> str:
     """Docker's units.HumanSize: SI (base 1000), 3 significant digits, no space: 8.46MB."""
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]

@@ -765,14 +765,10 @@ def exec_(ctx: Context, args: Namespace) -> None:
 )
 def container_prune(ctx: Context, args: Namespace) -> None:
     """Remove all stopped containers."""
-    from lamina.cli.render import human_size
+    from lamina.cli.render import human_size, print_deleted
 
     removed, reclaimed = ctx.engine.containers.prune(args.filters)
-    if removed:
-        print("Deleted Containers:")
-        for cid in removed:
-            print(cid)
-        print()
+    print_deleted("Containers", removed)
     print(f"Total reclaimed space: {human_size(reclaimed)}")
 
 

@@ -9,7 +9,15 @@ from typing import IO, Any
 
 from lamina.cli.command import arg, boolean, command
 from lamina.cli.context import Context, confirm
-from lamina.cli.render import human_size, inspect_each, json_out, print_rows, since, table
+from lamina.cli.render import (
+    human_size,
+    inspect_each,
+    json_out,
+    print_deleted,
+    print_rows,
+    since,
+    table,
+)
 from lamina.errors import UsageError
 
 
@@ -370,11 +378,7 @@ def image_prune(ctx: Context, args: Namespace) -> None:
         what = "all images without at least one container" if every else "all dangling images"
         confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?")
     result = ctx.engine.images.prune(all_=args.all_, filters=args.filters)
-    if result.lines:
-        print("Deleted Images:")
-        for verb, what in result.lines:
-            print(f"{verb.lower()}: {what}")
-        print()
+    print_deleted("Images", [f"{verb.lower()}: {what}" for verb, what in result.lines])
     print(f"Total reclaimed space: {human_size(result.reclaimed)}")
 
 

@@ -7,7 +7,7 @@ from argparse import Namespace
 
 from lamina.cli.command import arg, command
 from lamina.cli.context import Context, confirm
-from lamina.cli.render import human_size, json_out
+from lamina.cli.render import human_size, json_out, print_deleted
 from lamina.errors import InvalidFilterError, UsageError
 
 
@@ -198,30 +198,14 @@ def prune(ctx: Context, args: Namespace) -> None:
         body = "".join(f"  - {line}\n" for line in lines)
         confirm(f"WARNING! This will remove:\n{body}\nAre you sure you want to continue?")
     removed, reclaimed = ctx.engine.containers.prune(args.filters)
-    if removed:
-        print("Deleted Containers:")
-        for cid in removed:
-            print(cid)
-        print()
-    if args.volumes:
-        volumes = ctx.engine.volumes.prune(filters=[f for f in args.filters if "until" not in f])
+    print_deleted("Containers", removed)
+    if args.volumes:  # the filters were checked above: only label keys can be left
+        volumes = ctx.engine.volumes.prune(filters=args.filters)
         reclaimed += volumes.reclaimed
-        if volumes.names:
-            print("Deleted Volumes:")
-            for name in volumes.names:
-                print(name)
-            print()
+        print_deleted("Volumes", volumes.names)
     result = ctx.engine.images.prune(all_=args.all_, filters=args.filters)
     reclaimed += result.reclaimed
     gc = ctx.engine.system.gc()
-    if result.lines:
-        print("Deleted Images:")
-        for verb, what in result.lines:
-            print(f"{verb.lower()}: {what}")
-        print()
-    if gc.layers:
-        print("Deleted Layers:")
-        for layer in gc.layers:
-            print(layer)
-        print()
+    print_deleted("Images", [f"{verb.lower()}: {what}" for verb, what in result.lines])
+    print_deleted("Layers", gc.layers)
     print(f"Total reclaimed space: {human_size(reclaimed)}")

@@ -121,14 +121,10 @@ def rm(ctx: Context, args: Namespace) -> None:
 )
 def prune(ctx: Context, args: Namespace) -> None:
     """Remove volumes no container uses (anonymous ones unless --all)."""
-    from lamina.cli.render import human_size
+    from lamina.cli.render import human_size, print_deleted
 
     result = ctx.engine.volumes.prune(all_volumes=args.all_, filters=args.filters)
-    if result.names:
-        print("Deleted Volumes:")
-        for n in result.names:
-            print(n)
-        print()
+    print_deleted("Volumes", result.names)
     print(f"Total reclaimed space: {human_size(result.reclaimed)}")
 
 
