@@ -42,15 +42,18 @@ class Context:
             self._engine.close()
             self._engine = None
 
-    def each(self, items: Sequence[T], act: Callable[[T], None]) -> None:
+    def each(self, items: Sequence[T], act: Callable[[T], object], *, echo: bool = False) -> None:
         """Apply ``act`` to every item, as Docker's verbs of several names do (``rm A B``,
         ``rmi A B``): one item's error is printed and the rest still go, and the status is 1
-        if any failed. A single item's error is raised as it is (with its own status)."""
+        if any failed. A single item's error is raised as it is (with its own status). With
+        ``echo``, each item that succeeded is printed as given (``docker stop A B``)."""
         from lamina.errors import LaminaError
 
         for item in items:
             try:
                 act(item)
+                if echo:
+                    print(item)
             except LaminaError as exc:
                 if len(items) == 1:
                     raise

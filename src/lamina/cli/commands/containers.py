@@ -8,6 +8,7 @@ names acts on each and reports each failure (:meth:`Context.each`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from argparse import REMAINDER, Namespace
 from collections.abc import Iterator
@@ -496,13 +497,8 @@ def _stop_timeout(seconds: int | None) -> float | StopTimeout | None:
 @command(_STOP_TIME, arg("containers", nargs="+", metavar="CONTAINER"))
 def stop(ctx: Context, args: Namespace) -> None:
     """Stop running containers (the stop signal, then SIGKILL after --time seconds)."""
-    timeout = _stop_timeout(args.timeout)
-
-    def stop_one(ref: str) -> None:
-        ctx.engine.containers.stop(ref, timeout=timeout)
-        print(ref)
-
-    ctx.each(args.containers, stop_one)
+    stop_one = functools.partial(ctx.engine.containers.stop, timeout=_stop_timeout(args.timeout))
+    ctx.each(args.containers, stop_one, echo=True)
 
 
 @command(_STOP_TIME, arg("containers", nargs="+", metavar="CONTAINER"))
@@ -547,12 +543,8 @@ def rename(ctx: Context, args: Namespace) -> None:
 )
 def kill(ctx: Context, args: Namespace) -> None:
     """Send a signal to running containers."""
-
-    def kill_one(ref: str) -> None:
-        ctx.engine.containers.kill(ref, signal=args.sig)
-        print(ref)
-
-    ctx.each(args.containers, kill_one)
+    kill_one = functools.partial(ctx.engine.containers.kill, signal=args.sig)
+    ctx.each(args.containers, kill_one, echo=True)
 
 
 # Docker's stats column titles (cli/command/container/formatter_stats.go).
@@ -629,23 +621,13 @@ def stats(ctx: Context, args: Namespace) -> None:
 @command(arg("containers", nargs="+", metavar="CONTAINER"))
 def pause(ctx: Context, args: Namespace) -> None:
     """Pause every process of running containers (the cgroup freezer, as runc pause)."""
-
-    def pause_one(ref: str) -> None:
-        ctx.engine.containers.pause(ref)
-        print(ref)
-
-    ctx.each(args.containers, pause_one)
+    ctx.each(args.containers, ctx.engine.containers.pause, echo=True)
 
 
 @command(arg("containers", nargs="+", metavar="CONTAINER"))
 def unpause(ctx: Context, args: Namespace) -> None:
     """Resume every process of paused containers."""
-
-    def unpause_one(ref: str) -> None:
-        ctx.engine.containers.unpause(ref)
-        print(ref)
-
-    ctx.each(args.containers, unpause_one)
+    ctx.each(args.containers, ctx.engine.containers.unpause, echo=True)
 
 
 @command(
