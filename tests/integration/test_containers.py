@@ -75,8 +75,8 @@ def _lamina(root: Path, driver: str, busybox: Path) -> Iterator[Lamina]:
     assert not runc.exists() or list(runc.iterdir()) == []
 
 
-@pytest.fixture(params=["overlay2", "vfs"])
-def lamina(
+@pytest.fixture(name="lamina", params=["overlay2", "vfs"])
+def lamina_on_both_drivers(
     request: pytest.FixtureRequest, shm_tmp: Path, busybox_rootfs_tar: Path
 ) -> Iterator[Lamina]:
     if request.param == "overlay2":

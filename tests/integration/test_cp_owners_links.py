@@ -17,28 +17,15 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cp_volumes import Lamina, _mounts_under
+from test_cp_volumes import (
+    Lamina,
+    lamina_on_both_drivers,  # noqa: F401  # the `lamina` fixture
+)
 
 pytestmark = [pytest.mark.needs_root]
-
-
-@pytest.fixture(params=["overlay2", "vfs"])
-def lamina(
-    request: pytest.FixtureRequest, shm_tmp: Path, busybox_rootfs_tar: Path
-) -> Iterator[Lamina]:
-    if request.param == "overlay2":
-        request.applymarker(pytest.mark.needs_overlay)
-    lam = Lamina(root=shm_tmp / "root", driver=str(request.param))
-    lam.run("import", "--change", 'CMD ["/bin/sh"]', str(busybox_rootfs_tar), "busybox")
-    yield lam
-    ids = lam.out("ps", "-aq", "--no-trunc").split()
-    if ids:
-        lam.run("rm", "-f", *ids)
-    assert _mounts_under(shm_tmp) == []
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ def _mounts_under(d: Path) -> list[str]:
         return [ln.split()[4] for ln in f if ln.split()[4].startswith(prefix)]
 
 
-@pytest.fixture(params=["overlay2", "vfs"])
-def lamina(
+@pytest.fixture(name="lamina", params=["overlay2", "vfs"])
+def lamina_on_both_drivers(
     request: pytest.FixtureRequest, shm_tmp: Path, busybox_rootfs_tar: Path
 ) -> Iterator[Lamina]:
     if request.param == "overlay2":

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_containers import Lamina, _lamina
+from test_containers import (
+    Lamina,
+    lamina_on_both_drivers,  # noqa: F401  # the `lamina` fixture
+)
 
 pytestmark = [pytest.mark.needs_root]
 
@@ -20,16 +22,6 @@ pytestmark = [pytest.mark.needs_root]
 COUNTER = (
     "trap 'echo got TERM; exit 3' TERM; i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done"
 )
-
-
-@pytest.fixture(params=["overlay2", "vfs"])
-def lamina(
-    request: pytest.FixtureRequest, shm_tmp: Path, busybox_rootfs_tar: Path
-) -> Iterator[Lamina]:
-    if request.param == "overlay2":
-        request.applymarker(pytest.mark.needs_overlay)
-    with _lamina(shm_tmp / "root", str(request.param), busybox_rootfs_tar) as lam:
-        yield lam
 
 
 def _state(lamina: Lamina, name: str) -> dict[str, object]:
