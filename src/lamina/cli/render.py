@@ -74,26 +74,28 @@ def print_deleted(title: str, lines: Sequence[str]) -> None:
         print()
 
 
-def human_size(n: int | float) -> str:
-    """Docker's units.HumanSize: SI (base 1000), 3 significant digits, no space: 8.46MB."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+_SI_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _custom_size(n: int | float, base: float, units: Sequence[str], digits: int) -> str:
+    """go-units' CustomSize: ``n`` in the largest unit it reaches, ``digits`` significant."""
     size = float(n)
     i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
+    while size >= base and i < len(units) - 1:
+        size /= base
         i += 1
-    return f"{size:.3g}{units[i]}"
+    return f"{size:.{digits}g}{units[i]}"
+
+
+def human_size(n: int | float) -> str:
+    """Docker's units.HumanSize: SI (base 1000), 3 significant digits, no space: 8.46MB."""
+    return _custom_size(n, 1000, _SI_UNITS, 3)
 
 
 def bytes_size(n: int | float) -> str:
     """Docker's units.BytesSize: binary units (base 1024), 4 significant digits: 1.312MiB."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
-    size = float(n)
-    i = 0
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024
-        i += 1
-    return f"{size:.4g}{units[i]}"
+    return _custom_size(n, 1024, _BINARY_UNITS, 4)
 
 
 def since(created: str | None, *, now: float | None = None) -> str:

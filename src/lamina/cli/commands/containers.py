@@ -68,16 +68,18 @@ def _docker_status(
         raise
 
 
+_ENV = arg("-e", "--env", action="append", default=[], help="Set an environment variable (K=V).")
+_ENV_FILE = arg(
+    "--env-file",
+    dest="env_files",
+    action="append",
+    default=[],
+    help="Read environment variables from a file (K=V lines).",
+)
 _CREATE_ARGS = (
     arg("--name", help="Assign a name to the container."),
-    arg("-e", "--env", action="append", default=[], help="Set an environment variable (K=V)."),
-    arg(
-        "--env-file",
-        dest="env_files",
-        action="append",
-        default=[],
-        help="Read environment variables from a file (K=V lines).",
-    ),
+    _ENV,
+    _ENV_FILE,
     arg("-l", "--label", dest="labels", action="append", default=[], help="Set a label (K=V)."),
     arg(
         "--label-file",
@@ -689,14 +691,8 @@ def logs(ctx: Context, args: Namespace) -> None:
 
 
 @command(
-    arg("-e", "--env", action="append", default=[], help="Set an environment variable (K=V)."),
-    arg(
-        "--env-file",
-        dest="env_files",
-        action="append",
-        default=[],
-        help="Read environment variables from a file (K=V lines).",
-    ),
+    _ENV,
+    _ENV_FILE,
     arg("--privileged", action="store_true", help="Give the command extended privileges."),
     arg("-w", "--workdir", help="Working directory inside the container."),
     arg("-u", "--user", help="Username or UID (format: name|uid[:group|gid])."),
