@@ -312,3 +312,44 @@ def test_deep_verify_keeps_few_hashes_in_flight(
     assert "/f33" in out
     assert len(held) == 40
     assert max(held) <= 4
+
+
+def test_a_history_shorter_than_the_layers_loads_and_grows_aligned(cli: Cli, shm_tmp: Path) -> None:
+    """Docker's image store refuses only *more* non-empty history entries than layers; fewer
+    (none at all, in hand-made or stripped images) it loads. lamina refused such an image, and
+    its own commit and build on one that had no history wrote a config it then refused (one
+    entry for N+1 layers). The entries describe the bottom layers; an appended entry now
+    comes after blank ones for the undescribed layers, so it describes the new top layer."""
+    top = layer_tar({"etc/motd": b"hi\n"})
+    for name, history in (("none", []), ("short", [{"created_by": "base step"}])):
+        raw = config_bytes([BASE, top], history=history)
+        docker_archive(shm_tmp / f"{name}.tar", [BASE, top], config=raw, tag=f"h:{name}")
+        cli.ok("load", "-q", "-i", str(shm_tmp / f"{name}.tar"))
+        rows = cli.ok("history", "--format", "{{.CreatedBy}}|{{.Size}}", f"h:{name}").splitlines()
+        assert rows == (["base step|25B"] if history else [])  # Docker's rows and sizes
+        cid = cli.ok("create", f"h:{name}").strip()
+        cli.ok("commit", "-m", "committed", cid, f"h:{name}-c")
+        cli.ok("rm", cid)
+        (shm_tmp / "ctx").mkdir(exist_ok=True)
+        (shm_tmp / "ctx" / "Dockerfile").write_text(
+            f"FROM h:{name}-c\nENV A=1\nCOPY Dockerfile /df\n"
+        )
+        cli.ok("build", "-q", "-t", f"h:{name}-b", str(shm_tmp / "ctx"))
+        cfg = json.loads(cli.ok("inspect", "-f", "{{json .}}", f"h:{name}-b"))
+        assert len(cfg["RootFS"]["Layers"]) == 4
+        steps = cli.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Comment}}",
+                       f"h:{name}-b").splitlines()  # fmt: skip
+        assert steps[0].startswith("COPY") or "COPY" in steps[0], steps
+        assert "ENV A=1" in steps[1]
+        assert steps[2].endswith("|committed")  # the committed layer's own entry
+        assert steps[3] == "|"  # the blank entry standing for the undescribed layer
+        assert steps[4:] == (["base step|"] if history else ["|"])
+        cli.ok("save", "-o", str(shm_tmp / f"{name}-b.tar"), f"h:{name}-b")
+        cli.ok("rmi", f"h:{name}-b")
+        cli.ok("load", "-q", "-i", str(shm_tmp / f"{name}-b.tar"))
+    # More non-empty entries than layers is still refused, naming both counts.
+    raw = config_bytes([BASE], history=[{"created_by": "a"}, {"created_by": "b"}])
+    docker_archive(shm_tmp / "long.tar", [BASE], config=raw, tag="h:long")
+    code, _, err = cli("load", "-q", "-i", str(shm_tmp / "long.tar"))
+    assert code == 1
+    assert "history has 2 non-empty entries but rootfs has only 1 diff_ids" in err

@@ -33,7 +33,7 @@ from lamina.digest import Digest
 from lamina.errors import BuildError
 from lamina.image.model import Image
 from lamina.oci import mediatype
-from lamina.oci.config import History, format_time, new_config
+from lamina.oci.config import History, format_time, history_for_layers, new_config
 from lamina.oci.descriptor import Descriptor
 from lamina.oci.gojson import decode_object
 from lamina.oci.manifest import Manifest
@@ -156,9 +156,11 @@ class Builder:
         """Continue from a cached step's image."""
         rec = self.store.images.get(image_id)
         doc = decode_object(self.store.blobs.read_bytes(image_id), what="image config")
-        state.history = [History.from_json(h) for h in doc.get("history") or []]
-        state.doc = {k: v for k, v in doc.items() if k not in ("history", "rootfs", "created")}
         state.layers = [self.store.layers.get(c) for c in rec.layers]
+        state.history = history_for_layers(
+            [History.from_json(h) for h in doc.get("history") or []], len(state.layers)
+        )
+        state.doc = {k: v for k, v in doc.items() if k not in ("history", "rootfs", "created")}
         state.image_id = image_id
 
     def layer_from(self, tar: IO[bytes], *, parent: Digest | None) -> LayerRecord | None:

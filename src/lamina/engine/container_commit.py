@@ -19,7 +19,7 @@ from lamina.engine.container_inspect import command_text
 from lamina.engine.images import now_rfc3339, stored_manifest
 from lamina.oci import mediatype
 from lamina.oci import reference as oci_reference
-from lamina.oci.config import History, new_config
+from lamina.oci.config import History, history_for_layers, new_config
 from lamina.oci.gojson import decode_object
 from lamina.store.buildcache import BuildCache
 from lamina.store.containers import ContainerRecord
@@ -62,11 +62,13 @@ def commit(
         if changes:
             cfg = apply_changes(cfg, changes)
         created = now_rfc3339()
-        history = [History.from_json(h) for h in base_cfg.get("history") or []]
+        diff_ids = [Digest(d) for d in (base_cfg.get("rootfs") or {}).get("diff_ids") or []]
+        history = history_for_layers(
+            [History.from_json(h) for h in base_cfg.get("history") or []], len(diff_ids)
+        )
         history.append(
             History(created=created, created_by=command_text(rec), author=author, comment=message)
         )
-        diff_ids = [Digest(d) for d in (base_cfg.get("rootfs") or {}).get("diff_ids") or []]
         config_bytes = new_config(
             diff_ids=[*diff_ids, layer.diff_id],
             history=history,

@@ -14,7 +14,7 @@ from lamina.errors import InvalidManifestError
 from lamina.image.base import ImageBase
 from lamina.image.model import Image, Layer
 from lamina.oci import mediatype
-from lamina.oci.config import History
+from lamina.oci.config import History, history_for_layers
 from lamina.oci.descriptor import Descriptor
 from lamina.oci.gojson import encode_json
 from lamina.oci.manifest import Manifest
@@ -72,11 +72,10 @@ def append_layer(base: Image, layer: Layer, *, history: History) -> Image:
     rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), str(layer.diff_id)]
     if history.empty_layer:
         raise InvalidManifestError("append_layer: the history of a new layer cannot be empty_layer")
-    old_history = obj.get("history") or []
-    if not old_history:
-        # A config without history must gain one entry per existing layer too, or the
-        # non-empty-history == diff_ids invariant breaks; unknown steps are written as {}.
-        old_history = [{} for _ in base.config.diff_ids]
-    obj["history"] = [*old_history, history.to_json()]
+    # The base's entries as they are (unknown keys kept), then one {} per layer they do not
+    # describe (see history_for_layers).
+    gap = len(history_for_layers(base.config.history, len(base.config.diff_ids)))
+    gap -= len(base.config.history)
+    obj["history"] = [*(obj.get("history") or []), *({} for _ in range(gap)), history.to_json()]
     raw = encode_json(dict(sorted(obj.items())))
     return MemoryImage(raw_config=raw, layers=[*base.layers(), layer], docker=_docker(base))

@@ -15,10 +15,10 @@ def validate_image(img: Image, *, read_layers: bool = True) -> None:
     """Raise the first inconsistency found in ``img``; return ``None`` when it is sound.
 
     Checks: the manifest parses as an image manifest; the config blob matches its descriptor and
-    parses (rootfs type, diff_id digests, non-empty history count == diff_ids); the manifest's
-    layer count equals the config's diff_ids; each layer's descriptor (media type, digest, size)
-    agrees with the layer view; and, with ``read_layers``, each layer's bytes hash to its
-    digest and its uncompressed tar to its diff_id.
+    parses (rootfs type, diff_id digests, no more non-empty history entries than diff_ids);
+    the manifest's layer count equals the config's diff_ids; each layer's descriptor (media
+    type, digest, size) agrees with the layer view; and, with ``read_layers``, each layer's
+    bytes hash to its digest and its uncompressed tar to its diff_id.
     """
     manifest = img.manifest
     if manifest.config.digest != img.image_id:

@@ -130,8 +130,9 @@ class ImageConfig(Struct, frozen=True, kw_only=True):
         """Parse and validate; :class:`InvalidManifestError`/:class:`InvalidDigestError` if bad.
 
         Checks: architecture and os present, ``rootfs.type == "layers"``, every diff_id a digest,
-        and, when history is present, non-empty history entries == diff_ids (Docker refuses
-        "too many non-empty layers in History section" as well).
+        and no more non-empty history entries than diff_ids (Docker's image store refuses "too
+        many non-empty layers in History section"; fewer, down to none, it accepts, and the
+        entries describe the layers from the bottom: see :func:`history_for_layers`).
         """
         what = "image config"
         obj = decode_object(raw, what=what)
@@ -152,13 +153,12 @@ class ImageConfig(Struct, frozen=True, kw_only=True):
             History.from_json(h, what=f"{what} history[{i}]")
             for i, h in enumerate(history_json or [])
         )
-        if history:
-            non_empty = sum(1 for h in history if not h.empty_layer)
-            if non_empty != len(diff_ids):
-                raise InvalidManifestError(
-                    f"{what}: history has {non_empty} non-empty entries"
-                    f" but rootfs has {len(diff_ids)} diff_ids"
-                )
+        non_empty = sum(1 for h in history if not h.empty_layer)
+        if non_empty > len(diff_ids):
+            raise InvalidManifestError(
+                f"{what}: history has {non_empty} non-empty entries"
+                f" but rootfs has only {len(diff_ids)} diff_ids"
+            )
         container = fields.opt_object(obj, "config", what=what)
         return cls(
             raw=raw,
@@ -198,6 +198,19 @@ def _ordered_container_config(config: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: config[k] for k in _CONTAINER_CONFIG_ORDER if k in config}
     out.update((k, v) for k, v in config.items() if k not in out)
     return out
+
+
+def history_for_layers(history: Sequence[History], layers: int) -> list[History]:
+    """``history`` with a blank entry appended for each of the ``layers`` it does not describe.
+
+    A config may describe fewer layers than it has (a hand-made or stripped image); its
+    entries belong to the bottom layers. Before a new layer's entry is appended (commit, a
+    build step) the gap is filled, so the new entry describes the new layer and not the
+    lowest undescribed one, as Docker's commit would have it (which ``docker history`` then
+    shows with that lower layer's size).
+    """
+    described = sum(1 for h in history if not h.empty_layer)
+    return [*history, *(History() for _ in range(layers - described))]
 
 
 def new_config(

@@ -11,7 +11,14 @@ import pytest
 
 from lamina.digest import EMPTY_TAR_DIFF_ID, Digest
 from lamina.errors import InvalidContentError, InvalidDigestError, InvalidManifestError
-from lamina.oci.config import History, ImageConfig, encode_json, format_time, new_config
+from lamina.oci.config import (
+    History,
+    ImageConfig,
+    encode_json,
+    format_time,
+    history_for_layers,
+    new_config,
+)
 
 FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures"
 BUSYBOX_ID = "sha256:146d341e87110c383739cb68e68dc5e27219bd777624224dd220d800551f4375"
@@ -89,9 +96,18 @@ def test_new_config_bytes() -> None:
 
 
 def test_new_config_refuses_bad_history() -> None:
-    with pytest.raises(InvalidManifestError, match="non-empty"):
-        new_config(diff_ids=[EMPTY_TAR_DIFF_ID], history=[History(empty_layer=True)],
+    with pytest.raises(InvalidManifestError, match="2 non-empty entries but rootfs has only 1"):
+        new_config(diff_ids=[EMPTY_TAR_DIFF_ID], history=[History(), History()],
                    created="2024-01-01T00:00:00Z", config={})  # fmt: skip
+
+
+def test_a_history_describing_fewer_layers_is_docker_s_and_valid() -> None:
+    """Docker's image store refuses only more non-empty entries than layers."""
+    for history in ([], [{"empty_layer": True}]):
+        assert len(ImageConfig.from_bytes(_cfg(history=history)).diff_ids) == 1
+    short = ImageConfig.from_bytes(_cfg(history=[{"empty_layer": True}])).history
+    assert history_for_layers(short, 3) == [History(empty_layer=True), History(), History(),
+                                            History()]  # fmt: skip
 
 
 def _cfg(**kw: Any) -> bytes:
@@ -113,7 +129,6 @@ def _cfg(**kw: Any) -> bytes:
         (_cfg(rootfs={"type": "layers", "diff_ids": ["sha256:xyz"]}), InvalidDigestError),
         (_cfg(rootfs={"type": "layers", "diff_ids": [1]}), InvalidDigestError),
         (_cfg(history=[{"created_by": "a"}, {"created_by": "b"}]), InvalidManifestError),
-        (_cfg(history=[{"empty_layer": True}]), InvalidManifestError),
         (_cfg(history=[{"empty_layer": "yes"}, {}]), InvalidManifestError),
         (_cfg(architecture=None), InvalidManifestError),
         (_cfg(config={"Env": "A=1"}), InvalidManifestError),
