@@ -50,11 +50,12 @@ _IMAGE_VERBS = {
 _CONTAINER_VERBS = {
     **{
         name: f"containers.{name}"
-        for name in ("create", "run", "start", "stop", "kill", "rm", "logs", "mount", "umount")
+        for name in ("create", "run", "start", "stop", "kill", "rm", "logs")
     },
+    **{name: f"container_files.{name}" for name in ("mount", "umount")},
     **{name: f"containers.{name}" for name in ("wait", "restart", "rename", "top")},
     **{name: f"containers.{name}" for name in ("pause", "unpause", "stats")},
-    **{name: f"containers.{name}" for name in ("diff", "commit", "export", "cp")},
+    **{name: f"container_files.{name}" for name in ("diff", "commit", "export", "cp")},
     "exec": "containers.exec_",
 }
 
@@ -65,7 +66,7 @@ COMMANDS: dict[str, str] = {
     "images": "images.images",
     "rmi": "images.rmi",
     **_CONTAINER_VERBS,
-    "ps": "containers.ps",
+    "ps": "ps.ps",
     **{name: f"forensics.{name}" for name in ("trace", "cat", "extract", "secrets", "waste")},
     **{name: f"forensics.{name}" for name in ("tree", "report")},
     "info": "system.info",
@@ -88,7 +89,7 @@ COMMANDS: dict[str, str] = {
         "container",
         {
             **_CONTAINER_VERBS,
-            "ls": "containers.ps",
+            "ls": "ps.ps",
             "inspect": "containers.container_inspect",
             "prune": "containers.container_prune",
         },

@@ -1,5 +1,6 @@
-"""Container commands, docker-shaped: create, start, run, ps, stop, kill, rm, logs, exec,
-container prune, mount, umount, diff, commit, export, cp.
+"""Container commands, docker-shaped: create, start, run, stop, kill, rm, logs, exec, container
+prune and the rest of a container's life (ps is :mod:`~lamina.cli.commands.ps`; mount, diff,
+commit, export and cp :mod:`~lamina.cli.commands.container_files`).
 
 Failures exit as Docker 20.10's do (:func:`_docker_status` holds the rules); a verb of several
 names acts on each and reports each failure (:meth:`Context.each`).
@@ -12,11 +13,11 @@ import functools
 import sys
 from argparse import REMAINDER, Namespace
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from lamina.cli.command import arg, boolean, command, file_path, target_and_command
+from lamina.cli.command import arg, command, target_and_command
 from lamina.cli.context import Context, print_error
-from lamina.cli.render import inspect_each, print_rows, since, table
+from lamina.cli.render import inspect_each, print_rows, table
 from lamina.errors import (
     AmbiguousIdError,
     ConflictError,
@@ -28,7 +29,6 @@ from lamina.errors import (
 
 if TYPE_CHECKING:
     from lamina.engine.container_config import CreateOptions, StopTimeout
-    from lamina.engine.containers import ContainerSummary
 
 # docker's usage line: options end at IMAGE; what follows it is the container's command.
 _RUN_USAGE = "%(prog)s [OPTIONS] IMAGE [COMMAND] [ARG...]"
@@ -288,194 +288,6 @@ def start(ctx: Context, args: Namespace) -> None:
     ctx.each(containers, start_one)
 
 
-def _ellipsis(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-_GO_ESCAPES = {
-    "\a": r"\a",
-    "\b": r"\b",
-    "\f": r"\f",
-    "\n": r"\n",
-    "\r": r"\r",
-    "\t": r"\t",
-    "\v": r"\v",
-}
-
-
-def _go_quote(text: str) -> str:
-    """Go's ``strconv.Quote``, which Docker's ps formatter puts the command through."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def _ps_record(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
-    """The fields of Docker's ps formatter (``--format '{{json .}}'`` prints them sorted), and
-    its method ``{{.Label "KEY"}}`` (the label's value, "" when unset)."""
-    from datetime import datetime
-
-    from lamina.cli.template import Record
-
-    created = datetime.fromtimestamp(s.created).astimezone()
-    labels = dict(s.labels)
-    return Record(
-        _ps_fields(s, no_trunc=no_trunc, created=created),
-        {"Label": lambda key: labels.get(str(key), "")},
-        {"Label": _label_header},
-    )
-
-
-def _label_header(key: object) -> str:
-    """docker ps's header for ``{{.Label "com.example.my-key"}}``: "my key"."""
-    return str(key).rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
-
-
-def _ps_fields(s: ContainerSummary, *, no_trunc: bool, created: Any) -> dict[str, Any]:
-    return {
-        "Command": _go_quote(s.command if no_trunc else _ellipsis(s.command, 20)),
-        "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S %z %Z"),
-        "ID": s.id if no_trunc else s.id[:12],
-        # An image id (the name no longer leads to it) is cut as Docker's TruncateID cuts it.
-        "Image": s.image[7:19] if s.image.startswith("sha256:") and not no_trunc else s.image,
-        "Labels": ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())),
-        "LocalVolumes": str(len(s.mounts)),
-        "Mounts": ",".join(m if no_trunc else _ellipsis(m, 15) for m in s.mounts),
-        "Names": s.name,
-        "Networks": s.network,
-        "Ports": "",
-        "RunningFor": since(s.created_at),
-        "Size": _size_text(s),
-        "State": s.state.docker_status,
-        "Status": s.status,
-    }
-
-
-def _size_text(s: ContainerSummary) -> str:
-    """docker ps's SIZE: the rw layer's, then "(virtual ...)" with the image's added (decimal
-    units, 3 significant digits); "0B" when the sizes were not asked for, as Docker's."""
-    from lamina.cli.render import human_size
-
-    if s.size is None:
-        return "0B"
-    text = human_size(s.size.rw)
-    return f"{text} (virtual {human_size(s.size.root_fs)})" if s.size.root_fs > 0 else text
-
-
-_SIZE_PROBE = "lamina-size-probe-5b1e"  # prints as itself in text and in JSON
-
-
-def _template_uses_size(fmt: str) -> bool:
-    """Whether ``--format`` shows ``.Size`` (so ``ps`` measures sizes without ``-s``, as
-    docker's CLI does, moby/moby#24696): it is looked up, or it appears in the output (as
-    ``{{json .}}`` prints every field)."""
-    if fmt == "json":
-        return True
-    if fmt == "table":
-        return False
-    from lamina.cli.template import Record, TemplateError, render_template
-
-    asked: list[str] = []
-
-    class Probe(Record):
-        def get(self, key: str, default: Any = None) -> Any:
-            asked.append(key)
-            return super().get(key, default)
-
-    fields = dict.fromkeys(_PS_HEADERS, "")
-    fields["Size"] = _SIZE_PROBE
-    try:
-        out = render_template(fmt, Probe(fields, {"Label": lambda key: ""}))
-    except TemplateError:
-        return False  # the real rendering reports it
-    return "Size" in asked or _SIZE_PROBE in out
-
-
-@command(
-    arg(
-        "-a",
-        "--all",
-        dest="all_",
-        action="store_true",
-        help="Show all containers, not only running.",
-    ),
-    arg("-q", "--quiet", action="store_true", help="Only show container IDs."),
-    arg("--no-trunc", action="store_true", help="Don't truncate output."),
-    arg(
-        "-f",
-        "--filter",
-        dest="filters",
-        action="append",
-        default=[],
-        help="Filter (KEY=VALUE, repeatable): id, name (a regexp), status, exited, ancestor, "
-        "before, since, label, volume, network, health, is-task, publish, expose, isolation.",
-    ),
-    arg("-n", "--last", type=int, default=-1, help="Show n last created containers (all states)."),
-    arg("-l", "--latest", action="store_true", help="Show the latest created container."),
-    arg("-s", "--size", action="store_true", help="Display total file sizes."),
-    arg("--format", dest="fmt", help="json, or a Go template."),
-)
-def ps(ctx: Context, args: Namespace) -> None:
-    """List containers."""
-    last = 1 if args.last == -1 and args.latest else args.last
-    size = not args.quiet and (
-        args.size or (args.fmt is not None and _template_uses_size(args.fmt))
-    )
-    pairs: list[tuple[str, str]] = []
-    if args.filters:  # plain ps loads no filter module
-        from lamina.engine.filters import split_filters
-
-        pairs = split_filters(args.filters)
-    rows = ctx.engine.containers.list(all_=args.all_, filters=pairs, last=last, size=size)
-    no_trunc = args.no_trunc
-    if args.quiet:
-        for r in rows:
-            print(r.id if no_trunc else r.id[:12])
-        return
-    records = [_ps_record(r, no_trunc=no_trunc) for r in rows]
-    print_rows(
-        args.fmt,
-        records,
-        default_columns=[
-            *("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"),
-            *(("Size",) if args.size else ()),
-        ],
-        headers=_PS_HEADERS,
-    )
-
-
-# Docker's ps column titles (cli/command/formatter/container.go).
-_PS_HEADERS = {
-    "ID": "CONTAINER ID",
-    "Image": "IMAGE",
-    "Command": "COMMAND",
-    "CreatedAt": "CREATED AT",
-    "RunningFor": "CREATED",
-    "Status": "STATUS",
-    "State": "STATE",
-    "Ports": "PORTS",
-    "Names": "NAMES",
-    "Labels": "LABELS",
-    "LocalVolumes": "LOCAL VOLUMES",
-    "Mounts": "MOUNTS",
-    "Networks": "NETWORKS",
-    "Size": "SIZE",
-}
-
-
 _STOP_TIME = arg(
     "-t",
     "--time",
@@ -579,7 +391,7 @@ _STATS_HEADERS = {
 def stats(ctx: Context, args: Namespace) -> None:
     """Display containers' resource use (CPU, memory, block I/O, PIDs), refreshed every
     second until interrupted; --no-stream prints one sample."""
-    from lamina.cli.render import bytes_size, human_size, print_rows
+    from lamina.cli.render import bytes_size, human_size
 
     while True:
         rows = ctx.engine.containers.stats(args.containers, all_=args.all_)
@@ -762,107 +574,4 @@ def container_inspect(ctx: Context, args: Namespace) -> None:
         args.fmt,
         args.containers,
         lambda ref: ctx.engine.containers.inspect(ref, size=args.size),
-    )
-
-
-@command(arg("container"))
-def mount(ctx: Context, args: Namespace) -> None:
-    """Mount a container's rootfs read-write and print the merged dir."""
-    print(ctx.engine.containers.mount(args.container))
-
-
-@command(arg("container"))
-def umount(ctx: Context, args: Namespace) -> None:
-    """Drop one mount of a container's rootfs."""
-    ctx.engine.containers.unmount(args.container)
-
-
-@command(arg("container"))
-def diff(ctx: Context, args: Namespace) -> None:
-    """Files changed in a container's filesystem (A added, C changed, D deleted)."""
-    for change in ctx.engine.containers.diff(args.container):
-        print(f"{change.kind.value} {change.path}")
-
-
-@command(
-    arg("-m", "--message", help="Commit message."),
-    arg("-a", "--author", help="Author."),
-    arg(
-        "-c",
-        "--change",
-        dest="changes",
-        action="append",
-        default=[],
-        help="Dockerfile instruction to apply.",
-    ),
-    arg(
-        "-p",
-        "--pause",
-        type=boolean,
-        default=True,
-        metavar="BOOLEAN",
-        help="Pause a running container while its layer is read (default: %(default)s).",
-    ),
-    arg("container"),
-    arg("reference", nargs="?"),
-)
-def commit(ctx: Context, args: Namespace) -> None:
-    """Create a new image from a container's changes."""
-    rec = ctx.engine.containers.commit(
-        args.container,
-        reference=args.reference,
-        message=args.message,
-        author=args.author,
-        changes=tuple(args.changes),
-        pause=args.pause,
-    )
-    print(rec.id)
-
-
-@command(
-    arg("-o", "--output", type=file_path, help="Write to a file."),
-    arg("container"),
-)
-def export(ctx: Context, args: Namespace) -> None:
-    """Export a container's flattened filesystem as a tar (stdout unless -o)."""
-    from lamina.cli.render import write_tar
-
-    write_tar(args.output, lambda f: ctx.engine.containers.export(args.container, f))
-
-
-@command(
-    arg(
-        "-a",
-        "--archive",
-        action="store_true",
-        help="Archive mode: files copied in belong to the container's user (when it has one).",
-    ),
-    arg("-L", "--follow-link", action="store_true", help="Always follow a symlink in SRC."),
-    arg("source"),
-    arg("destination"),
-)
-def cp(ctx: Context, args: Namespace) -> None:
-    """Copy files between a container and the host: CONTAINER:SRC DEST or SRC CONTAINER:DEST.
-    As docker cp: a dir SRC goes into an existing dir DEST (SRC/. puts what it holds there)
-    or becomes DEST; a file SRC goes into DEST or is saved as DEST (DEST ending in "/" must be
-    an existing dir). DEST "-" writes a tar of SRC to stdout; SRC "-" extracts a tar (plain,
-    gzip, bzip2, xz or zstd) read from stdin into DEST, an existing dir in the container."""
-    source, destination = args.source, args.destination
-    if source == "-" and destination != "-":
-        import sys
-
-        if sys.stdin is None:  # started with stdin closed (<&-)
-            raise UsageError("cp - reads a tar from stdin, which is closed")
-        ctx.engine.containers.extract_archive(destination, sys.stdin.buffer, archive=args.archive)
-        return
-    if destination == "-":
-        from lamina.cli.render import write_tar
-
-        write_tar(
-            None,
-            lambda f: ctx.engine.containers.copy_archive(source, f, follow_link=args.follow_link),
-        )
-        return
-    ctx.engine.containers.copy(
-        source, destination, archive=args.archive, follow_link=args.follow_link
     )
