@@ -23,9 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from msgspec import Struct
-
-from lamina.digest import Digest
 from lamina.engine import container_config as cc
 from lamina.errors import (
     ConflictError,
@@ -46,6 +43,7 @@ from lamina.store.volumes import VolumeRecord
 if TYPE_CHECKING:
     from lamina.archive.changes import Change
     from lamina.engine import container_fs
+    from lamina.engine.container_list import ContainerSummary
     from lamina.engine.container_stats import ContainerStats
     from lamina.engine.images import ImageService
 
@@ -55,31 +53,6 @@ if TYPE_CHECKING:
     from lamina.runtime.state import Record
 
 RUN_MOUNT_MARK = "rootfs.mounted"
-
-
-class ContainerSummary(Struct, frozen=True, kw_only=True):
-    """One ``ps`` row."""
-
-    id: str
-    name: str
-    image: str  # as the user gave it
-    command: str
-    created: float  # unix time
-    created_at: str
-    state: ContainerState
-    status: str
-    mounts: tuple[str, ...]
-    labels: dict[str, str]
-    network: str  # HostConfig.NetworkMode
-    size: ContainerSize | None = None  # only when asked for (``ps -s``): it walks the rw layer
-
-
-class ContainerSize(Struct, frozen=True, kw_only=True):
-    """Docker's ``SizeRw`` and ``SizeRootFs``: the rw layer's ``DiffSize`` (the init layer
-    below it is not counted), and the image's layers' sizes plus it."""
-
-    rw: int
-    root_fs: int
 
 
 class ContainerService:
@@ -591,33 +564,6 @@ class ContainerService:
                 reclaimed += size
         return removed, reclaimed
 
-    def _image_shown(self, rec: ContainerRecord, seen: dict[tuple[str, Digest], str]) -> str:
-        """ps's IMAGE, as Docker's: the name the container was made from while it still leads
-        to the container's image, else the image id (the image was untagged or deleted)."""
-        name = rec.config["Config"].get("Image") or ""
-        key = (name, rec.image)
-        if key not in seen:
-            seen[key] = name if name and self._names_image(name, rec.image) else str(rec.image)
-        return seen[key]
-
-    def _names_image(self, name: str, image_id: Digest) -> bool:
-        """Whether ``name`` (a name or an id prefix) resolves to ``image_id``, by the image
-        service's rules, without loading it (ps is a hot path)."""
-        image = self._store.images.find(image_id)
-        if image is None:
-            return False
-        if image_id.removeprefix("sha256:").startswith(name.removeprefix("sha256:")):
-            return True
-        if not image.names:
-            return False
-        from lamina.oci import reference
-
-        for candidate in reference.lookup_candidates(name):
-            found = self._store.images.find_by_name(candidate)
-            if found is not None:
-                return found.id == image_id
-        return False
-
     def logs(
         self,
         ref: str,
@@ -666,103 +612,27 @@ class ContainerService:
         last: int = -1,
         size: bool = False,
     ) -> builtins.list[ContainerSummary]:
-        """``docker ps``: newest first; running ones only unless ``all_``, a ``status``
-        filter, or ``last`` > 0 (the ``last`` newest that match). ``filters`` are Docker's
-        (:mod:`lamina.engine.container_filters`); a bad one raises InvalidFilterError,
-        a ``before``/``since`` naming no container ContainerNotFoundError. With ``size``
-        each row has its :class:`ContainerSize` (a walk of each rw layer: ``ps -s``)."""
-        from lamina.engine.container_inspect import created_ts, ps_command, status_text
-        from lamina.runtime import ContainerStatus
+        """``docker ps``: :func:`lamina.engine.container_list.list_containers`."""
+        from lamina.engine.container_list import list_containers
 
-        records = self._store.containers.list()
-        check = None
-        if filters:
-            from lamina.engine.container_filters import PsFilters
-
-            check = PsFilters(
-                filters,
-                container_id=lambda ref: _id_or_name(records, ref),
-                image_ids=self._image_and_descendants,
-            )
-            all_ = all_ or check.shows_stopped
-            # Several before/since values: Docker keeps one (Go's map order); the narrowest.
-            position = {rec.id: i for i, rec in enumerate(records)}
-            if check.before:
-                records = records[max(position[c] for c in check.before) + 1 :]
-            if check.since:
-                records = records[: min(position[c] for c in check.since)]
-        now = time.time()
-        out: builtins.list[ContainerSummary] = []
-        shown: dict[tuple[str, Digest], str] = {}
-        image_sizes: dict[Digest | None, int] = {}
-        for rec in records:
-            st = self.state(rec)
-            if st.status is ContainerStatus.EXITED and rec.config["HostConfig"].get("AutoRemove"):
-                # run -d --rm: no daemon saw it exit; the first look after does Docker's rm.
-                with contextlib.suppress(LaminaError):
-                    self.remove(rec.id, force=True, volumes=True)
-                    continue
-            if not all_ and last <= 0 and st.status is not ContainerStatus.RUNNING:
-                continue
-            if check is not None and not check.match(rec, st):
-                continue
-            out.append(
-                ContainerSummary(
-                    id=rec.id,
-                    name=rec.name,
-                    image=self._image_shown(rec, shown),
-                    command=ps_command(rec),
-                    created=created_ts(rec),
-                    created_at=rec.created,
-                    state=st,
-                    status=status_text(st, now=now),
-                    mounts=tuple(
-                        m.get("Name") or m["Source"] for m in rec.config.get("Mounts") or []
-                    ),
-                    labels=dict(rec.config["Config"].get("Labels") or {}),
-                    network=str(rec.config["HostConfig"].get("NetworkMode") or "none"),
-                    size=self._size(rec, image_sizes) if size else None,
-                )
-            )
-            if 0 < last <= len(out):
-                break
-        return out
-
-    def _image_and_descendants(self, ref: str) -> set[Digest]:
-        """The image ``ref`` names (a name, or an id or id prefix, as ``resolve`` finds it)
-        and every image built on it here; none when it names none (Docker skips it)."""
-        from lamina.oci import reference
-        from lamina.store.buildcache import BuildCache
-
-        images = self._store.images
-        found = None
-        for candidate in reference.lookup_candidates(ref):
-            found = images.find_by_name(candidate)
-            if found is not None:
-                break
-        if found is None and ref and len(ref.removeprefix("sha256:")) <= 64:
-            with contextlib.suppress(UsageError):  # an ambiguous prefix names none
-                found = images.resolve_prefix(ref.removeprefix("sha256:"))
-        if found is None:
-            return set()
-        return {found.id} | BuildCache(db=self._store.db).descendants(found.id)
-
-    def _size(self, rec: ContainerRecord, image_sizes: dict[Digest | None, int]) -> ContainerSize:
-        """Docker's ``GetContainerLayerSize``; ``image_sizes`` caches the chains' sizes."""
-        top = rec.top_layer
-        if top not in image_sizes:
-            chain = self._store.layers.chain(top) if top is not None else []
-            image_sizes[top] = sum(layer.content_size for layer in chain)
-        rw = self._store.containers.diff_size(rec)
-        return ContainerSize(rw=rw, root_fs=image_sizes[top] + rw)
+        return list_containers(
+            self._store,
+            state=self.state,
+            auto_remove=lambda rec: self.remove(rec.id, force=True, volumes=True),
+            all_=all_,
+            filters=filters,
+            last=last,
+            size=size,
+        )
 
     def inspect(self, ref: str, *, size: bool = False) -> dict[str, Any]:
         """``docker container inspect``; with ``size`` (``-s``) its ``SizeRw`` and
         ``SizeRootFs`` too."""
         from lamina.engine.container_inspect import inspect_container
+        from lamina.engine.container_list import container_size
 
         rec = self.resolve(ref)
-        sizes = self._size(rec, {}) if size else None
+        sizes = container_size(self._store, rec, {}) if size else None
         return inspect_container(
             rec,
             state=self.state(rec),
@@ -801,87 +671,26 @@ class ContainerService:
     def copy(
         self, source: str, destination: str, *, archive: bool = False, follow_link: bool = False
     ) -> None:
-        """``docker cp``: exactly one side is ``CONTAINER:PATH``, seen as the container's
-        process sees it (:meth:`_in_view`): paths in its volumes and binds are read from and
-        written to them (a ``:ro`` one refuses: ConflictError, as does the rootfs of a
-        ``--read-only`` container), and once it has started its /etc/hostname, /etc/hosts and
-        /etc/resolv.conf read as the generated files a run mounts there (before: the init
-        layer's empty placeholders) and refuse copies. Copied in, files keep their host
-        owners -- with ``archive`` (``-a``) and a ``Config.User``, they belong to that user
-        (:func:`container_cp.archive_owner`); copied out, they belong to whoever copies, as
-        Docker's. ``follow_link`` (``-L``): a SRC that is a symlink is copied as its target."""
-        from lamina.engine import container_cp  # cp only
+        """``docker cp``: :func:`lamina.engine.container_copy.copy`."""
+        from lamina.engine import container_copy
 
-        src_c, src_p = _cp_arg(source)
-        dst_c, dst_p = _cp_arg(destination)
-        if (src_c is None) == (dst_c is None):
-            raise UsageError("copying between containers or between host paths is not supported")
-        if src_c is not None:
-            self._in_view(
-                self.resolve(src_c),
-                lambda root, _: container_cp.copy_out(root, src_p, dst_p, follow_link=follow_link),
-            )
-        else:
-            assert dst_c is not None
-            if src_p == "-":
-                raise UsageError("SRC '-' is a tar on stdin: use extract_archive")
-            rec = self.resolve(dst_c)
-            owner = _cp_owner(rec, archive=archive)
-            self._in_view(
-                rec,
-                lambda root, points: container_cp.copy_in(
-                    root,
-                    src_p,
-                    dst_p,
-                    mount_points=points,
-                    follow_link=follow_link,
-                    owner=owner,
-                    read_only_rootfs=bool(rec.config["HostConfig"].get("ReadonlyRootfs")),
-                ),
-            )
+        container_copy.copy(self, source, destination, archive=archive, follow_link=follow_link)
 
     def extract_archive(
         self, destination: str, source: IO[bytes], *, archive: bool = False
     ) -> None:
-        """``docker cp [-a] - CONTAINER:DEST``: the tar on ``source`` extracted into the
-        existing dir DEST, seen as :meth:`copy` sees the container (volumes, binds, run files,
-        ``--read-only``); its entries keep the archive's owners, or with ``archive`` belong to
-        the container's ``Config.User`` as :meth:`copy` says."""
-        from lamina.engine import container_cp  # cp only
+        """``docker cp [-a] - CONTAINER:DEST``: :func:`lamina.engine.container_copy.extract`."""
+        from lamina.engine import container_copy
 
-        container, path = _cp_arg(destination)
-        if container is None:
-            raise UsageError(f"{destination!r} is not CONTAINER:PATH")
-        rec = self.resolve(container)
-        owner = _cp_owner(rec, archive=archive)
-        self._in_view(
-            rec,
-            lambda root, points: container_cp.archive_in(
-                root,
-                path,
-                source,
-                mount_points=points,
-                shown=destination,
-                owner=owner,
-                read_only_rootfs=bool(rec.config["HostConfig"].get("ReadonlyRootfs")),
-            ),
-        )
+        container_copy.extract(self, destination, source, archive=archive)
 
     def copy_archive(self, source: str, out: IO[bytes], *, follow_link: bool = False) -> None:
-        """``docker cp [-L] CONTAINER:PATH -``: PATH as a tar on ``out`` (what :meth:`copy`
-        would copy, volumes and run-time files included; with ``follow_link``, a symlink's
-        target)."""
-        from lamina.engine import container_cp  # cp only
+        """``docker cp [-L] CONTAINER:PATH -``: :func:`lamina.engine.container_copy.archive`."""
+        from lamina.engine import container_copy
 
-        container, path = _cp_arg(source)
-        if container is None:
-            raise UsageError(f"{source!r} is not CONTAINER:PATH")
-        self._in_view(
-            self.resolve(container),
-            lambda root, _: container_cp.archive_out(root, path, out, follow_link=follow_link),
-        )
+        container_copy.archive(self, source, out, follow_link=follow_link)
 
-    def _in_view(
+    def in_view(
         self, rec: ContainerRecord, fn: Callable[[Path, container_fs.MountPoints], None]
     ) -> None:
         """``fn(rootfs, mount_points)`` with the rootfs mounted and, on it, what a start binds
@@ -957,35 +766,6 @@ def _check_tty_input(tty: bool) -> None:
     """Docker's refusal of ``-i -t`` when stdin is not a terminal (``CheckTty``)."""
     if tty and not os.isatty(0):
         raise NotATerminalError()
-
-
-def _id_or_name(records: Sequence[ContainerRecord], ref: str) -> str:
-    """The id of the container ``ref`` is the full id or the name of (a leading "/" allowed):
-    ``ps --filter before=/since=`` take no id prefix (Docker's ``idOrNameFilter``)."""
-    for rec in records:
-        if ref in (rec.id, rec.name, "/" + rec.name):
-            return rec.id
-    raise ContainerNotFoundError(f"no such container: {ref}")
-
-
-def _cp_owner(rec: ContainerRecord, *, archive: bool) -> tuple[int, int] | None:
-    """Who owns what ``cp`` writes into ``rec``: with ``-a`` and a ``Config.User``, that user
-    as Docker's daemon looks it up (``tarCopyOptions``); else None (the source's owners)."""
-    user = rec.config["Config"].get("User") or ""
-    if not archive or not user:
-        return None
-    from lamina.engine.container_cp import archive_owner
-
-    return archive_owner(user)
-
-
-def _cp_arg(arg: str) -> tuple[str | None, str]:
-    """(container, path) for ``NAME:PATH``; (None, path) for a host path (one starting with
-    "/" or ".", or without a colon), as docker cp splits them."""
-    if arg.startswith(("/", ".")) or ":" not in arg:
-        return None, arg
-    name, _, path = arg.partition(":")
-    return name, path or "/"
 
 
 def _between(

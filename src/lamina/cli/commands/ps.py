@@ -11,7 +11,7 @@ from lamina.cli.context import Context
 from lamina.cli.render import print_rows, since
 
 if TYPE_CHECKING:
-    from lamina.engine.containers import ContainerSummary
+    from lamina.engine.container_list import ContainerSummary
 
 
 def _ellipsis(text: str, width: int) -> str:
