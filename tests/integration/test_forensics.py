@@ -228,6 +228,9 @@ def test_tree_markers(built: kit.Built) -> None:
     full = built.engine.forensics.tree(built.name, path="/etc")
     nodes = {n.path: n for n in full.nodes}
     assert nodes["etc/app.conf"].marker == "M" and nodes["etc/app.conf"].layer == 5
+    # /etc is re-emitted unchanged by layers 1 and 5 (the parent of what they changed): it
+    # was added by layer 0, which the tree said was layer 5 ("A ... L5").
+    assert (nodes["etc"].marker, nodes["etc"].layer) == ("A", 0)
     assert "root/secret.env" not in nodes
 
 

@@ -101,16 +101,19 @@ def tree(stack: Stack, *, path: str = "", layer: int | None = None) -> TreeResul
         raise UsageError(f"--layer {layer}: {stack.name} has layers 0..{len(stack.layers) - 1}")
     nodes: dict[str, Node] = {}
     if layer is None:
-        marks: dict[str, str] = {}
+        # Each path's last change: its marker and the layer that made it. A dir a later layer
+        # only re-emits (a parent of what it changed) keeps both: that layer did not change it.
+        marks: dict[str, tuple[str, int]] = {}
         view = View()
-        for _, events, v in replay(stack):
+        for idx, events, v in replay(stack):
             view = v
             for ev in events:
                 if ev.after is not None:
-                    marks[ev.path] = MARKERS[ev.action]
+                    marks[ev.path] = (MARKERS[ev.action], idx)
         for p, loc in view.items.items():
             if _under(p, root):
-                nodes[p] = _node(p, loc.row, layer=loc.layer, marker=marks.get(p, "A"))
+                marker, at = marks.get(p, ("A", loc.layer))
+                nodes[p] = _node(p, loc.row, layer=at, marker=marker)
     else:
         for idx, events, _ in replay(stack, upto=layer):
             if idx != layer:
