@@ -57,6 +57,7 @@ _CONTAINER_VERBS = {
     **{name: f"containers.{name}" for name in ("pause", "unpause", "stats")},
     **{name: f"container_files.{name}" for name in ("diff", "commit", "export", "cp")},
     "exec": "containers.exec_",
+    "update": "container_update.update",
 }
 
 # Every command, by the words that name it, and where it is defined: MODULE.ATTRIBUTE under

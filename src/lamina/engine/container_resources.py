@@ -1,7 +1,8 @@
 """Resource limits of ``create``/``run`` (``-m``, ``--memory-swap``, ``--cpus``, ``-c``,
 ``--pids-limit``): the flags parsed as Docker 20.10's CLI parses them, checked as its daemon
-checks them at create, kept in ``HostConfig`` as Docker's fields, and turned into the
-runtime's :class:`~lamina.runtime.cgroups.Resources` at start.
+checks them at create (and at start, and for ``update``: :func:`check_limits`), kept in
+``HostConfig`` as Docker's fields, and turned into the runtime's
+:class:`~lamina.runtime.cgroups.Resources` at start.
 
 Units are go-units' ``RAMInBytes`` (binary: ``512m`` is 512 MiB; ``b``/``ib`` suffixes
 allowed, case-insensitive); ``--cpus`` is a rational number of CPUs (``1.5``, ``1/2``,
@@ -30,6 +31,8 @@ _RATIONAL_RE: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?
 
 MIN_MEMORY: Final = 6 << 20  # Docker's linuxMinMemory
 CFS_PERIOD_US: Final = 100_000  # the period Docker gives --cpus: 100 ms
+MIN_CFS_US: Final = 1000  # the shortest CFS period or quota Docker takes: 1 ms
+MAX_CFS_PERIOD_US: Final = 1_000_000  # the longest CFS period: 1 s
 NANO: Final = 1_000_000_000
 
 
@@ -72,32 +75,60 @@ def parse_cpus(value: str) -> int:
     return int(nano)
 
 
-def host_config_fields(
-    *, memory: int, memory_swap: int, nano_cpus: int, cpu_shares: int, pids_limit: int
-) -> dict[str, Any]:
-    """Docker's HostConfig resource fields for the parsed flags, refused as Docker's daemon
-    refuses them at create (its words), with its defaults filled in: a memory limit without
-    ``--memory-swap`` gets twice as much memory+swap; a pids limit of 0 or less is none (null).
-    """
+def check_limits(
+    *,
+    memory: int,
+    memory_swap: int,
+    nano_cpus: int,
+    cpu_period: int = 0,
+    cpu_quota: int = 0,
+    update: bool = False,
+) -> None:
+    """Refuse the memory and CPU limits as Docker's daemon does
+    (``verifyPlatformContainerResources``, its order and words), at create, at start, and for
+    what an update asks (``update``: swap alone may be set then, to go with the memory limit
+    already there)."""
     if memory != 0 and memory < MIN_MEMORY:
         raise UsageError("Minimum memory limit allowed is 6MB")
     if memory > 0 and memory_swap > 0 and memory_swap < memory:
         raise UsageError("Minimum memoryswap limit should be larger than memory limit, see usage")
-    if memory == 0 and memory_swap > 0:
+    if memory == 0 and memory_swap > 0 and not update:
         raise UsageError(
             "You should always set the Memory limit when using Memoryswap limit, see usage"
         )
+    if nano_cpus > 0 and cpu_period > 0:
+        raise UsageError("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano_cpus > 0 and cpu_quota > 0:
+        raise UsageError("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
     cpus = len(os.sched_getaffinity(0))
     if nano_cpus < 0 or nano_cpus > cpus * NANO:
         raise UsageError(
             f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
         )
+    if cpu_period != 0 and not MIN_CFS_US <= cpu_period <= MAX_CFS_PERIOD_US:
+        raise UsageError(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+        )
+    if 0 < cpu_quota < MIN_CFS_US:
+        raise UsageError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+
+
+def host_config_fields(
+    *, memory: int, memory_swap: int, nano_cpus: int, cpu_shares: int, pids_limit: int
+) -> dict[str, Any]:
+    """Docker's HostConfig resource fields for the parsed flags, refused as Docker's daemon
+    refuses them at create (:func:`check_limits`), with its defaults filled in: a memory limit
+    without ``--memory-swap`` gets twice as much memory+swap; a pids limit of 0 or less is
+    none (null); no CFS period or quota of their own (``update`` may set them)."""
+    check_limits(memory=memory, memory_swap=memory_swap, nano_cpus=nano_cpus)
     if memory > 0 and memory_swap == 0:
         memory_swap = 2 * memory
     return {
         "CpuShares": cpu_shares,
         "Memory": memory,
         "NanoCpus": nano_cpus,
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
         "MemorySwap": memory_swap,
         "PidsLimit": pids_limit if pids_limit > 0 else None,
     }
@@ -105,22 +136,29 @@ def host_config_fields(
 
 def run_resources(host_config: Mapping[str, Any]) -> Resources:
     """The cgroup limits of a stored HostConfig, as Docker's daemon puts them in the OCI spec
-    (``getMemoryResources``, ``getCPUResources``, ``getPidsLimit``): only what is set; a
-    negative ``CpuShares`` is refused at start ("shares: invalid argument"), as Docker's."""
+    (``getMemoryResources``, ``getCPUResources``, ``getPidsLimit``): only what is set. As
+    Docker's start, the limits are checked again first (:func:`check_limits`: an update may
+    have left swap without memory, or below it), and a negative ``CpuShares`` is refused
+    ("shares: invalid argument")."""
     from lamina.runtime.cgroups import Resources
 
-    shares = int(host_config.get("CpuShares") or 0)
-    if shares < 0:
-        raise UsageError("shares: invalid argument")
     memory = int(host_config.get("Memory") or 0)
     swap = int(host_config.get("MemorySwap") or 0)
     nano = int(host_config.get("NanoCpus") or 0)
+    period = int(host_config.get("CpuPeriod") or 0)
+    quota = int(host_config.get("CpuQuota") or 0)
+    check_limits(
+        memory=memory, memory_swap=swap, nano_cpus=nano, cpu_period=period, cpu_quota=quota
+    )
+    shares = int(host_config.get("CpuShares") or 0)
+    if shares < 0:
+        raise UsageError("shares: invalid argument")
     pids = host_config.get("PidsLimit")
     return Resources(
         memory=memory if memory > 0 else None,
         memory_swap=swap if swap > 0 else None,
         cpu_shares=shares if shares > 0 else None,
-        cpu_quota=nano * CFS_PERIOD_US // NANO if nano > 0 else None,
-        cpu_period=CFS_PERIOD_US if nano > 0 else None,
+        cpu_quota=quota or (nano * CFS_PERIOD_US // NANO if nano > 0 else None),
+        cpu_period=period or (CFS_PERIOD_US if nano > 0 else None),
         pids_limit=int(pids) if pids else None,
     )

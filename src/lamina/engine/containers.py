@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from lamina.engine import container_fs
     from lamina.engine.container_list import ContainerSummary
     from lamina.engine.container_stats import ContainerStats
+    from lamina.engine.container_update import Limits
     from lamina.engine.images import ImageService
 
     # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
@@ -501,6 +502,17 @@ class ContainerService:
         """``docker unpause``. Raises ConflictError if the container is not paused."""
         rec = self.resolve(ref)
         self.runtime.resume(rec.id)
+        return rec.id
+
+    def update(self, ref: str, limits: Limits) -> str:
+        """``docker update`` (:mod:`lamina.engine.container_update`): live when it runs."""
+        from lamina.engine.container_update import update
+        from lamina.runtime import ContainerStatus
+
+        rec = self.resolve(ref)
+        running = self.state(rec).status is ContainerStatus.RUNNING
+        apply = functools.partial(self.runtime.update, rec.id)
+        update(self._store, rec, limits, running=running, apply=apply)
         return rec.id
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> str:

@@ -17,6 +17,7 @@ child killed for memory marks the container ``OOMKilled`` as Docker's does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -127,6 +128,75 @@ def oom_kills(cgroup: Path) -> int:
     return 0
 
 
+_UNLIMITED: Final = 1 << 62  # v1 writes 9223372036854771712 for "no limit"
+
+
+def current_limits(pid: int) -> dict[str, Any]:
+    """The limits the cgroups of the running process ``pid`` hold now, as ``runc update -r``
+    takes them (:func:`limits_in`), so what a failed update wrote can be put back; {} when
+    the process is gone."""
+    return limits_in(
+        memory=memory_cgroup(pid),
+        cpu=controller_cgroup(pid, "cpu", v2_file="cpu.max"),
+        pids=controller_cgroup(pid, "pids", v2_file="pids.max"),
+    )
+
+
+# The v2 files that hold what update changes, put back as they read (runc's "unified" keys:
+# no conversion of shares to weight or of memory+swap to swap to get wrong).
+_V2_LIMIT_FILES: Final = ("memory.max", "memory.swap.max", "cpu.max", "cpu.weight", "pids.max")
+
+
+def limits_in(*, memory: Path | None, cpu: Path | None, pids: Path | None) -> dict[str, Any]:
+    """``runc update -r`` JSON for the limits the cgroup dirs hold: v1's memory and
+    memory+swap limits, CPU shares, CFS quota and period and pids limit (-1: none, which runc
+    writes as such, where 0 would leave a file alone); on v2 the files themselves, as runc's
+    ``unified`` map. Files that are not there are left out."""
+    dirs = [d for d in (memory, cpu, pids) if d is not None]
+    if any((d / "cgroup.controllers").exists() for d in dirs):  # v2
+        unified: dict[str, str] = {}
+        for d in dict.fromkeys(dirs):
+            for name in _V2_LIMIT_FILES:
+                with contextlib.suppress(OSError):
+                    unified[name] = (d / name).read_text().strip()
+        return {"unified": unified} if unified else {}
+    out: dict[str, Any] = {}
+    if memory is not None:
+        limits = {
+            "limit": _limit_file(memory / "memory.limit_in_bytes"),
+            "swap": _limit_file(memory / "memory.memsw.limit_in_bytes"),
+        }
+        out["memory"] = {k: v for k, v in limits.items() if v is not None}
+    if cpu is not None:
+        values = {
+            "shares": _int_file(cpu / "cpu.shares"),
+            "quota": _int_file(cpu / "cpu.cfs_quota_us"),
+            "period": _int_file(cpu / "cpu.cfs_period_us"),
+        }
+        out["cpu"] = {k: v for k, v in values.items() if v is not None}
+    if pids is not None:
+        limit = _limit_file(pids / "pids.max")
+        if limit is not None:
+            out["pids"] = {"limit": limit}
+    return {k: v for k, v in out.items() if v}
+
+
+def _limit_file(path: Path) -> int | None:
+    """A v1 limit file as runc takes it back: -1 for none ("max", or v1's page-rounded
+    2^63-1), None when it is not there."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if text == "max":
+        return -1
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return -1 if value >= _UNLIMITED else value
+
+
 class Usage(Struct, frozen=True, kw_only=True):
     """What a container's cgroups have counted (``docker stats``' raw numbers)."""
 
@@ -136,9 +206,6 @@ class Usage(Struct, frozen=True, kw_only=True):
     block_read: int  # bytes read from and written to block devices
     block_write: int
     pids: int
-
-
-_UNLIMITED: Final = 1 << 62  # v1 writes 9223372036854771712 for "no limit"
 
 
 def usage(pid: int) -> Usage | None:

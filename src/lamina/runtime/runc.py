@@ -1,4 +1,4 @@
-"""Invoking runc (runtime-spec 1.0 CLI: run/kill/delete/state) with a private state root.
+"""Invoking runc (runtime-spec 1.0 CLI: run/kill/delete/state; update) with a private state root.
 
 Every call passes ``--root`` so lamina's containers never mix with another engine's, and
 ``--log``/``--log-format json`` where runc's own errors must be told apart from the
@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -116,9 +116,9 @@ class Runc:
             container_id,
         ]
 
-    def _call(self, args: Sequence[str]) -> bytes:
+    def _call(self, args: Sequence[str], *, stdin: bytes | None = None) -> bytes:
         argv = [*self._base(), *args]
-        proc = subprocess.run(argv, capture_output=True, check=False)
+        proc = subprocess.run(argv, input=stdin, capture_output=True, check=False)
         if proc.returncode != 0:
             message = _stderr_message(proc.stderr) or f"runc {args[0]} failed"
             raise RuncError(message, args=argv, runc_status=proc.returncode)
@@ -135,6 +135,13 @@ class Runc:
     def resume(self, container_id: str) -> None:
         """Thaw what :meth:`pause` froze."""
         self._call(["resume", container_id])
+
+    def update(self, container_id: str, resources: Mapping[str, Any]) -> None:
+        """Write ``resources`` (runtime-spec ``linux.resources`` members; a value left out or
+        0 leaves its cgroup file alone) to the container's cgroups (``runc update -r -``)."""
+        self._call(
+            ["update", "--resources", "-", container_id], stdin=json.dumps(resources).encode()
+        )
 
     def pids(self, container_id: str) -> list[int]:
         """The host pids of the container's processes (``runc ps``)."""

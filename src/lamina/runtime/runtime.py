@@ -31,7 +31,7 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -469,6 +469,28 @@ class Runtime:
         if not self.state(container_id).paused:
             raise ContainerNotPausedError(container_id)
         self._runc.resume(container_id)
+
+    def update(self, container_id: str, resources: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the running (or paused) container's cgroup limits (``runc update``:
+        ``resources`` as :meth:`Runc.update` takes them); the limits it had, which the same
+        call with them puts back. If runc fails, they are written back at once -- runc writes
+        one controller after another and stops at the first refusal (cpu.shares after memory;
+        memory+swap before memory), so a refused update would otherwise leave part of itself
+        in force -- and its error is raised. Raises ContainerNotRunningError."""
+        from lamina.runtime.cgroups import current_limits
+
+        _, pid = self._running(container_id)
+        before = current_limits(pid)
+        try:
+            self._runc.update(container_id, resources)
+        except RuncError as exc:
+            if before:
+                try:
+                    self._runc.update(container_id, before)
+                except RuncError as again:
+                    exc.add_note(f"the limits it had could not be put back: {again}")
+            raise
+        return before
 
     def stop(self, container_id: str, *, timeout: float | None = 10.0) -> int:
         """Send the stop signal, SIGKILL after ``timeout`` seconds (None: never, wait for the

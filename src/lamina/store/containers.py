@@ -28,7 +28,7 @@ import os
 import re
 import sqlite3
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -250,6 +250,23 @@ class ContainerStore(ImageUsers):
                 != 1
             ):
                 raise ContainerNotFoundError(f"no such container: {rec.id}")
+
+    def change_config(
+        self, rec: ContainerRecord, change: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+    ) -> ContainerRecord:
+        """Replace the container's stored config by ``change(config)`` (``docker update``),
+        read and written under the store lock in one transaction, so that two changes at once
+        are made one after the other, each on what the other left. ``change`` raising leaves
+        the record as it was. Raises ContainerNotFoundError if it was removed meanwhile."""
+        with self._lock.hold(), self._db.transaction() as c:
+            row = c.execute("SELECT config FROM containers WHERE id = ?", (rec.id,)).fetchone()
+            if row is None:
+                raise ContainerNotFoundError(f"no such container: {rec.id}")
+            config = change(json.loads(str(row[0])))
+            c.execute("UPDATE containers SET config = ? WHERE id = ?", (json.dumps(config), rec.id))
+        changed = self.find(rec.id)
+        assert changed is not None  # changed under the lock just now
+        return changed
 
     def create(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,7 @@ def test_docker_image_verbs_are_also_image_subcommands() -> None:
     assert COMMANDS["image ls"] == COMMANDS["images"]
     assert COMMANDS["image rm"] == COMMANDS["rmi"]
     assert COMMANDS["container ls"] == COMMANDS["ps"]
+    assert COMMANDS["container update"] == COMMANDS["update"] == "container_update.update"
 
 
 def _modules_loaded(*argv: str, prefix: str = "lamina.cli.commands.") -> list[str]:
@@ -58,6 +60,7 @@ def test_a_call_imports_only_the_module_of_its_command() -> None:
         "lamina.cli.commands.volumes"
     ]
     assert _modules_loaded("image", "load", "--help") == ["lamina.cli.commands.transfer"]
+    assert _modules_loaded("update", "--help") == ["lamina.cli.commands.container_update"]
     assert _modules_loaded("--help", prefix="click") == []
     assert _modules_loaded("--version", prefix="dataclasses") == []
     assert _modules_loaded("--version", prefix="msgspec") == []
@@ -229,3 +232,21 @@ def test_empty_and_impossible_paths_are_usage_errors(
 ) -> None:
     assert main(argv) == 2
     assert "error: argument " in capsys.readouterr().err
+
+
+def test_update_needs_a_flag_and_parses_them_as_create(
+    shm_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docker 20.10: "you must provide one or more flags when using this command" (status 1),
+    # checked before any container is looked for.
+    root = str(shm_tmp / "root")
+    assert main(["--root", root, "update", "c1", "c2"]) == 1
+    assert capsys.readouterr().err == (
+        "error: you must provide one or more flags when using this command\n"
+    )
+    # docker: invalid argument "lots" for "-m, --memory" flag: invalid size: 'lots' (a flag
+    # error; lamina's flag errors exit 2)
+    assert main(["--root", root, "update", "-m", "lots", "c1"]) == 2
+    assert 'invalid argument "lots" for "-m, --memory" flag' in capsys.readouterr().err
+    assert main(["--root", root, "container", "update", "--cpus", "1/3", "c1"]) == 2
+    assert "value is too precise" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from lamina.engine import container_resources as res
+from lamina.engine.container_resources import NANO
 from lamina.errors import UsageError
 
 
@@ -70,7 +71,8 @@ def _fields(**kw: int) -> dict[str, object]:
 
 def test_host_config_fields_as_dockers_inspect() -> None:
     assert _fields() == {
-        "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "MemorySwap": 0, "PidsLimit": None
+        "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CpuPeriod": 0, "CpuQuota": 0,
+        "MemorySwap": 0, "PidsLimit": None,
     }  # fmt: skip
     # -m 64m: MemorySwap twice that; --memory-swap -1 kept; --pids-limit 0/-1/-5: null
     assert _fields(memory=64 << 20)["MemorySwap"] == 128 << 20
@@ -126,3 +128,68 @@ def test_run_resources_as_dockers_oci_spec() -> None:
     # docker run -c -5: "Error response from daemon: shares: invalid argument." (125)
     with pytest.raises(UsageError, match=r"^shares: invalid argument$"):
         res.run_resources(_fields(cpu_shares=-5))
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        # docker 20.10 update (and create, for the flags it has), the daemon's words:
+        ({"memory": 5 << 20}, "Minimum memory limit allowed is 6MB"),
+        (
+            {"memory": 64 << 20, "memory_swap": 32 << 20},
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ),
+        (
+            {"nano_cpus": NANO // 2, "cpu_period": 50000},
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ),
+        (
+            {"nano_cpus": NANO // 2, "cpu_quota": 20000},
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ),
+        (
+            {"cpu_period": 500},
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        (
+            {"cpu_period": 1_000_001},
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        ({"cpu_quota": 500}, "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+    ],
+)
+def test_check_limits_of_an_update(kw: dict[str, int], message: str) -> None:
+    limits = {"memory": 0, "memory_swap": 0, "nano_cpus": 0} | kw
+    with pytest.raises(UsageError) as info:
+        res.check_limits(**limits, update=True)
+    assert str(info.value) == message
+
+
+def test_an_update_may_set_swap_alone_and_a_quota_of_minus_one() -> None:
+    # docker update --memory-swap 128m on a container without -m: accepted (its start is then
+    # refused, below); --cpu-quota -1: "no quota", kept as -1.
+    res.check_limits(memory=0, memory_swap=128 << 20, nano_cpus=0, update=True)
+    res.check_limits(memory=0, memory_swap=0, nano_cpus=0, cpu_quota=-1, update=True)
+    with pytest.raises(UsageError, match="You should always set the Memory limit"):
+        res.check_limits(memory=0, memory_swap=128 << 20, nano_cpus=0)
+
+
+def test_a_start_checks_what_an_update_left() -> None:
+    # docker start after `update --memory-swap 128m` of a container without a memory limit:
+    # "You should always set the Memory limit when using Memoryswap limit, see usage" (1);
+    # after `update --memory-swap 32m` of one with -m 64m: "Minimum memoryswap limit should
+    # be larger than memory limit, see usage".
+    with pytest.raises(UsageError, match=r"^You should always set the Memory limit"):
+        res.run_resources(_fields() | {"MemorySwap": 128 << 20})
+    with pytest.raises(UsageError, match=r"^Minimum memoryswap limit should be larger"):
+        res.run_resources(_fields(memory=64 << 20) | {"MemorySwap": 32 << 20})
+
+
+def test_a_cfs_period_and_quota_of_their_own_reach_the_spec() -> None:
+    # Docker's getCPUResources: CpuPeriod/CpuQuota as set (-1: no quota), else --cpus's.
+    r = res.run_resources(_fields() | {"CpuPeriod": 50000, "CpuQuota": 20000})
+    assert (r.cpu_period, r.cpu_quota) == (50000, 20000)
+    r = res.run_resources(_fields() | {"CpuQuota": -1})
+    assert (r.cpu_period, r.cpu_quota) == (None, -1)
+    r = res.run_resources(_fields() | {"CpuPeriod": 50000})
+    assert (r.cpu_period, r.cpu_quota) == (50000, None)

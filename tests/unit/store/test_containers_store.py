@@ -177,3 +177,20 @@ def test_setup_init_layer_masks_hostile_paths(shm_tmp: Path) -> None:
         assert p.is_file() and not p.is_symlink() and p.stat().st_size == 0, f
         assert stat.S_IMODE(p.stat().st_mode) == 0o755
     assert os.readlink(root / "etc" / "mtab") == "/proc/mounts"
+
+
+def test_change_config_replaces_it_or_leaves_it(store: Store) -> None:
+    rec = create(store, image(store))
+    changed = store.containers.change_config(rec, lambda c: {**c, "HostConfig": {"Memory": 1}})
+    assert changed.config == {"Path": "sh", "Args": [], "HostConfig": {"Memory": 1}}
+    assert store.containers.resolve("web") == changed
+
+    def refuse(config: object) -> dict[str, object]:
+        raise UsageError("no")
+
+    with pytest.raises(UsageError):
+        store.containers.change_config(rec, refuse)
+    assert store.containers.resolve("web") == changed
+    store.containers.remove(changed)
+    with pytest.raises(ContainerNotFoundError):
+        store.containers.change_config(rec, lambda c: c)
