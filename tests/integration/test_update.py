@@ -167,12 +167,14 @@ def test_a_stopped_container_keeps_them_for_its_next_start(lamina: Lamina) -> No
     assert code == 1 and err.endswith(
         "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set\n"
     )
-    for args, message in (
-        (("--memory-swap", "128m"), "You should always set the Memory limit when using "
+    for create, args, message in (
+        ((), ("--memory-swap", "128m"), "You should always set the Memory limit when using "
          "Memoryswap limit, see usage"),
-        (("-c", "-5"), "shares: invalid argument"),
+        ((), ("-c", "-5"), "shares: invalid argument"),
+        (("-m", "32m"), ("--memory-reservation", "48m"), "Minimum memory limit can not be less "
+         "than memory reservation limit, see usage"),
     ):  # fmt: skip
-        lamina.run("create", "--name", "bad", "busybox", "true")
+        lamina.run("create", "--name", "bad", *create, "busybox", "true")
         assert _update(lamina, *args, "bad") == (0, "bad\n", "")
         r = lamina.run("start", "bad", check=False)
         assert (r.returncode, r.stderr) == (1, f"error: {message}\n"), args
@@ -188,6 +190,9 @@ RUNNING_STEPS: tuple[tuple[str, ...], ...] = (
     ("-m", "64m", "--memory-swap", "128m"),
     ("-m", "200m"),
     ("-m", "32m"),
+    ("--memory-reservation", "5m"),
+    ("--memory-reservation", "16m"),
+    ("-m", "24m", "--memory-reservation", "48m"),
     ("-m", "5m"),
     ("-m", "64m", "--memory-swap", "32m"),
     ("--memory-swap", "-1"),
@@ -288,7 +293,12 @@ def both(
 
 def _state(b: Both) -> Callable[[Callable[..., str]], str]:
     def what(out: Callable[..., str]) -> str:
-        return out("inspect", "-f", FIELDS, b.name) + out("exec", b.name, "sh", "-c", SHOW)
+        return (
+            out("inspect", "-f", FIELDS, b.name)
+            + out("exec", b.name, "sh", "-c", SHOW)
+            + out("inspect", "-f", "{{.HostConfig.MemoryReservation}}", b.name)
+            + out("exec", b.name, "cat", "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes")
+        )
 
     return what
 
@@ -320,9 +330,13 @@ def test_a_created_container_is_updated_as_dockerds(
     both: Callable[..., Both], dockerd: DockerDaemon, lamina: Lamina
 ) -> None:
     later = both("later", run=False)
-    for step in (*RUNNING_STEPS[:8], ("-c", "-5"), *PERIOD_STEPS[:2]):
+    for step in (*RUNNING_STEPS[:11], ("-c", "-5"), *PERIOD_STEPS[:2]):
         later.run(*step)
-        later.same(lambda out: out("inspect", "-f", FIELDS, later.name))
+        later.same(
+            lambda out: out(
+                "inspect", "-f", FIELDS + " {{.HostConfig.MemoryReservation}}", later.name
+            )
+        )
     # Its start refuses what no create would make (docker start: status 1).
     d = dockerd.run("start", later.name, check=False)
     ours = lamina.run("start", later.name, check=False)

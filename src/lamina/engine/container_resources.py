@@ -82,6 +82,7 @@ def check_limits(
     nano_cpus: int,
     cpu_period: int = 0,
     cpu_quota: int = 0,
+    memory_reservation: int = 0,
     update: bool = False,
 ) -> None:
     """Refuse the memory and CPU limits as Docker's daemon does
@@ -95,6 +96,12 @@ def check_limits(
     if memory == 0 and memory_swap > 0 and not update:
         raise UsageError(
             "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
+    if 0 < memory_reservation < MIN_MEMORY:
+        raise UsageError("Minimum memory reservation allowed is 6MB")
+    if memory > 0 and memory_reservation > 0 and memory < memory_reservation:
+        raise UsageError(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
         )
     if nano_cpus > 0 and cpu_period > 0:
         raise UsageError("Conflicting options: Nano CPUs and CPU Period cannot both be set")
@@ -119,7 +126,8 @@ def host_config_fields(
     """Docker's HostConfig resource fields for the parsed flags, refused as Docker's daemon
     refuses them at create (:func:`check_limits`), with its defaults filled in: a memory limit
     without ``--memory-swap`` gets twice as much memory+swap; a pids limit of 0 or less is
-    none (null); no CFS period or quota of their own (``update`` may set them)."""
+    none (null); no CFS period or quota or memory reservation of their own (``update`` may
+    set them)."""
     check_limits(memory=memory, memory_swap=memory_swap, nano_cpus=nano_cpus)
     if memory > 0 and memory_swap == 0:
         memory_swap = 2 * memory
@@ -129,6 +137,7 @@ def host_config_fields(
         "NanoCpus": nano_cpus,
         "CpuPeriod": 0,
         "CpuQuota": 0,
+        "MemoryReservation": 0,
         "MemorySwap": memory_swap,
         "PidsLimit": pids_limit if pids_limit > 0 else None,
     }
@@ -147,8 +156,14 @@ def run_resources(host_config: Mapping[str, Any]) -> Resources:
     nano = int(host_config.get("NanoCpus") or 0)
     period = int(host_config.get("CpuPeriod") or 0)
     quota = int(host_config.get("CpuQuota") or 0)
+    reservation = int(host_config.get("MemoryReservation") or 0)
     check_limits(
-        memory=memory, memory_swap=swap, nano_cpus=nano, cpu_period=period, cpu_quota=quota
+        memory=memory,
+        memory_swap=swap,
+        nano_cpus=nano,
+        cpu_period=period,
+        cpu_quota=quota,
+        memory_reservation=reservation,
     )
     shares = int(host_config.get("CpuShares") or 0)
     if shares < 0:
@@ -157,6 +172,7 @@ def run_resources(host_config: Mapping[str, Any]) -> Resources:
     return Resources(
         memory=memory if memory > 0 else None,
         memory_swap=swap if swap > 0 else None,
+        memory_reservation=reservation or None,
         cpu_shares=shares if shares > 0 else None,
         cpu_quota=quota or (nano * CFS_PERIOD_US // NANO if nano > 0 else None),
         cpu_period=period or (CFS_PERIOD_US if nano > 0 else None),

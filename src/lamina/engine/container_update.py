@@ -40,6 +40,7 @@ class Limits(Struct, frozen=True, kw_only=True):
 
     memory: int = 0  # bytes
     memory_swap: int = 0  # memory+swap, bytes; -1: unlimited
+    memory_reservation: int = 0  # soft limit, bytes
     nano_cpus: int = 0  # billionths of a CPU (--cpus)
     cpu_shares: int = 0
     cpu_period: int = 0  # microseconds
@@ -66,6 +67,7 @@ def update(
         nano_cpus=limits.nano_cpus,
         cpu_period=limits.cpu_period,
         cpu_quota=limits.cpu_quota,
+        memory_reservation=limits.memory_reservation,
         update=True,
     )
     replaced: list[Mapping[str, Any]] = []
@@ -142,6 +144,8 @@ def merged_host_config(
         out["Memory"] = limits.memory
     if limits.memory_swap != 0:
         out["MemorySwap"] = limits.memory_swap
+    if limits.memory_reservation != 0:
+        out["MemoryReservation"] = limits.memory_reservation
     if limits.pids_limit is not None:
         out["PidsLimit"] = max(limits.pids_limit, 0)  # Docker keeps 0 for "none" here
     return out
@@ -160,7 +164,11 @@ def runc_resources(limits: Limits) -> dict[str, Any]:
         quota = limits.nano_cpus * period // NANO
     cpu["quota"] = quota or limits.cpu_quota
     cpu["period"] = period or limits.cpu_period
-    memory = {"limit": limits.memory, "swap": max(limits.memory_swap, 0)}
+    memory = {
+        "limit": limits.memory,
+        "reservation": limits.memory_reservation,
+        "swap": max(limits.memory_swap, 0),
+    }
     out: dict[str, Any] = {
         "memory": {k: v for k, v in memory.items() if v},
         "cpu": {k: v for k, v in cpu.items() if v},

@@ -31,6 +31,7 @@ class Resources(Struct, frozen=True, kw_only=True):
 
     memory: int | None = None  # bytes
     memory_swap: int | None = None  # memory+swap, bytes (-1: unlimited)
+    memory_reservation: int | None = None  # soft limit, bytes
     cpu_shares: int | None = None  # relative weight (cgroup v1's cpu.shares)
     cpu_quota: int | None = None  # microseconds per period
     cpu_period: int | None = None  # microseconds
@@ -40,7 +41,7 @@ class Resources(Struct, frozen=True, kw_only=True):
 def linux_resources(res: Resources) -> dict[str, Any]:
     """The runtime-spec ``linux.resources`` members for ``res`` (``devices`` is the caller's)."""
     out: dict[str, Any] = {}
-    memory = {"limit": res.memory, "swap": res.memory_swap}
+    memory = {"limit": res.memory, "swap": res.memory_swap, "reservation": res.memory_reservation}
     if any(v is not None for v in memory.values()):
         out["memory"] = {k: v for k, v in memory.items() if v is not None}
     cpu = {"shares": res.cpu_shares, "quota": res.cpu_quota, "period": res.cpu_period}
@@ -144,14 +145,16 @@ def current_limits(pid: int) -> dict[str, Any]:
 
 # The v2 files that hold what update changes, put back as they read (runc's "unified" keys:
 # no conversion of shares to weight or of memory+swap to swap to get wrong).
-_V2_LIMIT_FILES: Final = ("memory.max", "memory.swap.max", "cpu.max", "cpu.weight", "pids.max")
+_V2_LIMIT_FILES: Final = (
+    *("memory.max", "memory.swap.max", "memory.low", "cpu.max", "cpu.weight", "pids.max"),
+)
 
 
 def limits_in(*, memory: Path | None, cpu: Path | None, pids: Path | None) -> dict[str, Any]:
-    """``runc update -r`` JSON for the limits the cgroup dirs hold: v1's memory and
-    memory+swap limits, CPU shares, CFS quota and period and pids limit (-1: none, which runc
-    writes as such, where 0 would leave a file alone); on v2 the files themselves, as runc's
-    ``unified`` map. Files that are not there are left out."""
+    """``runc update -r`` JSON for the limits the cgroup dirs hold: v1's memory, memory+swap
+    and soft (reservation) limits, CPU shares, CFS quota and period and pids limit (-1: none,
+    which runc writes as such, where 0 would leave a file alone); on v2 the files themselves,
+    as runc's ``unified`` map. Files that are not there are left out."""
     dirs = [d for d in (memory, cpu, pids) if d is not None]
     if any((d / "cgroup.controllers").exists() for d in dirs):  # v2
         unified: dict[str, str] = {}
@@ -165,6 +168,7 @@ def limits_in(*, memory: Path | None, cpu: Path | None, pids: Path | None) -> di
         limits = {
             "limit": _limit_file(memory / "memory.limit_in_bytes"),
             "swap": _limit_file(memory / "memory.memsw.limit_in_bytes"),
+            "reservation": _limit_file(memory / "memory.soft_limit_in_bytes"),
         }
         out["memory"] = {k: v for k, v in limits.items() if v is not None}
     if cpu is not None:

@@ -72,7 +72,7 @@ def _fields(**kw: int) -> dict[str, object]:
 def test_host_config_fields_as_dockers_inspect() -> None:
     assert _fields() == {
         "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CpuPeriod": 0, "CpuQuota": 0,
-        "MemorySwap": 0, "PidsLimit": None,
+        "MemoryReservation": 0, "MemorySwap": 0, "PidsLimit": None,
     }  # fmt: skip
     # -m 64m: MemorySwap twice that; --memory-swap -1 kept; --pids-limit 0/-1/-5: null
     assert _fields(memory=64 << 20)["MemorySwap"] == 128 << 20
@@ -156,6 +156,11 @@ def test_run_resources_as_dockers_oci_spec() -> None:
             "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
         ),
         ({"cpu_quota": 500}, "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+        ({"memory_reservation": 5 << 20}, "Minimum memory reservation allowed is 6MB"),
+        (
+            {"memory": 32 << 20, "memory_reservation": 48 << 20},
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ),
     ],
 )
 def test_check_limits_of_an_update(kw: dict[str, int], message: str) -> None:
@@ -183,6 +188,11 @@ def test_a_start_checks_what_an_update_left() -> None:
         res.run_resources(_fields() | {"MemorySwap": 128 << 20})
     with pytest.raises(UsageError, match=r"^Minimum memoryswap limit should be larger"):
         res.run_resources(_fields(memory=64 << 20) | {"MemorySwap": 32 << 20})
+    # after `update --memory-reservation 48m` then `update -m 32m` (each accepted alone):
+    with pytest.raises(UsageError, match=r"^Minimum memory limit can not be less than memory"):
+        res.run_resources(_fields(memory=32 << 20) | {"MemoryReservation": 48 << 20})
+    r = res.run_resources(_fields(memory=64 << 20) | {"MemoryReservation": 48 << 20})
+    assert r.memory_reservation == 48 << 20
 
 
 def test_a_cfs_period_and_quota_of_their_own_reach_the_spec() -> None:

@@ -52,6 +52,10 @@ def test_a_zero_leaves_a_limit_and_the_rest_replace_it() -> None:
     )
     # --memory-swap -1: MemorySwap -1 in the record (the cgroup keeps its limit, below).
     assert merged_host_config(ID, host, Limits(memory_swap=-1))["MemorySwap"] == -1
+    # --memory-reservation 128m on -m 64m: taken (the check sees the update's values only).
+    assert merged_host_config(ID, host, Limits(memory_reservation=128 * MB))[
+        "MemoryReservation"
+    ] == (128 * MB)
     out = merged_host_config(ID, host, Limits(nano_cpus=1_500_000_000, cpu_shares=256))
     assert (out["NanoCpus"], out["CpuShares"]) == (1_500_000_000, 256)
     assert host["NanoCpus"] == 0  # the stored dict is not changed in place
@@ -136,6 +140,9 @@ def test_runc_gets_the_update_as_asked_not_the_record() -> None:
     assert runc_resources(Limits(cpu_quota=-1)) == {"cpu": {"quota": -1}}
     assert runc_resources(Limits(memory=64 * MB, memory_swap=128 * MB)) == {
         "memory": {"limit": 64 * MB, "swap": 128 * MB}
+    }
+    assert runc_resources(Limits(memory_reservation=48 * MB)) == {
+        "memory": {"reservation": 48 * MB}
     }
     # --memory-swap -1 is not sent: the cgroup keeps its memory+swap limit, as Docker's did.
     assert runc_resources(Limits(memory=64 * MB, memory_swap=-1)) == {"memory": {"limit": 64 * MB}}

@@ -13,13 +13,14 @@ def test_only_what_is_set_reaches_the_spec() -> None:
     full = Resources(
         memory=64 << 20,
         memory_swap=128 << 20,
+        memory_reservation=32 << 20,
         cpu_shares=512,
         cpu_quota=150000,
         cpu_period=100000,
         pids_limit=100,
     )
     assert linux_resources(full) == {
-        "memory": {"limit": 64 << 20, "swap": 128 << 20},
+        "memory": {"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20},
         "cpu": {"shares": 512, "quota": 150000, "period": 100000},
         "pids": {"limit": 100},
     }
@@ -44,17 +45,20 @@ def test_limits_in_v1_files_as_runc_update_takes_them_back(tmp_path: Path) -> No
         d.mkdir()
     (memory / "memory.limit_in_bytes").write_text("67108864\n")
     (memory / "memory.memsw.limit_in_bytes").write_text("9223372036854771712\n")
+    (memory / "memory.soft_limit_in_bytes").write_text("9223372036854771712\n")
     (cpu / "cpu.shares").write_text("1024\n")
     (cpu / "cpu.cfs_quota_us").write_text("-1\n")
     (cpu / "cpu.cfs_period_us").write_text("100000\n")
     (pids / "pids.max").write_text("max\n")
     assert limits_in(memory=memory, cpu=cpu, pids=pids) == {
-        "memory": {"limit": 67108864, "swap": -1},
+        "memory": {"limit": 67108864, "swap": -1, "reservation": -1},
         "cpu": {"shares": 1024, "quota": -1, "period": 100000},
         "pids": {"limit": -1},
     }
     (memory / "memory.memsw.limit_in_bytes").unlink()  # no swap accounting
-    assert limits_in(memory=memory, cpu=None, pids=None) == {"memory": {"limit": 67108864}}
+    assert limits_in(memory=memory, cpu=None, pids=None) == {
+        "memory": {"limit": 67108864, "reservation": -1}
+    }
     assert limits_in(memory=None, cpu=None, pids=None) == {}
 
 
@@ -63,6 +67,7 @@ def test_limits_in_v2_files_are_put_back_as_they_read(tmp_path: Path) -> None:
     files = {
         "memory.max": "67108864",
         "memory.swap.max": "max",
+        "memory.low": "0",
         "cpu.max": "150000 100000",
         "cpu.weight": "100",
         "pids.max": "50",

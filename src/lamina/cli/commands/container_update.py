@@ -1,5 +1,7 @@
 """``lamina update`` (``container update``): Docker 20.10's ``docker update`` for the resource
-limits lamina sets at create.
+limits lamina sets at create (``-m``, ``--memory-swap``, ``--cpus``, ``-c``, ``--pids-limit``)
+and three that only an update sets here (``--cpu-period``, ``--cpu-quota``,
+``--memory-reservation``), each kept for the container's later starts too.
 
 Its flags are parsed by create's parsers (:mod:`lamina.engine.container_resources`); what
 Docker's CLI does not send (a flag of 0) changes nothing. The names that were updated are
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 # The flags' dests: at least one must be given, as Docker's CLI asks.
 _FLAGS: Final = (
-    *("cpu_period", "cpu_quota", "cpu_shares", "cpus", "memory", "memory_swap", "pids_limit"),
+    *("cpu_period", "cpu_quota", "cpu_shares", "cpus", "memory", "memory_reservation"),
+    *("memory_swap", "pids_limit"),
 )
 
 
@@ -36,6 +39,11 @@ def _limits(args: Namespace) -> Limits:
     return Limits(
         memory=res.parse_bytes(args.memory) if args.memory is not None else 0,
         memory_swap=res.parse_swap(args.memory_swap) if args.memory_swap is not None else 0,
+        memory_reservation=(
+            res.parse_bytes(args.memory_reservation, flag="--memory-reservation")
+            if args.memory_reservation is not None
+            else 0
+        ),
         nano_cpus=res.parse_cpus(args.cpus) if args.cpus is not None else 0,
         cpu_shares=args.cpu_shares or 0,
         cpu_period=args.cpu_period or 0,
@@ -50,6 +58,7 @@ def _limits(args: Namespace) -> Limits:
     arg("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)."),
     arg("--cpus", help="Number of CPUs (1.5, 1/2)."),
     arg("-m", "--memory", help="Memory limit (bytes, or with a unit: 512m, 1g; at least 6m)."),
+    arg("--memory-reservation", help="Memory soft limit (as -m)."),
     arg(
         "--memory-swap",
         help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap.",
