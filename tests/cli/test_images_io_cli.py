@@ -210,6 +210,62 @@ def test_prune_and_df(capsys: pytest.CaptureFixture[str], shm_tmp: Path) -> None
     assert run(capsys, root, "verify")[0] == 0
 
 
+def test_system_df_shows_docker_s_four_rows_and_sections(
+    capsys: pytest.CaptureFixture[str], shm_tmp: Path
+) -> None:
+    """``system df`` printed the Images row alone, and ``-v`` the summary then images only.
+    Docker 20.10 (dockerd on this host, a busybox container that wrote 6 bytes to a volume
+    and 300 kB to its rw layer) prints four rows, sizes by units.HumanSize (4 digits)::
+
+        TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE
+        Images          1         1         1.986MB   0B (0%)
+        Containers      1         0         307.2kB   307.2kB (100%)
+        Local Volumes   2         1         6B        0B (0%)
+        Build Cache     0         0         0B        0B
+
+    and with -v only the sections: images (first tag), containers (their rw size, 3 digits),
+    volumes (name, links, size), the build cache's total."""
+    root = shm_tmp / "root"
+    run(capsys, root, "load", "-q", "-i", str(BUSYBOX / "busybox.docker-save.tar"))
+    code, out, err = run(capsys, root, "create", "-v", "myvol:/data", "--name", "c1", "busybox")
+    assert code == 0, err
+    run(capsys, root, "volume", "create", "emptyvol")
+    code, out, _ = run(capsys, root, "volume", "inspect", "-f", "{{.Mountpoint}}", "myvol")
+    Path(out.strip(), "f").write_bytes(b"hello\n")
+    (shm_tmp / "big").write_bytes(bytes(300 * 1024))
+    assert run(capsys, root, "cp", str(shm_tmp / "big"), "c1:/big")[0] == 0
+    code, out, _ = run(capsys, root, "system", "df")
+    assert code == 0
+    assert [line.split(None, 1)[1] if line.startswith("Images") else line for line in
+            out.splitlines()][2:] == [
+        "Containers      1         0         307.2kB   307.2kB (100%)",
+        "Local Volumes   2         1         6B        0B (0%)",
+        "Build Cache     0         0         0B        0B",
+    ]  # fmt: skip
+    assert out.splitlines()[1].split()[:3] == ["Images", "1", "1"]
+    assert out.splitlines()[1].endswith("0B (0%)")
+    code, out, _ = run(capsys, root, "system", "df", "--format", "{{json .}}")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert list(rows[1]) == ["Active", "Reclaimable", "Size", "TotalCount", "Type"]
+    assert rows[2] == {"Active": "1", "Reclaimable": "0B (0%)", "Size": "6B", "TotalCount": "2",
+                       "Type": "Local Volumes"}  # fmt: skip
+    code, out, _ = run(capsys, root, "system", "df", "-v")
+    lines = out.splitlines()
+    assert lines[0] == "Images space usage:"
+    assert lines[3].split()[:2] == ["localhost/busybox", "latest"] and lines[3].endswith(" 1")
+    at = lines.index("Containers space usage:")
+    assert lines[at + 2].split()[:3] == ["CONTAINER", "ID", "IMAGE"]
+    assert " 307kB " in lines[at + 3] and lines[at + 3].endswith(" c1")
+    at = lines.index("Local Volumes space usage:")
+    assert [line.split() for line in lines[at + 2 : at + 5]] == [
+        ["VOLUME", "NAME", "LINKS", "SIZE"],
+        ["emptyvol", "0", "0B"],
+        ["myvol", "1", "6B"],
+    ]
+    assert lines[-1] == "Build cache usage: 0B"
+    assert run(capsys, root, "rm", "c1")[0] == 0
+
+
 def test_history_and_inspect_read_archives_in_place(
     capsys: pytest.CaptureFixture[str], shm_tmp: Path
 ) -> None:

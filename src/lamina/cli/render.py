@@ -88,9 +88,11 @@ def _custom_size(n: int | float, base: float, units: Sequence[str], digits: int)
     return f"{size:.{digits}g}{units[i]}"
 
 
-def human_size(n: int | float) -> str:
-    """Docker's units.HumanSize: SI (base 1000), 3 significant digits, no space: 8.46MB."""
-    return _custom_size(n, 1000, _SI_UNITS, 3)
+def human_size(n: int | float, *, digits: int = 3) -> str:
+    """go-units' HumanSizeWithPrecision: SI (base 1000), ``digits`` significant, no space:
+    8.46MB. Docker's listings use 3 (``images``, ``ps -s``); its ``units.HumanSize`` is 4
+    (``system df``'s totals: 1.986MB)."""
+    return _custom_size(n, 1000, _SI_UNITS, digits)
 
 
 def bytes_size(n: int | float) -> str:

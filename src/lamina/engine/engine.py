@@ -59,7 +59,7 @@ class Engine:
         if self._system is None:
             from lamina.engine.system import SystemService
 
-            self._system = SystemService(self.store)
+            self._system = SystemService(self.store, containers=lambda: self.containers)
         return self._system
 
     @property

@@ -52,14 +52,11 @@ def _go_quote(text: str) -> str:
 def _ps_record(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
     """The fields of Docker's ps formatter (``--format '{{json .}}'`` prints them sorted), and
     its method ``{{.Label "KEY"}}`` (the label's value, "" when unset)."""
-    from datetime import datetime
-
     from lamina.cli.template import Record
 
-    created = datetime.fromtimestamp(s.created).astimezone()
     labels = dict(s.labels)
     return Record(
-        _ps_fields(s, no_trunc=no_trunc, created=created),
+        container_fields(s, no_trunc=no_trunc),
         {"Label": lambda key: labels.get(str(key), "")},
         {"Label": _label_header},
     )
@@ -70,7 +67,11 @@ def _label_header(key: object) -> str:
     return str(key).rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
 
 
-def _ps_fields(s: ContainerSummary, *, no_trunc: bool, created: Any) -> dict[str, Any]:
+def container_fields(s: ContainerSummary, *, no_trunc: bool) -> dict[str, Any]:
+    """Docker's container formatter's fields (ps, and ``system df -v``'s containers)."""
+    from datetime import datetime
+
+    created = datetime.fromtimestamp(s.created).astimezone()
     return {
         "Command": _go_quote(s.command if no_trunc else _ellipsis(s.command, 20)),
         "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S %z %Z"),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from argparse import Namespace
+from typing import TYPE_CHECKING
 
 from lamina.cli.command import arg, command
 from lamina.cli.context import Context, confirm
 from lamina.cli.render import human_size, json_out, print_deleted
 from lamina.errors import InvalidFilterError, UsageError
+
+if TYPE_CHECKING:
+    from lamina.engine.system import DiskUsage
 
 
 @command(arg("--format", dest="fmt", choices=["text", "json"], default="text"))
@@ -105,64 +109,143 @@ def verify(ctx: Context, args: Namespace) -> None:
 
 
 @command(
-    arg("-v", "--verbose", action="store_true", help="Show per-image shared and unique sizes."),
-    arg("--format", dest="fmt", choices=["table", "json"], default="table"),
+    arg(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="Show each image, container and volume (--format is then ignored, as Docker's).",
+    ),
+    arg("--format", dest="fmt", help="json, or a Go template over the summary rows."),
 )
 def df(ctx: Context, args: Namespace) -> None:
-    """Show disk usage (layers shared by several images are counted once)."""
-    from lamina.cli.render import since, table
+    """Show disk usage: images (layers shared by several images counted once), containers'
+    writable layers, local volumes, build cache."""
+    from lamina.cli.render import print_rows
 
     usage = ctx.engine.system.df()
-    active = sum(1 for i in usage.images if i.containers)
-    pct = (100 * usage.images_reclaimable // usage.images_total) if usage.images_total else 0
-    rows = [
-        {
-            "Type": "Images",
-            "TotalCount": str(len(usage.images)),
-            "Active": str(active),
-            "Size": human_size(usage.images_total),
-            "Reclaimable": f"{human_size(usage.images_reclaimable)} ({pct}%)",
-        }
-    ]
-    if args.fmt == "json":
-        for r in rows:
-            json_out(r, indent=None)
-        return
-    table(
-        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-        [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows],
-    )
     if args.verbose:
-        print("\nImages space usage:\n")
-        body = []
-        for i in usage.images:
-            for name in i.names or ("<none>:<none>",):
-                repo, _, tag = name.rpartition(":")
-                body.append(
-                    [
-                        repo,
-                        tag,
-                        i.id[7:19],
-                        since(i.created),
-                        human_size(i.size),
-                        human_size(i.shared),
-                        human_size(i.unique),
-                        str(i.containers),
-                    ]
-                )
-        table(
+        _df_verbose(usage)
+        return
+    busy = ("running", "paused", "restarting")
+    active = [s.state.docker_status in busy for s in usage.containers]
+    rw = [s.size.rw if s.size else 0 for s in usage.containers]
+    rows = [
+        _df_row(
+            "Images",
+            len(usage.images),
+            sum(1 for i in usage.images if i.containers),
+            usage.images_total,
+            usage.images_reclaimable,
+        ),
+        _df_row(
+            "Containers",
+            len(usage.containers),
+            sum(active),
+            sum(rw),
+            sum(size for size, busy in zip(rw, active, strict=True) if not busy),
+        ),
+        _df_row(
+            "Local Volumes",
+            len(usage.volumes),
+            sum(1 for v in usage.volumes if v.links),
+            sum(v.size for v in usage.volumes),
+            sum(v.size for v in usage.volumes if not v.links),
+        ),
+        # lamina's build cache is its cached steps' images, as Docker's classic builder's; none
+        # of their layers is theirs alone (a later step's image holds them all).
+        {
+            "Active": "0",
+            "Reclaimable": "0B",
+            "Size": "0B",
+            "TotalCount": str(usage.build_cache),
+            "Type": "Build Cache",
+        },
+    ]
+    print_rows(
+        args.fmt,
+        rows,
+        default_columns=["Type", "TotalCount", "Active", "Size", "Reclaimable"],
+        headers={
+            "Type": "TYPE",
+            "TotalCount": "TOTAL",
+            "Active": "ACTIVE",
+            "Size": "SIZE",
+            "Reclaimable": "RECLAIMABLE",
+        },
+    )
+
+
+def _df_row(kind: str, total: int, active: int, size: int, reclaimable: int) -> dict[str, str]:
+    """One summary row, as docker/cli's disk-usage contexts write it (units.HumanSize; the
+    percentage only when there are bytes at all)."""
+    text = human_size(reclaimable, digits=4)
+    if size > 0:
+        text += f" ({reclaimable * 100 // size}%)"
+    # In the order of Go's JSON of them ({{json .}}): the keys sorted.
+    return {
+        "Active": str(active),
+        "Reclaimable": text,
+        "Size": human_size(size, digits=4),
+        "TotalCount": str(total),
+        "Type": kind,
+    }
+
+
+def _df_verbose(usage: DiskUsage) -> None:
+    """``docker system df -v``: images (each once, by its first name), containers (their rw
+    size only), volumes, then the build cache's total."""
+    import msgspec
+
+    from lamina.cli.commands.ps import container_fields
+    from lamina.cli.render import parse_time, since, table
+    from lamina.engine.container_list import ContainerSize
+
+    print("Images space usage:\n")
+    images = []
+    for i in sorted(usage.images, key=lambda i: parse_time(i.created) or 0, reverse=True):
+        repo, _, tag = i.names[0].rpartition(":") if i.names else ("<none>", "", "<none>")
+        images.append(
             [
-                "REPOSITORY",
-                "TAG",
-                "IMAGE ID",
-                "CREATED",
-                "SIZE",
-                "SHARED SIZE",
-                "UNIQUE SIZE",
-                "CONTAINERS",
-            ],
-            body,
+                repo,
+                tag,
+                i.id[7:19],
+                since(i.created),
+                human_size(i.size, digits=4),
+                human_size(i.shared, digits=4),
+                human_size(i.unique, digits=4),
+                str(i.containers),
+            ]
         )
+    table(
+        [
+            *("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"),
+            *("SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"),
+        ],
+        images,
+    )
+    print("\nContainers space usage:\n")
+    columns = ("ID", "Image", "Command", "LocalVolumes", "Size", "RunningFor", "Status", "Names")
+    containers = []
+    for s in usage.containers:
+        rw = s.size.rw if s.size else 0
+        fields = container_fields(
+            msgspec.structs.replace(s, size=ContainerSize(rw=rw, root_fs=0)), no_trunc=False
+        )
+        containers.append([str(fields[c]) for c in columns])
+    table(
+        [
+            *("CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED"),
+            *("STATUS", "NAMES"),
+        ],
+        containers,
+    )
+    print("\nLocal Volumes space usage:\n")
+    table(
+        ["VOLUME NAME", "LINKS", "SIZE"],
+        [[v.name, str(v.links), human_size(v.size, digits=4)] for v in usage.volumes],
+    )
+    # Docker's table of BuildKit cache records follows; lamina keeps none (see df's row).
+    print("\nBuild cache usage: 0B")
 
 
 @command(
