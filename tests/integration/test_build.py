@@ -481,3 +481,30 @@ def test_dockerignore_exceptions_below_an_ignored_dir(root: Root, shm_tmp: Path)
     again = root.build(ctx, "-t", "ign")
     assert "Using cache" in again.stderr
     assert root("run", "--rm", "ign", "find", "/ctx/other", check=False).returncode != 0
+
+
+def test_build_labels_are_steps_after_the_built_stage(root: Root, shm_tmp: Path) -> None:
+    """``build --label``, as docker 20.10's classic builder (checked on its daemon): one
+    ``LABEL k=v`` step per label, sorted by key, after the built stage's instructions (the
+    --target one too), values as given (``$HOME`` kept), a bare key an empty value::
+
+        Step 4/5 : LABEL k=
+        Step 5/5 : LABEL sp=a b $HOME
+    """
+    ctx = _ctx(shm_tmp, "FROM busybox AS one\nRUN true\nFROM busybox\nLABEL a=1\n")
+    r = root.build(ctx, "--label", "sp=a b $HOME", "--label", "k", "-t", "lab")
+    steps = [line for line in r.stderr.splitlines() if line.startswith("Step ")]
+    assert steps[-2:] == ["Step 5/6 : LABEL k=", "Step 6/6 : LABEL sp=a b $HOME"]
+    labels = json.loads(root("inspect", "-f", "{{json .Config.Labels}}", "lab").stdout)
+    assert labels == {"a": "1", "k": "", "sp": "a b $HOME"}
+    history = root("history", "--no-trunc", "--format", "{{.CreatedBy}}", "lab").stdout
+    assert history.splitlines()[0] == "/bin/sh -c #(nop)  LABEL sp=a b $HOME"
+    r = root.build(ctx, "--target", "one", "--label", "t=1", "-t", "lab-one")
+    assert [line for line in r.stderr.splitlines() if line.startswith("Step ")][-1] == (
+        "Step 3/3 : LABEL t=1"
+    )
+    assert root("inspect", "-f", "{{json .Config.Labels}}", "lab-one").stdout.strip() == (
+        '{"t":"1"}'
+    )
+    r = root.build(ctx, "--label", "=v", check=False)
+    assert r.returncode == 2 and "invalid argument '=v' for \"--label\" flag" in r.stderr

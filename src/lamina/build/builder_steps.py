@@ -26,6 +26,7 @@ from lamina.build.instructions import (
     From,
     Healthcheck,
     Instruction,
+    Label,
     NetworkMode,
     Run,
     Stage,
@@ -96,9 +97,15 @@ class Steps:
         for warning in self.df.warnings:
             self.b.report(warning)
         stages = self._stages()
+        labels = [
+            Label(line=0, end_line=0, column=0, original=f"LABEL {k}={v}", pairs=((k, v),),
+                  literal=True)
+            for k, v in sorted(self.req.labels.items())
+        ]  # fmt: skip
         # docker 20.10 counts and prints the ARGs before the first FROM as steps too ("Step
         # 1/9 : ARG B=busybox", no " ---> " line after them: they commit nothing).
         self.total = len(self.df.global_args) + sum(1 + len(s.instructions) for s in stages)
+        self.total += len(labels)
         for arg in self.df.global_args:
             self._announce(arg)
             for decl in arg.args:
@@ -109,7 +116,8 @@ class Steps:
                     self.meta[decl.name] = self._word(decl.default, self.meta, arg.line)
         for stage in stages:
             state = self._from(stage)
-            for ins in stage.instructions:
+            last = stage is stages[-1]
+            for ins in (*stage.instructions, *labels) if last else stage.instructions:
                 self._announce(ins)
                 self.dispatch(state, ins)
             self.stages.append(state)

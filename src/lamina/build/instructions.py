@@ -177,6 +177,7 @@ class Env(Instruction, frozen=True, kw_only=True):
 class Label(Instruction, frozen=True, kw_only=True):
     keyword: ClassVar[str] = "LABEL"
     pairs: tuple[tuple[str, str], ...]
+    literal: bool = False  # ``build --label``'s: the pairs as given, never expanded
 
 
 class Maintainer(Instruction, frozen=True, kw_only=True):

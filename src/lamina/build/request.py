@@ -36,6 +36,9 @@ class BuildRequest(Struct, frozen=True, kw_only=True):
     # default), but docker still names it when no ARG declares it.
     unset_build_args: frozenset[str] = frozenset()
     target: str | None = None
+    # ``--label``: one LABEL step each (sorted by key, values as given) after the built
+    # stage's instructions, as docker 20.10's classic builder appends them.
+    labels: Mapping[str, str] = field(default_factory=dict)
     cache: CachePolicy = CachePolicy.USE
     secrets: Mapping[str, Path] = field(default_factory=dict)
     source_date_epoch: int | None = None

@@ -293,7 +293,7 @@ def apply_metadata(state: StageState, ins: Instruction, *, escape: str) -> str:
             state.set_env(key, value)
         return state.nop("ENV " + " ".join(f"{k}={v}" for k, v in pairs))
     if isinstance(ins, Label):
-        pairs = [(word(k), word(v)) for k, v in ins.pairs]
+        pairs = list(ins.pairs) if ins.literal else [(word(k), word(v)) for k, v in ins.pairs]
         labels = dict(cfg.get("Labels") or {})
         labels.update(pairs)
         cfg["Labels"] = labels

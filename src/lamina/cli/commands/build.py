@@ -49,6 +49,18 @@ def _build_args(values: list[str]) -> tuple[dict[str, str], frozenset[str]]:
     return out, frozenset(unset)
 
 
+def _labels(values: list[str]) -> dict[str, str]:
+    """``--label KEY=VALUE`` (a bare KEY: an empty value), the last of a key winning, as
+    Docker's CLI reads them."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, _, value = item.partition("=")
+        if not key:
+            raise UsageError(f'invalid argument {item!r} for "--label" flag: empty name')
+        out[key] = value
+    return out
+
+
 def _secrets(values: list[str]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for item in values:
@@ -91,6 +103,13 @@ def _epoch(value: int | None) -> int | None:
         action="append",
         default=[],
         help="Set a build-time variable KEY=VALUE.",
+    ),
+    arg(
+        "--label",
+        dest="labels",
+        action="append",
+        default=[],
+        help="Set a label on the image, KEY=VALUE (repeatable; the value is not expanded).",
     ),
     arg("--target", help="Build up to this stage."),
     arg("--no-cache", action="store_true", help="Do not use the build cache."),
@@ -151,6 +170,7 @@ def build(ctx: Context, args: Namespace) -> None:
         build_args=build_args,
         unset_build_args=unset_args,
         target=args.target,
+        labels=_labels(args.labels),
         cache=CachePolicy.IGNORE if args.no_cache else CachePolicy.USE,
         secrets=_secrets(args.secrets),
         source_date_epoch=_epoch(args.source_date_epoch),
