@@ -78,6 +78,7 @@ COMMANDS: dict[str, str] = {
         {
             **_IMAGE_VERBS,
             "ls": "images.images",
+            "build": "build.build",
             "rm": "images.rmi",
             "mount": "images.image_mount",
             "umount": "images.image_umount",

@@ -31,7 +31,7 @@ def test_the_table_names_every_command_of_every_module() -> None:
 
 
 def test_docker_image_verbs_are_also_image_subcommands() -> None:
-    for verb in ("load", "save", "copy", "history", "tag", "inspect", "import"):
+    for verb in ("load", "save", "copy", "history", "tag", "inspect", "import", "build"):
         assert COMMANDS[f"image {verb}"] == COMMANDS[verb]
     assert COMMANDS["image ls"] == COMMANDS["images"]
     assert COMMANDS["image rm"] == COMMANDS["rmi"]
