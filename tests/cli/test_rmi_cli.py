@@ -202,3 +202,29 @@ def test_a_committed_image_is_a_child_of_the_containers_image(cli: Cli) -> None:
     assert f"Deleted: {base}" in out
     assert cli.ok("images", "-aq") == ""
     assert cli("verify")[0] == 0
+
+
+def test_rmi_no_prune_keeps_the_untagged_parents(cli: Cli, shm_tmp: Path) -> None:
+    """``rmi --no-prune``: the image and the layer it alone held go, its untagged parents
+    stay (the nearest now dangling), as docker 20.10's::
+
+        Untagged: np:latest
+        Deleted: sha256:<image>
+        Deleted: sha256:<its top layer>
+    """
+    _import(cli, "base")
+    ctx = shm_tmp / "ctx"
+    ctx.mkdir()
+    (ctx / "a").write_text("a\n")
+    (ctx / "b").write_text("b\n")
+    (ctx / "Dockerfile").write_text("FROM base\nCOPY a /a\nCOPY b /b\n")
+    child = cli.ok("build", "-q", "-t", "np", str(ctx)).strip()
+    step = cli.ok("inspect", "-f", "{{.Parent}}", "np").strip()
+    top = cli.chain_ids("np")[-1]
+    assert cli.ok("rmi", "--no-prune", "np").splitlines() == [
+        "Untagged: np:latest",
+        f"Deleted: {child}",
+        f"Deleted: {top}",
+    ]
+    assert cli.ok("images", "-q", "--no-trunc", "--filter", "dangling=true").split() == [step]
+    assert cli("verify")[0] == 0

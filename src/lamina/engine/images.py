@@ -258,15 +258,18 @@ class ImageService:
         rec = self.resolve(source)
         self._store.images.tag(rec.id, reference.normalize(target))
 
-    def remove(self, name_or_id: str, *, force: bool = False) -> builtins.list[tuple[str, str]]:
+    def remove(
+        self, name_or_id: str, *, force: bool = False, prune: bool = True
+    ) -> builtins.list[tuple[str, str]]:
         """``docker rmi``, by moby's rules (daemon/images/image_delete.go). By name: untag it,
         then delete the image if no name is left and nothing keeps it -- an image others were
         built on, or a running container's, stays untagged, silently. By id: delete it and its
         names. Never deleted: an image with child images, a running container's image (even
         with ``force``). Only with ``force``: a stopped container's image (the container keeps
         its layers), an image by id with several names. After a delete, its untagged parents
-        that nothing else keeps go too. Returns ("Untagged", name) / ("Deleted", image id or
-        chain id) lines in Docker's order: each image, then the layers it alone held."""
+        that nothing else keeps go too, unless not ``prune`` (``--no-prune``). Returns
+        ("Untagged", name) / ("Deleted", image id or chain id) lines in Docker's order: each
+        image, then the layers it alone held."""
         rec = self.resolve(name_or_id)
         named = self._matching_names(name_or_id, rec)
         out: builtins.list[tuple[str, str]] = []
@@ -286,7 +289,7 @@ class ImageService:
             out.append(("Untagged", reference.familiar(named[0])))
             if len(rec.names) > 1:
                 return out
-            self._delete(rec.id, out, force=force, quiet=True)
+            self._delete(rec.id, out, force=force, quiet=True, prune=prune)
             return out
         if len(rec.names) == 1:
             # By id, an image's only name goes with it: the same checks, that name aside.
@@ -295,15 +298,21 @@ class ImageService:
                 raise conflict
             self._store.images.untag(rec.names[0])
             out.append(("Untagged", reference.familiar(rec.names[0])))
-        self._delete(rec.id, out, force=force, quiet=False)
+        self._delete(rec.id, out, force=force, quiet=False, prune=prune)
         return out
 
     def _delete(
-        self, image_id: Digest, out: builtins.list[tuple[str, str]], *, force: bool, quiet: bool
+        self,
+        image_id: Digest,
+        out: builtins.list[tuple[str, str]],
+        *,
+        force: bool,
+        quiet: bool,
+        prune: bool,
     ) -> None:
         """Delete the image with its names, then its layers while nothing else needs them, then
-        its untagged parents the same way (never forced, stopping quietly at the first that
-        something keeps). ``quiet``: a conflict ends the walk instead of raising."""
+        (``prune``) its untagged parents the same way (never forced, stopping quietly at the
+        first that something keeps). ``quiet``: a conflict ends the walk instead of raising."""
         cache = BuildCache(db=self._store.db)
         while True:
             rec = self._store.images.find(image_id)
@@ -320,7 +329,7 @@ class ImageService:
             out.append(("Deleted", str(rec.id)))
             if rec.top_layer is not None:
                 out += [("Deleted", str(d)) for d in self._store.layers.remove_chain(rec.top_layer)]
-            if parent is None:
+            if parent is None or not prune:
                 return
             image_id, force, quiet = parent, False, True
 

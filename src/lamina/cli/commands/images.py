@@ -328,13 +328,14 @@ def tag(ctx: Context, args: Namespace) -> None:
         action="store_true",
         help="Remove by id an image with several names, or one a stopped container uses.",
     ),
+    arg("--no-prune", action="store_true", help="Do not delete untagged parents."),
 )
 def rmi(ctx: Context, args: Namespace) -> None:
     """Remove images: by name, untag it and delete the image when no name is left; by id,
     delete it and its names. An image other images are built on is only untagged."""
 
     def remove(name: str) -> None:
-        for verb, what in ctx.engine.images.remove(name, force=args.force):
+        for verb, what in ctx.engine.images.remove(name, force=args.force, prune=not args.no_prune):
             print(f"{verb}: {what}")
 
     ctx.each(args.names, remove)
