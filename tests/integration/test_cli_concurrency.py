@@ -77,3 +77,40 @@ def test_two_processes_share_a_store(shm_tmp: Path, busybox_tar: Path, driver: s
     assert list((root / "tmp").iterdir()) == []
     with open("/proc/self/mountinfo") as f:
         assert str(root) not in f.read()
+
+
+@pytest.mark.needs_root
+def test_a_load_from_stdin_survives_another_process_opening_the_store(shm_tmp: Path) -> None:
+    """``lamina save X | lamina load`` failed with an internal error: the load spools stdin
+    to <root>/tmp, and every process opening the store sweeps that dir of what no live
+    process holds; the spool was a bare temp file, so the save's open took it for a dead
+    process's and deleted it. Here the load is held mid-stream while another process opens
+    the store."""
+    import time
+
+    fixture = REPO.parent / "shared" / "fixtures" / "busybox" / "busybox.docker-save.tar"
+    if not fixture.is_file():
+        pytest.skip("the shared busybox fixture is not here")
+    root = shm_tmp / "root"
+    data = fixture.read_bytes()
+    load = subprocess.Popen(
+        [*LAMINA, "--root", str(root), "load"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert load.stdin is not None
+    load.stdin.write(data[: len(data) // 2])
+    load.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not any((root / "tmp").glob("load-*")):
+        assert time.monotonic() < deadline, "the load never spooled"
+        time.sleep(0.02)
+    images = subprocess.run(
+        [*LAMINA, "--root", str(root), "images"], capture_output=True, text=True, check=False
+    )
+    assert images.returncode == 0, images.stderr
+    assert any((root / "tmp").glob("load-*")), "another process's open swept the live spool"
+    out, err = load.communicate(input=data[len(data) // 2 :], timeout=120)
+    assert load.returncode == 0, err
+    assert b"Loaded image: localhost/busybox:latest" in out

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
-import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
-from lamina.atomic import remove_tree
 from lamina.build.builder_steps import Steps
 from lamina.build.parser import parse
 from lamina.build.request import BuildRequest, BuildResult, CachePolicy, RunOutput
@@ -39,6 +36,7 @@ from lamina.oci.gojson import decode_object
 from lamina.oci.manifest import Manifest
 from lamina.store.buildcache import BuildCache
 from lamina.store.layers import LayerRecord
+from lamina.store.lock import held_temp_dir
 from lamina.store.store import Store
 from lamina.store.worklayers import WorkLayers
 
@@ -194,23 +192,9 @@ class Builder:
 
     # -- temp space ----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _temp_dir(self) -> Iterator[Path]:
+    def _temp_dir(self) -> contextlib.AbstractContextManager[Path]:
         """A private dir under ``<root>/tmp``, flocked so another process's sweep keeps it."""
-        tmp = self.store.paths.tmp
-        while True:
-            path = tmp / f"build-{os.getpid()}-{os.urandom(6).hex()}"
-            os.mkdir(path, 0o700)
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_nlink > 0:
-                break
-            os.close(fd)  # a sweeper removed it between mkdir and flock
-        try:
-            yield path
-        finally:
-            remove_tree(path, ignore_errors=True)
-            os.close(fd)
+        return held_temp_dir(self.store.paths.tmp, prefix="build-")
 
 
 def unused_build_args(given: Mapping[str, str], consumed: set[str]) -> list[str]:

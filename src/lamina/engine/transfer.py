@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -26,6 +25,7 @@ from lamina.image.observe import observe
 from lamina.oci import reference
 from lamina.oci.descriptor import Platform
 from lamina.store.images import ImageRecord
+from lamina.store.lock import held_temp, held_temp_dir
 from lamina.store.store import Store
 from lamina.transports import docker_archive, local, oci_archive, oci_layout
 from lamina.transports.oci_layout import Platforms
@@ -73,9 +73,11 @@ def _outer_compression(head: bytes) -> Compression:
 def spooled(stream: IO[bytes], *, store: Store) -> Iterator[Path]:
     """Copy a stream (stdin) to a temp file in the store's tmp dir: the readers need to seek.
     A gzip- or zstd-compressed archive is inflated on the way, in the same pass."""
-    fd, name = tempfile.mkstemp(prefix="load-", suffix=".tar", dir=store.paths.tmp)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    # Held (flocked) while it lives: another lamina process opening the store meanwhile
+    # sweeps <root>/tmp of what no live process holds, and took a bare temp file for a dead
+    # one's (`lamina save X | lamina load` failed as its load's spool vanished).
+    with held_temp(store.paths.tmp, prefix="load-") as temp:
+        with os.fdopen(os.dup(temp.fd), "wb") as f:
             head = stream.read(1 << 20)
             compression = _outer_compression(head)
             if compression is Compression.NONE:
@@ -89,10 +91,7 @@ def spooled(stream: IO[bytes], *, store: Store) -> Iterator[Path]:
                         f.write(piece)
                     data = stream.read(1 << 20)
                 inflater.finish()
-        yield Path(name)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
+        yield temp.path
 
 
 @contextlib.contextmanager
@@ -271,13 +270,15 @@ def copy(
             names: list[str] = []
             item = multi
             if compression is not None:
-                item = _recompressed_platforms(stack, multi, compression, store.paths.tmp)
+                work = stack.enter_context(held_temp_dir(store.paths.tmp, prefix="copy-"))
+                item = _recompressed_platforms(stack, multi, compression, work)
         else:
             image, names = read_image(store, src, platform=platform, resolve=resolve)
             item = image
             if compression is not None:
+                work = stack.enter_context(held_temp_dir(store.paths.tmp, prefix="copy-"))
                 item = stack.enter_context(
-                    recompressed(image, compression=compression, workdir=store.paths.tmp)
+                    recompressed(image, compression=compression, workdir=work)
                 )
         return write_image(store, dst, item, names, on_layer=on_layer)
 
@@ -300,9 +301,12 @@ def save(
         return
     if fmt not in (Format.OCI_ARCHIVE, Format.OCI):
         raise UsageError(f"cannot save to {fmt.value}")
-    with recompressed_all(
-        [img for img, _ in views], compression=compression, workdir=store.paths.tmp
-    ) as images:
+    with (
+        held_temp_dir(store.paths.tmp, prefix="save-") as work,
+        recompressed_all(
+            [img for img, _ in views], compression=compression, workdir=work
+        ) as images,
+    ):
         refs = [_oci_ref(n) for _, n in views]
         writer = oci_archive.write_all if fmt is Format.OCI_ARCHIVE else oci_layout.write_all
         writer(path, list(zip(images, refs, strict=True)))

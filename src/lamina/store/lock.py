@@ -125,6 +125,26 @@ def held_temp(tmp_dir: Path, *, prefix: str) -> Iterator[HeldTemp]:
         os.close(temp.fd)
 
 
+@contextlib.contextmanager
+def held_temp_dir(tmp_dir: Path, *, prefix: str) -> Iterator[Path]:
+    """Create and flock a new private dir (0700); on exit remove it with what it holds.
+    Another process's :func:`sweep_temp` keeps it (and everything under it) while it is
+    held."""
+    while True:
+        path = tmp_dir / f"{prefix}{os.getpid()}-{os.urandom(8).hex()}"
+        os.mkdir(path, 0o700)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink > 0:
+            break
+        os.close(fd)  # a sweeper removed it between mkdir and flock: start over
+    try:
+        yield path
+    finally:
+        remove_tree(path, ignore_errors=True)
+        os.close(fd)
+
+
 def _same_file(path: Path, fd: int) -> bool:
     try:
         st = os.lstat(path)
