@@ -52,9 +52,9 @@ import os
 import stat
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
-from msgspec import Struct, field
+from msgspec import Struct
 from msgspec.structs import replace
 
 from lamina.archive.compression import Compression
@@ -77,8 +77,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "INDEX_BATCH",
     "ApplyResult",
     "Limits",
+    "RowSink",
     "WhiteoutFormat",
     "apply_layer",
     "extract_plain",
@@ -93,6 +95,13 @@ _EMPTY_SHA256: Final = hashlib.sha256().hexdigest()
 # slow side when it inflates gzip): smaller files cost more to hand over than to hash here, and
 # while larger ones stream through, the producer is the busier thread.
 _OFFLOAD_HASH_SIZES: Final = range(64 << 10, 1 << 20)
+# Index rows handed to a RowSink at a time. A layer's index is never held whole: a layer of
+# millions of entries would need ~0.7 KB of heap for each (row objects, then the tuples SQLite
+# binds). A few thousand rows amortise the sink's per-call cost (an executemany) and stay ~2 MB.
+INDEX_BATCH: Final = 4096
+
+# Takes the next index rows of a layer, in tar order (see apply_layer).
+RowSink: TypeAlias = Callable[[list[IndexEntry]], None]
 
 
 class WhiteoutFormat(enum.Enum):
@@ -108,7 +117,7 @@ class ApplyResult(Struct, frozen=True, kw_only=True):
     diff_id: Digest
     diff_size: int
     content_size: int  # Docker's layer Size: file bytes (hardlinks once) + symlink targets
-    entries: list[IndexEntry] = field(default_factory=list)
+    entry_count: int  # the layer's index rows (handed to the RowSink, if there was one)
 
 
 def apply_layer(
@@ -123,8 +132,15 @@ def apply_layer(
     tee: IO[bytes] | None = None,
     lower_symlinks: Collection[str] = (),
     limits: Limits = DEFAULT_LIMITS,
+    rows: RowSink | None = None,
 ) -> ApplyResult:
-    """Extract the layer blob ``source`` into ``dest`` and return its digests and index rows.
+    """Extract the layer blob ``source`` into ``dest`` and return its digests and row count.
+
+    The file-index rows go to ``rows`` as extraction goes, in tar order, ``INDEX_BATCH`` at a
+    time (a batch is longer only while a row waits for a content hash the reading thread has
+    not finished); none are kept here, so memory does not grow with the entry count. The
+    sink sees rows before the digests are checked: a caller keeps them only once this returns.
+    ``rows=None``: rows are counted, not kept.
 
     Raises InvalidContentError subclasses for bad content (digest/size mismatch, unsafe paths,
     limits, unsupported or mismatching compression), DriverError when the filesystem refuses."""
@@ -139,7 +155,9 @@ def apply_layer(
     try:
         tar = TarStream(pipe, limits=limits)  # type: ignore[arg-type]  # only read() is used
         with Tree(dest) as tree:
-            extractor = _Extractor(tree, tar, pipe=pipe, fmt=fmt, lower_symlinks=lower_symlinks)
+            extractor = _Extractor(
+                tree, tar, pipe=pipe, fmt=fmt, lower_symlinks=lower_symlinks, rows=rows
+            )
             for member in tar:
                 extractor.apply(member)
             pipe.drain()  # also finishes the hashes handed to hash_later
@@ -163,7 +181,7 @@ def apply_layer(
         diff_id=diff,
         diff_size=pipe.diff.size,
         content_size=extractor.content_size,
-        entries=extractor.entries,
+        entry_count=extractor.entry_count,
     )
 
 
@@ -221,6 +239,7 @@ class _Extractor:
         fmt: WhiteoutFormat,
         lower_symlinks: Collection[str],
         guard: Callable[[os.stat_result], None] | None = None,
+        rows: RowSink | None = None,
     ) -> None:
         self.tree = tree
         self.tar = tar
@@ -232,14 +251,23 @@ class _Extractor:
         self._current = EntryKind.FILE  # kind of the member being applied
         self.lower_symlinks = frozenset(p.strip("/") for p in lower_symlinks)
         self.chown = os.geteuid() == 0  # rootless: owners live only in the index rows
-        self.written: dict[str, EntryKind] = {}
+        # What this layer wrote (name -> is a dir): the reader's map of the names so far, which
+        # it keeps for the duplicate rule anyway (see TarStream.names). Its entry for the
+        # member being applied is there already; no check here asks about that name.
+        self.written = tar.names
+        # Content hash of each inode a hardlink of this layer points at. Files' hashes are not
+        # kept (the index rows are not either: see apply_layer): a link's target is read back
+        # from disk once, so a layer of many files keeps no hash per file. Inodes stay linked
+        # by this layer's own entries until it ends, so a number is never reused meanwhile.
+        self.link_sha: dict[int, str | None] = {}
         self.ancestors: set[str] = set()  # every parent dir of what this layer wrote
         self.whiteouts: set[str] = set()
-        # A mid-size file's hash runs on the producer thread: complete only in finish().
-        self.file_sha: dict[str, str | _Hash] = {}
-        self.pending: list[tuple[int, _Hash]] = []  # (index in entries, its running hash)
         self.dir_times: list[tuple[str, int]] = []
-        self.entries: list[IndexEntry] = []
+        self.sink = rows
+        self.batch: list[IndexEntry] = []  # rows not yet handed to the sink, in tar order
+        # Rows of ``batch`` whose hash is not final: (index in batch, ticket, the hash).
+        self.waiting: list[tuple[int, int, _Hash]] = []
+        self.entry_count = 0
         self.content_size = 0
 
     def apply(self, member: Member) -> None:
@@ -265,18 +293,41 @@ class _Extractor:
         self._record(e)
         if self.plain:
             return  # no index of a plain archive: memory stays flat however long it is
-        if sha is None or isinstance(sha, str):
-            self.entries.append(IndexEntry(entry=e, sha256=sha, position=member.position))
-        else:
-            self.pending.append((len(self.entries), sha))
-            self.entries.append(IndexEntry(entry=e, position=member.position))
+        self.entry_count += 1
+        if self.sink is None:
+            return
+        batch = self.batch
+        if sha is not None and not isinstance(sha, str):
+            # Handed over no later than now: final once the producer has done this many jobs.
+            self.waiting.append((len(batch), self.pipe.handed, sha))
+            sha = None
+        batch.append(IndexEntry(entry=e, sha256=sha, position=member.position))
+        if len(batch) >= INDEX_BATCH:
+            self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        """Hand the sink the rows of ``batch`` up to the first whose hash is not final yet
+        (all of them when ``final``: the producer's jobs are done)."""
+        assert self.sink is not None
+        batch, ready = self.batch, len(self.batch)
+        still: list[tuple[int, int, _Hash]] = []
+        for i, ticket, h in self.waiting:
+            if not still and (final or self.pipe.hashed(ticket)):
+                row = batch[i]
+                batch[i] = IndexEntry(entry=row.entry, sha256=h.hexdigest(), position=row.position)
+            else:
+                ready = min(ready, i)
+                still.append((i - ready, ticket, h))
+        if ready:
+            self.sink(batch[:ready])
+            del batch[:ready]
+        self.waiting = still
 
     def finish(self) -> None:
-        """After the last member and ``hash_later``'s jobs: index digests, directory mtimes."""
-        entries = self.entries
-        for i, h in self.pending:
-            row = entries[i]
-            entries[i] = IndexEntry(entry=row.entry, sha256=h.hexdigest(), position=row.position)
+        """After the last member and ``hash_later``'s jobs: the last index rows, directory
+        mtimes."""
+        if self.sink is not None and self.batch:
+            self._flush(final=True)
         for path, mtime in self.dir_times:
             try:
                 os.utime(self.tree.dir_fd(path, create=False), ns=(mtime, mtime))
@@ -327,8 +378,6 @@ class _Extractor:
             os.utime(fd, ns=(ns, ns))
         finally:
             os.close(fd)
-        if not self.plain:
-            self.file_sha[e.path] = sha
         self.content_size += e.size
         return sha
 
@@ -372,9 +421,9 @@ class _Extractor:
             self._create(pfd, name, e.path, lambda: os.mknod(name, kind | 0o600, dev, dir_fd=pfd))
         self._attrs_at(pfd, name, e, chmod=True)
 
-    def _hardlink(self, e: Entry) -> str | _Hash | None:
+    def _hardlink(self, e: Entry) -> str | None:
         target = e.linkname
-        if self.overlay and self.written.get(target, EntryKind.DIR) is EntryKind.DIR:
+        if self.overlay and self.written.get(target, True):  # not in this layer, or a dir
             raise UnsafeArchivePathError(e.path, f"hardlink target {target!r} is not in this layer")
         try:
             tpfd, tname = self.tree.parent_fd(target, create=False)
@@ -394,13 +443,14 @@ class _Extractor:
             )
             # A plain archive keeps no index: nothing to hash (a hostile one would have each
             # of its links re-read a huge target, or a FIFO a running container swapped in).
-            sha = None if self.plain else self.file_sha.get(target)
-            if sha is None and not self.plain and stat.S_ISREG(st.st_mode):
-                sha = _hash_at(tfd, tname)
+            sha = None
+            if not self.plain and stat.S_ISREG(st.st_mode):
+                if st.st_ino in self.link_sha:
+                    sha = self.link_sha[st.st_ino]
+                else:
+                    sha = self.link_sha[st.st_ino] = _hash_at(tfd, tname)
         finally:
             os.close(tfd)
-        if sha is not None:
-            self.file_sha[e.path] = sha
         return sha
 
     def _whiteout(self, e: Entry) -> None:
@@ -451,7 +501,7 @@ class _Extractor:
             child = f"{rel}/{name}" if rel else name
             if child not in self.written and child not in self.ancestors:
                 self.tree.remove(fd, name, child)
-            elif child in self.ancestors or self.written[child] is EntryKind.DIR:
+            elif child in self.ancestors or self.written[child]:
                 cfd = self.tree.open_dir_at(fd, name)
                 if cfd is not None:
                     try:
@@ -527,19 +577,14 @@ class _Extractor:
             return
         path = e.path if e.kind is EntryKind.OPAQUE else e.path.rpartition("/")[0]
         while path:
-            if path in self.lower_symlinks and self.written.get(path) is not EntryKind.DIR:
+            if path in self.lower_symlinks and not self.written.get(path, False):
                 raise UnsafeArchivePathError(e.path, f"{path!r} is a symlink in a lower layer")
             path = path.rpartition("/")[0]
 
     def _record(self, e: Entry) -> None:
-        if e.kind is EntryKind.OPAQUE:
-            path = e.path
-            if path:
-                self.ancestors.add(path)
-        else:
-            path = e.path
-            if e.kind is not EntryKind.WHITEOUT:
-                self.written[path] = e.kind
+        path = e.path
+        if e.kind is EntryKind.OPAQUE and path:
+            self.ancestors.add(path)
         while True:
             head = path.rpartition("/")[0]
             if not head or head in self.ancestors:

@@ -133,6 +133,17 @@ class LayerPipe:
         self._jobs_in += 1
         self._jobs.put((h, view))
 
+    @property
+    def handed(self) -> int:
+        """How many :meth:`hash_later` jobs the consumer handed over so far: a ticket for
+        :meth:`hashed`."""
+        return self._jobs_in
+
+    def hashed(self, ticket: int) -> bool:
+        """Whether the first ``ticket`` jobs are done (jobs run in the order handed over), so a
+        hash whose last update was handed over before :attr:`handed` read ``ticket`` is final."""
+        return self._jobs_done >= ticket
+
     def drain(self) -> None:
         """Read to the end (trailing bytes after the tar's end count in the diff_id), let the
         producer finish the hash jobs and wait for it; raises whatever the producer raised."""

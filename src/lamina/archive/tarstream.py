@@ -36,7 +36,7 @@ the destination"). Hardlink targets are cleaned the same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO, Final
 
 from msgspec import Struct
@@ -61,6 +61,7 @@ _KINDS: Final = {
     b"6": EntryKind.FIFO,
 }
 _SPARSE: Final = b"S"
+_DIRTYPE: Final = b"5"
 _NO_DATA: Final = memoryview(b"")
 
 
@@ -129,7 +130,16 @@ class TarStream:
         self._reader = HeaderReader(stream.read, max_header_bytes=limits.max_header_bytes)
         self._remaining = 0
         self._current = ""
-        self._seen: set[str] = set()
+        self._seen: dict[str, bool] = {}
+
+    @property
+    def names(self) -> Mapping[str, bool]:
+        """Every name of the layer so far, the current member's included, as normalised (so
+        whiteouts and opaque markers as the tar spells them: ``d/.wh.x``), mapped to whether
+        its member is a directory. The duplicate rule needs them all; an extractor that must
+        know what its layer wrote asks here instead of keeping a second map of every name.
+        Empty for a plain archive."""
+        return self._seen
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes of the current FILE member's content; ``b""`` at its end."""
@@ -181,7 +191,7 @@ class TarStream:
         if self._layer:
             if name in self._seen:
                 raise UnsafeArchivePathError(raw, "duplicate path in one layer")
-            self._seen.add(name)
+            self._seen[name] = ti.type == _DIRTYPE
         if name.count("/") >= limits.max_depth:
             raise LimitExceededError(
                 limit_name="max_depth", limit=limits.max_depth, what=f"member {raw!r}"

@@ -25,7 +25,7 @@ from lamina.errors import DriverError
 if TYPE_CHECKING:
     # Change/ChangeKind live with the diff code that produces them; re-exported here for
     # drivers, loaded on first use (see __getattr__): only `diff` and `commit` need them.
-    from lamina.archive.apply import ApplyResult, Limits, WhiteoutFormat
+    from lamina.archive.apply import ApplyResult, Limits, RowSink, WhiteoutFormat
     from lamina.archive.changes import Change, ChangeKind
     from lamina.archive.compression import Compression
     from lamina.digest import Digest
@@ -80,10 +80,11 @@ class Driver(Protocol):
         tee: IO[bytes] | None = None,
         lower_symlinks: Collection[str] = (),
         limits: Limits | None = None,
+        rows: RowSink | None = None,
     ) -> ApplyResult:
         """Extract a layer tar into ``apply_dir(layer_id)`` in this driver's whiteout format
-        (``archive.apply.apply_layer``; ``limits=None`` means its defaults). On error the layer
-        is partly written: remove it."""
+        (``archive.apply.apply_layer``; ``limits=None`` means its defaults; its file-index rows
+        go to ``rows`` in batches). On error the layer is partly written: remove it."""
         ...
 
     def remove(self, layer_id: str) -> None:
@@ -165,6 +166,7 @@ class LayerApplier:
         tee: IO[bytes] | None = None,
         lower_symlinks: Collection[str] = (),
         limits: Limits | None = None,
+        rows: RowSink | None = None,
     ) -> ApplyResult:
         from lamina.archive.apply import DEFAULT_LIMITS, apply_layer
 
@@ -179,6 +181,7 @@ class LayerApplier:
             tee=tee,
             lower_symlinks=lower_symlinks,
             limits=DEFAULT_LIMITS if limits is None else limits,
+            rows=rows,
         )
 
 

@@ -256,6 +256,26 @@ class Database:
                 raise StoreError(f"cannot commit to {self.path}: {exc}") from exc
 
     @contextlib.contextmanager
+    def attached(self, path: Path, *, schema: str) -> Iterator[None]:
+        """Another SQLite file readable as ``<schema>.<table>`` on this connection for the
+        block (transactions inside it see it too). Not inside a transaction: SQLite cannot
+        detach a database there. Other threads' transactions wait until the block ends."""
+        if not schema.isidentifier():
+            raise StoreError(f"invalid schema name {schema!r}")
+        with self._mutex:
+            if self._depth:
+                raise StoreError(f"cannot attach {path} inside a transaction")
+            try:
+                self._conn.execute(f"ATTACH DATABASE ? AS {schema}", (str(path),))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {path} beside {self.path}: {exc}") from exc
+            try:
+                yield
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute(f"DETACH DATABASE {schema}")
+
+    @contextlib.contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: several SELECTs that see one consistent state."""
         with self._mutex:

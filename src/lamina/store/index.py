@@ -8,24 +8,40 @@ sha256 of every file's content.
 
 Merged views are computed in Python from rows, applying each layer's whiteouts and opaque dirs
 to the layers below it (OCI image-spec ``layer.md``), then its own entries.
+
+An ingest never holds a layer's rows: they stream into a :class:`StagedRows` file while the
+layer is extracted and reach ``files`` in the layer record's transaction (:func:`insert_staged`).
 """
 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Final, TypeVar
 
 from lamina.archive.entry import Entry, EntryKind, IndexEntry
+from lamina.errors import StoreError
+from lamina.store.lock import held_temp
 
 _COLUMNS: Final = (
     "position, path, kind, mode, uid, gid, size, sha256, linkname, devmajor, devminor, "
     "xattrs, mtime"
 )
 _INSERT: Final = f"INSERT INTO files (layer, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+# The staged rows: ``files`` without ``layer`` (not known yet) and without indexes (the copy
+# into ``files`` reads them in position order, which is the rowid's).
+_STAGE_TABLE: Final = """CREATE TABLE rows (
+    position INTEGER PRIMARY KEY, path BLOB NOT NULL, kind TEXT NOT NULL, mode INTEGER NOT NULL,
+    uid INTEGER NOT NULL, gid INTEGER NOT NULL, size INTEGER NOT NULL, sha256 TEXT,
+    linkname BLOB, devmajor INTEGER NOT NULL, devminor INTEGER NOT NULL, xattrs TEXT,
+    mtime INTEGER NOT NULL
+)"""
+_STAGE_INSERT: Final = f"INSERT INTO rows ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
 _KINDS: Final = {k.value: k for k in EntryKind}
 _REMOVALS: Final = (EntryKind.WHITEOUT, EntryKind.OPAQUE)
@@ -51,10 +67,10 @@ def _decode_xattrs(text: str | None) -> dict[str, bytes]:
     return {k: binascii.a2b_base64(v) for k, v in json.loads(text).items()}
 
 
-def _row(layer: int, ie: IndexEntry) -> tuple[object, ...]:
+def _values(ie: IndexEntry) -> tuple[object, ...]:
+    """The row's values in ``_COLUMNS`` order."""
     e = ie.entry
     return (
-        layer,
         ie.position,
         os.fsencode(e.path),
         e.kind.value,
@@ -94,9 +110,73 @@ def _entry(row: Sequence[object]) -> IndexEntry:
 
 def insert_entries(conn: sqlite3.Connection, layer: int, entries: Iterable[IndexEntry]) -> int:
     """Insert the rows of one layer (inside the caller's transaction); return how many."""
-    rows = [_row(layer, ie) for ie in entries]
+    rows = [(layer, *_values(ie)) for ie in entries]
     conn.executemany(_INSERT, rows)
     return len(rows)
+
+
+class StagedRows:
+    """One layer's index rows on their way into ``files``, written while the layer is extracted.
+
+    ``files`` cannot take them yet: the layer's record (whose id keys them) is inserted once the
+    digests are verified, in one short transaction under the store lock. A write transaction
+    held over the whole extraction instead would stall every other lamina process's writes for
+    as long, and it would have to start before the store lock is taken (the lock order is store
+    lock, then transaction). Holding the rows in memory costs ~0.7 KB per entry. So they go to a
+    private SQLite file in ``<root>/tmp``, a batch per :meth:`add`, with no journal and no
+    fsync: the file is thrown away after the copy, on failure, or by the temp sweep once its
+    process is dead (its flock marks it live). :func:`insert_staged` copies them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0  # rows added
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create {path} for index rows: {exc}") from exc
+        try:
+            self._conn.execute("PRAGMA journal_mode = OFF")
+            self._conn.execute("PRAGMA synchronous = OFF")
+            self._conn.execute(_STAGE_TABLE)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot create {path} for index rows: {exc}") from exc
+
+    def add(self, rows: list[IndexEntry]) -> None:
+        """Stage the next rows (an ``archive.apply.RowSink``)."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(_STAGE_INSERT, [_values(ie) for ie in rows])
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot stage index rows in {self.path}: {exc}") from exc
+        self.count += len(rows)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@contextlib.contextmanager
+def staged_rows(tmp_dir: Path) -> Iterator[StagedRows]:
+    """A new :class:`StagedRows` in ``tmp_dir``, deleted when the block ends."""
+    with held_temp(tmp_dir, prefix="index-") as temp:
+        stage = StagedRows(temp.path)
+        try:
+            yield stage
+        finally:
+            stage.close()
+
+
+def insert_staged(conn: sqlite3.Connection, layer: int, *, schema: str) -> int:
+    """Copy the rows of a :class:`StagedRows` file attached as ``schema`` into ``files`` as
+    ``layer``'s (inside the caller's transaction); return how many."""
+    cur = conn.execute(
+        f"INSERT INTO files (layer, {_COLUMNS}) SELECT ?, {_COLUMNS} FROM {schema}.rows "
+        "ORDER BY position",
+        (layer,),
+    )
+    return cur.rowcount
 
 
 def delete_layer(conn: sqlite3.Connection, layer: int) -> None:

@@ -3,9 +3,10 @@
 A record's driver dir is named by a random ``cache_id`` (never a digest: content-derived dir
 names are a poisoning hazard, CVE-2014-8178). :meth:`LayerStore.ingest` is the one pass per
 layer: stream → (decompress) → blob digest and diff_id → extract → file-index rows, with the raw
-bytes teed into the blob store. Crash safety: a ``staging`` row is committed before the driver
-dir exists and deleted in the transaction that inserts the record, so ``Store.open`` can tell a
-half-written layer of a dead process and remove it.
+bytes teed into the blob store and the rows streamed to a staging file (``index.StagedRows``),
+so memory stays flat whatever the layer's entry count. Crash safety: a ``staging`` row is
+committed before the driver dir exists and deleted in the transaction that inserts the record,
+so ``Store.open`` can tell a half-written layer of a dead process and remove it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from lamina.driver.base import Driver
 
 # The media type a blob gets when the caller lets the detected compression decide (import).
+# The name a layer's staged index rows are attached under while they are copied into ``files``.
+_STAGED: Final = "staged"
+
 _OCI_LAYER_TYPES: Final = {
     "NONE": "application/vnd.oci.image.layer.v1.tar",
     "GZIP": "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -105,9 +109,11 @@ class LayerStore:
         blobs: BlobStore,
         driver: Driver,
         lock: StoreLock,
+        tmp: Path,
         references: Collection[LayerReferences] = (),
     ) -> None:
         self._db = db
+        self._tmp = tmp  # <root>/tmp: staged index rows
         self._blobs = blobs
         self._driver = driver
         self._lock = lock
@@ -219,20 +225,25 @@ class LayerStore:
             self._driver.create(cache_id, parent=parent_rec.cache_id if parent_rec else None)
             lower = self.merged_symlinks(parent_rec.chain_id) if parent_rec else frozenset()
             # apply_layer hashes the very bytes it tees here: the writer need not hash again.
-            with self._blobs.writer(hashing=False) as w:
+            with self._blobs.writer(hashing=False) as w, index.staged_rows(self._tmp) as rows:
                 result = self._driver.apply(
                     cache_id, source, declared=declared,
                     expected_blob_digest=expected_blob_digest,
                     expected_blob_size=expected_blob_size, expected_diff_id=expected_diff_id,
-                    tee=cast(IO[bytes], w), lower_symlinks=lower, limits=limits,
+                    tee=cast(IO[bytes], w), lower_symlinks=lower, limits=limits, rows=rows.add,
                 )  # fmt: skip
                 if w.size != result.blob_size:
                     raise StoreError(
                         f"the blob teed during apply ({w.size} bytes) differs from what apply "
                         f"read ({result.blob_size} bytes)"
                     )
+                if rows.count != result.entry_count:
+                    raise StoreError(
+                        f"apply staged {rows.count} index rows of a layer of "
+                        f"{result.entry_count} entries"
+                    )
                 mt = media_type or _OCI_LAYER_TYPES[result.compression.name]
-                rec, ours = self._commit(cache_id, parent_rec, result, mt, w)
+                rec, ours = self._commit(cache_id, parent_rec, result, mt, w, rows)
         except BaseException as exc:
             self._discard(cache_id, exc)
             raise
@@ -280,11 +291,12 @@ class LayerStore:
         result: ApplyResult,
         media_type: str,
         writer: BlobWriter,
+        rows: index.StagedRows,
     ) -> tuple[LayerRecord, bool]:
         diff_id = Digest(result.diff_id)
         chain = Digest(chain_ids([parent.chain_id, diff_id])[1]) if parent else diff_id
         blob = Digest(result.blob_digest)
-        with self._lock.hold():
+        with self._lock.hold(), self._db.attached(rows.path, schema=_STAGED):
             blob_is_new = not self._blobs.exists(blob)
             with self._db.transaction() as c:
                 existing = self.find(chain)
@@ -312,12 +324,12 @@ class LayerStore:
                             result.diff_size,
                             result.content_size,
                             cache_id,
-                            len(result.entries),
+                            rows.count,
                             time.time(),
                         ),
                     )
                     rowid = int(cur.lastrowid or 0)
-                    index.insert_entries(c, rowid, result.entries)
+                    index.insert_staged(c, rowid, schema=_STAGED)
                     self._hold(c, chain)
                 except BaseException:
                     if blob_is_new:
@@ -374,9 +386,9 @@ class LayerStore:
                     expected_diff_id=rec.diff_id,
                     lower_symlinks=lower,
                 )
-            if len(result.entries) != rec.entry_count:
+            if result.entry_count != rec.entry_count:
                 raise StoreError(
-                    f"layer {chain_id}: re-extraction gave {len(result.entries)} entries, "
+                    f"layer {chain_id}: re-extraction gave {result.entry_count} entries, "
                     f"the index has {rec.entry_count}"
                 )
             # Mounts take the store lock too: checked again here, none can start mid-swap.

@@ -120,7 +120,9 @@ class Store:
         self.driver = driver
         self._lock = StoreLock(paths.lock)
         self.blobs = BlobStore(paths)
-        self.layers = LayerStore(db=db, blobs=self.blobs, driver=driver, lock=self._lock)
+        self.layers = LayerStore(
+            db=db, blobs=self.blobs, driver=driver, lock=self._lock, tmp=paths.tmp
+        )
         self.images = ImageStore(db=db, blobs=self.blobs, layers=self.layers, lock=self._lock)
         # Containers keep their image and the layer their init layer sits on.
         self.containers = ContainerStore(paths=paths, db=db, driver=driver, lock=self._lock)

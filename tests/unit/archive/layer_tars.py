@@ -8,12 +8,13 @@ import hashlib
 import io
 import os
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from backports import zstd
 
 from lamina.archive.apply import ApplyResult, WhiteoutFormat, apply_layer
+from lamina.archive.entry import IndexEntry
 
 
 class LayerTar:
@@ -69,10 +70,24 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+@dataclass
+class Applied:
+    """An ApplyResult with the index rows apply_layer streamed, collected."""
+
+    result: ApplyResult
+    entries: list[IndexEntry] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.result, name)
+
+
 def apply(
     data: bytes, dest: Path, fmt: WhiteoutFormat = WhiteoutFormat.APPLY, **kw: object
-) -> ApplyResult:
-    return apply_layer(io.BytesIO(data), dest, fmt=fmt, **kw)  # type: ignore[arg-type]
+) -> Applied:
+    rows: list[IndexEntry] = []
+    result = apply_layer(io.BytesIO(data), dest, fmt=fmt, rows=rows.extend, **kw)  # type: ignore[arg-type]
+    assert result.entry_count == len(rows)
+    return Applied(result, rows)
 
 
 @dataclass

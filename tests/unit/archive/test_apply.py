@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from layer_tars import LayerTar, Sandbox, apply, gz, sha, zst
 
+from lamina.archive import apply as apply_module
 from lamina.archive.apply import WhiteoutFormat, apply_layer
 from lamina.archive.compression import Compression
-from lamina.archive.entry import EntryKind
+from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.archive.layerpipe import LayerPipe
 from lamina.digest import EMPTY_TAR_DIFF_ID, Digest
 from lamina.errors import (
@@ -134,6 +135,39 @@ def test_content_digests_whichever_thread_hashes(
         assert rows[name] == sha(content)[7:]
         assert (shm_tmp / name).read_bytes() == content
     assert rows["link"] == rows["f300000"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ahead", [True, False])
+def test_rows_stream_in_batches_in_tar_order(
+    shm_tmp: Path, ahead: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index goes to the sink as extraction goes, INDEX_BATCH rows at a time, never held
+    # whole. A row whose content the producer thread is still hashing holds back the rows
+    # after it (the sink sees tar order), and no row goes out before its digest is final.
+    monkeypatch.setattr(apply_module, "INDEX_BATCH", 3)
+    monkeypatch.setattr(LayerPipe, "ahead", lambda self: ahead)
+    contents = {f"d/f{i}": os.urandom(100_000 if i % 3 == 0 else 10) for i in range(12)}
+    tar = LayerTar().dir("d")
+    for name, content in contents.items():
+        tar.file(name, content)
+    tar.hardlink("d/l1", "d/f3").hardlink("d/l2", "d/l1")
+    batches: list[list[IndexEntry]] = []
+    r = apply_layer(io.BytesIO(tar.bytes()), shm_tmp, fmt=APPLY, rows=batches.append)
+    rows = [row for batch in batches for row in batch]
+    assert r.entry_count == len(rows) == 15
+    assert [row.position for row in rows] == list(range(15))
+    assert len(batches) > 1 and all(batches)
+    if not ahead:  # nothing waits for the producer: full batches
+        assert [len(b) for b in batches] == [3, 3, 3, 3, 3]
+    shas = {row.entry.path: row.sha256 for row in rows}
+    for name, content in contents.items():
+        assert shas[name] == sha(content)[7:]
+    assert shas["d/l1"] == shas["d/l2"] == shas["d/f3"]
+    # Without a sink the rows are only counted.
+    (shm_tmp / "again").mkdir()
+    again = apply_layer(io.BytesIO(tar.bytes()), shm_tmp / "again", fmt=APPLY)
+    assert again.entry_count == 15
 
 
 @pytest.mark.timeout(60)

@@ -94,9 +94,10 @@ def test_refused_ingest_leaves_nothing(store: Store) -> None:
         )
     assert os.listdir(fake(store).home) == []
     assert list(store.blobs.iter_digests()) == []
-    assert os.listdir(store.paths.tmp) == []
+    assert os.listdir(store.paths.tmp) == []  # the rows staged before the refusal too
     assert store.layers.list() == []
     assert store.db.conn.execute("SELECT count(*) FROM staging").fetchone()[0] == 0
+    assert store.db.conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0
 
 
 def test_interrupted_ingest_leaves_nothing(store: Store) -> None:
