@@ -3,7 +3,10 @@ filters and templates, save/load round trips, image export → import, prune, sy
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -69,6 +72,45 @@ def test_load_from_stdin_and_umoci_layout(
     code, out, err = run(capsys, root, "load", "-q")
     assert code == 0, err
     assert out.strip() == "Loaded image: localhost/busybox:latest"
+
+
+def _gzipped_member_bomb(size: int) -> bytes:
+    """A gzipped tar of one ``size``-byte member of zeros: ~1,000 times smaller than it inflates."""
+    head = tarfile.TarInfo("zeros")
+    head.size = size
+    return gzip.compress(head.tobuf() + bytes(size) + bytes(1024), compresslevel=1)
+
+
+def test_load_bounds_an_inflated_archive(
+    capsys: pytest.CaptureFixture[str], shm_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Docker 20.10 has no bound: `docker load -i` of a 4.7 MB gzip whose member is 1 GiB of
+    # zeros filled its tmp dir with 997 MB, then printed "open /var/lib/docker/tmp/
+    # docker-import-.../repositories: no such file or directory" (exit 1). lamina inflates a
+    # compressed archive no further than every other stream it inflates.
+    root = shm_tmp / "root"
+    bomb = shm_tmp / "bomb.tar.gz"
+    bomb.write_bytes(_gzipped_member_bomb(64 << 20))
+    monkeypatch.setenv("LAMINA_MAX_LAYER_BYTES", str(8 << 20))
+    code, _, err = run(capsys, root, "load", "-i", str(bomb))
+    assert code == 1, err
+    assert "error: the gzip-compressed archive, inflated, exceeds the max_uncompressed_bytes" in err
+    assert "hint: LAMINA_MAX_LAYER_BYTES sets the limit" in err
+    assert os.listdir(root / "tmp") == []
+
+
+def test_load_names_a_full_disk(capsys: pytest.CaptureFixture[str], shm_tmp: Path) -> None:
+    # The store's filesystem fills up before the limit: an error naming the dir (exit 1), not
+    # an internal error (exit 70).
+    root = shm_tmp / "root"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(root)], check=True)
+    bomb = shm_tmp / "bomb.tar.gz"
+    bomb.write_bytes(_gzipped_member_bomb(64 << 20))
+    code, _, err = run(capsys, root, "load", "-i", str(bomb))
+    assert code == 1, err
+    assert f"error: cannot copy the archive into {root}/tmp: No space left on device" in err
+    assert os.listdir(root / "tmp") == []
 
 
 def test_history_matches_docker_and_podman(

@@ -18,8 +18,9 @@ from typing import IO
 from msgspec import Struct
 
 from lamina.archive.compression import GZIP_MAGIC, ZSTD_MAGIC, Compression, new_inflater
+from lamina.archive.tarstream import limits_from_env
 from lamina.engine.transport_spec import Format, TransportRef
-from lamina.errors import InvalidManifestError, UsageError
+from lamina.errors import InvalidManifestError, LimitExceededError, StoreError, UsageError
 from lamina.image.model import Image, Layer
 from lamina.image.observe import observe
 from lamina.oci import reference
@@ -72,26 +73,50 @@ def _outer_compression(head: bytes) -> Compression:
 @contextlib.contextmanager
 def spooled(stream: IO[bytes], *, store: Store) -> Iterator[Path]:
     """Copy a stream (stdin) to a temp file in the store's tmp dir: the readers need to seek.
-    A gzip- or zstd-compressed archive is inflated on the way, in the same pass."""
+    A gzip- or zstd-compressed archive is inflated on the way, in the same pass, to at most
+    ``max_uncompressed_bytes`` (``LAMINA_MAX_LAYER_BYTES``, the bound of every stream lamina
+    inflates): a decompression bomb stops there with LimitExceededError. (Docker 20.10 has no
+    bound: it extracts a gzipped archive's members into its tmp dir, however large.) A disk
+    that fills up first is a StoreError naming the dir."""
     # Held (flocked) while it lives: another lamina process opening the store meanwhile
     # sweeps <root>/tmp of what no live process holds, and took a bare temp file for a dead
     # one's (`lamina save X | lamina load` failed as its load's spool vanished).
     with held_temp(store.paths.tmp, prefix="load-") as temp:
-        with os.fdopen(os.dup(temp.fd), "wb") as f:
-            head = stream.read(1 << 20)
-            compression = _outer_compression(head)
-            if compression is Compression.NONE:
-                f.write(head)
-                shutil.copyfileobj(stream, f, 1 << 20)
-            else:
-                inflater = new_inflater(compression)
-                data = head
-                while data:
-                    for piece in inflater.feed(data):
-                        f.write(piece)
-                    data = stream.read(1 << 20)
-                inflater.finish()
+        try:
+            # closing flushes: it may fail as a write does
+            with os.fdopen(os.dup(temp.fd), "wb") as f:
+                _spool(stream, f, limit=limits_from_env().max_uncompressed_bytes)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot copy the archive into {store.paths.tmp}: {exc.strerror or exc}"
+            ) from exc
         yield temp.path
+
+
+def _spool(stream: IO[bytes], f: IO[bytes], *, limit: int) -> None:
+    head = stream.read(1 << 20)
+    compression = _outer_compression(head)
+    if compression is Compression.NONE:
+        f.write(head)
+        shutil.copyfileobj(stream, f, 1 << 20)
+        return
+    inflater = new_inflater(compression)
+    size = 0
+    data = head
+    while data:
+        for piece in inflater.feed(data):
+            size += len(piece)
+            if size > limit:
+                err = LimitExceededError(
+                    limit_name="max_uncompressed_bytes",
+                    limit=limit,
+                    what=f"the {compression.value}-compressed archive, inflated,",
+                )
+                err.hint = "LAMINA_MAX_LAYER_BYTES sets the limit"
+                raise err
+            f.write(piece)
+        data = stream.read(1 << 20)
+    inflater.finish()
 
 
 @contextlib.contextmanager
