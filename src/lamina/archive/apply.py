@@ -52,13 +52,13 @@ import os
 import stat
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, TypeAlias
+from typing import IO, TYPE_CHECKING, Final
 
 from msgspec import Struct
 from msgspec.structs import replace
 
 from lamina.archive.compression import Compression
-from lamina.archive.entry import Entry, EntryKind, IndexEntry
+from lamina.archive.entry import Entry, EntryKind, IndexEntry, RowSink
 from lamina.archive.layerpipe import LayerPipe
 from lamina.archive.safepath import Tree, proc_path
 from lamina.archive.tarstream import Limits, Member, TarStream, limits_from_env
@@ -99,9 +99,6 @@ _OFFLOAD_HASH_SIZES: Final = range(64 << 10, 1 << 20)
 # millions of entries would need ~0.7 KB of heap for each (row objects, then the tuples SQLite
 # binds). A few thousand rows amortise the sink's per-call cost (an executemany) and stay ~2 MB.
 INDEX_BATCH: Final = 4096
-
-# Takes the next index rows of a layer, in tar order (see apply_layer).
-RowSink: TypeAlias = Callable[[list[IndexEntry]], None]
 
 
 class WhiteoutFormat(enum.Enum):

@@ -27,7 +27,7 @@ from typing import IO
 
 from msgspec import Struct, field
 
-from lamina.archive.entry import Entry, EntryKind, IndexEntry
+from lamina.archive.entry import Entry, EntryKind, IndexEntry, RowSink
 from lamina.archive.tarwriter import TarWriter
 from lamina.errors import DriverError
 
@@ -429,17 +429,18 @@ class _LayerWriter:
         *,
         mtime_clamp: int | None,
         xattrs: Callable[[dict[str, bytes]], dict[str, bytes]],
+        rows: RowSink | None,
     ) -> None:
         self.tar = TarWriter(out, mtime_clamp=mtime_clamp)
         self.clamp = mtime_clamp
         self.xattrs = xattrs
-        self.rows: list[IndexEntry] = []
+        self.sink = rows  # None: the rows go (commit and build re-read them from the tar)
         self._inodes: dict[tuple[int, int], str] = {}
 
     def whiteout(self, path: str, *, uid: int = 0, gid: int = 0, mtime: int = 0) -> None:
         # Mode 0600 as Docker's overlay converter writes them.
         e = Entry(path=path, kind=EntryKind.WHITEOUT, mode=0o600, uid=uid, gid=gid, mtime=mtime)
-        self.rows.append(self.tar.add(e))
+        self._row(self.tar.add(e))
 
     def opaque(self, n: _Node) -> None:
         # As Docker's converter: the dir's permission bits and owner, mtime 0.
@@ -448,7 +449,7 @@ class _LayerWriter:
             path=n.path, kind=EntryKind.OPAQUE, mode=st.st_mode & 0o777, uid=st.st_uid,
             gid=st.st_gid, mtime=0,
         )  # fmt: skip
-        self.rows.append(self.tar.add(e))
+        self._row(self.tar.add(e))
 
     def node(self, n: _Node, dir_fd: int) -> None:
         entry = _entry(n, mtime_clamp=self.clamp, xattrs=self.xattrs)
@@ -460,11 +461,11 @@ class _LayerWriter:
                     path=n.path, kind=EntryKind.HARDLINK, mode=entry.mode, uid=entry.uid,
                     gid=entry.gid, mtime=entry.mtime, linkname=first, xattrs=entry.xattrs,
                 )  # fmt: skip
-                self.rows.append(self.tar.add(link))
+                self._row(self.tar.add(link))
                 return
             self._inodes[key] = n.path
         if entry.kind is not EntryKind.FILE:
-            self.rows.append(self.tar.add(entry))
+            self._row(self.tar.add(entry))
             return
         name = n.path.rpartition("/")[2]
         fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
@@ -472,22 +473,31 @@ class _LayerWriter:
             now = os.fstat(fd)
             if (now.st_dev, now.st_ino) != (n.st.st_dev, n.st.st_ino):
                 raise DriverError(f"{n.path!r} was replaced while the layer was being written")
-            self.rows.append(self.tar.add(entry, f))
+            self._row(self.tar.add(entry, f))
 
-    def close(self) -> list[IndexEntry]:
+    def _row(self, row: IndexEntry) -> None:
+        if self.sink is not None:
+            self.sink([row])
+
+    def close(self) -> None:
         self.tar.close()
-        return self.rows
 
 
 def write_tree_diff(
-    lower: Path | None, upper: Path, out: IO[bytes], *, mtime_clamp: int | None = None
-) -> list[IndexEntry]:
+    lower: Path | None,
+    upper: Path,
+    out: IO[bytes],
+    *,
+    mtime_clamp: int | None = None,
+    rows: RowSink | None = None,
+) -> None:
     """The vfs driver's layer: a tar of what ``upper`` changed relative to ``lower``.
 
     A path is written when it is new, when go-archive's naive rules call it changed, when any of
     its xattrs changed, or when its hardlink peers changed; every path of a written inode is
     written so links survive. Deleted paths become whiteouts (explicit, never opaque). A dir is
-    written when it changed or anything below it is. Returns the file-index rows."""
+    written when it changed or anything below it is. Its file-index rows go to ``rows``, if
+    given, one at a time."""
     old = _scan(lower) if lower is not None else None
     new = _scan(upper)
     wanted: set[str] = set()
@@ -504,9 +514,9 @@ def write_tree_diff(
                 break  # each path is climbed once: a deep tree's were climbed once per level
             climbed.add(p)
             dirty.add(p)
-    w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=tree_xattrs)
+    w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=tree_xattrs, rows=rows)
     _write_diff(old, new, wanted | dirty, w, upper)
-    return w.close()
+    w.close()
 
 
 def _plan(old: _Node | None, new: _Node, wanted: set[str], dirty: set[str]) -> None:
@@ -561,11 +571,13 @@ def write_upper_dir(
     *,
     exists_below: Callable[[str], bool],
     mtime_clamp: int | None = None,
-) -> list[IndexEntry]:
+    rows: RowSink | None = None,
+) -> None:
     """Overlay's native diff: the upper dir as an OCI layer tar. A 0:0 char device (or an
     ``overlay.whiteout`` file) becomes ``.wh.<name>``; an opaque dir is written, then
     ``.wh..wh..opq`` only if ``exists_below(dir)`` (the kernel marks every dir created over a
-    whiteout opaque). Raises DriverError on redirect/metacopy xattrs."""
+    whiteout opaque). Its file-index rows go to ``rows``, if given, one at a time. Raises
+    DriverError on redirect/metacopy xattrs."""
     root = _scan(upper)
     for n in _walk(root):
         for bad in _UNSAFE_XATTRS:
@@ -573,9 +585,9 @@ def write_upper_dir(
                 raise DriverError(
                     f"{n.path!r} in {upper} has {bad}: this upper dir needs a naive diff"
                 )
-    w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=upper_xattrs)
+    w = _LayerWriter(out, mtime_clamp=mtime_clamp, xattrs=upper_xattrs, rows=rows)
     _write_upper(root, w, upper, exists_below)
-    return w.close()
+    w.close()
 
 
 def _write_upper(

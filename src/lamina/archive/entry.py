@@ -9,7 +9,8 @@ is the empty string ``""`` and is never an entry. Non-UTF-8 bytes in names are k
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeAlias
 
 from msgspec import Struct, field
 
@@ -48,6 +49,11 @@ class IndexEntry(Struct, frozen=True, kw_only=True):
     entry: Entry
     sha256: str | None = None  # hex of the content for FILE (and HARDLINK: its target's content)
     position: int = 0  # 0-based order in the tar
+
+
+# Takes the next file-index rows of a layer, in tar order: apply_layer and the diff writers hand
+# them over as they go, so nothing holds a layer's whole index (see store.index.StagedRows).
+RowSink: TypeAlias = Callable[[list[IndexEntry]], None]
 
 
 def is_reserved_name(name: str) -> bool:

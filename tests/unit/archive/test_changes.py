@@ -13,19 +13,29 @@ from pathlib import Path
 
 import pytest
 
-from lamina.archive.changes import (
-    Change,
-    ChangeKind,
-    tree_changes,
-    upper_changes,
-    write_tree_diff,
-    write_upper_dir,
-)
-from lamina.archive.entry import EntryKind
+from lamina.archive import changes
+from lamina.archive.changes import Change, ChangeKind, tree_changes, upper_changes
+from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.errors import DriverError
 
 A, C, D = ChangeKind.ADDED, ChangeKind.MODIFIED, ChangeKind.DELETED
 T = 1_600_000_000
+
+
+def write_tree_diff(
+    lower: Path | None, upper: Path, out: io.BytesIO, **kw: object
+) -> list[IndexEntry]:
+    """changes.write_tree_diff, its index rows collected."""
+    rows: list[IndexEntry] = []
+    changes.write_tree_diff(lower, upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
+    return rows
+
+
+def write_upper_dir(upper: Path, out: io.BytesIO, **kw: object) -> list[IndexEntry]:
+    """changes.write_upper_dir, its index rows collected."""
+    rows: list[IndexEntry] = []
+    changes.write_upper_dir(upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
+    return rows
 
 
 def _file(p: Path, data: bytes = b"x", mtime: int = T) -> None:
@@ -131,6 +141,24 @@ def test_tree_diff_of_identical_trees_is_empty(shm_tmp: Path) -> None:
     out = io.BytesIO()
     assert write_tree_diff(lower, upper, out) == []
     assert out.getvalue() == bytes(1024)
+
+
+def test_diff_rows_go_out_as_the_tar_is_written(shm_tmp: Path) -> None:
+    # commit and build steps write a layer's diff and ingest it, which derives the index from
+    # the tar again: the writer holds no rows (a commit of many files paid ~340 B each), it
+    # hands each to the sink, if there is one, right after its member.
+    upper = shm_tmp / "upper"
+    for i in range(5):
+        _file(upper / f"d/f{i}", b"x" * 600)
+    out = io.BytesIO()
+    seen: list[tuple[str, int]] = []
+    changes.write_tree_diff(
+        None, upper, out, rows=lambda rows: seen.extend((r.entry.path, out.tell()) for r in rows)
+    )
+    assert [path for path, _ in seen] == ["d", *(f"d/f{i}" for i in range(5))]
+    ends = [end for _, end in seen]
+    assert ends == sorted(ends) and len(set(ends)) == 6 and ends[-1] < len(out.getvalue())
+    assert changes.write_tree_diff(None, upper, io.BytesIO()) is None
 
 
 # -- overlay upper dirs (built by hand, as the kernel leaves them) ----------------------------
