@@ -99,6 +99,25 @@ def test_load_bounds_an_inflated_archive(
     assert os.listdir(root / "tmp") == []
 
 
+def test_a_refused_load_names_the_user_s_input(
+    capsys: pytest.CaptureFixture[str], shm_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compressed archive or stdin is read from lamina's copy in <root>/tmp; its errors
+    named that copy ("/var/lib/lamina/tmp/load-1200-8eb1...: not a tar archive")."""
+    import gzip
+    import io
+
+    root = shm_tmp / "root"
+    bad = shm_tmp / "bad.tar.gz"
+    bad.write_bytes(gzip.compress(b"garbage\n"))
+    code, _, err = run(capsys, root, "load", "-i", str(bad))
+    assert (code, err) == (1, f"error: {bad}: not a tar archive (truncated header)\n")
+    stdin = io.TextIOWrapper(io.BytesIO(b"garbage\n"))
+    monkeypatch.setattr("sys.stdin", stdin)
+    code, _, err = run(capsys, root, "load")
+    assert (code, err) == (1, "error: the archive on stdin: not a tar archive (truncated header)\n")
+
+
 def test_load_names_a_full_disk(capsys: pytest.CaptureFixture[str], shm_tmp: Path) -> None:
     # The store's filesystem fills up before the limit: an error naming the dir (exit 1), not
     # an internal error (exit 70).

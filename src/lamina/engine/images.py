@@ -398,7 +398,10 @@ class ImageService:
         plat = Platform.parse(platform) if platform else None
         if isinstance(source, Path):
             return transfer.load(self._store, source, platform=plat, on_layer=on_layer)
-        with transfer.spooled(source, store=self._store) as path:
+        with (
+            transfer.spooled(source, store=self._store) as path,
+            transfer.shown_as(path, "the archive on stdin"),
+        ):
             return transfer.load(self._store, path, platform=plat, on_layer=on_layer)
 
     def save(

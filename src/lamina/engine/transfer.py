@@ -20,7 +20,13 @@ from msgspec import Struct
 from lamina.archive.compression import GZIP_MAGIC, ZSTD_MAGIC, Compression, new_inflater
 from lamina.archive.tarstream import limits_from_env
 from lamina.engine.transport_spec import Format, TransportRef
-from lamina.errors import InvalidManifestError, LimitExceededError, StoreError, UsageError
+from lamina.errors import (
+    InvalidManifestError,
+    LaminaError,
+    LimitExceededError,
+    StoreError,
+    UsageError,
+)
 from lamina.image.model import Image, Layer
 from lamina.image.observe import observe
 from lamina.oci import reference
@@ -68,6 +74,19 @@ def _outer_compression(head: bytes) -> Compression:
     if head.startswith(ZSTD_MAGIC):
         return Compression.ZSTD
     return Compression.NONE
+
+
+@contextlib.contextmanager
+def shown_as(spool: Path, shown: str) -> Iterator[None]:
+    """Errors raised in the block name ``shown`` (stdin, the user's compressed file) where
+    they named ``spool``, lamina's private copy of it."""
+    try:
+        yield
+    except LaminaError as exc:
+        exc.args = tuple(
+            a.replace(str(spool), shown) if isinstance(a, str) else a for a in exc.args
+        )
+        raise
 
 
 @contextlib.contextmanager
@@ -130,7 +149,7 @@ def plain_archive(path: Path, *, store: Store) -> Iterator[Path]:
             yield path
             return
         f.seek(0)
-        with spooled(f, store=store) as inflated:
+        with spooled(f, store=store) as inflated, shown_as(inflated, str(path)):
             yield inflated
 
 
