@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -465,11 +466,25 @@ def test_a_negative_stop_time_waits_for_the_exit(overlay_lamina: Lamina, time_fl
     lam.run("kill", "slow")
 
 
-def _has_open(pid: int, path: Path) -> bool:
-    fds = Path(f"/proc/{pid}/fd")
+def attached_clients(lam: Lamina, name: str) -> int:
+    """How many clients the shim of the running ``name`` has taken on its attach socket
+    (the sockets it holds, less the listening one): once it has taken one, that client gets
+    whatever the container writes."""
+    cid = lam.out("inspect", "-f", "{{.Id}}", name).strip()
+    record = json.loads((lam.root / "runtime" / "shim" / cid / "state.json").read_text())
+    sockets = 0
     with contextlib.suppress(OSError):
-        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
-    return False
+        for fd in Path(f"/proc/{record['shim_pid']}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                sockets += os.readlink(fd).startswith("socket:")
+    return max(0, sockets - 1)
+
+
+def wait_attached(lam: Lamina, name: str, proc: subprocess.Popen[Any], clients: int = 1) -> None:
+    deadline = time.monotonic() + 20
+    while attached_clients(lam, name) < clients:
+        assert time.monotonic() < deadline and proc.poll() is None, "never attached"
+        time.sleep(0.02)
 
 
 def test_start_attach_to_a_running_container(overlay_lamina: Lamina) -> None:
@@ -481,15 +496,11 @@ def test_start_attach_to_a_running_container(overlay_lamina: Lamina) -> None:
     )
     lam.run("run", "-d", "--name", "att", "busybox", "sh", "-c", script)
     _logged(lam, "att", "before")
-    log = Path(lam.out("inspect", "-f", "{{.LogPath}}", "att").strip())
     argv = [*LAMINA, "--root", str(lam.root), "--storage-driver", lam.driver]
     attached = subprocess.Popen(
         [*argv, "start", "-a", "att"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 10
-    while not _has_open(attached.pid, log):  # it follows the log: whatever comes now is seen
-        assert time.monotonic() < deadline and attached.poll() is None
-        time.sleep(0.02)
+    wait_attached(lam, "att", attached)  # whatever comes from now on is seen
     lam.run("exec", "att", "touch", "/go")
     out, err = attached.communicate(timeout=30)
     assert (attached.returncode, out, err) == (5, "after\n", "err\n")

@@ -58,6 +58,7 @@ _CONTAINER_VERBS = {
     **{name: f"container_files.{name}" for name in ("diff", "commit", "export", "cp")},
     "exec": "containers.exec_",
     "update": "container_update.update",
+    "attach": "attach.attach",
 }
 
 # Every command, by the words that name it, and where it is defined: MODULE.ATTRIBUTE under

@@ -274,12 +274,14 @@ def container_config(
         "Hostname": opts.hostname or hostname,
         "Domainname": "",
         "User": opts.user if opts.user is not None else image_cfg.get("User", ""),
-        "AttachStdin": opts.interactive,
+        "AttachStdin": opts.interactive and attach,
         "AttachStdout": attach,
         "AttachStderr": attach,
         "Tty": opts.tty,
         "OpenStdin": opts.interactive,
-        "StdinOnce": opts.interactive,
+        # As Docker's: a stdin attached at the start is closed when that input ends; one
+        # kept open with nobody attached (run -di) stays open for every attach.
+        "StdinOnce": opts.interactive and attach,
         "Env": env or None,
         "Cmd": cmd,
         "Image": opts.image,

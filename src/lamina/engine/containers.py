@@ -17,7 +17,6 @@ import contextlib
 import functools
 import itertools
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -220,26 +219,34 @@ class ContainerService:
 
     # -- running --------------------------------------------------------------------------
 
-    def start(self, ref: str, *, attach: bool, interactive: bool = False) -> tuple[str, int]:
-        """Start the container. Attached: wait and return its exit status; detached: return
-        once it runs (status 0). A ``Tty`` container gets a terminal either way (its output
-        goes to this process's stdout when attached, to the log always). A running container
-        is left as it is; attached, its output from now on goes to this process's stdout and
-        stderr until it exits, as Docker attaches (its stdin is not attached: lamina keeps no
-        handle on it). Raises CommandNotFoundError (127) etc. as the runtime does, UsageError
-        for ``interactive`` into a terminal from a stdin that is not one (as Docker)."""
-        from lamina.engine import container_create
+    def start(
+        self, ref: str, *, attach: bool, interactive: bool = False, detach_keys: str | None = None
+    ) -> tuple[str, int | None]:
+        """Start the container. Attached: wait and return its exit status (None: detached
+        with ``detach_keys``, it runs on); detached: return once it runs (status 0). A
+        ``Tty`` container gets a terminal either way (its output goes to this process's
+        stdout when attached, to the log always). A running container is left as it is;
+        attached, it is attached to as ``attach`` does (:mod:`container_attach`). Raises
+        CommandNotFoundError (127) etc. as the runtime does, UsageError for ``interactive``
+        into a terminal from a stdin that is not one (as Docker)."""
+        from lamina.engine import container_attach, container_create
         from lamina.runtime import ContainerStatus
 
         rec = self.resolve(ref)
         tty = bool(rec.config["Config"].get("Tty"))
         if attach and interactive:
             _check_tty_input(tty)
+        if attach:
+            container_attach.check_detach_keys(detach_keys)
         st = self.state(rec)
         if st.paused:
             raise ConflictError("cannot start a paused container, try unpause instead")
         if st.status is ContainerStatus.RUNNING:
-            return rec.id, self._follow_output(rec) if attach else 0
+            if not attach:
+                return rec.id, 0
+            return rec.id, container_attach.attach_running(
+                self, rec, stdin=interactive, sig_proxy=True, detach_keys=detach_keys
+            )
         console_size = None
         if tty and attach:
             from lamina.runtime.console import terminal_size
@@ -270,41 +277,61 @@ class ContainerService:
             from lamina.runtime import build_spec, write_bundle
 
             write_bundle(bundle, build_spec(spec, rootfs=merged))
+            stdin_options = container_attach.stdin_options(rec)
             if attach:
-                try:
-                    code = self.runtime.run_attached(rec.id, bundle, stdin=interactive)
-                finally:
+                code = self.runtime.run_attached(
+                    rec.id, bundle, stdin=interactive, detach_keys=detach_keys, **stdin_options
+                )
+                if code is not None:  # None: detached, it runs on
                     self._release_run_mount(rec)
                 return rec.id, code
-            self.runtime.start_detached(rec.id, bundle)
+            self.runtime.start_detached(rec.id, bundle, **stdin_options)
         except BaseException:
             self._release_run_mount(rec)
             raise
         return rec.id, 0
 
-    def _follow_output(self, rec: ContainerRecord) -> int:
-        """What the running ``rec`` writes from now on, to this process's stdout and stderr
-        (from its log), until it exits; its exit status."""
-        for entry in self.runtime.logs(rec.id, follow=True, from_end=True):
-            stream = sys.stderr if entry.stream == "stderr" else sys.stdout
-            stream.write(entry.line)
-            stream.flush()
-        return self.state(rec).exit_code
+    def attach(
+        self,
+        ref: str,
+        *,
+        stdin: bool = True,
+        sig_proxy: bool = True,
+        detach_keys: str | None = None,
+    ) -> int | None:
+        """``docker attach`` (:func:`lamina.engine.container_attach.attach`)."""
+        from lamina.engine import container_attach
 
-    def run(self, opts: cc.CreateOptions) -> tuple[ContainerRecord, int]:
+        return container_attach.attach(
+            self, ref, stdin=stdin, sig_proxy=sig_proxy, detach_keys=detach_keys
+        )
+
+    def run(
+        self, opts: cc.CreateOptions, *, detach_keys: str | None = None
+    ) -> tuple[ContainerRecord, int | None]:
         """``docker run``: create, start (attached unless ``detach``), and with
-        ``auto_remove`` remove the container and its anonymous volumes once it is over."""
+        ``auto_remove`` remove the container and its anonymous volumes once it is over (a
+        detach with ``detach_keys`` leaves it running: None, and ``ps`` removes it later)."""
         if opts.interactive and not opts.detach:
             _check_tty_input(opts.tty)  # before anything is made, as Docker checks it
+        if not opts.detach and detach_keys:
+            from lamina.engine.container_attach import check_detach_keys
+
+            check_detach_keys(detach_keys)
         rec = self.create(opts)
         try:
-            _, code = self.start(rec.id, attach=not opts.detach, interactive=opts.interactive)
+            _, code = self.start(
+                rec.id,
+                attach=not opts.detach,
+                interactive=opts.interactive,
+                detach_keys=detach_keys,
+            )
         except BaseException:
             if opts.auto_remove:
                 with contextlib.suppress(LaminaError):
                     self.remove(rec.id, force=True, volumes=True)
             raise
-        if opts.auto_remove and not opts.detach:
+        if opts.auto_remove and not opts.detach and code is not None:
             self.remove(rec.id, force=True, volumes=True)
         return rec, code
 

@@ -7,6 +7,7 @@
     │   ├── CommandNotExecutableError   exit 126: the command exists but cannot be invoked
     │   └── CommandNotFoundError        exit 127: the command does not exist in the image
     ├── RuncError(args, exit_status)    exit 125: a runc invocation failed
+    ├── AttachError                     a running container's shim cannot be attached to
     └── ConflictError
         ├── ContainerNotRunningError    kill of a container that is not running
         └── ContainerRunningError       delete without force of a running container
@@ -93,6 +94,15 @@ class RuncError(LaminaError):
         super().__init__(message)
         self.args_used = tuple(args)
         self.runc_status = runc_status
+
+
+class AttachError(LaminaError):
+    """No attachment to a running container: its shim serves no attach socket (it was
+    started by an earlier lamina) or dropped the connection (the client fell behind)."""
+
+    def __init__(self, message: str, *, container_id: str) -> None:
+        super().__init__(message)
+        self.container_id = container_id
 
 
 class ContainerNotRunningError(ConflictError):

@@ -6,6 +6,7 @@
     write_bundle(bundle, build_spec(RunSpec(args=("sh", "-c", "echo hi")), rootfs=merged))
     status = rt.run_attached(cid, bundle, stdin=False)     # like `docker run`
     pid = rt.start_detached(cid, bundle)                   # like `docker run -d`
+    status = rt.attach(cid, stdin=True, tty=True, sig_proxy=False)  # like `docker attach`
     status = rt.exec(cid, ["sh", "-c", "ls /"], stdin=False)  # like `docker exec`
     rt.stop(cid, timeout=10)                               # stop signal, then SIGKILL
     for stream, line, time in rt.logs(cid, follow=False): ...
@@ -40,6 +41,7 @@ from lamina.errors import ContainerNotFoundError, NotATerminalError, UsageError
 from lamina.runtime import console, shim
 from lamina.runtime.defaults import DEFAULT_PATH
 from lamina.runtime.errors import (
+    AttachError,
     CommandNotExecutableError,
     CommandNotFoundError,
     ContainerNotPausedError,
@@ -81,14 +83,34 @@ class Runtime:
 
     # -- starting -------------------------------------------------------------------------
 
-    def run_attached(self, container_id: str, bundle: Path, *, stdin: bool) -> int:
+    def run_attached(
+        self,
+        container_id: str,
+        bundle: Path,
+        *,
+        stdin: bool,
+        open_stdin: bool = False,
+        stdin_once: bool = False,
+        detach_keys: str | None = None,
+    ) -> int | None:
         """Run the bundle with this process's stdout/stderr attached (``stdin``: pass our
-        stdin too, else /dev/null); signals this process gets are forwarded. A process with a
-        terminal (``process.terminal``) writes it to our stdout, whatever our stdio is; with
-        ``stdin`` from a terminal, that terminal is raw while the process runs. Returns the
-        container's exit status. Raises CommandNotFoundError (127),
-        CommandNotExecutableError (126), ContainerStartError (125)."""
-        config = self._prepare(container_id, bundle, attach=True)
+        stdin too, else /dev/null -- or, with ``open_stdin``, a pipe attach clients may
+        write to); signals this process gets are forwarded. A process with a terminal
+        (``process.terminal``) writes it to our stdout, whatever our stdio is; with ``stdin``
+        from a terminal, that terminal is raw while the process runs, and typing the
+        ``detach_keys`` (Docker's syntax, default ctrl-p,ctrl-q) leaves the process running
+        and returns None. Else returns the container's exit status. Raises
+        CommandNotFoundError (127), CommandNotExecutableError (126), ContainerStartError
+        (125), InvalidDetachKeysError."""
+        config = self._prepare(
+            container_id,
+            bundle,
+            attach=True,
+            open_stdin=open_stdin,
+            stdin_once=stdin_once,
+            relay_stdin=stdin,
+            detach_keys=detach_keys,
+        )
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, shim.FORWARDED)
         old_handlers: dict[int, Any] = {}
         raw = console.raw_input(0) if config.terminal and stdin else contextlib.nullcontext()
@@ -113,13 +135,26 @@ class Runtime:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             for signum, handler in old_handlers.items():
                 signal.signal(signum, handler)
+        if code is None:
+            return None  # detached: the shim goes on without us
         rec = read_record(config.record_dir)
         return rec.state.exit_code if rec is not None else code
 
-    def start_detached(self, container_id: str, bundle: Path) -> int:
+    def start_detached(
+        self,
+        container_id: str,
+        bundle: Path,
+        *,
+        open_stdin: bool = False,
+        stdin_once: bool = False,
+    ) -> int:
         """Start the bundle under a detached shim; returns the container's host pid once it
-        runs. Output goes only to the log. Raises like :meth:`run_attached`."""
-        config = self._prepare(container_id, bundle, attach=False)
+        runs. Output goes only to the log (and attach clients); with ``open_stdin`` its stdin
+        is kept open for attach clients (``run -di``; ``stdin_once``: until the input of one
+        of them ends, Docker's StdinOnce). Raises like :meth:`run_attached`."""
+        config = self._prepare(
+            container_id, bundle, attach=False, open_stdin=open_stdin, stdin_once=stdin_once
+        )
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, shim.FORWARDED)
         try:
             proc = shim.ShimProcess.spawn(config, detach=True, stdin_fd=None)
@@ -129,7 +164,24 @@ class Runtime:
         self._check_started(config, message)
         return int(message["pid"])
 
-    def _prepare(self, container_id: str, bundle: Path, *, attach: bool) -> shim.ShimConfig:
+    def _prepare(
+        self,
+        container_id: str,
+        bundle: Path,
+        *,
+        attach: bool,
+        open_stdin: bool,
+        stdin_once: bool,
+        relay_stdin: bool = False,
+        detach_keys: str | None = None,
+    ) -> shim.ShimConfig:
+        """The shim's config. The launcher's stdin relayed to a terminal is watched for
+        ``detach_keys`` (None: Docker's default), checked before anything changes."""
+        keys = b""
+        if relay_stdin and read_bundle(bundle)["process"].get("terminal"):
+            from lamina.runtime.attach import detach_keys as parse_keys
+
+            keys = parse_keys(detach_keys)
         record_dir = self._record_dir(container_id)
         old = read_record(record_dir)
         if old is not None and self._live(old):
@@ -162,6 +214,9 @@ class Runtime:
             command=process["args"][0],
             terminal=terminal,
             delete_argv=tuple(self._runc.delete_argv(container_id)),
+            open_stdin=open_stdin,
+            stdin_once=stdin_once,
+            detach_keys=keys,
         )
 
     def _precheck(
@@ -321,6 +376,56 @@ class Runtime:
                 verb="exec",
             )
         return int(message["pid"])
+
+    # -- attaching ------------------------------------------------------------------------
+
+    def attach(
+        self,
+        container_id: str,
+        *,
+        stdin: bool,
+        tty: bool,
+        sig_proxy: bool,
+        detach_keys: str | None = None,
+    ) -> int | None:
+        """Attach to the running container through its shim's socket (``docker attach``):
+        its output from now on to our stdout/stderr, with ``stdin`` ours to its stdin (if
+        it keeps one open), with ``sig_proxy`` the signals we get to its process, and for a
+        ``tty`` container our terminal's size. Returns its exit status once it ends, or
+        None when the ``detach_keys`` (Docker's syntax; default ctrl-p,ctrl-q) were typed.
+        A container that ended before we got to it gives its exit status at once. Raises
+        InvalidDetachKeysError, AttachError (no socket, or the connection was lost)."""
+        from lamina.runtime import attach_client
+        from lamina.runtime.attach import detach_keys as parse_keys
+
+        keys = parse_keys(detach_keys)
+        try:
+            sock = attach_client.connect(self._record_dir(container_id))
+        except OSError:
+            return self._attach_failed(
+                container_id,
+                f"container {container_id[:12]} serves no attach socket: it was started by"
+                " an earlier lamina (restart it to attach)",
+            )
+        with sock:
+            try:
+                return attach_client.relay(
+                    sock, stdin=stdin, tty=tty, sig_proxy=sig_proxy, detach_keys=keys
+                )
+            except ConnectionError:
+                return self._attach_failed(
+                    container_id,
+                    f"lost the attach connection to container {container_id[:12]}, which"
+                    " still runs (its shim drops a client that falls far behind its output)",
+                )
+
+    def _attach_failed(self, container_id: str, message: str) -> int:
+        """The exit status of a container that ended as we attached; AttachError with
+        ``message`` if it runs."""
+        st = self.state(container_id)
+        if st.status is ContainerStatus.RUNNING:
+            raise AttachError(message, container_id=container_id)
+        return st.exit_code
 
     def _running(self, container_id: str) -> tuple[Record, int]:
         """The record and host pid of a running container; ContainerNotRunningError else."""

@@ -48,7 +48,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from msgspec import Struct
 
@@ -63,6 +63,10 @@ from lamina.runtime.state import (
     self_start_time,
     write_record,
 )
+
+if TYPE_CHECKING:
+    # Imported by the shim itself (after the fork): a launcher never serves the socket.
+    from lamina.runtime import attach
 
 # What an attached launcher forwards and the shim passes on (Docker's sig-proxy, less the
 # signals that are about the launcher itself: CHLD, PIPE, URG, and the unblockable ones).
@@ -98,6 +102,14 @@ class ShimConfig(Struct, frozen=True, kw_only=True):
     # bundle/console.SOCKET_NAME, and delete_argv removes what runc leaves once it ends.
     terminal: bool = False
     delete_argv: tuple[str, ...] = ()
+    # The container keeps its stdin open (Docker's OpenStdin, ``-i``): attach clients may
+    # write to it. With no launcher's stdin to give it, the shim makes it a pipe and holds
+    # the write end (``run -di``: stdin stays open with nobody attached, as Docker's).
+    open_stdin: bool = False
+    stdin_once: bool = False  # Docker's StdinOnce: a client's end of input closes that pipe
+    # The launcher's stdin relayed to a terminal (``run -it``) is watched for these keys
+    # (attach.detach_keys); empty: not watched.
+    detach_keys: bytes = b""
 
 
 def start_failure_status(message: str) -> int:
@@ -120,6 +132,7 @@ class ShimProcess:
         self.pid = pid  # the shim itself when attached; the reaped middle child when detached
         self._sync_fd = sync_fd
         self._detached = detached
+        self._unread = b""  # what followed the start message on the sync pipe
 
     @classmethod
     def spawn(cls, config: ShimConfig, *, detach: bool, stdin_fd: int | None) -> ShimProcess:
@@ -140,23 +153,44 @@ class ShimProcess:
 
     def read_sync(self, wake: Wakeup | None = None) -> dict[str, Any]:
         """Block until the shim reports the start's outcome ({} if it died without one);
-        with ``wake``, signal handlers run while it waits (:class:`~signals.Wakeup`)."""
-        chunks = []
-        while True:
+        with ``wake``, signal handlers run while it waits (:class:`~signals.Wakeup`). A
+        ``detachable`` start keeps the pipe open: the shim reports a detach on it."""
+        line = self._read_line(wake)
+        message: dict[str, Any] = json.loads(line) if line.strip() else {}
+        if not message.get("detachable"):
+            self._close_sync()
+        return message
+
+    def _read_line(self, wake: Wakeup | None) -> bytes:
+        """The next line from the sync pipe (b"" at its end)."""
+        buf = self._unread
+        while b"\n" not in buf:
             if wake is not None:
                 wake.wait_readable(self._sync_fd)
             chunk = os.read(self._sync_fd, 4096)
             if not chunk:
                 break
-            chunks.append(chunk)
-        os.close(self._sync_fd)
-        raw = b"".join(chunks).strip()
-        return json.loads(raw) if raw else {}
+            buf += chunk
+        line, _, self._unread = buf.partition(b"\n")
+        return line
 
-    def wait(self, wake: Wakeup | None = None) -> int:
-        """Wait for an attached shim to exit; its exit status (the container's). With
-        ``wake``, signal handlers run while it waits (:class:`~signals.Wakeup`)."""
+    def _close_sync(self) -> None:
+        if self._sync_fd >= 0:
+            os.close(self._sync_fd)
+            self._sync_fd = -1
+
+    def wait(self, wake: Wakeup | None = None) -> int | None:
+        """Wait for an attached shim to exit; its exit status (the container's), or None
+        when the shim reported a detach instead (the container runs on). With ``wake``,
+        signal handlers run while it waits (:class:`~signals.Wakeup`)."""
         assert not self._detached, "a detached shim is not our child"
+        if self._sync_fd >= 0:
+            # A detach is a line; the pipe's end is the shim's exit (the pidfd is waited on
+            # next, so a shim that ends without closing it first is still seen to end).
+            detached = b"detached" in self._read_line(wake)
+            self._close_sync()
+            if detached:
+                return None
         if wake is not None:
             wake.wait_process(self.pid)
         _, status = os.waitpid(self.pid, 0)
@@ -175,13 +209,17 @@ def _child(config: ShimConfig, *, detach: bool, stdin_fd: int | None, sync_w: in
         if config.terminal:
             code = _serve_terminal(shim, relay_stdin=stdin_fd is not None)
         else:
-            code = _serve_pipes(shim)
+            code = _serve_pipes(shim, own_stdin=config.open_stdin and stdin_fd is None)
     except BaseException:
         with contextlib.suppress(BaseException):
             import traceback  # only on this path: it costs start-up time
 
             (config.record_dir / SHIM_ERR).write_text(traceback.format_exc())
     finally:
+        with contextlib.suppress(BaseException):  # a start that failed: nobody to serve
+            from lamina.runtime.attach import SOCKET_NAME
+
+            os.unlink(config.record_dir / SOCKET_NAME)
         os._exit(code)
 
 
@@ -200,11 +238,13 @@ def arrange_fds(*, attach: bool, stdin_fd: int | None, sync_w: int) -> None:
     os.closerange(_SYNC_FD + 1, os.sysconf("SC_OPEN_MAX"))
 
 
-def send_sync(message: dict[str, Any]) -> None:
+def send_sync(message: dict[str, Any], *, keep_open: bool = False) -> None:
+    """One line to the launcher; the pipe is closed after it unless ``keep_open``."""
     with contextlib.suppress(OSError):  # the launcher may be gone (kill -9): that is fine
         os.write(_SYNC_FD, json.dumps(message).encode() + b"\n")
-    with contextlib.suppress(OSError):
-        os.close(_SYNC_FD)
+    if not keep_open:
+        with contextlib.suppress(OSError):
+            os.close(_SYNC_FD)
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -216,14 +256,21 @@ def read_pid(pid_file: Path) -> int | None:
 
 
 class _Output:
-    """Where container output goes: the log, and (attached) the launcher's stdio."""
+    """Where container output goes: the log, the attach socket's clients, and (attached)
+    the launcher's stdio."""
 
-    def __init__(self, log: LogWriter, *, attach: bool) -> None:
+    def __init__(self, log: LogWriter, *, attach: bool, clients: attach.Server) -> None:
         self._log = log
+        self._clients = clients
         self._tee = {"stdout": 1, "stderr": 2} if attach else {}
+
+    def leave_launcher(self) -> None:
+        """Stop copying to the launcher (it detached)."""
+        self._tee.clear()
 
     def emit(self, stream: str, data: bytes) -> None:
         self._log.write(stream, data)
+        self._clients.broadcast(stream, data)
         fd = self._tee.get(stream)
         if fd is None:
             return
@@ -261,6 +308,13 @@ class _Shim:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._target, signum)
 
+    def send(self, signum: int) -> None:
+        """Pass on a signal an attach client forwards (``--sig-proxy``), as :meth:`_forward`
+        passes on the launcher's: only those, and only to a process that runs."""
+        if signum in FORWARDED and self._target is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._target, signum)
+
     def aim(self, pid: int) -> None:
         """Send forwarded signals to ``pid`` from now on, the held ones first."""
         self._target = pid
@@ -282,12 +336,27 @@ class _Shim:
             ),
         )
 
-    def running(self, pid: int) -> str:
-        """Record and report that the container runs as ``pid``; its start time."""
+    def running(self, pid: int, *, detachable: bool = False) -> str:
+        """Record and report that the container runs as ``pid``; its start time. A
+        ``detachable`` launcher keeps the sync pipe, for :meth:`launcher_detached`."""
         started_at = rfc3339_nano()
         self.record(ContainerState(status=ContainerStatus.RUNNING, pid=pid, started_at=started_at))
-        send_sync({"shim_pid": self.pid, "pid": pid, "started_at": started_at})
+        message: dict[str, Any] = {"shim_pid": self.pid, "pid": pid, "started_at": started_at}
+        if detachable:
+            message["detachable"] = True
+        send_sync(message, keep_open=detachable)
         return started_at
+
+    def launcher_detached(self, output: _Output) -> None:
+        """The launcher typed the detach keys: tell it (it returns, leaving the container
+        running) and let go of its terminal, which the shim must not hold open or write to."""
+        output.leave_launcher()
+        self.on_winch = None
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        send_sync({"detached": True})
 
     def failed(self, message: str, code: int) -> int:
         """Record and report a start that failed; ``code`` is returned."""
@@ -318,23 +387,41 @@ class _Shim:
         return self.failed(message, start_failure_status(message))
 
 
-def _serve_pipes(shim: _Shim) -> int:
+def _serve_pipes(shim: _Shim, *, own_stdin: bool) -> int:
+    """Serve a container without a terminal; ``own_stdin``: its stdin is a pipe the shim
+    holds open for attach clients (else it is our fd 0: the launcher's, or /dev/null)."""
+    from lamina.runtime import attach
+
     config = shim.config
     pid_file = config.record_dir / PID_FILE
     wake_r = _watch_children()  # the init is ours to reap once ``runc run --detach`` exits
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe2(os.O_CLOEXEC) if own_stdin else (0, None)
     try:
         # runc hands these pipes to the init as its stdio and exits once it runs.
         runc = subprocess.Popen(
-            config.runc_argv, stdin=0, stdout=out_w, stderr=err_w, cwd=config.bundle
+            config.runc_argv, stdin=in_r, stdout=out_w, stderr=err_w, cwd=config.bundle
         )
     except OSError as exc:  # runc missing or not executable
         return shim.failed(f"cannot run {config.runc_argv[0]}: {exc.strerror or exc}", 125)
     os.close(out_w)
     os.close(err_w)
+    if in_w is not None:
+        os.close(in_r)
+    # Bound while runc starts the container (the other core's work), before the record says
+    # it runs: whoever sees it running can attach.
+    server = attach.Server(
+        attach.listen(config.record_dir),
+        directory=config.record_dir,
+        tty=False,
+        sink=in_w,
+        stdin_once=config.stdin_once,
+        on_signal=shim.send,
+        on_resize=None,
+    )
 
-    output = _Output(LogWriter(config.log_path), attach=config.attach)
+    output = _Output(LogWriter(config.log_path), attach=config.attach, clients=server)
     sel = selectors.DefaultSelector()
     sel.register(wake_r, selectors.EVENT_READ, "wake")
     sel.register(out_r, selectors.EVENT_READ, "stdout")
@@ -345,9 +432,11 @@ def _serve_pipes(shim: _Shim) -> int:
     started_at = ""
     memcg = None
     while pid is None or pid not in ended:
-        for key, _ in sel.select():
+        for key, mask in sel.select():
             if key.data == "wake":
                 _drain(wake_r)
+            elif key.data == attach.TAG:
+                server.ready(key.fd, mask)
             elif not _relay(sel, key.fd, key.data, output, held if pid is None else None):
                 continue
         ended.update(_reap_all())
@@ -362,12 +451,15 @@ def _serve_pipes(shim: _Shim) -> int:
                 return shim.start_error(status, b"".join(d for s, d in held if s == "stderr"))
             memcg = cgroups.memory_cgroup(pid)
             shim.aim(pid)
+            server.watch(sel)  # clients come once the record says it runs
             started_at = shim.running(pid)
             for stream, data in held:
                 output.emit(stream, data)
             held.clear()
     # The init has exited: its cgroup is still there until runc delete (which also kills
-    # what it left running, so the pipes end).
+    # what it left running, so the pipes end). What is left goes to the clients attached
+    # now; no more are taken.
+    server.unwatch()
     oom = memcg is not None and cgroups.oom_kills(memcg) > 0
     _runc_delete(config)
     sel.unregister(wake_r)
@@ -376,7 +468,9 @@ def _serve_pipes(shim: _Shim) -> int:
         for key, _ in sel.select(max(0.0, quiet_until - time.monotonic())):
             _relay(sel, key.fd, key.data, output, None)
     output.close()
-    return shim.exited(ended[pid], started_at=started_at, oom_killed=oom)
+    code = shim.exited(ended[pid], started_at=started_at, oom_killed=oom)
+    server.finish(code)
+    return code
 
 
 def _relay(
@@ -442,6 +536,8 @@ def _watch_children() -> int:
 
 
 def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
+    from lamina.runtime import attach
+
     config = shim.config
     wake_r = _watch_children()
     os.chdir(config.bundle)  # runc runs here too: both name the socket relative to it
@@ -456,6 +552,7 @@ def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
             )
         except OSError as exc:
             return shim.failed(f"cannot run {config.runc_argv[0]}: {exc.strerror or exc}", 125)
+        attach_listener = attach.listen(config.record_dir)  # while runc starts it
         _, stderr = runc.communicate()
         if runc.returncode != 0:
             _runc_delete(config)
@@ -481,15 +578,37 @@ def _serve_terminal(shim: _Shim, *, relay_stdin: bool) -> int:
             with contextlib.suppress(OSError):
                 console.set_size(master, size)
 
+    def resize_to(rows: int, cols: int) -> None:  # an attach client's terminal
+        with contextlib.suppress(OSError):
+            console.set_size(master, (rows, cols))
+
     if config.attach:
         shim.on_winch = resize
     shim.aim(pid)
     memcg = cgroups.memory_cgroup(pid)
-    started_at = shim.running(pid)
-    code = _copy_terminal(master, pid, wake_r, shim=shim, relay_stdin=relay_stdin)
+    server = attach.Server(
+        attach_listener,
+        directory=config.record_dir,
+        tty=True,
+        # A second fd for the master, so the clients' input has its own place in the
+        # select loop; a container without -i takes none.
+        sink=os.dup(master) if config.open_stdin else None,
+        stdin_once=False,
+        on_signal=shim.send,
+        on_resize=resize_to,
+    )
+    escape = None
+    if relay_stdin and config.detach_keys:
+        escape = attach.EscapeFilter(config.detach_keys)
+    started_at = shim.running(pid, detachable=escape is not None)
+    code = _copy_terminal(
+        master, pid, wake_r, shim=shim, relay_stdin=relay_stdin, server=server, escape=escape
+    )
     oom = memcg is not None and cgroups.oom_kills(memcg) > 0  # before delete removes it
     _runc_delete(config)
-    return shim.exited(code, started_at=started_at, oom_killed=oom)
+    code = shim.exited(code, started_at=started_at, oom_killed=oom)
+    server.finish(code)
+    return code
 
 
 def _runc_delete(config: ShimConfig) -> None:
@@ -499,16 +618,29 @@ def _runc_delete(config: ShimConfig) -> None:
             subprocess.run(config.delete_argv, capture_output=True, check=False)
 
 
-def _copy_terminal(master: int, pid: int, wake_r: int, *, shim: _Shim, relay_stdin: bool) -> int:
+def _copy_terminal(
+    master: int,
+    pid: int,
+    wake_r: int,
+    *,
+    shim: _Shim,
+    relay_stdin: bool,
+    server: attach.Server,
+    escape: attach.EscapeFilter | None,
+) -> int:
     """Copy the pty master to the output and (``relay_stdin``) our stdin to the master until
-    the init ``pid`` has exited and the master is drained; the init's exit status."""
+    the init ``pid`` has exited and the master is drained; the init's exit status. Our stdin
+    is watched for the detach keys with ``escape``: then the launcher is let go."""
+    from lamina.runtime import attach
+
     os.set_blocking(master, False)
-    output = _Output(LogWriter(shim.config.log_path), attach=shim.config.attach)
+    output = _Output(LogWriter(shim.config.log_path), attach=shim.config.attach, clients=server)
     sel = selectors.PollSelector()  # poll takes any fd (epoll refuses a regular-file stdin)
     sel.register(wake_r, selectors.EVENT_READ, "wake")
     sel.register(master, selectors.EVENT_READ, "master")
     if relay_stdin:
         sel.register(0, selectors.EVENT_READ, "stdin")
+    server.watch(sel)
     to_master = bytearray()
     master_open = True
 
@@ -520,14 +652,19 @@ def _copy_terminal(master: int, pid: int, wake_r: int, *, shim: _Shim, relay_std
                 sel.unregister(fd)
 
     code = _reap(pid)  # it may have ended before the SIGCHLD handler could tell us
+    if code is not None:
+        server.unwatch()
     quiet_until = time.monotonic() + _DRAIN
     # Until the init has exited, and then until the master reports EOF (EIO: every holder of
-    # the slave end is gone) or stays silent for _DRAIN seconds.
+    # the slave end is gone) or stays silent for _DRAIN seconds. Once it has exited, the
+    # clients attached get what is left and no input; no more are taken.
     while code is None or (master_open and time.monotonic() < quiet_until):
         timeout = None if code is None else max(0.0, quiet_until - time.monotonic())
         for key, mask in sel.select(timeout):
             if key.data == "wake":
                 _drain(wake_r)
+            elif key.data == attach.TAG:
+                server.ready(key.fd, mask)
             elif key.data == "stdin" and master_open:
                 try:
                     data = os.read(0, 1 << 16)
@@ -535,6 +672,14 @@ def _copy_terminal(master: int, pid: int, wake_r: int, *, shim: _Shim, relay_std
                     data = b""
                 if not data:  # EOF: the container keeps its terminal, we stop feeding it
                     sel.unregister(0)
+                    continue
+                detached = False
+                if escape is not None:
+                    data, detached = escape.feed(data)
+                if detached:
+                    sel.unregister(0)
+                    shim.launcher_detached(output)
+                if not data:
                     continue
                 to_master += data
                 sel.modify(master, selectors.EVENT_READ | selectors.EVENT_WRITE, "master")
@@ -562,6 +707,8 @@ def _copy_terminal(master: int, pid: int, wake_r: int, *, shim: _Shim, relay_std
                         close_terminal()
         if code is None and (code := _reap(pid)) is not None:
             quiet_until = time.monotonic() + _DRAIN
+            server.unwatch()
+    server.unwatch()
     sel.close()
     os.close(master)
     output.close()

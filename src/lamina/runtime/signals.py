@@ -72,19 +72,28 @@ class Wakeup:
         os.close(self._r)
         os.close(self._w)
 
+    def fileno(self) -> int:
+        """The pipe's read end, for a select loop of the caller's own (see :meth:`drain`)."""
+        return self._r
+
+    def drain(self) -> None:
+        """Empty the pipe: back in Python, the handlers of the signals that came have run."""
+        import os
+
+        try:
+            while os.read(self._r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
     def wait_readable(self, fd: int) -> None:
         """Block until ``fd`` is readable; the handlers of signals that come meanwhile run."""
-        import os
         import select
 
         while True:
             ready, _, _ = select.select([fd, self._r], [], [])
             if self._r in ready:
-                try:
-                    while os.read(self._r, 512):
-                        pass
-                except BlockingIOError:
-                    pass  # drained; back in Python, the handlers run now
+                self.drain()
             if fd in ready:
                 return
 

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 # docker's usage line: options end at IMAGE; what follows it is the container's command.
 _RUN_USAGE = "%(prog)s [OPTIONS] IMAGE [COMMAND] [ARG...]"
+_DETACH_KEYS = arg(
+    "--detach-keys", help="Override the key sequence for detaching a container (ctrl-p,ctrl-q)."
+)
 
 
 @contextlib.contextmanager
@@ -251,6 +254,7 @@ def create(ctx: Context, args: Namespace) -> None:
         "--rm", dest="auto_remove", action="store_true", help="Remove the container when it exits."
     ),
     arg("-d", "--detach", action="store_true", help="Run in the background; print the id."),
+    _DETACH_KEYS,
     *_CREATE_ARGS,
     usage=_RUN_USAGE,
 )
@@ -258,16 +262,18 @@ def run(ctx: Context, args: Namespace) -> None:
     """Create and start a container; exit with its status."""
     with _docker_status("run"):
         rec, code = ctx.engine.containers.run(
-            _options(args, detach=args.detach, auto_remove=args.auto_remove)
+            _options(args, detach=args.detach, auto_remove=args.auto_remove),
+            detach_keys=args.detach_keys,
         )
     if args.detach:
         print(rec.id)
-    ctx.exit_status = code
+    ctx.exit_status = code or 0  # None: detached with the keys, as Docker's 0
 
 
 @command(
     arg("-a", "--attach", action="store_true", help="Attach output and exit with its status."),
     arg("-i", "--interactive", action="store_true", help="Attach STDIN."),
+    _DETACH_KEYS,
     arg("containers", nargs="+", metavar="CONTAINER"),
 )
 def start(ctx: Context, args: Namespace) -> None:
@@ -279,9 +285,11 @@ def start(ctx: Context, args: Namespace) -> None:
 
     def start_one(ref: str) -> None:
         with _docker_status("start"):
-            _, code = ctx.engine.containers.start(ref, attach=attach, interactive=args.interactive)
+            _, code = ctx.engine.containers.start(
+                ref, attach=attach, interactive=args.interactive, detach_keys=args.detach_keys
+            )
         if attach:
-            ctx.exit_status = code
+            ctx.exit_status = code or 0
         else:
             print(ref)
 
