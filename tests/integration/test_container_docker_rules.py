@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_containers import Lamina, _lamina
+from test_containers import LAMINA, Lamina, _lamina, wait_attached
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
 
@@ -566,3 +566,60 @@ def test_a_volume_too_small_for_the_images_files_is_a_clear_error(lamina: Lamina
     assert "cannot copy the image's /bin into volume smallv" in r.stderr
     assert "Traceback" not in r.stderr
     assert lamina.out("ps", "-aq") == ""
+
+
+def test_attach_refusals_and_detach_keys_are_dockers(lamina: Lamina) -> None:
+    # docker 20.10, each status 1: "You cannot attach to a stopped container, start it first"
+    # (created or exited), "You cannot attach to a paused container, unpause it first", "the
+    # input device is not a TTY" (a -t container, its -i or not, from a stdin that is no
+    # terminal; --no-stdin takes it), "Invalid detach keys (KEYS) provided" -- which docker's
+    # daemon sends down the attached stream and then hangs; lamina refuses before attaching.
+    lamina.run("create", "--name", "created", "busybox", "true")
+    lamina.run("run", "--name", "exited", "busybox", "true")
+    go = "while [ ! -e /go ]; do sleep 0.05; done; exit 2"
+    lamina.run("run", "-d", "--name", "paused", "busybox", "sleep", "300")
+    lamina.run("pause", "paused")
+    lamina.run("run", "-dt", "--name", "tty", "busybox", "sh", "-c", go)
+    stopped = "You cannot attach to a stopped container, start it first"
+    refusals = {
+        ("created",): stopped,
+        ("exited",): stopped,
+        ("paused",): "You cannot attach to a paused container, unpause it first",
+        ("tty",): "the input device is not a TTY",
+        ("--no-stdin", "--detach-keys", "ctrl-P", "tty"): "Invalid detach keys (ctrl-P) provided",
+        ("--no-stdin", "--detach-keys", ",", "tty"): "Invalid detach keys (,) provided",
+    }
+    argv = [*LAMINA, "--root", str(lamina.root), "--storage-driver", lamina.driver]
+    for args, message in refusals.items():
+        r = subprocess.run(
+            [*argv, "attach", *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (r.returncode, r.stderr) == (1, f"error: {message}\n"), args
+    lamina.run("unpause", "paused")
+    # Valid keys (DEL, ctrl-@, a one-byte character) attach; the exit status is the container's.
+    client = subprocess.Popen(
+        [*argv, "attach", "--no-stdin", "--detach-keys", "DEL,ctrl-@,a", "tty"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+    )
+    wait_attached(lamina, "tty", client)
+    lamina.run("exec", "tty", "touch", "/go")
+    assert client.wait(timeout=30) == 2
+    assert client.stdout is not None and client.stdout.read() == b""
+    client.stdout.close()
+    # run and start -a: docker creates and starts the container, then fails to read the
+    # daemon's refusal from the stream ("Unrecognized input header: 73", status 1); lamina
+    # refuses first (run: its 125, start: 1) and makes nothing. Detached, docker never reads
+    # the keys, and neither does lamina.
+    r = lamina.run("run", "--name", "bad", "--detach-keys", "bogus", "busybox", "true", check=False)
+    assert (r.returncode, r.stderr) == (125, "error: Invalid detach keys (bogus) provided\n")
+    assert "bad" not in lamina.out("ps", "-a", "--format", "{{.Names}}").split()
+    r = lamina.run("start", "-a", "--detach-keys", "bogus", "exited", check=False)
+    assert (r.returncode, r.stderr) == (1, "error: Invalid detach keys (bogus) provided\n")
+    assert lamina.out("start", "--detach-keys", "bogus", "exited") == "exited\n"
+    lamina.run("run", "-d", "--detach-keys", "bogus", "busybox", "true")

@@ -13,6 +13,15 @@ from pathlib import Path
 import pytest
 from interop import LAMINA, run
 
+# attach's own modules: never for create or --version (run loads the engine's for a
+# start's stdin options; the shim loads the socket's after its fork, the launcher never).
+ATTACH_MODULES = (
+    "lamina.cli.commands.attach",
+    "lamina.engine.container_attach",
+    "lamina.runtime.attach",
+    "lamina.runtime.attach_client",
+)
+
 # Loaded only by the verbs that need them (cli.entry, cli.main, lamina.digest, the engine's
 # lazy services): none of the verbs below mounts, removes a tree, runs a process or reads a
 # transport.
@@ -36,6 +45,7 @@ DEFERRED = (
     "_strptime",
     "lamina.runtime.runtime",
     "lamina.engine.transfer",
+    *ATTACH_MODULES,
     # bound lazily while msgspec loads (cli.main._import_msgspec), never run by these verbs
     "textwrap",
     "msgspec.inspect",
@@ -73,8 +83,9 @@ def console_script(*argv: str) -> tuple[subprocess.CompletedProcess[str], list[s
 
 
 def test_the_stand_ins_answer_as_the_modules_they_defer() -> None:
-    r, _ = console_script("--version")
+    r, loaded = console_script("--version")
     assert r.returncode == 0 and r.stdout.startswith("lamina, version "), r.stderr
+    assert sorted(set(ATTACH_MODULES) & set(loaded)) == []
     # argparse's messages, through the identity gettext
     r, _ = console_script("rm", "c1", "--bogus")
     assert r.returncode == 2
@@ -146,6 +157,7 @@ def test_create_loads_a_flags_module_only_for_that_flag(root: Path) -> None:
     r, loaded = console_script("--root", str(root), "create", "busybox", "true")
     assert r.returncode == 0, r.stderr
     assert sorted(set(CREATE_FLAG_MODULES) & set(loaded)) == []
+    assert sorted(set(ATTACH_MODULES) & set(loaded)) == []
     for module, flag in CREATE_FLAG_MODULES.items():
         r, loaded = console_script("--root", str(root), "create", *flag, "busybox", "true")
         assert r.returncode == 0, r.stderr

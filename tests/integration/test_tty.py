@@ -92,8 +92,8 @@ def _mounts_under(root: Path) -> list[str]:
         return [ln.split()[4] for ln in f if ln.split()[4].startswith(prefix)]
 
 
-@pytest.fixture
-def lamina(shm_tmp: Path, busybox_rootfs_tar: Path) -> Iterator[Lamina]:
+@pytest.fixture(name="lamina")
+def lamina_with_busybox(shm_tmp: Path, busybox_rootfs_tar: Path) -> Iterator[Lamina]:
     lam = Lamina(root=shm_tmp / "root")
     lam.run("import", "--change", 'CMD ["/bin/sh"]', str(busybox_rootfs_tar), "busybox")
     yield lam
@@ -155,8 +155,8 @@ class Terminal:
                 os.close(fd)
 
 
-@pytest.fixture
-def terminal() -> Iterator[Terminal]:
+@pytest.fixture(name="terminal")
+def a_terminal() -> Iterator[Terminal]:
     t = Terminal()
     yield t
     t.close()

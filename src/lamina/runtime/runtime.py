@@ -113,28 +113,31 @@ class Runtime:
         )
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, shim.FORWARDED)
         old_handlers: dict[int, Any] = {}
+        # Raw from before the start, as Docker's: the keys typed once the container shows a
+        # prompt reach it unprocessed (a cooked terminal would take a ctrl-q of the detach
+        # keys for flow control, and add a second "\r" to what the container prints).
         raw = console.raw_input(0) if config.terminal and stdin else contextlib.nullcontext()
-        try:
-            proc = shim.ShimProcess.spawn(config, detach=False, stdin_fd=0 if stdin else None)
+        with raw:
+            try:
+                proc = shim.ShimProcess.spawn(config, detach=False, stdin_fd=0 if stdin else None)
 
-            def forward(signum: int, _frame: object) -> None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signum)
+                def forward(signum: int, _frame: object) -> None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signum)
 
-            for sig in shim.FORWARDED:
-                old_handlers[sig] = signal.signal(sig, forward)
-            with Wakeup() as wake:  # a signal never waits for the container's end
-                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-                message = proc.read_sync(wake)
-                if "pid" not in message:
-                    proc.wait(wake)  # it exits right after reporting; reap it before raising
-                    self._check_started(config, message)
-                with raw:
+                for sig in shim.FORWARDED:
+                    old_handlers[sig] = signal.signal(sig, forward)
+                with Wakeup() as wake:  # a signal never waits for the container's end
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+                    message = proc.read_sync(wake)
+                    if "pid" not in message:
+                        proc.wait(wake)  # it exits right after reporting; reap it, then raise
+                        self._check_started(config, message)
                     code = proc.wait(wake)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+                for signum, handler in old_handlers.items():
+                    signal.signal(signum, handler)
         if code is None:
             return None  # detached: the shim goes on without us
         rec = read_record(config.record_dir)
