@@ -11,7 +11,8 @@ shim that keeps the logs and the exit status::
 Modules: ``spec`` (RunSpec -> config.json), ``defaults`` and ``seccomp`` (Docker's defaults as
 data), ``users`` and ``rootfs`` (fd-confined lookups in the image), ``mountns`` (a private mount
 namespace with binds made inside a rootfs, for ``cp``), ``runc`` (the CLI), ``shim`` (the
-per-container monitor), ``state`` and ``logs`` (what it records), ``runtime`` (the facade),
+per-container monitor), ``attach`` and ``attach_client`` (the shim's attach socket, both ends,
+and the detach keys), ``state`` and ``logs`` (what it records), ``runtime`` (the facade),
 ``errors``.
 """
 

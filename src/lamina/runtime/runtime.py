@@ -13,10 +13,10 @@
     rt.delete(cid, force=True)
 
 Layout under ``state_dir``: ``runc/`` is runc's ``--root``; ``shim/<id>/`` holds the state
-record, runc's pid file and log. The container's output goes to ``<bundle>/<id>-json.log``
-(Docker's place for it). Before anything starts, the command is looked up in the rootfs from
-the host (fd-confined, never executed): a missing command fails with
-:class:`CommandNotFoundError` (exit 127) and a non-executable one with
+record, runc's pid file and log, and the shim's attach socket while it runs. The container's
+output goes to ``<bundle>/<id>-json.log`` (Docker's place for it). Before anything starts, the
+command is looked up in the rootfs from the host (fd-confined, never executed): a missing
+command fails with :class:`CommandNotFoundError` (exit 127) and a non-executable one with
 :class:`CommandNotExecutableError` (126), and the state record keeps status ``created`` with
 that exit code and the error, as Docker leaves such a container.
 """

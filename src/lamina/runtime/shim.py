@@ -10,6 +10,15 @@ it, so its pid cannot be reused under us and its status is ours to reap):
   json-file log and, when attached, also copies them to the launcher's stdout/stderr
   (inherited fds, so the copy survives only as long as someone reads them; a vanished reader
   just ends the copying, never the container);
+- its stdin is the launcher's (attached ``-i``), /dev/null, or -- for a container that keeps
+  its stdin open (``-i``) with no launcher's stdin to give it (``run -di``) -- a pipe whose
+  write end the shim holds, so it stays open for ``attach`` (and closes at the first attached
+  client's end of input for a ``StdinOnce`` container, ``create -i``, as Docker's);
+- it serves the attach socket (:mod:`lamina.runtime.attach`: ``attach.sock`` in the record
+  dir, 0600): every client gets the output from the moment it connects, writes to the
+  container's stdin (if open), resizes its terminal, forwards signals, and gets the exit
+  status. It is bound while runc starts the container, before the record says it runs, so
+  whoever sees it running can attach; it costs the shim ~0.5 ms of work beside runc's;
 - signals the shim receives (forwarded by an attached launcher) go to the init;
   ``stop``/``kill`` use ``runc kill`` directly;
 - when the init exits (its status, 128+N for a signal N) the shim reads its memory cgroup's
@@ -24,10 +33,14 @@ the bundle, and the shim copies the master to the log (one stream, ``stdout``, a
 to an attached launcher's stdout, and an interactive launcher's stdin to the master; it
 resizes the pty on SIGWINCH from the launcher's terminal. Nothing of this needs the launcher,
 so ``run -d -t`` and a ``kill -9`` of an attached launcher leave the container and its log
-alone.
+alone. The interactive launcher's stdin is watched for the detach keys (``run -it``, ``start
+-ai``; :class:`~lamina.runtime.attach.EscapeFilter`, the attach clients' too): on them the
+shim lets go of the launcher's stdio (/dev/null on 0-2) and tells it so on the sync pipe,
+which such a start keeps open; the launcher returns and the container runs on.
 
 The launcher learns the outcome of the start through a sync pipe: one JSON line, either
-``{"shim_pid": P, "pid": N, "started_at": T}`` or ``{"shim_pid": P, "error": MSG,
+``{"shim_pid": P, "pid": N, "started_at": T}`` (with ``"detachable": true`` when the pipe
+stays open for a later ``{"detached": true}``) or ``{"shim_pid": P, "error": MSG,
 "exit_code": 125|126|127}``. A detached shim is double-forked so that nobody has to reap it
 and it outlives the launcher; an attached one stays the launcher's child, which waits for it.
 
