@@ -105,6 +105,9 @@ class _Relay:
         sel.register(self._wake.fileno(), selectors.EVENT_READ, "wake")
         try:
             while True:
+                # Signals caught before the wakeup pipe was set are sent before waiting too.
+                self._forward_signals()
+                self._update()
                 for key, mask in sel.select():
                     if key.data == "wake":
                         self._wake.drain()
@@ -118,8 +121,6 @@ class _Relay:
                                 ended, code = self._on_frame(kind, payload)
                                 if ended:
                                     return code
-                self._forward_signals()
-                self._update()
         finally:
             sel.close()
 

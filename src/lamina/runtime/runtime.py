@@ -99,7 +99,8 @@ class Runtime:
         (``process.terminal``) writes it to our stdout, whatever our stdio is; with ``stdin``
         from a terminal, that terminal is raw while the process runs, and typing the
         ``detach_keys`` (Docker's syntax, default ctrl-p,ctrl-q) leaves the process running
-        and returns None. Else returns the container's exit status. Raises
+        and returns None (its shim, still this process's child, is a zombie from its end
+        until this process exits). Else returns the container's exit status. Raises
         CommandNotFoundError (127), CommandNotExecutableError (126), ContainerStartError
         (125), InvalidDetachKeysError."""
         config = self._prepare(
