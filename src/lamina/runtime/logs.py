@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final, NamedTuple
+from typing import Final, NamedTuple
 
 MAX_LINE: Final = 16 * 1024  # Docker's copier buffer: longer lines become several entries
 ZERO_TIME: Final = "0001-01-01T00:00:00Z"  # Go's zero time.Time, as inspect prints it
@@ -124,11 +124,9 @@ def read_log(
     follow: bool,
     finished: Callable[[], bool],
     poll: float = 0.05,
-    from_end: bool = False,
 ) -> Iterator[LogEntry]:
     """The entries of a json-file log; with ``follow``, keep waiting for new ones until
-    ``finished()`` is true and everything written before it has been read. ``from_end``:
-    only the entries written from now on (what an attach sees)."""
+    ``finished()`` is true and everything written before it has been read."""
     try:
         f = open(path, "rb")  # noqa: SIM115 -- held open across yields, closed below
     except FileNotFoundError:
@@ -140,8 +138,6 @@ def read_log(
             time.sleep(poll)
         f = open(path, "rb")  # noqa: SIM115
     with f:
-        # Mid-entry at the end (its writer is not done): the rest of it is not ours to show.
-        skip = from_end and _seek_end(f)
         pending = b""
         while True:
             # Sampled before reading, so whatever was written before the exit is still read.
@@ -149,23 +145,11 @@ def read_log(
             while chunk := f.readline():
                 pending += chunk
                 if pending.endswith(b"\n"):  # else the writer is mid-line: wait for the rest
-                    if not skip:
-                        yield _parse(pending)
-                    skip = False
+                    yield _parse(pending)
                     pending = b""
             if not follow or done:
                 return
             time.sleep(poll)
-
-
-def _seek_end(f: BinaryIO) -> bool:
-    """Put ``f`` at its end; whether that is inside an entry (entries end with a newline,
-    which no JSON string holds)."""
-    end = f.seek(0, os.SEEK_END)
-    if end == 0:
-        return False
-    f.seek(end - 1)
-    return f.read(1) != b"\n"
 
 
 def _parse(raw: bytes) -> LogEntry:

@@ -501,17 +501,15 @@ class Runtime:
             runc_state=lambda: self.runc_state(container_id),
         )
 
-    def logs(
-        self, container_id: str, *, follow: bool = False, from_end: bool = False
-    ) -> Iterator[LogEntry]:
-        """The container's output as ``(stream, line, time)``; with ``follow``, until it exits;
-        with ``from_end``, only what it writes from the first ``next()`` on."""
+    def logs(self, container_id: str, *, follow: bool = False) -> Iterator[LogEntry]:
+        """The container's output as ``(stream, line, time)``; with ``follow``, until it
+        exits."""
         rec = self._record(container_id)
 
         def finished() -> bool:
             return self.state(container_id).status is not ContainerStatus.RUNNING
 
-        return read_log(Path(rec.log_path), follow=follow, finished=finished, from_end=from_end)
+        return read_log(Path(rec.log_path), follow=follow, finished=finished)
 
     def top(
         self, container_id: str, ps_args: Sequence[str] = ()
