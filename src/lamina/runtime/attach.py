@@ -239,6 +239,7 @@ class Server:
         self._clients: dict[int, _Client] = {}
         self._sel: selectors.BaseSelector | None = None
         self._throttled = False
+        self._listening = False  # the listener is in the selector
         if sink is not None:
             os.set_blocking(sink, False)
 
@@ -247,7 +248,7 @@ class Server:
     def watch(self, sel: selectors.BaseSelector) -> None:
         """Have ``sel`` report the listener's, clients' and sink's events (tagged TAG)."""
         self._sel = sel
-        sel.register(self._lfd, selectors.EVENT_READ, TAG)
+        self._listen(True)
         for client in self._clients.values():
             client.events = 0
             self._update(client)
@@ -256,10 +257,11 @@ class Server:
 
     def unwatch(self) -> None:
         """Take every fd out of the selector (no more clients are taken)."""
+        self._listen(False)
         sel, self._sel = self._sel, None
         if sel is None:
             return
-        watched = [self._lfd, *self._clients]
+        watched = list(self._clients)
         if self._sink is not None and self._sink_events:
             watched.append(self._sink)
         for fd in watched:
@@ -321,6 +323,16 @@ class Server:
 
     # -- clients ------------------------------------------------------------------------
 
+    def _listen(self, on: bool) -> None:
+        """Have the selector report new clients, or stop it (they wait in the backlog)."""
+        if self._sel is None or on == self._listening:
+            return
+        if on:
+            self._sel.register(self._lfd, selectors.EVENT_READ, TAG)
+        else:
+            self._sel.unregister(self._lfd)
+        self._listening = on
+
     def _accept(self) -> None:
         while True:
             try:
@@ -328,7 +340,12 @@ class Server:
                 fd, _ = self._listener._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # ECONNABORTED, EMFILE: the client sees its connection end
+            except ConnectionAbortedError:  # it left before we took it
+                continue
+            except OSError:
+                # Out of fds (EMFILE) or memory: the listener would stay readable and spin
+                # the loop; new clients wait until one leaves.
+                self._listen(False)
                 return
             os.set_blocking(fd, False)
             os.set_inheritable(fd, False)
@@ -451,6 +468,7 @@ class Server:
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(client.fd)
         os.close(client.fd)
+        self._listen(True)  # if it had been stopped for want of fds
 
     # -- the container's stdin ----------------------------------------------------------
 

@@ -216,3 +216,32 @@ def test_server_drops_a_client_that_falls_behind(directory: Path) -> None:
         got += len(data)
     assert got < attach.OUT_LIMIT + (1 << 20)  # cut off, not fed forever
     shim.server.finish(0)
+
+
+def test_server_out_of_fds_waits_instead_of_spinning(directory: Path) -> None:
+    import resource
+
+    shim = _Shim(directory, tty=False, stdin_once=False)
+    first = _Client(directory, shim, stdin=False)
+    first.expect(READY)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 8, hard))
+    filler: list[int] = []
+    try:
+        with contextlib.suppress(OSError):  # every fd number below the limit taken...
+            while True:
+                filler.append(os.open(os.devnull, os.O_RDONLY))
+        os.close(filler.pop())  # ...but the two the client's connect needs
+        os.close(filler.pop())
+        waiting = _Client(directory, shim, stdin=False)
+        filler.append(os.open(os.devnull, os.O_RDONLY))  # the one it let go of
+        shim.turn()  # the shim's accept fails: EMFILE
+        assert shim.sel.select(0) == []  # and the listener no longer wakes its loop
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    first.sock.close()  # a client leaves: the one waiting is taken
+    assert json.loads(waiting.expect(READY)) == {"stdin": False}
+    shim.server.finish(0)
