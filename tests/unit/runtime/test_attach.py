@@ -245,3 +245,36 @@ def test_server_out_of_fds_waits_instead_of_spinning(directory: Path) -> None:
     first.sock.close()  # a client leaves: the one waiting is taken
     assert json.loads(waiting.expect(READY)) == {"stdin": False}
     shim.server.finish(0)
+
+
+def test_server_reads_no_faster_than_the_container(directory: Path) -> None:
+    """A container that does not read its stdin: the clients' input stops being read once
+    ~IN_LIMIT waits for it (nothing unbounded, no busy loop), and all of it arrives, in
+    order, once it reads."""
+    shim = _Shim(directory, tty=False, stdin_once=False)
+    client = _Client(directory, shim, stdin=True)
+    client.expect(READY)
+    client.sock.setblocking(False)
+    data = bytes(range(256)) * 16384  # 4 MiB
+    out = bytearray()
+    for start in range(0, len(data), 1 << 16):
+        out += frame(STDIN, data[start : start + (1 << 16)])
+    for _ in range(200):  # send what the socket takes while the shim turns
+        with contextlib.suppress(BlockingIOError):
+            del out[: client.sock.send(out)]
+        shim.turn(0.01)
+    assert out  # the shim stopped reading before all of it was sent...
+    assert shim.sel.select(0) == []  # ...and does not spin
+    got = bytearray()
+    os.set_blocking(shim.in_r, False)
+    for _ in range(2000):
+        if out:
+            with contextlib.suppress(BlockingIOError):
+                del out[: client.sock.send(out)]
+        shim.turn(0.001)
+        with contextlib.suppress(BlockingIOError):
+            got += os.read(shim.in_r, 1 << 20)
+        if len(got) == len(data):
+            break
+    assert got == data
+    shim.server.finish(0)
