@@ -78,6 +78,8 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     group_add: tuple[str, ...] = ()  # --group-add NAME|GID
     ulimits: tuple[str, ...] = ()  # --ulimit NAME=SOFT[:HARD]
     shm_size: str | None = None  # --shm-size (64m, ...)
+    devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER][:PERMS]
+    device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -375,16 +377,28 @@ def host_config(
 
 
 def resource_fields(opts: CreateOptions) -> dict[str, Any]:
-    """HostConfig's CpuShares, Memory, NanoCpus, MemorySwap and PidsLimit, as Docker's."""
+    """HostConfig's Resources as Docker orders them: CpuShares, Memory, NanoCpus, CpuPeriod,
+    CpuQuota, Devices, DeviceCgroupRules, MemoryReservation, MemorySwap and PidsLimit."""
     from lamina.engine.container_resources import host_config_fields
 
-    return host_config_fields(
+    fields = host_config_fields(
         memory=opts.memory,
         memory_swap=opts.memory_swap,
         nano_cpus=opts.nano_cpus,
         cpu_shares=opts.cpu_shares,
         pids_limit=opts.pids_limit,
     )
+    devices: dict[str, Any] = {"Devices": [], "DeviceCgroupRules": None}  # Docker's zeros
+    if opts.devices or opts.device_cgroup_rules:
+        from lamina.engine import device_args
+
+        devices = device_args.host_config_fields(opts.devices, opts.device_cgroup_rules)
+    cpu = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota")
+    return {
+        **{k: fields.pop(k) for k in cpu},
+        **devices,
+        **fields,  # MemoryReservation, MemorySwap, PidsLimit
+    }
 
 
 # Where Docker puts the init of an ``--init`` container, and the host binaries that can be it:
@@ -423,6 +437,11 @@ def run_spec(
 
     cfg = stored["Config"]
     hc = stored["HostConfig"]
+    devices: dict[str, Any] = {}
+    if hc.get("Devices") or hc.get("DeviceCgroupRules"):
+        from lamina.engine.device_args import run_devices
+
+        devices = run_devices(hc)
     mounts = [
         MountSpec(source=src, destination=dst, readonly=False) for dst, src in host_files.items()
     ]
@@ -466,6 +485,7 @@ def run_spec(
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         resources=run_resources(hc),
+        **devices,
     )
 
 

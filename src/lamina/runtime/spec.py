@@ -72,6 +72,14 @@ class TmpfsSpec(Struct, frozen=True, kw_only=True):
     options: tuple[str, ...]  # mount options and tmpfs data (size=, mode=, ...)
 
 
+class DeviceMapping(Struct, frozen=True, kw_only=True):
+    """One ``--device`` as HostConfig.Devices keeps it (:mod:`lamina.runtime.devices`)."""
+
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str  # "rwm", "r", ...
+
+
 class Rlimit(Struct, frozen=True, kw_only=True):
     """``--ulimit name=soft:hard``; ``name`` as ``nofile`` or ``RLIMIT_NOFILE``."""
 
@@ -104,6 +112,8 @@ class RunSpec(Struct, frozen=True, kw_only=True):
     stop_signal: str = "SIGTERM"
     cgroups_path: str | None = None  # None: runc's default (a cgroup named after the id)
     resources: Resources | None = None  # cgroup limits (-m, --cpus, ...); None: the defaults
+    devices: tuple[DeviceMapping, ...] = ()  # --device: host nodes made in the container
+    device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
     annotations: dict[str, str] = field(default_factory=dict)
 
 
@@ -316,13 +326,24 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
     namespaces = [{"type": t} for t in ("mount", "pid", "uts", "ipc")]
     if run.network is NetworkMode.NONE:
         namespaces.append({"type": "network"})
+    device_rules = defaults.device_cgroup_rules(privileged=run.privileged)
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": {
-            "devices": defaults.device_cgroup_rules(privileged=run.privileged),
+            "devices": device_rules,
             **(linux_resources(run.resources) if run.resources is not None else {}),
         },
     }
+    if run.devices or run.device_cgroup_rules:
+        from lamina.runtime.devices import spec_entries
+
+        nodes, allowed = spec_entries(run.devices, run.device_cgroup_rules)
+        linux["devices"] = nodes
+        # Privileged, every device is allowed already (Docker ignores both flags then, as
+        # it gives the container every host node; lamina gives it none of its own, so the
+        # nodes asked for are made all the same).
+        if not run.privileged:
+            device_rules += allowed
     if run.cgroups_path is not None:
         linux["cgroupsPath"] = run.cgroups_path
     if not run.privileged:

@@ -12,6 +12,7 @@ from lamina.runtime import defaults
 from lamina.runtime.spec import (
     GROUP_ADD_ANNOTATION,
     STOP_SIGNAL_ANNOTATION,
+    DeviceMapping,
     MountSpec,
     NetworkMode,
     Rlimit,
@@ -287,3 +288,26 @@ def test_bind_propagation_and_recursion(rootfs: Path, tmp_path: Path) -> None:
         ["bind", "private", "rw"]
     ]
     assert "rootfsPropagation" not in spec["linux"]
+
+
+def test_devices_are_made_and_allowed_after_the_defaults(rootfs: Path) -> None:
+    # docker 20.10's spec for --device /dev/null:/dev/mynull:r --device-cgroup-rule
+    # 'c 42:* rmw': the node in linux.devices, its rule and then the cgroup rule after the
+    # default ones.
+    mapping = DeviceMapping(
+        path_on_host="/dev/null", path_in_container="/dev/mynull", cgroup_permissions="r"
+    )
+    run = RunSpec(args=("sh",), devices=(mapping,), device_cgroup_rules=("c 42:* rmw",))
+    spec = build_spec(run, rootfs=rootfs)
+    assert [d["path"] for d in spec["linux"]["devices"]] == ["/dev/mynull"]
+    assert spec["linux"]["resources"]["devices"][-2:] == [
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"},
+        {"allow": True, "type": "c", "major": 42, "minor": -1, "access": "rmw"},
+    ]
+    assert "devices" not in build_spec(RunSpec(args=("sh",)), rootfs=rootfs)["linux"]
+    # Privileged: every device is allowed already; the node is made all the same.
+    privileged = build_spec(
+        RunSpec(args=("sh",), devices=(mapping,), privileged=True), rootfs=rootfs
+    )
+    assert [d["path"] for d in privileged["linux"]["devices"]] == ["/dev/mynull"]
+    assert privileged["linux"]["resources"]["devices"] == [{"allow": True, "access": "rwm"}]

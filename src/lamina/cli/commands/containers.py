@@ -164,6 +164,20 @@ _CREATE_ARGS = (
     arg("--cpus", help="Number of CPUs (1.5, 1/2)."),
     arg("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)."),
     arg("--pids-limit", type=int, default=0, help="Process limit (0 or -1: unlimited)."),
+    arg(
+        "--device",
+        dest="devices",
+        action="append",
+        default=[],
+        help="Add a host device to the container: HOST[:CONTAINER][:PERMS] (PERMS: of rwm).",
+    ),
+    arg(
+        "--device-cgroup-rule",
+        dest="device_cgroup_rules",
+        action="append",
+        default=[],
+        help="Add a rule to the cgroup allowed devices list: 'c|b|a MAJOR:MINOR rwm' (*: any).",
+    ),
     target_and_command("image"),
 )
 
@@ -221,6 +235,8 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         cap_add=tuple(args.cap_add),
         cap_drop=tuple(args.cap_drop),
         security_opt=tuple(args.security_opt),
+        devices=tuple(args.devices),
+        device_cgroup_rules=tuple(args.device_cgroup_rules),
         tty=args.tty,
         interactive=args.interactive,
         detach=detach,

@@ -1,0 +1,124 @@
+"""``create``/``run`` flags whose effect is seen from inside the container -- devices, other
+containers' volumes, the container-id file, namespaces, sysctls, cpusets, the OOM killer's
+settings, the domain name -- checked against what docker 20.10 showed for the same commands
+(the notes in each test say what it printed). ``test_run_flags_docker`` asks dockerd itself,
+where it is installed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_containers import Lamina, _lamina
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_overlay]
+
+
+@pytest.fixture
+def lamina(shm_tmp: Path, busybox_rootfs_tar: Path) -> Iterator[Lamina]:
+    with _lamina(shm_tmp / "root", "overlay2", busybox_rootfs_tar) as lam:
+        yield lam
+
+
+def _fails(lamina: Lamina, *args: str) -> tuple[int, str]:
+    r = lamina.run(*args, check=False)
+    return r.returncode, r.stderr
+
+
+# -- --device, --device-cgroup-rule ---------------------------------------------------------
+
+DEVICES_LIST = "cat /sys/fs/cgroup/devices/devices.list"
+
+
+def test_a_device_is_made_and_allowed(lamina: Lamina) -> None:
+    # docker 20.10: /dev/fuse as on the host (crw------- 10:229), /dev/mynull a 1:3 node, and
+    # the container's devices.list as asserted (runc sorts it; "c 42:* rmw" reads rwm).
+    script = f"stat -c '%A %t:%T %n' /dev/fuse /dev/mynull; {DEVICES_LIST}"
+    out = lamina.out(
+        "run", "--rm", "--device", "/dev/fuse", "--device", "/dev/null:/dev/mynull:r",
+        "--device-cgroup-rule", "c 42:* rmw", "busybox", "sh", "-c", script,
+    )  # fmt: skip
+    assert out.splitlines() == [
+        "crw------- a:e5 /dev/fuse",
+        "crw-rw-rw- 1:3 /dev/mynull",
+        *("b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm"),
+        *("c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 10:229 rwm"),
+        *("c 42:* rwm", "c 136:* rwm"),
+    ]
+    fields = "{{json .HostConfig.Devices}} {{json .HostConfig.DeviceCgroupRules}}"
+    cid = lamina.out("create", "--device", "/dev/null:/dev/x/", "busybox").strip()
+    assert lamina.out("inspect", "-f", fields, cid) == (
+        '[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x","CgroupPermissions":"rwm"}] null\n'
+    )
+    cid = lamina.out("create", "busybox").strip()
+    assert lamina.out("inspect", "-f", fields, cid) == "[] null\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/loop0"), reason="no /dev/loop0 on this host")
+def test_a_devices_permissions_are_its_cgroup_rule(lamina: Lamina) -> None:
+    # docker 20.10, --device /dev/loop0:/dev/xl:r: the node reads, a write open is refused
+    # by the cgroup; a node made in the container without a rule (7:1) cannot be opened at
+    # all, with --device-cgroup-rule 'b 7:0 r' it reads.
+    script = (
+        "dd if=/dev/xl of=/dev/null count=1 2>/dev/null && echo read; "
+        "echo > /dev/xl; mknod /dev/y b 7 1; dd if=/dev/y of=/dev/null count=1 2>&1"
+    )
+    r = lamina.run(
+        "run", "--rm", "--device", "/dev/loop0:/dev/xl:r", "busybox", "sh", "-c", script,
+        check=False,
+    )  # fmt: skip
+    assert r.stdout == "read\ndd: can't open '/dev/y': Operation not permitted\n"
+    assert r.stderr == "sh: can't create /dev/xl: Operation not permitted\n"
+    r = lamina.run(
+        "run", "--rm", "--device-cgroup-rule", "b 7:0 r", "busybox", "sh", "-c",
+        "mknod /dev/y b 7 0; dd if=/dev/y of=/dev/null count=1 2>/dev/null && echo read",
+    )  # fmt: skip
+    assert r.stdout == "read\n"
+
+
+def test_device_refusals(lamina: Lamina) -> None:
+    # docker 20.10: run --device /dev/nosuch: 'error gathering device information while
+    # adding custom device "/dev/nosuch": no such file or directory', status 127 (its CLI
+    # reads those words); a file that is no device: "not a device node", 125. create takes
+    # both and the start refuses them (status 1); the container stays, created.
+    gathering = 'error gathering device information while adding custom device "{}": {}'
+    code, err = _fails(lamina, "run", "--rm", "--device", "/dev/nosuch", "busybox", "true")
+    assert (code, err) == (
+        127, "error: " + gathering.format("/dev/nosuch", "no such file or directory") + "\n"
+    )  # fmt: skip
+    code, err = _fails(lamina, "run", "--rm", "--device", "/etc/passwd", "busybox", "true")
+    assert (code, err) == (
+        125,
+        "error: " + gathering.format("/etc/passwd", "not a device node") + "\n",
+    )
+    assert lamina.out("ps", "-aq") == ""
+    lamina.run("create", "--name", "later", "--device", "/dev/nosuch", "busybox", "true")
+    code, err = _fails(lamina, "start", "later")
+    assert (code, err) == (
+        1, "error: " + gathering.format("/dev/nosuch", "no such file or directory") + "\n"
+    )  # fmt: skip
+    assert lamina.out("inspect", "-f", "{{.State.Status}}", "later") == "created\n"
+    # The CLI's checks (status 125 for run), in its words.
+    for value, message in (
+        ("/dev/null:/dev/x:rwx", "bad mode specified: rwx"),
+        ("/dev/null:x", "x is not an absolute path"),
+        (":/dev/x", "bad format for path: :/dev/x"),
+    ):
+        code, err = _fails(lamina, "run", "--rm", "--device", value, "busybox", "true")
+        assert (code, err) == (125, f"error: {message}\n")
+    code, err = _fails(lamina, "run", "--rm", "--device-cgroup-rule", "c 1:3  r", "busybox", "true")
+    assert (code, err) == (
+        125,
+        'error: invalid argument "c 1:3  r" for "--device-cgroup-rule" flag: invalid device '
+        "cgroup format 'c 1:3  r'\n",
+    )
+    rule = "c 99999999999999999999:1 r"
+    code, err = _fails(lamina, "run", "--rm", "--device-cgroup-rule", rule, "busybox", "true")
+    assert (code, err) == (
+        125,
+        f"error: invalid major value in device cgroup rule format: '{rule}'\n",
+    )
+    assert json.loads(lamina.out("ps", "-a", "--format", "{{json .Names}}")) == "later"

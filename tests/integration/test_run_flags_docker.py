@@ -1,0 +1,117 @@
+"""The flags of ``test_run_flags``, command by command against dockerd 20.10 itself: each
+command runs in both, and both must answer alike -- status, output and error words (Docker's
+"docker: " and "Error response from daemon: " and lamina's "error: " dropped, ids made
+alike). Skipped where dockerd is not installed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_containers import Lamina, _lamina
+
+from lamina.testing.peers import DockerDaemon
+
+pytestmark = [
+    pytest.mark.needs_root,
+    pytest.mark.needs_overlay,
+    pytest.mark.needs_peer("docker", "dockerd"),
+]
+
+IMAGE = "IMAGE"  # stands for the busybox image in each one's store
+_DOCKER_IMAGE = "bbflags"
+_ID = re.compile(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{12}\b")
+
+
+def _words(stderr: str) -> list[str]:
+    """A failure's words as both say them."""
+    out = []
+    for line in stderr.splitlines():
+        if line.startswith(("See 'docker", "Error: failed to start containers:")):
+            continue
+        if "level=error" in line:  # the CLI's own log of an aborted attach
+            continue
+        for prefix in ("docker: ", "Error response from daemon: ", "error: "):
+            line = line.removeprefix(prefix)
+        out.append(_ID.sub("ID", line.removesuffix(".")))
+    return out
+
+
+class Pair:
+    """dockerd and lamina, given the same commands."""
+
+    def __init__(self, dockerd: DockerDaemon, lamina: Lamina) -> None:
+        self.dockerd, self.lamina = dockerd, lamina
+
+    def each(self, *args: str) -> tuple[tuple[int, str, list[str]], tuple[int, str, list[str]]]:
+        """(Docker's answer, lamina's): status, output (ids made alike), error words."""
+        d = self.dockerd.run(*(_DOCKER_IMAGE if a == IMAGE else a for a in args), check=False)
+        ours = self.lamina.run(*("busybox" if a == IMAGE else a for a in args), check=False)
+        theirs = (d.returncode, _ID.sub("ID", d.stdout.decode()), _words(d.stderr.decode()))
+        return theirs, (ours.returncode, _ID.sub("ID", ours.stdout), _words(ours.stderr))
+
+    def same(self, *args: str) -> tuple[int, str, list[str]]:
+        """Docker's answer to ``args``; asserts lamina's is the same."""
+        theirs, ours = self.each(*args)
+        assert ours == theirs, args
+        return theirs
+
+
+@pytest.fixture
+def pair(dockerd: DockerDaemon, shm_tmp: Path, busybox_rootfs_tar: Path) -> Iterator[Pair]:
+    dockerd.run("import", "--change", 'CMD ["/bin/sh"]', str(busybox_rootfs_tar), _DOCKER_IMAGE)
+    before = set(dockerd.run("ps", "-aq").stdout.decode().split())
+    volumes = set(dockerd.run("volume", "ls", "-q").stdout.decode().split())
+    try:
+        with _lamina(shm_tmp / "root", "overlay2", busybox_rootfs_tar) as lam:
+            yield Pair(dockerd, lam)
+    finally:
+        made = set(dockerd.run("ps", "-aq").stdout.decode().split()) - before
+        if made:
+            dockerd.run("rm", "-f", "-v", *made, check=False)
+        made = set(dockerd.run("volume", "ls", "-q").stdout.decode().split()) - volumes
+        if made:
+            dockerd.run("volume", "rm", "-f", *made, check=False)
+        dockerd.run("rmi", _DOCKER_IMAGE, check=False)
+
+
+def test_devices(pair: Pair) -> None:
+    run = ("run", "--rm")
+    list_ = "cat /sys/fs/cgroup/devices/devices.list"
+    for args in (
+        ("--device", "/dev/fuse", "--device", "/dev/null:/dev/mynull:r", "--device-cgroup-rule",
+         "c 42:* rmw", IMAGE, "sh", "-c", f"stat -c '%A %t:%T %n' /dev/fuse /dev/mynull; {list_}"),
+        ("--device", "/dev/null:/dev/x/", IMAGE, "stat", "-c", "%A %t:%T %n", "/dev/x"),
+        ("--device", "/dev/../dev/null:/x", IMAGE, "stat", "-c", "%A %t:%T %n", "/x"),
+        ("--device", "/dev/null:/dev/a/b/c:r", IMAGE, "stat", "-c", "%t:%T %n", "/dev/a/b/c"),
+        ("--device", "/dev/null:/etc/passwd", IMAGE, "stat", "-c", "%F", "/etc/passwd"),
+        ("--device", "/dev/null:/dev/zero", IMAGE, "stat", "-c", "%t:%T", "/dev/zero"),
+        ("--device", "/dev/pts", IMAGE, "ls", "/dev/pts"),
+        ("--device", "/dev/nosuch", IMAGE, "true"),
+        ("--device", "/etc/passwd", IMAGE, "true"),
+        ("--device", "/dev/null:/dev/x:rwx", IMAGE, "true"),
+        ("--device", "/dev/null:/dev/x:rr", IMAGE, "true"),
+        ("--device", "/dev/null:/dev/x:", IMAGE, "true"),
+        ("--device", "/dev/null:x", IMAGE, "true"),
+        ("--device", "/dev/null:", IMAGE, "true"),
+        ("--device", "/dev/null:/dev/x:rw:q", IMAGE, "true"),
+        ("--device", ":/dev/x", IMAGE, "true"),
+        ("--device-cgroup-rule", "x", IMAGE, "true"),
+        ("--device-cgroup-rule", "a *:* rwm", IMAGE, "sh", "-c", list_),
+        ("--device-cgroup-rule", "b 7:* rw", "--device-cgroup-rule", "c 1:3 r", IMAGE, "sh",
+         "-c", list_),
+        ("--device-cgroup-rule", "c 99999999999999999999:1 r", IMAGE, "true"),
+    ):  # fmt: skip
+        pair.same(*run, *args)
+    fields = "{{json .HostConfig.Devices}} {{json .HostConfig.DeviceCgroupRules}}"
+    for flags in (
+        ("--device", "/dev/nosuch:/dev/x:m", "--device-cgroup-rule", "c 99999999999999999999:1 r"),
+        ("--device", "/dev/./null:rw", "--device", "/dev/null/"),
+        (),
+    ):
+        pair.same("create", "--name", "later", *flags, IMAGE, "true")
+        pair.same("inspect", "-f", fields, "later")
+        pair.same("start", "later")  # the first refuses what the create took
+        pair.same("rm", "-f", "later")
