@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,142 @@ def test_device_refusals(lamina: Lamina) -> None:
         f"error: invalid major value in device cgroup rule format: '{rule}'\n",
     )
     assert json.loads(lamina.out("ps", "-a", "--format", "{{json .Names}}")) == "later"
+
+
+# -- --volumes-from -------------------------------------------------------------------------
+
+
+def test_volumes_from_shares_the_sources_volumes_and_binds(lamina: Lamina, shm_tmp: Path) -> None:
+    host = shm_tmp / "host"
+    host.mkdir()
+    (host / "h").write_text("host\n")
+    lamina.run(
+        "create",
+        "--name",
+        "src",
+        "-v",
+        "/anon",
+        "-v",
+        "nv:/named",
+        "-v",
+        f"{host}:/bind:ro",
+        "busybox",
+    )
+    # docker 20.10: the same volumes and bind, read-write as in the source ("/bind" stays
+    # read-only); :ro makes every one read-only ("Read-only file system").
+    script = "echo a > /anon/f; echo n > /named/f; cat /bind/h; touch /bind/x 2>&1 | cut -d: -f2-"
+    out = lamina.out("run", "--rm", "--volumes-from", "src", "busybox", "sh", "-c", script)
+    assert out == "host\n /bind/x: Read-only file system\n"
+    r = lamina.run(
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /anon/f /named/f; touch /anon/g",
+        check=False,
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "a\nn\n", "touch: /anon/g: Read-only file system\n"
+    )  # fmt: skip
+    # docker inspect: the source's Mounts with Mode "" (RW as the source's, or false with
+    # :ro), HostConfig.VolumesFrom as given.
+    cid = lamina.out("create", "--volumes-from", "src:ro", "busybox").strip()
+    mounts = json.loads(lamina.out("inspect", "-f", "{{json .Mounts}}", cid))
+    src_mounts = json.loads(lamina.out("inspect", "-f", "{{json .Mounts}}", "src"))
+    assert mounts == [{**m, "Mode": "", "RW": False} for m in src_mounts]
+    assert lamina.out("inspect", "-f", "{{json .HostConfig.VolumesFrom}}", cid) == '["src:ro"]\n'
+    assert lamina.out("inspect", "-f", "{{json .HostConfig.VolumesFrom}}", "src") == "null\n"
+    # The container's own bind and named volume win; its anonymous -v at a destination it
+    # takes from src is dropped (Config.Volumes keeps it, as Docker's).
+    other = shm_tmp / "other"
+    other.mkdir()
+    cid = lamina.out(
+        "create", "--volumes-from", "src", "-v", f"{other}:/anon", "-v", "/named", "busybox"
+    ).strip()
+    got = {
+        m["Destination"]: m.get("Name") or m["Source"]
+        for m in json.loads(lamina.out("inspect", "-f", "{{json .Mounts}}", cid))
+    }
+    assert got == {"/anon": str(other), "/named": "nv", "/bind": str(host)}
+    assert lamina.out("inspect", "-f", "{{json .Config.Volumes}}", cid) == '{"/named":{}}\n'
+    # Errors, in the daemon's words (status 1 for create, 125 for run).
+    for spec, message in (
+        ("src:nocopy", "invalid mode: nocopy"),
+        ("nosuch", "no such container: nosuch"),
+        ("", "volumes-from specification cannot be an empty string"),
+    ):
+        assert _fails(lamina, "create", "--volumes-from", spec, "busybox") == (
+            1,
+            f"error: {message}\n",
+        )
+        assert _fails(lamina, "run", "--volumes-from", spec, "busybox")[0] == 125
+
+
+def test_an_inherited_volume_is_not_filled_from_the_image(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10: a volume taken from another container is left as it is (CopyData false):
+    # the image's /data does not show in it; a new volume at /data is filled.
+    ctx = shm_tmp / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN mkdir /data && echo img > /data/f\n")
+    lamina.run("build", "-q", "-t", "withdata", str(ctx))
+    lamina.run("create", "--name", "src", "-v", "/data", "busybox")  # busybox has no /data
+    assert lamina.out("run", "--rm", "--volumes-from", "src", "withdata", "ls", "/data") == ""
+    assert lamina.out("run", "--rm", "-v", "/data", "withdata", "ls", "/data") == "f\n"
+
+
+def test_rm_of_the_source_leaves_its_volumes_to_the_other(lamina: Lamina) -> None:
+    # docker 20.10: `volume rm` of a volume another container took is refused ("volume is in
+    # use"); `rm -v` of the source removes the container and keeps the anonymous volume for
+    # the other, which runs on with it; `rm -v` of that one removes it (a named one stays).
+    lamina.run("create", "--name", "src", "-v", "/anon", "-v", "nv:/named", "busybox")
+    lamina.run(
+        "run", "--name", "user", "--volumes-from", "src", "busybox", "sh", "-c", "echo a > /anon/f"
+    )
+    anon = next(v for v in lamina.out("volume", "ls", "-q").split() if v != "nv")
+    code, err = _fails(lamina, "volume", "rm", anon)
+    assert code == 1 and "volume is in use" in err
+    assert lamina.out("rm", "-v", "src") == "src\n"
+    assert sorted(lamina.out("volume", "ls", "-q").split()) == sorted([anon, "nv"])
+    assert lamina.out("start", "-a", "user") == ""
+    assert lamina.out("run", "--rm", "--volumes-from", "user", "busybox", "cat", "/anon/f") == "a\n"
+    assert lamina.out("rm", "-v", "user") == "user\n"
+    assert lamina.out("volume", "ls", "-q") == "nv\n"
+    assert _fails(lamina, "create", "--volumes-from", "src", "busybox")[0] == 1
+
+
+def test_a_non_recursive_bind_stays_so_in_the_containers_that_take_it(
+    lamina: Lamina, shm_tmp: Path
+) -> None:
+    # docker 20.10: a --mount bind-nonrecursive taken with --volumes-from (twice removed too)
+    # shows no submount; the recursive -v bind of the same dir does; the container's own
+    # mounts at those destinations win.
+    host = shm_tmp / "host"
+    (host / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(host / "sub")], check=True)
+    try:
+        (host / "sub" / "inside").touch()
+        lamina.run(
+            "create",
+            "--name",
+            "nr",
+            "--mount",
+            f"type=bind,src={host},target=/flat,bind-nonrecursive",
+            "-v",
+            f"{host}:/deep",
+            "busybox",
+        )
+        lamina.run("create", "--name", "nr2", "--volumes-from", "nr", "busybox")
+        show = ("busybox", "sh", "-c", "echo $(ls /flat/sub) / $(ls /deep/sub)")
+        assert lamina.out("run", "--rm", "--volumes-from", "nr2", *show) == "/ inside\n"
+        swapped = (
+            "--mount",
+            f"type=bind,src={host},target=/deep,bind-nonrecursive",
+            "-v",
+            f"{host}:/flat",
+        )
+        assert lamina.out("run", "--rm", "--volumes-from", "nr2", *swapped, *show) == "inside /\n"
+    finally:
+        subprocess.run(["umount", str(host / "sub")], check=False)

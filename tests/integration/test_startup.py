@@ -151,6 +151,7 @@ CREATE_FLAG_MODULES = {
     "lamina.engine.dns_args": ("--dns", "192.0.2.53"),
     "lamina.engine.limit_args": ("--ulimit", "nofile=100:100"),
     "lamina.engine.device_args": ("--device", "/dev/null"),
+    "lamina.engine.volumes_from": ("--volumes-from", "c0"),
 }
 
 

@@ -33,6 +33,9 @@ class StopTimeout(enum.Enum):
 DEFAULT_SHM_SIZE: Final = 64 << 20  # Docker's: HostConfig.ShmSize 67108864 unless given
 DEFAULT_STOP_TIMEOUT: Final = 10  # seconds: Docker's, for a container without --stop-timeout
 
+# Where a container keeps the destinations of binds it took with --volumes-from that are
+# mounted without their submounts (its own say so in HostConfig.Mounts); inspect shows none.
+NON_RECURSIVE_KEY: Final = "NonRecursiveBinds"
 _NETWORKS: Final = ("none", "host")  # lamina.runtime.NetworkMode values
 _NO_NEW_PRIVS: Final = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")
 
@@ -80,6 +83,7 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     shm_size: str | None = None  # --shm-size (64m, ...)
     devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER][:PERMS]
     device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
+    volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -356,7 +360,7 @@ def host_config(
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": opts.auto_remove,
         "VolumeDriver": "",
-        "VolumesFrom": None,
+        "VolumesFrom": list(opts.volumes_from) or None,
         "CapAdd": list(opts.cap_add) or None,
         "CapDrop": list(opts.cap_drop) or None,
         "Dns": dns,  # Docker's: [] when none
@@ -445,7 +449,7 @@ def run_spec(
     mounts = [
         MountSpec(source=src, destination=dst, readonly=False) for dst, src in host_files.items()
     ]
-    nonrecursive = _nonrecursive_binds(hc)
+    nonrecursive = non_recursive_binds(stored)
     for m in stored.get("Mounts") or []:
         if m["Type"] == "tmpfs":
             continue  # tmpfs_specs
@@ -489,12 +493,17 @@ def run_spec(
     )
 
 
-def _nonrecursive_binds(hc: Mapping[str, Any]) -> set[str]:
+def non_recursive_binds(stored: Mapping[str, Any]) -> set[str]:
+    """The destinations of a container's binds mounted without their submounts: its own
+    ``--mount ...,bind-nonrecursive`` ones and those it took with ``--volumes-from``."""
+    inherited = set(stored.get(NON_RECURSIVE_KEY) or ())
+    if not stored["HostConfig"].get("Mounts"):
+        return inherited
     from lamina.engine.mount_args import destination
 
-    return {
+    return inherited | {
         destination(m)
-        for m in hc.get("Mounts") or ()
+        for m in stored["HostConfig"]["Mounts"]
         if m["Type"] == "bind" and (m.get("BindOptions") or {}).get("NonRecursive")
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from pathlib import Path
 from typing import Any, Final
 
@@ -136,13 +136,18 @@ def run_files(store: Store, rec: ContainerRecord) -> dict[str, Path]:
 
 
 def prepare_rootfs(
-    store: Store, rec: ContainerRecord, *, in_use: Callable[[str], bool] = lambda _: False
+    store: Store,
+    rec: ContainerRecord,
+    *,
+    in_use: Callable[[str], bool] = lambda _: False,
+    no_fill: Set[str] = frozenset(),
 ) -> None:
     """What Docker's create makes in the rw layer (it shows in ``diff``): the working dir and
     the mount points, and Docker's copy of the image's content into a volume that is still
     empty (a ``volume create -o`` one mounted for it, then unmounted unless ``in_use(name)``:
-    a tmpfs keeps nothing, as Docker's). Raises UsageError for a working dir that cannot be a
-    dir (``cannot mkdir``)."""
+    a tmpfs keeps nothing, as Docker's) -- except at ``no_fill`` destinations (another
+    container's volumes, ``--volumes-from``). Raises UsageError for a working dir that cannot
+    be a dir (``cannot mkdir``)."""
     workdir = rec.config["Config"].get("WorkingDir") or "/"
     if workdir == "/" and not rec.config["Mounts"]:
         return  # nothing to make: no mount for it
@@ -154,7 +159,7 @@ def prepare_rootfs(
             if m["Type"] == "tmpfs":
                 continue  # its mount point is made at start, by the runtime (as Docker's)
             directory = m["Type"] == "volume" or Path(m["Source"]).is_dir()
-            fill = m["Type"] == "volume" and m["Destination"] not in no_copy
+            fill = m["Type"] == "volume" and m["Destination"] not in no_copy | no_fill
             # As Docker's populateVolumes: a path the image lacks has nothing to copy (and an
             # -o volume is then not mounted for it).
             fill = fill and _in_rootfs(merged, m["Destination"])

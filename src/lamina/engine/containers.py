@@ -155,7 +155,23 @@ class ContainerService:
                     f"exist: {v.source}"
                 )
         anonymous = [v.destination for v in vol_args if v.source is None]
+        inherited = None
+        if opts.volumes_from:  # only for the flag
+            from lamina.engine import volumes_from
+
+            inherited = volumes_from.inherit(
+                opts.volumes_from,
+                config_of=lambda ref: self.resolve(ref).config,
+                non_recursive_of=cc.non_recursive_binds,
+            )
+            # The container's own binds and volumes win; its anonymous -v there is dropped.
+            own = [v.destination for v in vol_args if v.source is not None or v.long_syntax]
+            inherited = volumes_from.without(inherited, own)
+            inherited_at = {m["Destination"] for m in inherited.mounts}
+            vol_args = [v for v in vol_args if v.destination not in inherited_at]
         taken = {v.destination for v in vol_args}
+        if inherited is not None:
+            taken |= {m["Destination"] for m in inherited.mounts}
         for dest in sorted(image_cfg.get("Volumes") or {}):  # the image's VOLUME entries
             norm = "/" + "/".join(p for p in dest.split("/") if p)
             if norm not in taken:
@@ -181,6 +197,13 @@ class ContainerService:
 
             mounts += [tmpfs_mount_point(m) for m in long_mounts if m["Type"] == "tmpfs"]
         stored: dict[str, Any] = {"Path": path, "Args": args, "Config": config}
+        no_fill: set[str] = set()
+        if inherited is not None:
+            mounts = inherited.mounts + mounts
+            links += [(m["Name"], m["Destination"]) for m in inherited.mounts if m.get("Name")]
+            no_fill = {m["Destination"] for m in inherited.mounts}
+            if inherited.non_recursive:
+                stored[cc.NON_RECURSIVE_KEY] = inherited.non_recursive
         stored.update(HostConfig=host, Mounts=mounts)
         try:
             rec = containers.create(
@@ -199,7 +222,10 @@ class ContainerService:
         try:
             container_create.make_log(self._store, rec)
             container_create.prepare_rootfs(
-                self._store, rec, in_use=lambda name: self._volume_in_use(name, besides=rec.id)
+                self._store,
+                rec,
+                in_use=lambda name: self._volume_in_use(name, besides=rec.id),
+                no_fill=no_fill,
             )
         except BaseException:
             with contextlib.suppress(LaminaError):

@@ -110,6 +110,12 @@ _CREATE_ARGS = (
         "bind-propagation=,volume-nocopy,volume-label=,tmpfs-size=,tmpfs-mode=",
     ),
     arg("--tmpfs", action="append", default=[], help="Mount a tmpfs: /path[:options]."),
+    arg(
+        "--volumes-from",
+        action="append",
+        default=[],
+        help="Mount the volumes and binds of a container: CONTAINER[:ro|rw].",
+    ),
     arg("--entrypoint", help="Overwrite the image's entrypoint."),
     arg("--hostname", help="Container host name."),
     arg(
@@ -221,6 +227,7 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         volumes=tuple(args.volumes),
         mounts=tuple(args.mounts),
         tmpfs=tuple(args.tmpfs),
+        volumes_from=tuple(args.volumes_from),
         add_host=tuple(args.add_host),
         dns=tuple(args.dns),
         dns_search=tuple(args.dns_search),
