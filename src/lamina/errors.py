@@ -33,6 +33,7 @@
     │   └── MountError
     ├── StoreError
     ├── FileError                        a path the user named: the system's reason (cp)
+    │   └── HostFileError(errno)         a host file a create or start needs (--device, --cidfile)
     └── RegistryError
 
 Errors carry their data in fields; code never branches on message text. Context is added
@@ -234,6 +235,31 @@ class StoreError(LaminaError):
 class FileError(LaminaError):
     """A file or dir the user named could not be read or written: the system's reason
     (``File name too long``, ``No space left on device``), translated from its OSError."""
+
+
+class HostFileError(FileError):
+    """A host file a container's create or start needs (``--device``, ``--cidfile``) could
+    not be looked at or made: Docker's words, the system's reason as Go says it
+    (:func:`go_strerror`). ``docker run`` exits 127 when those words say "no such file or
+    directory" and 126 for "permission denied" (its CLI reads them), so ``errno`` decides
+    the status here; 1 otherwise, which ``run`` makes 125."""
+
+    def __init__(self, message: str, *, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.exit_status = {_ENOENT: 127, _EACCES: 126}.get(errno or 0, 1)
+
+
+_ENOENT, _EACCES = 2, 13  # Linux's errno values, without importing errno everywhere
+
+
+def go_strerror(code: int) -> str:
+    """The words Go prints for an errno: the C library's, lower case (``no such file or
+    directory``, where Python says ``No such file or directory``)."""
+    import os
+
+    text = os.strerror(code)
+    return text[:1].lower() + text[1:]
 
 
 class RegistryError(LaminaError):

@@ -262,3 +262,46 @@ def test_a_non_recursive_bind_stays_so_in_the_containers_that_take_it(
         assert lamina.out("run", "--rm", "--volumes-from", "nr2", *swapped, *show) == "inside /\n"
     finally:
         subprocess.run(["umount", str(host / "sub")], check=False)
+
+
+# -- --cidfile ------------------------------------------------------------------------------
+
+
+def test_cidfile(lamina: Lamina, shm_tmp: Path) -> None:
+    # docker 20.10: the full id without a newline (-rw-r--r--), ContainerIDFile as given; a
+    # file there already refuses the create ("container ID file found, make sure the other
+    # container isn't running or delete F": create 1, run 125) and leaves it; a create that
+    # fails takes its file back; a start that fails, or --rm, leaves it.
+    cid_path = shm_tmp / "cid"
+    cid = lamina.out("create", "--cidfile", str(cid_path), "busybox").strip()
+    assert cid_path.read_text() == cid
+    assert lamina.out("inspect", "-f", "{{.HostConfig.ContainerIDFile}}", cid) == f"{cid_path}\n"
+    found = (
+        "error: container ID file found, make sure the other container isn't running or "
+        f"delete {cid_path}\n"
+    )
+    assert _fails(lamina, "create", "--cidfile", str(cid_path), "busybox") == (1, found)
+    assert _fails(lamina, "run", "--cidfile", str(cid_path), "busybox", "true") == (125, found)
+    assert cid_path.read_text() == cid and len(lamina.out("ps", "-aq").split()) == 1
+    refused = shm_tmp / "refused"
+    assert _fails(lamina, "create", "--cidfile", str(refused), "--name", "a/b", "busybox")[0] == 1
+    assert (
+        _fails(lamina, "run", "--cidfile", str(refused), "-v", "nv:/x:bogus", "busybox")[0] == 125
+    )
+    assert not refused.exists() and lamina.out("volume", "ls", "-q") == ""
+    failed = shm_tmp / "failed"
+    assert _fails(lamina, "run", "--cidfile", str(failed), "busybox", "nosuch")[0] == 127
+    assert failed.read_text() == lamina.out("ps", "-alq", "--no-trunc").strip()
+    removed = shm_tmp / "removed"
+    lamina.run("run", "--rm", "--cidfile", str(removed), "busybox", "true")
+    assert len(removed.read_text()) == 64
+    # docker 20.10: "failed to create the container ID file: open F: no such file or
+    # directory", run 127 (its CLI reads those words), create 1.
+    missing = shm_tmp / "nodir" / "cid"
+    message = (
+        f"error: failed to create the container ID file: open {missing}: no such file or "
+        "directory\n"
+    )
+    assert _fails(lamina, "run", "--cidfile", str(missing), "busybox", "true") == (127, message)
+    assert _fails(lamina, "create", "--cidfile", str(missing), "busybox") == (1, message)
+    assert len(lamina.out("ps", "-aq").split()) == 2  # cid's and failed's

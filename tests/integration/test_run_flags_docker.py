@@ -44,18 +44,36 @@ class Pair:
 
     def __init__(self, dockerd: DockerDaemon, lamina: Lamina, tmp: Path) -> None:
         self.dockerd, self.lamina, self.tmp = dockerd, lamina, tmp
+        # Each one's own dir, where an argument says {dir}: for the files they write.
+        self.dirs = (tmp / "docker", tmp / "lamina")
+        for d in self.dirs:
+            d.mkdir()
 
     def each(self, *args: str) -> tuple[tuple[int, str, list[str]], tuple[int, str, list[str]]]:
-        """(Docker's answer, lamina's): status, output (ids made alike), error words."""
-        d = self.dockerd.run(*(_DOCKER_IMAGE if a == IMAGE else a for a in args), check=False)
-        ours = self.lamina.run(*("busybox" if a == IMAGE else a for a in args), check=False)
-        theirs = (d.returncode, _ID.sub("ID", d.stdout.decode()), _words(d.stderr.decode()))
-        return theirs, (ours.returncode, _ID.sub("ID", ours.stdout), _words(ours.stderr))
+        """(Docker's answer, lamina's): status, output (ids made alike, each one's {dir} so
+        named), error words."""
+        answers = []
+        for image, directory in ((_DOCKER_IMAGE, self.dirs[0]), ("busybox", self.dirs[1])):
+            argv = [image if a == IMAGE else a.replace("{dir}", str(directory)) for a in args]
+            if image == _DOCKER_IMAGE:
+                d = self.dockerd.run(*argv, check=False)
+                code, out, err = d.returncode, d.stdout.decode(), d.stderr.decode()
+            else:
+                r = self.lamina.run(*argv, check=False)
+                code, out, err = r.returncode, r.stdout, r.stderr
+            out, err = (_ID.sub("ID", t.replace(str(directory), "{dir}")) for t in (out, err))
+            answers.append((code, out, _words(err)))
+        return answers[0], answers[1]
 
-    def same(self, *args: str, unordered: bool = False) -> tuple[int, str, list[str]]:
+    def same(
+        self, *args: str, unordered: bool = False, words: bool = True
+    ) -> tuple[int, str, list[str]]:
         """Docker's answer to ``args``; asserts lamina's is the same (``unordered``: the
-        same lines of output, in any order)."""
+        same lines of output, in any order; not ``words``: what failed is said in lamina's
+        own words)."""
         theirs, ours = self.each(*args)
+        if not words:
+            theirs, ours = (*theirs[:2], []), (*ours[:2], [])
         if unordered:
             theirs = (theirs[0], "\n".join(sorted(theirs[1].splitlines())), theirs[2])
             ours = (ours[0], "\n".join(sorted(ours[1].splitlines())), ours[2])
@@ -166,3 +184,34 @@ def test_volumes_from(pair: Pair) -> None:
     pair.same("rm", "-v", "c1", "c2", "c3", "c4", "c5", "c6", "c7")
     pair.same("volume", "ls", "-q")
     pair.same("volume", "rm", "nv")
+
+
+def test_cidfile(pair: Pair) -> None:
+    def files(directory: Path) -> list[tuple[str, int, str]]:
+        return sorted((p.name, p.stat().st_mode, len(p.read_text())) for p in directory.iterdir())
+
+    for args in (
+        ("create", "--name", "first", "--cidfile", "{dir}/cid1", IMAGE),
+        ("inspect", "-f", "{{.HostConfig.ContainerIDFile}}", "first"),
+        ("create", "--cidfile", "{dir}/cid1", IMAGE),  # found
+        ("run", "--cidfile", "{dir}/cid1", IMAGE, "true"),
+        ("create", "--cidfile", "{dir}/cid2", "--volumes-from", "", IMAGE),
+        ("run", "--rm", "--cidfile", "{dir}/cid4", IMAGE, "true"),
+        ("run", "-d", "--cidfile", "{dir}/cid5", IMAGE, "true"),
+        ("run", "--cidfile", "{dir}/cid6", IMAGE, "sh", "-c", "exit 3"),
+        ("run", "--cidfile", "{dir}/cid7", "--device", "/dev/nosuch", IMAGE, "true"),
+        ("create", "--cidfile", "{dir}/nodir/cid", IMAGE),
+        ("run", "--cidfile", "{dir}/nodir/cid", IMAGE, "true"),
+        ("create", "--name", "none", "--cidfile", "", IMAGE),
+        ("inspect", "-f", "{{json .HostConfig.ContainerIDFile}}", "none"),
+    ):
+        pair.same(*args)
+        assert files(pair.dirs[1]) == files(pair.dirs[0]), args  # names, modes, 64 bytes
+    # What lamina says in its own words: a name in use (Docker's "Conflict. The container
+    # name ..."), a command not found (runc's words, through containerd's).
+    for args in (
+        ("create", "--cidfile", "{dir}/cid8", "--name", "first", IMAGE),
+        ("run", "--cidfile", "{dir}/cid3", IMAGE, "nosuchcmd"),
+    ):
+        pair.same(*args, words=False)
+        assert files(pair.dirs[1]) == files(pair.dirs[0]), args

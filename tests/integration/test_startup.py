@@ -152,6 +152,7 @@ CREATE_FLAG_MODULES = {
     "lamina.engine.limit_args": ("--ulimit", "nofile=100:100"),
     "lamina.engine.device_args": ("--device", "/dev/null"),
     "lamina.engine.volumes_from": ("--volumes-from", "c0"),
+    "lamina.engine.cidfile": ("--cidfile", "{root}/cid"),
 }
 
 
@@ -161,6 +162,7 @@ def test_create_loads_a_flags_module_only_for_that_flag(root: Path) -> None:
     assert sorted(set(CREATE_FLAG_MODULES) & set(loaded)) == []
     assert sorted(set(ATTACH_MODULES) & set(loaded)) == []
     for module, flag in CREATE_FLAG_MODULES.items():
+        flag = tuple(a.format(root=root) for a in flag)
         r, loaded = console_script("--root", str(root), "create", *flag, "busybox", "true")
         assert r.returncode == 0, r.stderr
         assert module in loaded, flag

@@ -84,6 +84,7 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER][:PERMS]
     device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
     volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
+    cidfile: str = ""  # --cidfile: where the new container's id is written
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -353,7 +354,7 @@ def host_config(
         shm_size = limit_args.parse_shm_size(opts.shm_size or "0")
     return {
         "Binds": list(binds) or None,
-        "ContainerIDFile": "",
+        "ContainerIDFile": opts.cidfile,  # as given (a relative path stays so)
         "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": opts.network,
         "PortBindings": {},

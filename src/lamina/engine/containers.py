@@ -120,7 +120,27 @@ class ContainerService:
 
     def create(self, opts: cc.CreateOptions) -> ContainerRecord:
         """``docker create``: the record, its layers, its volumes (made and pre-filled), and
-        its (empty) log. The files bind-mounted at run time are written by each start."""
+        its (empty) log. The files bind-mounted at run time are written by each start. With
+        ``cidfile``, the id is written there (:mod:`lamina.engine.cidfile`)."""
+        if not opts.cidfile:
+            return self._create(opts)
+        from lamina.engine.cidfile import CidFile
+
+        cid_file = CidFile(opts.cidfile)  # before anything else, as Docker's CLI makes it
+        try:
+            rec = self._create(opts)
+        except BaseException:
+            cid_file.discard()
+            raise
+        try:
+            cid_file.write(rec.id)
+        except BaseException:
+            with contextlib.suppress(LaminaError):
+                self.remove(rec.id, force=True, volumes=True)
+            raise
+        return rec
+
+    def _create(self, opts: cc.CreateOptions) -> ContainerRecord:
         from lamina.engine import container_create
         from lamina.engine.images import now_rfc3339
         from lamina.engine.names import random_name

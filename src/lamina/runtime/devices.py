@@ -11,14 +11,13 @@ cgroup rules after its default ones.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import stat
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from lamina.errors import FileError, UsageError
+from lamina.errors import HostFileError, UsageError, go_strerror
 
 if TYPE_CHECKING:
     from lamina.runtime.spec import DeviceMapping
@@ -53,7 +52,7 @@ def devices_from_path(device: DeviceMapping) -> list[dict[str, Any]]:
     """The ``linux.devices`` entries ``device`` gives the container, as Docker's
     ``DevicesFromPath``: the host node (a symlink to it resolved), or, when the host path is
     a directory, every device node under it (walked in lexical order, symlinks in it not
-    followed), each at the same place under the container path. Raises FileError in
+    followed), each at the same place under the container path. Raises HostFileError in
     Docker's words when there is none."""
     host = device.path_on_host
     resolved = host
@@ -64,9 +63,8 @@ def devices_from_path(device: DeviceMapping) -> list[dict[str, Any]]:
     try:
         node = _node(resolved, in_container=device.path_in_container)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        # Go's words for an errno are Python's, lower case ("no such file or directory").
-        raise _gathering_error(host, reason[:1].lower() + reason[1:], exc.errno) from exc
+        reason = go_strerror(exc.errno) if exc.errno else str(exc)
+        raise _gathering_error(host, reason, exc.errno) from exc
     if node is not None:
         return [node]
     found: list[dict[str, Any]] = []
@@ -96,15 +94,11 @@ def _walk(directory: str, in_container: Callable[[str], str], out: list[dict[str
             _walk(path, in_container, out)
 
 
-def _gathering_error(host: str, reason: str, code: int | None) -> FileError:
-    exc = FileError(
-        f'error gathering device information while adding custom device "{host}": {reason}'
+def _gathering_error(host: str, reason: str, code: int | None) -> HostFileError:
+    return HostFileError(
+        f'error gathering device information while adding custom device "{host}": {reason}',
+        errno=code,
     )
-    if code == errno.ENOENT:
-        # docker run's status for an error that says "no such file or directory" (its CLI
-        # reads the words: the command-not-found status).
-        exc.exit_status = 127
-    return exc
 
 
 def cgroup_rule(rule: str) -> dict[str, Any]:

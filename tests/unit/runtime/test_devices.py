@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.errors import FileError, UsageError
+from lamina.errors import HostFileError, UsageError
 from lamina.runtime.devices import cgroup_rule, devices_from_path, spec_entries
 from lamina.runtime.spec import DeviceMapping
 
@@ -72,7 +72,7 @@ def test_what_is_no_device_is_refused_in_dockers_words(
 ) -> None:
     if host.startswith("/var/"):
         host = str(tmp_path)  # a directory holding no device node
-    with pytest.raises(FileError) as err:
+    with pytest.raises(HostFileError) as err:
         devices_from_path(_map(host, "/dev/x"))
     assert str(err.value) == (
         f'error gathering device information while adding custom device "{host}": {reason}'

@@ -81,6 +81,7 @@ _ENV_FILE = arg(
 )
 _CREATE_ARGS = (
     arg("--name", help="Assign a name to the container."),
+    arg("--cidfile", default="", help="Write the container ID to the file (a new one)."),
     _ENV,
     _ENV_FILE,
     arg("-l", "--label", dest="labels", action="append", default=[], help="Set a label (K=V)."),
@@ -216,6 +217,7 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         image=args.image,
         command=tuple(args.command),
         name=args.name,
+        cidfile=args.cidfile,
         env=(*env, *args.env),
         labels=(*labels, *args.labels),
         read_only=args.read_only,
