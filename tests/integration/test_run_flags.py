@@ -305,3 +305,125 @@ def test_cidfile(lamina: Lamina, shm_tmp: Path) -> None:
     assert _fails(lamina, "run", "--cidfile", str(missing), "busybox", "true") == (127, message)
     assert _fails(lamina, "create", "--cidfile", str(missing), "busybox") == (1, message)
     assert len(lamina.out("ps", "-aq").split()) == 2  # cid's and failed's
+
+
+# -- --pid, --ipc, --uts --------------------------------------------------------------------
+
+
+def _started(lamina: Lamina, name: str, *flags: str, script: str = "sleep 300") -> str:
+    return lamina.out("run", "-d", "--name", name, *flags, "busybox", "sh", "-c", script).strip()
+
+
+def test_host_namespaces(lamina: Lamina) -> None:
+    # docker 20.10: --pid host sees the host's PID 1; --uts host the host's name (while
+    # /etc/hostname and $HOSTNAME keep the container's own); --ipc host the host's /dev/shm
+    # (a tmpfs) and its IPC namespace; --ipc none no /dev/shm at all.
+    with open("/proc/1/comm", encoding="utf-8") as f:
+        init = f.read()
+    assert lamina.out("run", "--rm", "--pid", "host", "busybox", "cat", "/proc/1/comm") == init
+    cid = lamina.out(
+        "create",
+        "--uts",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; cat /etc/hostname; echo $HOSTNAME",
+    ).strip()
+    assert lamina.out("start", "-a", cid) == f"{os.uname().nodename}\n{cid[:12]}\n{cid[:12]}\n"
+    ipc = "readlink /proc/self/ns/ipc; stat -f -c %T /dev/shm"
+    host_ipc = os.readlink("/proc/self/ns/ipc")
+    assert (
+        lamina.out("run", "--rm", "--ipc", "host", "busybox", "sh", "-c", ipc)
+        == f"{host_ipc}\ntmpfs\n"
+    )
+    out = lamina.out("run", "--rm", "--ipc", "private", "busybox", "sh", "-c", ipc)
+    assert out.split()[0] != host_ipc
+    r = lamina.run("run", "--rm", "--ipc", "none", "busybox", "ls", "/dev/shm", check=False)
+    assert (r.returncode, r.stderr) == (1, "ls: /dev/shm: No such file or directory\n")
+    fields = "{{.HostConfig.PidMode}}|{{.HostConfig.IpcMode}}|{{.HostConfig.UTSMode}}"
+    assert lamina.out("inspect", "-f", fields, cid) == "|private|host\n"
+    # The CLI's checks and the daemon's (run: 125, create: 1), in their words.
+    for flags, message in (
+        (("--pid", "bogus"), "--pid: invalid PID mode"),
+        (("--pid", "container:"), "--pid: invalid PID mode"),
+        (("--uts", "container:x"), "--uts: invalid UTS mode"),
+        (("--uts", "host", "--hostname", "foo"), "conflicting options: hostname and the UTS mode"),
+        (("--ipc", "bogus"), "Invalid IPC mode: bogus"),  # the start's
+    ):
+        assert _fails(lamina, "run", "--rm", *flags, "busybox", "true") == (
+            125,
+            f"error: {message}\n",
+        )
+    assert lamina.out("ps", "-aq") == f"{cid[:12]}\n"
+
+
+def test_joining_another_containers_namespaces(lamina: Lamina) -> None:
+    # docker 20.10: --pid container:X sees X's processes (X's command as PID 1); --ipc
+    # container:X needs X shareable (and running) and shares its /dev/shm and IPC namespace;
+    # HostConfig keeps "container:<X's full id>".
+    donor = _started(
+        lamina, "donor", "--ipc", "shareable", script="echo hi > /dev/shm/x; sleep 300"
+    )
+    plain = _started(lamina, "plain")
+    script = "cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /dev/shm/x; readlink /proc/self/ns/ipc"
+    out = lamina.out(
+        "run",
+        "--rm",
+        "--pid",
+        "container:donor",
+        "--ipc",
+        "container:donor",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
+    donor_ipc = lamina.out("exec", "donor", "readlink", "/proc/self/ns/ipc")
+    assert out == "sleep 300 \nhi\n" + donor_ipc  # its shell execs sleep
+    cid = lamina.out(
+        "create", "--pid", "container:plain", "--ipc", "container:donor", "busybox"
+    ).strip()
+    assert lamina.out("inspect", "-f", "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}", cid) == (
+        f"container:{plain} container:{donor}\n"
+    )
+
+    # The donor's /dev/shm is a tmpfs in its container dir while it runs, and only then.
+    def shm_mounts() -> list[str]:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            return [line for line in f if f"{donor}/mounts/shm" in line]
+
+    assert len(shm_mounts()) == 1
+    # Refusals (run: 125), in Docker's words.
+    for flags, message in (
+        (
+            ("--ipc", "container:plain"),
+            f"can't join IPC of container {plain}: non-shareable IPC (hint: use "
+            "IpcMode:shareable for the donor container)",
+        ),
+        (("--ipc", "container:nosuch"), "no such container: nosuch"),
+        (("--pid", "container:nosuch"), "no such container: nosuch"),
+    ):
+        assert _fails(lamina, "run", "--rm", *flags, "busybox", "true") == (
+            125,
+            f"error: {message}\n",
+        )
+    lamina.run("stop", "-t", "0", "donor", "plain")
+    assert shm_mounts() == []
+    assert _fails(lamina, "start", cid) == (
+        1,
+        f"error: can't join IPC of container {donor}: container {donor} is not running\n",
+    )
+    lamina.run("start", "donor")
+    assert _fails(lamina, "start", cid) == (1, f"error: container {plain} is not running\n")
+    lamina.run("rm", "-f", "plain", "donor")
+    assert shm_mounts() == []
+    # Both gone: the IPC mode is looked at first, as Docker's start does.
+    message = f"error: can't join IPC of container {donor}: no such container: {donor}\n"
+    assert _fails(lamina, "start", cid) == (1, message)
+    joiner = lamina.out("create", "--pid", f"container:{cid}", "busybox").strip()
+    lamina.run("rm", cid)
+    message = (
+        f"error: cannot join PID of a non running container: {cid}: no such container: {cid}\n"
+    )
+    assert _fails(lamina, "start", joiner) == (1, message)

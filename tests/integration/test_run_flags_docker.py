@@ -215,3 +215,60 @@ def test_cidfile(pair: Pair) -> None:
     ):
         pair.same(*args, words=False)
         assert files(pair.dirs[1]) == files(pair.dirs[0]), args
+
+
+def test_namespaces(pair: Pair) -> None:
+    mountinfo_shm = "grep ' /dev/shm ' /proc/self/mountinfo | cut -d' ' -f5,6,9-"
+    for flags in (
+        ("-d", "--name", "donor"),
+        ("-d", "--name", "sdonor", "--ipc", "shareable"),
+    ):
+        pair.same("run", *flags, IMAGE, "sh", "-c", "echo hi > /dev/shm/x; sleep 300")
+    pair.same("create", "--name", "stopped", "--ipc", "shareable", IMAGE, "sleep", "300")
+    for args in (
+        ("--pid", "host", IMAGE, "sh", "-c", "cat /proc/1/comm"),
+        ("--uts", "host", IMAGE, "hostname"),
+        ("--uts", "host", IMAGE, "sh", "-c", "wc -c < /etc/hostname; echo $HOSTNAME | wc -c"),
+        ("--uts", "host:x", IMAGE, "sh", "-c", "hostname | wc -c"),
+        ("--ipc", "host", IMAGE, "sh", "-c", mountinfo_shm),
+        ("--ipc", "none", IMAGE, "ls", "/dev/shm"),
+        ("--ipc", "private", IMAGE, "sh", "-c", mountinfo_shm),
+        ("--ipc", "shareable", "--shm-size", "1m", IMAGE, "sh", "-c", mountinfo_shm),
+        ("--ipc", "container:sdonor", "--pid", "container:sdonor", "--uts", "host", IMAGE,
+         "sh", "-c", "hostname; cat /proc/1/cmdline; cat /dev/shm/x"),
+        ("--pid", "container:donor", IMAGE, "cat", "/proc/1/cmdline"),
+        ("--uts", "host", "--hostname", "foo", IMAGE, "true"),
+        ("--ipc", "bogus", IMAGE, "true"),
+        ("--pid", "bogus", IMAGE, "true"),
+        ("--pid", "container:", IMAGE, "true"),
+        ("--uts", "bogus", IMAGE, "true"),
+        ("--uts", "container:donor", IMAGE, "true"),
+        ("--pid", "container:stopped", IMAGE, "true"),
+        ("--ipc", "container:donor", IMAGE, "true"),
+        ("--ipc", "container:stopped", IMAGE, "true"),
+        ("--ipc", "container:", IMAGE, "true"),
+    ):  # fmt: skip
+        pair.same("run", "--rm", *args)
+    fields = "{{.HostConfig.PidMode}}|{{.HostConfig.IpcMode}}|{{.HostConfig.UTSMode}}"
+    for name, flags in (
+        ("j1", ("--pid", "container:donor", "--ipc", "container:sdonor")),
+        ("j2", ("--pid", "host", "--ipc", "host", "--uts", "host")),
+        ("j3", ("--ipc", "")),
+        ("j4", ("--ipc", "shareable:x", "--pid", "host:donor", "--uts", "host:x")),
+        ("j5", ("--ipc", "container:")),
+    ):
+        pair.same("create", "--name", name, *flags, IMAGE, "true")
+        pair.same("inspect", "-f", fields, name)
+    for name in ("j4", "j5"):
+        pair.same("start", name)
+    # "No such container: X" is said in lamina's words (no capital).
+    for flags in (
+        ("--pid", "container:nosuch"),
+        ("--ipc", "container:nosuch"),
+        ("--pid", "host:x"),
+    ):
+        pair.same("create", *flags, IMAGE, words=False)
+    pair.same("rm", "-f", "donor")
+    pair.same("start", "j1", words=False)
+    pair.same("rm", "-f", "sdonor")
+    pair.same("start", "j1", words=False)

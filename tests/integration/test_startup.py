@@ -153,6 +153,7 @@ CREATE_FLAG_MODULES = {
     "lamina.engine.device_args": ("--device", "/dev/null"),
     "lamina.engine.volumes_from": ("--volumes-from", "c0"),
     "lamina.engine.cidfile": ("--cidfile", "{root}/cid"),
+    "lamina.engine.namespace_args": ("--pid", "host"),
 }
 
 

@@ -85,6 +85,9 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
     volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
     cidfile: str = ""  # --cidfile: where the new container's id is written
+    pid: str = ""  # --pid host|container:NAME
+    ipc: str = ""  # --ipc none|private|shareable|host|container:NAME ("": private)
+    uts: str = ""  # --uts host
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -321,10 +324,13 @@ def host_config(
     binds: Sequence[str],
     mounts: Sequence[Mapping[str, Any]] = (),
     tmpfs: Mapping[str, str] | None = None,
+    modes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Docker's ``HostConfig``, the fields lamina honours (and Docker's zero values).
     ``mounts``: the ``--mount`` args as the API's ``mount.Mount``; ``tmpfs``: the ``--tmpfs``
-    destinations and their options."""
+    destinations and their options; ``modes``: IpcMode, PidMode and UTSMode as
+    :mod:`lamina.engine.namespace_args` resolved them (else Docker's defaults)."""
+    modes = {"IpcMode": "private", "PidMode": "", "UTSMode": "", **(modes or {})}
     if opts.network not in _NETWORKS:
         raise UsageError(f"network {opts.network!r} is not supported (use none or host)")
     if opts.cap_add or opts.cap_drop:  # refused at create, as Docker, not at the first start
@@ -369,11 +375,14 @@ def host_config(
         "DnsSearch": dns_search,
         "ExtraHosts": extra_hosts or None,
         "GroupAdd": list(opts.group_add) or None,
+        "IpcMode": modes["IpcMode"],
+        "PidMode": modes["PidMode"],
         "Privileged": opts.privileged,
         "ReadonlyRootfs": opts.read_only,
         "Init": True if opts.init else None,  # Docker's *bool: null unless --init
         "SecurityOpt": list(opts.security_opt) or None,
         **({"Tmpfs": dict(sorted(tmpfs.items()))} if tmpfs else {}),  # a Go map: sorted
+        "UTSMode": modes["UTSMode"],
         "ShmSize": shm_size,
         **resource_fields(opts),
         "Ulimits": ulimits,
@@ -431,12 +440,15 @@ def run_spec(
     host_files: Mapping[str, Path],
     console_size: tuple[int, int] | None = None,
     init: Path | None = None,
+    namespaces: Mapping[str, Any] | None = None,
 ) -> RunSpec:
     """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
     /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted.
     With ``Tty`` the process gets a pseudo-terminal of ``console_size`` (rows, columns), if
     known. ``init``: the host's static init binary for an ``--init`` container, bind-mounted
-    read-only at Docker's /sbin/docker-init and run as PID 1 before the command (``--``)."""
+    read-only at Docker's /sbin/docker-init and run as PID 1 before the command (``--``).
+    ``namespaces``: the RunSpec fields of its PID, IPC and UTS modes, as
+    :func:`lamina.engine.container_namespaces.run_fields` set them up."""
     from lamina.engine.container_resources import run_resources
     from lamina.runtime import MountSpec, NetworkMode, Rlimit, RunSpec
 
@@ -491,6 +503,7 @@ def run_spec(
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         resources=run_resources(hc),
         **devices,
+        **(namespaces or {}),
     )
 
 

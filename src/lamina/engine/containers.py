@@ -41,7 +41,7 @@ from lamina.store.volumes import VolumeRecord
 
 if TYPE_CHECKING:
     from lamina.archive.changes import Change
-    from lamina.engine import container_fs
+    from lamina.engine import container_fs, container_namespaces
     from lamina.engine.container_list import ContainerSummary
     from lamina.engine.container_stats import ContainerStats
     from lamina.engine.container_update import Limits
@@ -208,8 +208,24 @@ class ContainerService:
         # As Docker's create: on the host's network the container is the host, by name too.
         host_name = os.uname().nodename if opts.network == "host" else ""
         config = cc.container_config(opts, image_cfg, hostname=host_name)
+        modes = None
+        if opts.pid or opts.ipc or opts.uts:  # only for these flags
+            from lamina.engine import namespace_args as ns
+
+            def resolve(ref: str) -> str:
+                return self.resolve(ref).id
+
+            modes = {
+                "IpcMode": ns.ipc_mode(opts.ipc, resolve=resolve),
+                "PidMode": ns.pid_mode(opts.pid, resolve=resolve),
+                "UTSMode": ns.uts_mode(opts.uts, hostname=opts.hostname),
+            }
         host = cc.host_config(
-            opts, binds=[v for v in opts.volumes if ":" in v], mounts=long_mounts, tmpfs=tmpfs
+            opts,
+            binds=[v for v in opts.volumes if ":" in v],
+            mounts=long_mounts,
+            tmpfs=tmpfs,
+            modes=modes,
         )
         mounts, links, new_volumes = container_create.volume_mounts(self._store, vol_args)
         if long_mounts:
@@ -312,6 +328,13 @@ class ContainerService:
                     raise MountError(
                         f"error while mounting volume '{volume.mountpoint}': {exc}"
                     ) from exc
+            namespaces: dict[str, Any] = {}
+            if not _default_namespaces(rec.config["HostConfig"]):
+                from lamina.engine import container_namespaces
+
+                namespaces = container_namespaces.run_fields(
+                    rec.config, bundle=bundle, lookup=self._namespace_donor
+                )
             container_create.write_host_files(self._store, rec)
             spec = cc.run_spec(
                 rec.config,
@@ -319,6 +342,7 @@ class ContainerService:
                 host_files={f"/etc/{n}": bundle / n for n in container_create.HOST_FILES},
                 console_size=console_size,
                 init=cc.find_init() if rec.config["HostConfig"].get("Init") else None,
+                namespaces=namespaces,
             )
             from lamina.runtime import build_spec, write_bundle
 
@@ -433,6 +457,16 @@ class ContainerService:
         except ContainerNotRunningError as exc:  # it ended since we looked
             raise ConflictError(f"container {rec.id[:12]} is not running") from exc
 
+    def _namespace_donor(self, ref: str) -> container_namespaces.Donor:
+        """A container whose namespaces another joins: its init's pid if it runs."""
+        from lamina.engine.container_namespaces import Donor
+        from lamina.runtime import ContainerStatus
+
+        rec = self.resolve(ref)
+        st = self.state(rec)
+        pid = st.pid if st.status is ContainerStatus.RUNNING and st.pid else None
+        return Donor(rec.id, pid, rec.config["HostConfig"], self._bundle(rec))
+
     def _mount_for_run(self, rec: ContainerRecord) -> Path:
         mark = self._bundle(rec) / RUN_MOUNT_MARK
         if mark.exists():  # a run that nobody saw end (its launcher was killed)
@@ -451,6 +485,10 @@ class ContainerService:
             self._store.volumes.deactivate(
                 volume, in_use=functools.partial(self._volume_in_use, volume.name, besides=rec.id)
             )
+        if rec.config["HostConfig"].get("IpcMode") == "shareable":
+            from lamina.engine import container_namespaces
+
+            container_namespaces.release(self._bundle(rec))
 
     def _option_volumes(self, rec: ContainerRecord) -> builtins.list[VolumeRecord]:
         """The ``volume create -o`` volumes ``rec`` mounts (their devices are mounted on the
@@ -845,6 +883,16 @@ class ContainerService:
             if paused_here:
                 with contextlib.suppress(RuncError, ConflictError):  # it may have ended
                     self.runtime.resume(rec.id)
+
+
+def _default_namespaces(host_config: dict[str, Any]) -> bool:
+    """Whether the container has every namespace of its own, as most do (then the module
+    that sets up the others is not loaded)."""
+    return (
+        not host_config.get("PidMode")
+        and host_config.get("IpcMode", "private") == "private"
+        and not host_config.get("UTSMode")
+    )
 
 
 def _check_tty_input(tty: bool) -> None:

@@ -37,6 +37,9 @@ STOP_SIGNAL_ANNOTATION: Final = "org.lamina.stop-signal"
 # --group-add, for exec -u to add them as Docker's exec does (a JSON list of names/ids).
 GROUP_ADD_ANNOTATION: Final = "org.lamina.group-add"
 
+# In RunSpec.namespaces: the host's namespace (none of the container's own).
+HOST_NAMESPACE: Final = ""
+
 # What a container gets when nothing is asked for: containerd's default (1048576), clamped.
 DEFAULT_NOFILE: Final = 1 << 20
 _RLIM_INFINITY_U64: Final = 2**64 - 1
@@ -113,6 +116,11 @@ class RunSpec(Struct, frozen=True, kw_only=True):
     cgroups_path: str | None = None  # None: runc's default (a cgroup named after the id)
     resources: Resources | None = None  # cgroup limits (-m, --cpus, ...); None: the defaults
     devices: tuple[DeviceMapping, ...] = ()  # --device: host nodes made in the container
+    # pid/ipc/uts namespaces that are not the container's own: HOST_NAMESPACE, or the path of
+    # another's to join (/proc/PID/ns/ipc); a type not here gets a new one.
+    namespaces: dict[str, str] = field(default_factory=dict)
+    shm: Path | None = None  # bound at /dev/shm instead of a tmpfs (--ipc host|shareable|...)
+    no_shm: bool = False  # --ipc none: no /dev/shm at all
     device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -236,11 +244,19 @@ def _mounts(run: RunSpec) -> list[dict[str, Any]]:
             }
         )
     taken = {m["destination"] for m in user}
-    base = [
-        m
-        for m in defaults.default_mounts(privileged=run.privileged, shm_size=run.shm_size)
-        if m["destination"] not in taken
-    ]
+    base = []
+    for mount in defaults.default_mounts(privileged=run.privileged, shm_size=run.shm_size):
+        if mount["destination"] == "/dev/shm" and run.no_shm:
+            continue
+        if mount["destination"] == "/dev/shm" and run.shm is not None:
+            mount = {
+                "destination": "/dev/shm",
+                "type": "bind",
+                "source": str(run.shm),
+                "options": ["rbind", "rprivate"],
+            }
+        if mount["destination"] not in taken:
+            base.append(mount)
     # Parents before children, so /data/sub is mounted on top of /data, not under it.
     user.sort(key=lambda m: m["destination"].count("/"))
     return base + user
@@ -323,7 +339,11 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         # Set by runc before the process starts, so its first look at the size is right.
         rows, cols = run.console_size
         process["consoleSize"] = {"height": rows, "width": cols}
-    namespaces = [{"type": t} for t in ("mount", "pid", "uts", "ipc")]
+    namespaces: list[dict[str, str]] = [{"type": "mount"}]
+    for kind in ("pid", "uts", "ipc"):
+        path = run.namespaces.get(kind)
+        if path != HOST_NAMESPACE:
+            namespaces.append({"type": kind, **({"path": path} if path else {})})
     if run.network is NetworkMode.NONE:
         namespaces.append({"type": "network"})
     device_rules = defaults.device_cgroup_rules(privileged=run.privileged)
@@ -357,7 +377,12 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": str(rootfs), "readonly": run.readonly_rootfs},
-        "hostname": run.hostname or os.uname().nodename,
+        # runc sets no hostname in the host's UTS namespace (Docker leaves it out then).
+        **(
+            {}
+            if run.namespaces.get("uts") == HOST_NAMESPACE
+            else {"hostname": run.hostname or os.uname().nodename}
+        ),
         "mounts": _mounts(run),
         "linux": linux,
         "annotations": {

@@ -11,6 +11,7 @@ from lamina.errors import UsageError
 from lamina.runtime import defaults
 from lamina.runtime.spec import (
     GROUP_ADD_ANNOTATION,
+    HOST_NAMESPACE,
     STOP_SIGNAL_ANNOTATION,
     DeviceMapping,
     MountSpec,
@@ -311,3 +312,33 @@ def test_devices_are_made_and_allowed_after_the_defaults(rootfs: Path) -> None:
     )
     assert [d["path"] for d in privileged["linux"]["devices"]] == ["/dev/mynull"]
     assert privileged["linux"]["resources"]["devices"] == [{"allow": True, "access": "rwm"}]
+
+
+def test_namespaces_shared_joined_and_the_shm(rootfs: Path, tmp_path: Path) -> None:
+    # docker 20.10's specs: --pid host --uts host: no pid or uts namespace and no hostname;
+    # --ipc container:X: the ipc namespace by path and X's shm bound (rbind, rprivate);
+    # --ipc none: no /dev/shm mount.
+    run = RunSpec(
+        args=("sh",),
+        hostname="h1",
+        namespaces={"pid": HOST_NAMESPACE, "uts": HOST_NAMESPACE, "ipc": "/proc/42/ns/ipc"},
+        shm=tmp_path,
+    )
+    spec = build_spec(run, rootfs=rootfs)
+    assert spec["linux"]["namespaces"] == [
+        {"type": "mount"},
+        {"type": "ipc", "path": "/proc/42/ns/ipc"},
+        {"type": "network"},
+    ]
+    assert "hostname" not in spec
+    assert "HOSTNAME=h1" in spec["process"]["env"]  # the container's own name, as Docker's
+    shm = [m for m in spec["mounts"] if m["destination"] == "/dev/shm"]
+    assert shm == [
+        {"destination": "/dev/shm", "type": "bind", "source": str(tmp_path),
+         "options": ["rbind", "rprivate"]}
+    ]  # fmt: skip
+    none = build_spec(RunSpec(args=("sh",), no_shm=True), rootfs=rootfs)
+    assert [m for m in none["mounts"] if m["destination"] == "/dev/shm"] == []
+    assert [n["type"] for n in none["linux"]["namespaces"]] == [
+        "mount", "pid", "uts", "ipc", "network"
+    ]  # fmt: skip

@@ -129,6 +129,13 @@ _CREATE_ARGS = (
     arg("--dns-search", action="append", default=[], help="Set a DNS search domain."),
     arg("--dns-option", action="append", default=[], help="Set a DNS option."),
     arg("--network", "--net", choices=["none", "host"], default="none", help="(default: none)"),
+    arg("--pid", default="", help="PID namespace: host, or container:NAME (another's)."),
+    arg(
+        "--ipc",
+        default="",
+        help="IPC mode: private (default), shareable, none, host, or container:NAME.",
+    ),
+    arg("--uts", default="", help="UTS namespace: host."),
     arg(
         "--group-add",
         action="append",
@@ -240,6 +247,9 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         entrypoint=args.entrypoint,
         hostname=args.hostname,
         network=args.network,
+        pid=args.pid,
+        ipc=args.ipc,
+        uts=args.uts,
         privileged=args.privileged,
         cap_add=tuple(args.cap_add),
         cap_drop=tuple(args.cap_drop),
