@@ -427,3 +427,58 @@ def test_joining_another_containers_namespaces(lamina: Lamina) -> None:
         f"error: cannot join PID of a non running container: {cid}: no such container: {cid}\n"
     )
     assert _fails(lamina, "start", joiner) == (1, message)
+
+
+# -- --sysctl -------------------------------------------------------------------------------
+
+
+def test_sysctls(lamina: Lamina) -> None:
+    # docker 20.10: the values in the container's own namespaces (and its defaults there:
+    # ping for every group, any port bound by anyone); HostConfig.Sysctls sorted, a later
+    # key winning, absent without the flag; a sysctl off the CLI's list refused at once;
+    # runc's refusal, at start, of net.* on the host's network and of IPC ones in the host's
+    # IPC namespace (create takes them).
+    show = (
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/sys/fs/mqueue/msg_max "
+        "/proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start"
+    )
+    cid = lamina.out(
+        "create", "--sysctl", "net.ipv4.ip_forward=0", "--sysctl", "kernel.shmmax=1000000",
+        "--sysctl", "fs.mqueue.msg_max=20", "--sysctl", "net.ipv4.ip_forward=1",
+        "busybox", "sh", "-c", show,
+    ).strip()  # fmt: skip
+    assert lamina.out("start", "-a", cid).split("\n") == [
+        "1",
+        "1000000",
+        "20",
+        "0\t2147483647",
+        "0",
+        "",
+    ]
+    assert lamina.out("inspect", "-f", "{{json .HostConfig.Sysctls}}", cid) == (
+        '{"fs.mqueue.msg_max":"20","kernel.shmmax":"1000000","net.ipv4.ip_forward":"1"}\n'
+    )
+    plain = lamina.out("create", "busybox").strip()
+    assert lamina.out("inspect", "-f", "{{json .HostConfig.Sysctls}}", plain) == "null\n"
+    for value in ("vm.swappiness=1", "kernel.hostname=x", "net.ipv4.ip_forward"):
+        assert _fails(lamina, "run", "--rm", "--sysctl", value, "busybox", "true") == (
+            125,
+            f'error: invalid argument "{value}" for "--sysctl" flag: sysctl \'{value}\' is not '
+            "whitelisted\n",
+        )
+    for flags, words in (
+        (
+            ("--network", "host", "--sysctl", "net.ipv4.ip_forward=1"),
+            'sysctl "net.ipv4.ip_forward" not allowed in host network namespace',
+        ),
+        (
+            ("--ipc", "host", "--sysctl", "kernel.shmmax=1"),
+            'sysctl "kernel.shmmax" is not allowed in the hosts ipc namespace',
+        ),
+    ):
+        cid = lamina.out("create", *flags, "busybox", "true").strip()
+        code, err = _fails(lamina, "start", cid)
+        assert code == 1 and err.endswith(f"{words}\n"), err
+    # A key the kernel does not have: runc's "open /proc/sys/net/nosuch: no such file or
+    # directory", which docker run exits 127 for.
+    assert _fails(lamina, "run", "--rm", "--sysctl", "net.nosuch=1", "busybox", "true")[0] == 127

@@ -272,3 +272,41 @@ def test_namespaces(pair: Pair) -> None:
     pair.same("start", "j1", words=False)
     pair.same("rm", "-f", "sdonor")
     pair.same("start", "j1", words=False)
+
+
+def test_sysctls(pair: Pair) -> None:
+    show = "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start"
+    for args in (
+        ("--sysctl", "net.ipv4.ip_forward=1", IMAGE, "cat", "/proc/sys/net/ipv4/ip_forward"),
+        ("--sysctl", "kernel.shmmax=1000000", IMAGE, "cat", "/proc/sys/kernel/shmmax"),
+        ("--sysctl", "fs.mqueue.msg_max=20", IMAGE, "cat", "/proc/sys/fs/mqueue/msg_max"),
+        ("--sysctl", "kernel.sem=250 32000 32 128", IMAGE, "cat", "/proc/sys/kernel/sem"),
+        ("--sysctl", "net.ipv4.ip_forward= 1", IMAGE, "cat", "/proc/sys/net/ipv4/ip_forward"),
+        (IMAGE, "sh", "-c", show),
+        ("--sysctl", "net.ipv4.ping_group_range=1 2", IMAGE, "sh", "-c", show),
+        ("--network", "host", IMAGE, "sh", "-c", show),
+        ("--sysctl", "kernel.hostname=foo", IMAGE, "true"),
+        ("--sysctl", "vm.swappiness=1", IMAGE, "true"),
+        ("--sysctl", "net.ipv4.ip_forward", IMAGE, "true"),
+        ("--sysctl", "=1", IMAGE, "true"),
+    ):
+        pair.same("run", "--rm", *args)
+    for name, flags in (
+        ("s1", ("--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmax=1000000",
+                "--sysctl", "net.ipv4.ip_forward=0")),
+        ("s2", ()),
+    ):  # fmt: skip
+        pair.same("create", "--name", name, *flags, IMAGE, "true")
+        pair.same("inspect", "-f", "{{json .HostConfig.Sysctls}}", name)
+    # runc's refusals at start: the same words, wrapped by containerd's and lamina's own.
+    for flags in (
+        ("--network", "host", "--sysctl", "net.ipv4.ip_forward=1"),
+        ("--ipc", "host", "--sysctl", "kernel.shmmax=1000000"),
+        ("--ipc", "host", "--sysctl", "fs.mqueue.msg_max=20"),
+        ("--sysctl", "net.nosuch=1"),
+        ("--sysctl", "net.ipv4.ip_forward=abc"),
+    ):
+        theirs, ours = pair.each("run", "--rm", *flags, IMAGE, "true")
+        assert ours[0] == theirs[0], flags
+        runc_words = theirs[2][0].rsplit("runc create failed: ", 1)[1].removesuffix(": unknown")
+        assert ours[2][0].endswith(runc_words), (flags, ours, theirs)

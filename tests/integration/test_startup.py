@@ -154,6 +154,7 @@ CREATE_FLAG_MODULES = {
     "lamina.engine.volumes_from": ("--volumes-from", "c0"),
     "lamina.engine.cidfile": ("--cidfile", "{root}/cid"),
     "lamina.engine.namespace_args": ("--pid", "host"),
+    "lamina.engine.sysctl_args": ("--sysctl", "net.ipv4.ip_forward=1"),
 }
 
 

@@ -88,6 +88,7 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     pid: str = ""  # --pid host|container:NAME
     ipc: str = ""  # --ipc none|private|shareable|host|container:NAME ("": private)
     uts: str = ""  # --uts host
+    sysctls: tuple[str, ...] = ()  # --sysctl KEY=VALUE
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -384,10 +385,20 @@ def host_config(
         **({"Tmpfs": dict(sorted(tmpfs.items()))} if tmpfs else {}),  # a Go map: sorted
         "UTSMode": modes["UTSMode"],
         "ShmSize": shm_size,
+        **_sysctls(opts.sysctls),
         **resource_fields(opts),
         "Ulimits": ulimits,
         **({"Mounts": [dict(m) for m in mounts]} if mounts else {}),
     }
+
+
+def _sysctls(values: Sequence[str]) -> dict[str, Any]:
+    """HostConfig.Sysctls, which Docker leaves out when there is none."""
+    if not values:
+        return {}
+    from lamina.engine.sysctl_args import sysctls
+
+    return {"Sysctls": sysctls(values)}
 
 
 def resource_fields(opts: CreateOptions) -> dict[str, Any]:
@@ -501,6 +512,7 @@ def run_spec(
         console_size=console_size,
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        sysctls=dict(hc.get("Sysctls") or {}),
         resources=run_resources(hc),
         **devices,
         **(namespaces or {}),

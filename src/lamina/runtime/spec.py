@@ -121,6 +121,7 @@ class RunSpec(Struct, frozen=True, kw_only=True):
     namespaces: dict[str, str] = field(default_factory=dict)
     shm: Path | None = None  # bound at /dev/shm instead of a tmpfs (--ipc host|shareable|...)
     no_shm: bool = False  # --ipc none: no /dev/shm at all
+    sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, over the defaults
     device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -304,6 +305,16 @@ def _env(run: RunSpec, *, home: str) -> list[str]:
     return env
 
 
+def _network_sysctls() -> dict[str, str]:
+    """What Docker 20.10 sets in a network namespace of the container's own: ping without
+    CAP_NET_RAW for every group, and (on kernels that have it: 4.11 and later) any port
+    bound without CAP_NET_BIND_SERVICE."""
+    out = {"net.ipv4.ping_group_range": "0 2147483647"}
+    if os.path.exists("/proc/sys/net/ipv4/ip_unprivileged_port_start"):
+        out["net.ipv4.ip_unprivileged_port_start"] = "0"
+    return out
+
+
 def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
     """The runtime-spec ``config.json`` for ``run`` over the prepared ``rootfs`` directory.
 
@@ -364,6 +375,9 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         # nodes asked for are made all the same).
         if not run.privileged:
             device_rules += allowed
+    sysctl = {**(_network_sysctls() if run.network is NetworkMode.NONE else {}), **run.sysctls}
+    if sysctl:
+        linux["sysctl"] = sysctl
     if run.cgroups_path is not None:
         linux["cgroupsPath"] = run.cgroups_path
     if not run.privileged:

@@ -342,3 +342,17 @@ def test_namespaces_shared_joined_and_the_shm(rootfs: Path, tmp_path: Path) -> N
     assert [n["type"] for n in none["linux"]["namespaces"]] == [
         "mount", "pid", "uts", "ipc", "network"
     ]  # fmt: skip
+
+
+def test_sysctls_over_dockers_network_defaults(rootfs: Path) -> None:
+    # docker 20.10's spec, in a network namespace of the container's own: ping for every
+    # group and any port without CAP_NET_BIND_SERVICE; --sysctl over them; none on the host's
+    # network.
+    run = RunSpec(args=("sh",), sysctls={"net.ipv4.ping_group_range": "1 2", "kernel.sem": "1"})
+    assert build_spec(run, rootfs=rootfs)["linux"]["sysctl"] == {
+        "net.ipv4.ping_group_range": "1 2",
+        "net.ipv4.ip_unprivileged_port_start": "0",
+        "kernel.sem": "1",
+    }
+    host = build_spec(RunSpec(args=("sh",), network=NetworkMode.HOST), rootfs=rootfs)
+    assert "sysctl" not in host["linux"]

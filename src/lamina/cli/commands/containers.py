@@ -137,6 +137,14 @@ _CREATE_ARGS = (
     ),
     arg("--uts", default="", help="UTS namespace: host."),
     arg(
+        "--sysctl",
+        dest="sysctls",
+        action="append",
+        default=[],
+        help="Set a namespaced kernel parameter: KEY=VALUE (net.*, kernel.shm*, kernel.msg*, "
+        "kernel.sem, fs.mqueue.*).",
+    ),
+    arg(
         "--group-add",
         action="append",
         default=[],
@@ -250,6 +258,7 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         pid=args.pid,
         ipc=args.ipc,
         uts=args.uts,
+        sysctls=tuple(args.sysctls),
         privileged=args.privileged,
         cap_add=tuple(args.cap_add),
         cap_drop=tuple(args.cap_drop),
