@@ -310,3 +310,30 @@ def test_sysctls(pair: Pair) -> None:
         assert ours[0] == theirs[0], flags
         runc_words = theirs[2][0].rsplit("runc create failed: ", 1)[1].removesuffix(": unknown")
         assert ours[2][0].endswith(runc_words), (flags, ours, theirs)
+
+
+def test_cpusets(pair: Pair) -> None:
+    cpuset = "cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpuset/cpuset.mems"
+    fields = "{{json .HostConfig.CpusetCpus}} {{json .HostConfig.CpusetMems}}"
+    for flags in (
+        ("--cpuset-cpus", "0"), ("--cpuset-cpus", "0,1"), ("--cpuset-mems", "0"),
+        ("--cpuset-cpus", "01"), ("--cpuset-cpus", "0-4095"), ("--cpuset-cpus", "0-a"),
+        ("--cpuset-cpus", "1-0"), ("--cpuset-cpus", "-1"), ("--cpuset-cpus", "9999"),
+        ("--cpuset-cpus", "0, 1"), ("--cpuset-cpus", "0,,1"), ("--cpuset-mems", "1"),
+        ("--cpuset-mems", "x"), ("--cpuset-cpus", "4095", "--cpuset-mems", "x"),
+        ("--cpuset-cpus", "4095", "-m", "1m"), ("--cpus", "4096", "--cpuset-cpus", "4095"),
+    ):  # fmt: skip
+        pair.same("run", "--rm", *flags, IMAGE, "sh", "-c", cpuset)
+    pair.same("create", "--name", "later", "--cpuset-cpus", "0", IMAGE, "sh", "-c", cpuset)
+    pair.same("inspect", "-f", fields, "later")
+    pair.same("run", "-d", "--name", "up", IMAGE, "sleep", "300")
+    for args in (
+        ("--cpuset-cpus", "0"), ("--cpuset-mems", "0"), ("--cpuset-cpus", "0-4095"),
+        ("--cpuset-cpus", "x"), ("--cpuset-cpus", ""), ("--cpuset-mems", "1"),
+    ):  # fmt: skip
+        pair.same("update", *args, "up")
+        pair.same("inspect", "-f", fields, "up")
+        pair.same("exec", "up", "sh", "-c", cpuset)
+    pair.same("update", "--cpuset-cpus", "0", "later")
+    pair.same("inspect", "-f", fields, "later")
+    pair.same("update", "--cpuset-cpus", "4095", "later")

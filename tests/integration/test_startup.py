@@ -155,6 +155,7 @@ CREATE_FLAG_MODULES = {
     "lamina.engine.cidfile": ("--cidfile", "{root}/cid"),
     "lamina.engine.namespace_args": ("--pid", "host"),
     "lamina.engine.sysctl_args": ("--sysctl", "net.ipv4.ip_forward=1"),
+    "lamina.engine.cpuset_args": ("--cpuset-cpus", "0"),
 }
 
 

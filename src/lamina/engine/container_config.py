@@ -72,6 +72,8 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     nano_cpus: int = 0  # --cpus in billionths
     cpu_shares: int = 0  # -c
     pids_limit: int = 0  # --pids-limit (0 or less: none)
+    cpuset_cpus: str = ""  # --cpuset-cpus "0-2,5"
+    cpuset_mems: str = ""  # --cpuset-mems
     mounts: tuple[str, ...] = ()  # --mount specs (type=bind|volume|tmpfs,...)
     tmpfs: tuple[str, ...] = ()  # --tmpfs /path[:options]
     add_host: tuple[str, ...] = ()  # --add-host NAME:IP
@@ -403,7 +405,8 @@ def _sysctls(values: Sequence[str]) -> dict[str, Any]:
 
 def resource_fields(opts: CreateOptions) -> dict[str, Any]:
     """HostConfig's Resources as Docker orders them: CpuShares, Memory, NanoCpus, CpuPeriod,
-    CpuQuota, Devices, DeviceCgroupRules, MemoryReservation, MemorySwap and PidsLimit."""
+    CpuQuota, CpusetCpus, CpusetMems, Devices, DeviceCgroupRules, MemoryReservation,
+    MemorySwap and PidsLimit."""
     from lamina.engine.container_resources import host_config_fields
 
     fields = host_config_fields(
@@ -412,13 +415,15 @@ def resource_fields(opts: CreateOptions) -> dict[str, Any]:
         nano_cpus=opts.nano_cpus,
         cpu_shares=opts.cpu_shares,
         pids_limit=opts.pids_limit,
+        cpuset_cpus=opts.cpuset_cpus,
+        cpuset_mems=opts.cpuset_mems,
     )
     devices: dict[str, Any] = {"Devices": [], "DeviceCgroupRules": None}  # Docker's zeros
     if opts.devices or opts.device_cgroup_rules:
         from lamina.engine import device_args
 
         devices = device_args.host_config_fields(opts.devices, opts.device_cgroup_rules)
-    cpu = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota")
+    cpu = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems")
     return {
         **{k: fields.pop(k) for k in cpu},
         **devices,

@@ -1,8 +1,8 @@
 """Resource limits of ``create``/``run`` (``-m``, ``--memory-swap``, ``--cpus``, ``-c``,
-``--pids-limit``): the flags parsed as Docker 20.10's CLI parses them, checked as its daemon
-checks them at create (and at start, and for ``update``: :func:`check_limits`), kept in
-``HostConfig`` as Docker's fields, and turned into the runtime's
-:class:`~lamina.runtime.cgroups.Resources` at start.
+``--pids-limit``, ``--cpuset-cpus``, ``--cpuset-mems``): the flags parsed as Docker 20.10's
+CLI parses them, checked as its daemon checks them at create (and at start, and for
+``update``: :func:`check_limits`), kept in ``HostConfig`` as Docker's fields, and turned into
+the runtime's :class:`~lamina.runtime.cgroups.Resources` at start.
 
 Units are go-units' ``RAMInBytes`` (binary: ``512m`` is 512 MiB; ``b``/``ib`` suffixes
 allowed, case-insensitive); ``--cpus`` is a rational number of CPUs (``1.5``, ``1/2``,
@@ -83,12 +83,14 @@ def check_limits(
     cpu_period: int = 0,
     cpu_quota: int = 0,
     memory_reservation: int = 0,
+    cpuset_cpus: str = "",
+    cpuset_mems: str = "",
     update: bool = False,
 ) -> None:
     """Refuse the memory and CPU limits as Docker's daemon does
     (``verifyPlatformContainerResources``, its order and words), at create, at start, and for
     what an update asks (``update``: swap alone may be set then, to go with the memory limit
-    already there)."""
+    already there); the cpusets last (:mod:`lamina.engine.cpuset_args`)."""
     if memory != 0 and memory < MIN_MEMORY:
         raise UsageError("Minimum memory limit allowed is 6MB")
     if memory > 0 and memory_swap > 0 and memory_swap < memory:
@@ -118,17 +120,34 @@ def check_limits(
         )
     if 0 < cpu_quota < MIN_CFS_US:
         raise UsageError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if cpuset_cpus or cpuset_mems:  # the module loads only for them
+        from lamina.engine.cpuset_args import check_cpuset
+
+        check_cpuset(cpuset_cpus, cpuset_mems)
 
 
 def host_config_fields(
-    *, memory: int, memory_swap: int, nano_cpus: int, cpu_shares: int, pids_limit: int
+    *,
+    memory: int,
+    memory_swap: int,
+    nano_cpus: int,
+    cpu_shares: int,
+    pids_limit: int,
+    cpuset_cpus: str = "",
+    cpuset_mems: str = "",
 ) -> dict[str, Any]:
     """Docker's HostConfig resource fields for the parsed flags, refused as Docker's daemon
     refuses them at create (:func:`check_limits`), with its defaults filled in: a memory limit
     without ``--memory-swap`` gets twice as much memory+swap; a pids limit of 0 or less is
     none (null); no CFS period or quota or memory reservation of their own (``update`` may
     set them)."""
-    check_limits(memory=memory, memory_swap=memory_swap, nano_cpus=nano_cpus)
+    check_limits(
+        memory=memory,
+        memory_swap=memory_swap,
+        nano_cpus=nano_cpus,
+        cpuset_cpus=cpuset_cpus,
+        cpuset_mems=cpuset_mems,
+    )
     if memory > 0 and memory_swap == 0:
         memory_swap = 2 * memory
     return {
@@ -137,6 +156,8 @@ def host_config_fields(
         "NanoCpus": nano_cpus,
         "CpuPeriod": 0,
         "CpuQuota": 0,
+        "CpusetCpus": cpuset_cpus,
+        "CpusetMems": cpuset_mems,
         "MemoryReservation": 0,
         "MemorySwap": memory_swap,
         "PidsLimit": pids_limit if pids_limit > 0 else None,
@@ -157,6 +178,8 @@ def run_resources(host_config: Mapping[str, Any]) -> Resources:
     period = int(host_config.get("CpuPeriod") or 0)
     quota = int(host_config.get("CpuQuota") or 0)
     reservation = int(host_config.get("MemoryReservation") or 0)
+    cpuset_cpus = str(host_config.get("CpusetCpus") or "")
+    cpuset_mems = str(host_config.get("CpusetMems") or "")
     check_limits(
         memory=memory,
         memory_swap=swap,
@@ -164,6 +187,8 @@ def run_resources(host_config: Mapping[str, Any]) -> Resources:
         cpu_period=period,
         cpu_quota=quota,
         memory_reservation=reservation,
+        cpuset_cpus=cpuset_cpus,
+        cpuset_mems=cpuset_mems,
     )
     shares = int(host_config.get("CpuShares") or 0)
     if shares < 0:
@@ -176,5 +201,7 @@ def run_resources(host_config: Mapping[str, Any]) -> Resources:
         cpu_shares=shares if shares > 0 else None,
         cpu_quota=quota or (nano * CFS_PERIOD_US // NANO if nano > 0 else None),
         cpu_period=period or (CFS_PERIOD_US if nano > 0 else None),
+        cpuset_cpus=cpuset_cpus or None,
+        cpuset_mems=cpuset_mems or None,
         pids_limit=int(pids) if pids else None,
     )

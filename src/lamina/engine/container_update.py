@@ -45,6 +45,8 @@ class Limits(Struct, frozen=True, kw_only=True):
     cpu_shares: int = 0
     cpu_period: int = 0  # microseconds
     cpu_quota: int = 0  # microseconds; -1: none
+    cpuset_cpus: str = ""  # "0-2,5"
+    cpuset_mems: str = ""
     pids_limit: int | None = None  # 0 or less: none
 
 
@@ -68,6 +70,8 @@ def update(
         cpu_period=limits.cpu_period,
         cpu_quota=limits.cpu_quota,
         memory_reservation=limits.memory_reservation,
+        cpuset_cpus=limits.cpuset_cpus,
+        cpuset_mems=limits.cpuset_mems,
         update=True,
     )
     replaced: list[Mapping[str, Any]] = []
@@ -146,6 +150,10 @@ def merged_host_config(
         out["MemorySwap"] = limits.memory_swap
     if limits.memory_reservation != 0:
         out["MemoryReservation"] = limits.memory_reservation
+    if limits.cpuset_cpus:
+        out["CpusetCpus"] = limits.cpuset_cpus
+    if limits.cpuset_mems:
+        out["CpusetMems"] = limits.cpuset_mems
     if limits.pids_limit is not None:
         out["PidsLimit"] = max(limits.pids_limit, 0)  # Docker keeps 0 for "none" here
     return out
@@ -164,6 +172,7 @@ def runc_resources(limits: Limits) -> dict[str, Any]:
         quota = limits.nano_cpus * period // NANO
     cpu["quota"] = quota or limits.cpu_quota
     cpu["period"] = period or limits.cpu_period
+    cpuset = {"cpus": limits.cpuset_cpus, "mems": limits.cpuset_mems}
     memory = {
         "limit": limits.memory,
         "reservation": limits.memory_reservation,
@@ -171,7 +180,7 @@ def runc_resources(limits: Limits) -> dict[str, Any]:
     }
     out: dict[str, Any] = {
         "memory": {k: v for k, v in memory.items() if v},
-        "cpu": {k: v for k, v in cpu.items() if v},
+        "cpu": {**{k: v for k, v in cpu.items() if v}, **{k: v for k, v in cpuset.items() if v}},
     }
     if limits.pids_limit is not None:
         out["pids"] = {"limit": limits.pids_limit if limits.pids_limit > 0 else -1}

@@ -35,6 +35,8 @@ class Resources(Struct, frozen=True, kw_only=True):
     cpu_shares: int | None = None  # relative weight (cgroup v1's cpu.shares)
     cpu_quota: int | None = None  # microseconds per period
     cpu_period: int | None = None  # microseconds
+    cpuset_cpus: str | None = None  # the CPUs it may run on ("0-2,5")
+    cpuset_mems: str | None = None  # the memory nodes it may allocate on
     pids_limit: int | None = None
 
 
@@ -44,7 +46,13 @@ def linux_resources(res: Resources) -> dict[str, Any]:
     memory = {"limit": res.memory, "swap": res.memory_swap, "reservation": res.memory_reservation}
     if any(v is not None for v in memory.values()):
         out["memory"] = {k: v for k, v in memory.items() if v is not None}
-    cpu = {"shares": res.cpu_shares, "quota": res.cpu_quota, "period": res.cpu_period}
+    cpu = {
+        "shares": res.cpu_shares,
+        "quota": res.cpu_quota,
+        "period": res.cpu_period,
+        "cpus": res.cpuset_cpus,
+        "mems": res.cpuset_mems,
+    }
     if any(v is not None for v in cpu.values()):
         out["cpu"] = {k: v for k, v in cpu.items() if v is not None}
     if res.pids_limit is not None:
@@ -71,6 +79,11 @@ def _mounts() -> dict[str, Path]:
             for key, _ in m.super_options:
                 found.setdefault(key, Path(m.target))
     return found
+
+
+def hierarchy(controller: str) -> Path | None:
+    """Where ``controller``'s v1 hierarchy is mounted (``""``: the v2 tree); None if not."""
+    return _mounts().get(controller)
 
 
 def controller_cgroup(pid: int, controller: str, *, v2_file: str) -> Path | None:
@@ -140,6 +153,7 @@ def current_limits(pid: int) -> dict[str, Any]:
         memory=memory_cgroup(pid),
         cpu=controller_cgroup(pid, "cpu", v2_file="cpu.max"),
         pids=controller_cgroup(pid, "pids", v2_file="pids.max"),
+        cpuset=controller_cgroup(pid, "cpuset", v2_file="cpuset.cpus"),
     )
 
 
@@ -147,15 +161,19 @@ def current_limits(pid: int) -> dict[str, Any]:
 # no conversion of shares to weight or of memory+swap to swap to get wrong).
 _V2_LIMIT_FILES: Final = (
     *("memory.max", "memory.swap.max", "memory.low", "cpu.max", "cpu.weight", "pids.max"),
+    *("cpuset.cpus", "cpuset.mems"),
 )
 
 
-def limits_in(*, memory: Path | None, cpu: Path | None, pids: Path | None) -> dict[str, Any]:
+def limits_in(
+    *, memory: Path | None, cpu: Path | None, pids: Path | None, cpuset: Path | None = None
+) -> dict[str, Any]:
     """``runc update -r`` JSON for the limits the cgroup dirs hold: v1's memory, memory+swap
-    and soft (reservation) limits, CPU shares, CFS quota and period and pids limit (-1: none,
-    which runc writes as such, where 0 would leave a file alone); on v2 the files themselves,
-    as runc's ``unified`` map. Files that are not there are left out."""
-    dirs = [d for d in (memory, cpu, pids) if d is not None]
+    and soft (reservation) limits, CPU shares, CFS quota and period, cpuset CPUs and memory
+    nodes and pids limit (-1: none, which runc writes as such, where 0 would leave a file
+    alone); on v2 the files themselves, as runc's ``unified`` map. Files that are not there
+    are left out."""
+    dirs = [d for d in (memory, cpu, pids, cpuset) if d is not None]
     if any((d / "cgroup.controllers").exists() for d in dirs):  # v2
         unified: dict[str, str] = {}
         for d in dict.fromkeys(dirs):
@@ -178,6 +196,12 @@ def limits_in(*, memory: Path | None, cpu: Path | None, pids: Path | None) -> di
             "period": _int_file(cpu / "cpu.cfs_period_us"),
         }
         out["cpu"] = {k: v for k, v in values.items() if v is not None}
+    if cpuset is not None:
+        sets = {
+            "cpus": _text_file(cpuset / "cpuset.cpus"),
+            "mems": _text_file(cpuset / "cpuset.mems"),
+        }
+        out.setdefault("cpu", {}).update({k: v for k, v in sets.items() if v})
     if pids is not None:
         limit = _limit_file(pids / "pids.max")
         if limit is not None:
@@ -254,6 +278,13 @@ def system_cpu_ns() -> int:
         fields = f.readline().split()
     ticks = sum(int(v) for v in fields[1:8])
     return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _text_file(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 def _int_file(path: Path) -> int | None:

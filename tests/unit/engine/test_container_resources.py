@@ -72,7 +72,8 @@ def _fields(**kw: int) -> dict[str, object]:
 def test_host_config_fields_as_dockers_inspect() -> None:
     assert _fields() == {
         "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CpuPeriod": 0, "CpuQuota": 0,
-        "MemoryReservation": 0, "MemorySwap": 0, "PidsLimit": None,
+        "CpusetCpus": "", "CpusetMems": "", "MemoryReservation": 0, "MemorySwap": 0,
+        "PidsLimit": None,
     }  # fmt: skip
     # -m 64m: MemorySwap twice that; --memory-swap -1 kept; --pids-limit 0/-1/-5: null
     assert _fields(memory=64 << 20)["MemorySwap"] == 128 << 20

@@ -256,3 +256,16 @@ def test_a_record_that_cannot_be_written_puts_the_cgroup_back(
     with pytest.raises(StoreError):
         update(store, rec, Limits(pids_limit=100), running=True, apply=cgroup)
     assert cgroup.written == [{"pids": {"limit": 100}}, {"pids": {"limit": -1}}]
+
+
+def test_cpusets_are_merged_sent_and_checked() -> None:
+    # docker update --cpuset-cpus 1 / --cpuset-mems 0: CpusetCpus "1" (an empty one leaves
+    # it); runc gets cpu.cpus / cpu.mems as given.
+    host = merged_host_config(ID, _host(), Limits(cpuset_cpus="1"))
+    assert (host["CpusetCpus"], host["CpusetMems"]) == ("1", "")
+    host = merged_host_config(ID, host, Limits(cpuset_mems="0", pids_limit=5))
+    assert (host["CpusetCpus"], host["CpusetMems"]) == ("1", "0")
+    assert runc_resources(Limits(cpuset_cpus="0-1", cpuset_mems="0", cpu_shares=512)) == {
+        "cpu": {"shares": 512, "cpus": "0-1", "mems": "0"}
+    }
+    assert runc_resources(Limits(cpuset_cpus="+0")) == {"cpu": {"cpus": "+0"}}  # runc refuses

@@ -75,3 +75,26 @@ def test_limits_in_v2_files_are_put_back_as_they_read(tmp_path: Path) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text + "\n")
     assert limits_in(memory=tmp_path, cpu=tmp_path, pids=tmp_path) == {"unified": files}
+
+
+def test_limits_in_take_the_cpusets_back(tmp_path: Path) -> None:
+    # What an update of --cpuset-cpus replaces: cpuset.cpus and cpuset.mems, as runc's
+    # cpu.cpus and cpu.mems (v1), or the v2 files as they read.
+    cpuset = tmp_path / "cpuset"
+    cpuset.mkdir()
+    (cpuset / "cpuset.cpus").write_text("0-1\n")
+    (cpuset / "cpuset.mems").write_text("0\n")
+    assert limits_in(memory=None, cpu=None, pids=None, cpuset=cpuset) == {
+        "cpu": {"cpus": "0-1", "mems": "0"}
+    }
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cgroup.controllers").write_text("cpuset\n")
+    (v2 / "cpuset.cpus").write_text("1\n")
+    (v2 / "cpuset.mems").write_text("\n")
+    assert limits_in(memory=None, cpu=None, pids=None, cpuset=v2) == {
+        "unified": {"cpuset.cpus": "1", "cpuset.mems": ""}
+    }
+    assert linux_resources(Resources(cpuset_cpus="0-1", cpuset_mems="0")) == {
+        "cpu": {"cpus": "0-1", "mems": "0"}
+    }

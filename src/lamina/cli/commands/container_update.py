@@ -1,7 +1,8 @@
 """``lamina update`` (``container update``): Docker 20.10's ``docker update`` for the resource
-limits lamina sets at create (``-m``, ``--memory-swap``, ``--cpus``, ``-c``, ``--pids-limit``)
-and three that only an update sets here (``--cpu-period``, ``--cpu-quota``,
-``--memory-reservation``), each kept for the container's later starts too.
+limits lamina sets at create (``-m``, ``--memory-swap``, ``--cpus``, ``-c``, ``--pids-limit``,
+``--cpuset-cpus``, ``--cpuset-mems``) and three that only an update sets here
+(``--cpu-period``, ``--cpu-quota``, ``--memory-reservation``), each kept for the container's
+later starts too.
 
 Its flags are parsed by create's parsers (:mod:`lamina.engine.container_resources`); what
 Docker's CLI does not send (a flag of 0) changes nothing. The names that were updated are
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 # The flags' dests: at least one must be given, as Docker's CLI asks.
 _FLAGS: Final = (
     *("cpu_period", "cpu_quota", "cpu_shares", "cpus", "memory", "memory_reservation"),
-    *("memory_swap", "pids_limit"),
+    *("memory_swap", "pids_limit", "cpuset_cpus", "cpuset_mems"),
 )
 
 
@@ -48,6 +49,8 @@ def _limits(args: Namespace) -> Limits:
         cpu_shares=args.cpu_shares or 0,
         cpu_period=args.cpu_period or 0,
         cpu_quota=args.cpu_quota or 0,
+        cpuset_cpus=args.cpuset_cpus or "",
+        cpuset_mems=args.cpuset_mems or "",
         pids_limit=args.pids_limit or None,  # Docker's CLI sends none for 0
     )
 
@@ -57,6 +60,8 @@ def _limits(args: Namespace) -> Limits:
     arg("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota."),
     arg("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)."),
     arg("--cpus", help="Number of CPUs (1.5, 1/2)."),
+    arg("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
+    arg("--cpuset-mems", help="Memory nodes in which to allow execution (0-3, 0,1)."),
     arg("-m", "--memory", help="Memory limit (bytes, or with a unit: 512m, 1g; at least 6m)."),
     arg("--memory-reservation", help="Memory soft limit (as -m)."),
     arg(

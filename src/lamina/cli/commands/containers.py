@@ -186,6 +186,8 @@ _CREATE_ARGS = (
     arg("--cpus", help="Number of CPUs (1.5, 1/2)."),
     arg("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)."),
     arg("--pids-limit", type=int, default=0, help="Process limit (0 or -1: unlimited)."),
+    arg("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)."),
+    arg("--cpuset-mems", default="", help="Memory nodes in which to allow execution (0-3, 0,1)."),
     arg(
         "--device",
         dest="devices",
@@ -229,6 +231,8 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         **limits,
         cpu_shares=args.cpu_shares,
         pids_limit=args.pids_limit,
+        cpuset_cpus=args.cpuset_cpus,
+        cpuset_mems=args.cpuset_mems,
         image=args.image,
         command=tuple(args.command),
         name=args.name,
