@@ -567,3 +567,80 @@ def test_cpusets_are_updated_and_put_back(lamina: Lamina) -> None:
     lamina.run("create", "--name", "later", "busybox", "sh", "-c", CPUSET)
     assert lamina.out("update", "--cpuset-cpus", "0", "later") == "later\n"
     assert lamina.out("start", "-a", "later") == "0\n0\n"
+
+
+# -- --oom-kill-disable, --oom-score-adj, --domainname -------------------------------------
+
+OOM_WARNINGS = (
+    "WARNING: Disabling the OOM killer on containers without setting a '-m/--memory' limit "
+    "may be dangerous.\n"
+    "WARNING: OOM killer is disabled for the container, but no memory limit is set, this can "
+    "result in the system running out of resources.\n"
+)
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/sys/fs/cgroup/memory/memory.oom_control"), reason="no v1 memory cgroup"
+)
+def test_oom_killer_and_score(lamina: Lamina) -> None:
+    # docker 20.10: memory.oom_control says oom_kill_disable 1 (its two warnings without -m,
+    # none with it); the score is the container's processes' oom_score_adj (0 by default);
+    # HostConfig.OomKillDisable/OomScoreAdj (false, 0 unset); a score out of [-1000, 1000]
+    # refused at create; one that is no int refused by its CLI.
+    show = "head -1 /sys/fs/cgroup/memory/memory.oom_control; cat /proc/1/oom_score_adj"
+    r = lamina.run(
+        "run", "--rm", "--oom-kill-disable", "--oom-score-adj", "500", "busybox", "sh", "-c", show
+    )
+    assert (r.stdout, r.stderr) == ("oom_kill_disable 1\n500\n", OOM_WARNINGS)
+    r = lamina.run("run", "--rm", "--oom-kill-disable", "-m", "64m", "busybox", "sh", "-c", show)
+    assert (r.stdout, r.stderr) == ("oom_kill_disable 1\n0\n", "")
+    assert lamina.out("run", "--rm", "busybox", "sh", "-c", show) == "oom_kill_disable 0\n0\n"
+    fields = "{{.HostConfig.OomKillDisable}} {{.HostConfig.OomScoreAdj}}"
+    cid = lamina.out(
+        "create", "--oom-kill-disable", "-m", "64m", "--oom-score-adj", "0x10", "busybox"
+    ).strip()
+    assert lamina.out("inspect", "-f", fields, cid) == "true 16\n"
+    cid = lamina.out("create", "busybox").strip()
+    assert lamina.out("inspect", "-f", fields, cid) == "false 0\n"
+    for value, message in (
+        ("1001", "Invalid value 1001, range for oom score adj is [-1000, 1000]"),
+        (
+            "x",
+            'invalid argument "x" for "--oom-score-adj" flag: strconv.ParseInt: parsing "x": '
+            "invalid syntax",
+        ),
+    ):
+        assert _fails(lamina, "run", "--rm", "--oom-score-adj", value, "busybox", "true") == (
+            125,
+            f"error: {message}\n",
+        )
+    # Below lamina's own score: runc fails the start as under Docker ("can't get final
+    # child's PID from pipe: EOF"); lamina says why when it lacks CAP_SYS_RESOURCE.
+    code, err = _fails(lamina, "run", "--rm", "--oom-score-adj", "-1000", "busybox", "true")
+    if code != 0:
+        assert code == 125 and "hint: --oom-score-adj -1000 is below lamina's own" in err
+
+
+def test_domainname(lamina: Lamina) -> None:
+    # docker 20.10: the UTS namespace's domain name (as the kernel.domainname sysctl), as given
+    # (64 characters at most, the kernel's limit), "(none)" without; Config.Domainname;
+    # with --uts host runc refuses it at start.
+    long = "a" * 70
+    for value, seen in (
+        ("example.com", "example.com"),
+        ("bad domain!", "bad domain!"),
+        (long, long[:64]),
+        ("", "(none)"),
+    ):
+        out = lamina.out(
+            "run", "--rm", "--domainname", value, "busybox", "cat", "/proc/sys/kernel/domainname"
+        )
+        assert out == f"{seen}\n"
+    cid = lamina.out("create", "--domainname", "example.com", "busybox").strip()
+    assert lamina.out("inspect", "-f", "{{json .Config.Domainname}}", cid) == '"example.com"\n'
+    code, err = _fails(
+        lamina, "run", "--rm", "--uts", "host", "--domainname", "x", "busybox", "true"
+    )
+    assert code == 125 and err.endswith(
+        'sysctl "kernel.domainname" is not in a separate kernel namespace\n'
+    )

@@ -337,3 +337,40 @@ def test_cpusets(pair: Pair) -> None:
     pair.same("update", "--cpuset-cpus", "0", "later")
     pair.same("inspect", "-f", fields, "later")
     pair.same("update", "--cpuset-cpus", "4095", "later")
+
+
+def test_oom_and_domainname(pair: Pair) -> None:
+    show = "head -1 /sys/fs/cgroup/memory/memory.oom_control; cat /proc/1/oom_score_adj"
+    for args in (
+        ("--oom-kill-disable", IMAGE, "sh", "-c", show),
+        ("--oom-kill-disable", "-m", "64m", IMAGE, "sh", "-c", show),
+        ("--oom-kill-disable=false", IMAGE, "sh", "-c", show),
+        ("--oom-score-adj", "500", IMAGE, "sh", "-c", show),
+        ("--oom-score-adj", "0x10", IMAGE, "sh", "-c", show),
+        ("--oom-score-adj", "010", IMAGE, "sh", "-c", show),
+        ("--oom-score-adj", "1001", IMAGE, "true"),
+        ("--oom-score-adj", "-1001", IMAGE, "true"),
+        ("--oom-score-adj", "x", IMAGE, "true"),
+        ("--oom-score-adj", "1001", "-m", "1m", IMAGE, "true"),
+        ("--domainname", "example.com", IMAGE, "cat", "/proc/sys/kernel/domainname"),
+        ("--domainname", "bad domain!", IMAGE, "cat", "/proc/sys/kernel/domainname"),
+        ("--domainname", "a" * 70, IMAGE, "cat", "/proc/sys/kernel/domainname"),
+        ("--domainname", "", IMAGE, "cat", "/proc/sys/kernel/domainname"),
+        ("--network", "host", "--domainname", "d", IMAGE, "cat", "/proc/sys/kernel/domainname"),
+    ):
+        pair.same("run", "--rm", *args)
+    fields = (
+        "{{.HostConfig.OomKillDisable}} {{.HostConfig.OomScoreAdj}} {{json .Config.Domainname}}"
+    )
+    for name, flags in (
+        ("o1", ("--oom-kill-disable", "--oom-score-adj", "5", "--domainname", "dom")),
+        ("o2", ()),
+    ):
+        pair.same("create", "--name", name, *flags, IMAGE)  # the warnings, as Docker's
+        pair.same("inspect", "-f", fields, name)
+    # runc's refusals at start: the same words, wrapped by containerd's and lamina's own.
+    for flags in (("--uts", "host", "--domainname", "d"), ("--oom-score-adj", "-1000")):
+        theirs, ours = pair.each("run", "--rm", *flags, IMAGE, "true")
+        assert ours[0] == theirs[0], flags
+        runc_words = theirs[2][0].rsplit("runc create failed: ", 1)[1].removesuffix(": unknown")
+        assert ours[2][0].endswith(runc_words), (flags, ours, theirs)

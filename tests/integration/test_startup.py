@@ -156,6 +156,7 @@ CREATE_FLAG_MODULES = {
     "lamina.engine.namespace_args": ("--pid", "host"),
     "lamina.engine.sysctl_args": ("--sysctl", "net.ipv4.ip_forward=1"),
     "lamina.engine.cpuset_args": ("--cpuset-cpus", "0"),
+    "lamina.engine.oom_args": ("--oom-score-adj", "5"),
 }
 
 

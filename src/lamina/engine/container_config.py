@@ -91,6 +91,9 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     ipc: str = ""  # --ipc none|private|shareable|host|container:NAME ("": private)
     uts: str = ""  # --uts host
     sysctls: tuple[str, ...] = ()  # --sysctl KEY=VALUE
+    oom_kill_disable: bool = False  # --oom-kill-disable (the CLI drops it where unsupported)
+    oom_score_adj: int = 0  # --oom-score-adj, -1000 to 1000
+    domainname: str = ""  # --domainname
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -285,7 +288,7 @@ def container_config(
     attach = not opts.detach
     return {
         "Hostname": opts.hostname or hostname,
-        "Domainname": "",
+        "Domainname": opts.domainname,
         "User": opts.user if opts.user is not None else image_cfg.get("User", ""),
         "AttachStdin": opts.interactive and attach,
         "AttachStdout": attach,
@@ -354,6 +357,11 @@ def host_config(
         extra_hosts = [dns_args.check_extra_host(h) for h in opts.add_host]
         dns = [dns_args.check_dns(ip) for ip in opts.dns]
         dns_search = [dns_args.check_dns_search(d) for d in opts.dns_search]
+    resources = resource_fields(opts)
+    if opts.oom_score_adj:  # after the resources, as Docker's daemon checks it
+        from lamina.engine.oom_args import check_score_adj
+
+        check_score_adj(opts.oom_score_adj)
     ulimits = None
     shm_size = DEFAULT_SHM_SIZE
     if opts.ulimits or opts.shm_size:
@@ -379,6 +387,7 @@ def host_config(
         "ExtraHosts": extra_hosts or None,
         "GroupAdd": list(opts.group_add) or None,
         "IpcMode": modes["IpcMode"],
+        "OomScoreAdj": opts.oom_score_adj,
         "PidMode": modes["PidMode"],
         "Privileged": opts.privileged,
         "ReadonlyRootfs": opts.read_only,
@@ -388,7 +397,7 @@ def host_config(
         "UTSMode": modes["UTSMode"],
         "ShmSize": shm_size,
         **_sysctls(opts.sysctls),
-        **resource_fields(opts),
+        **resources,
         "Ulimits": ulimits,
         **({"Mounts": [dict(m) for m in mounts]} if mounts else {}),
     }
@@ -406,7 +415,7 @@ def _sysctls(values: Sequence[str]) -> dict[str, Any]:
 def resource_fields(opts: CreateOptions) -> dict[str, Any]:
     """HostConfig's Resources as Docker orders them: CpuShares, Memory, NanoCpus, CpuPeriod,
     CpuQuota, CpusetCpus, CpusetMems, Devices, DeviceCgroupRules, MemoryReservation,
-    MemorySwap and PidsLimit."""
+    MemorySwap, OomKillDisable and PidsLimit."""
     from lamina.engine.container_resources import host_config_fields
 
     fields = host_config_fields(
@@ -424,10 +433,13 @@ def resource_fields(opts: CreateOptions) -> dict[str, Any]:
 
         devices = device_args.host_config_fields(opts.devices, opts.device_cgroup_rules)
     cpu = ("CpuShares", "Memory", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems")
+    memory = ("MemoryReservation", "MemorySwap")
     return {
         **{k: fields.pop(k) for k in cpu},
         **devices,
-        **fields,  # MemoryReservation, MemorySwap, PidsLimit
+        **{k: fields.pop(k) for k in memory},
+        "OomKillDisable": opts.oom_kill_disable,
+        **fields,  # PidsLimit
     }
 
 
@@ -518,6 +530,8 @@ def run_spec(
         stop_signal=cfg.get("StopSignal") or "SIGTERM",
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         sysctls=dict(hc.get("Sysctls") or {}),
+        oom_score_adj=int(hc.get("OomScoreAdj") or 0),
+        domainname=str(cfg.get("Domainname") or ""),
         resources=run_resources(hc),
         **devices,
         **(namespaces or {}),

@@ -204,4 +204,5 @@ def run_resources(host_config: Mapping[str, Any]) -> Resources:
         cpuset_cpus=cpuset_cpus or None,
         cpuset_mems=cpuset_mems or None,
         pids_limit=int(pids) if pids else None,
+        oom_kill_disable=bool(host_config.get("OomKillDisable")),
     )

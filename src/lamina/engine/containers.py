@@ -356,8 +356,13 @@ class ContainerService:
                     self._release_run_mount(rec)
                 return rec.id, code
             self.runtime.start_detached(rec.id, bundle, **stdin_options)
-        except BaseException:
+        except BaseException as exc:
             self._release_run_mount(rec)
+            if isinstance(exc, LaminaError) and rec.config["HostConfig"].get("OomScoreAdj"):
+                from lamina.engine.oom_args import score_note
+
+                hint = score_note(int(rec.config["HostConfig"]["OomScoreAdj"]))
+                exc.hint = hint or exc.hint
             raise
         return rec.id, 0
 

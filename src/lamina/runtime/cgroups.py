@@ -38,12 +38,18 @@ class Resources(Struct, frozen=True, kw_only=True):
     cpuset_cpus: str | None = None  # the CPUs it may run on ("0-2,5")
     cpuset_mems: str | None = None  # the memory nodes it may allocate on
     pids_limit: int | None = None
+    oom_kill_disable: bool = False  # the OOM killer kept off (v1's memory.oom_control)
 
 
 def linux_resources(res: Resources) -> dict[str, Any]:
     """The runtime-spec ``linux.resources`` members for ``res`` (``devices`` is the caller's)."""
     out: dict[str, Any] = {}
-    memory = {"limit": res.memory, "swap": res.memory_swap, "reservation": res.memory_reservation}
+    memory: dict[str, Any] = {
+        "limit": res.memory,
+        "swap": res.memory_swap,
+        "reservation": res.memory_reservation,
+        "disableOOMKiller": True if res.oom_kill_disable else None,
+    }
     if any(v is not None for v in memory.values()):
         out["memory"] = {k: v for k, v in memory.items() if v is not None}
     cpu = {

@@ -122,6 +122,8 @@ class RunSpec(Struct, frozen=True, kw_only=True):
     shm: Path | None = None  # bound at /dev/shm instead of a tmpfs (--ipc host|shareable|...)
     no_shm: bool = False  # --ipc none: no /dev/shm at all
     sysctls: dict[str, str] = field(default_factory=dict)  # --sysctl, over the defaults
+    oom_score_adj: int = 0  # the OOM killer's bias for the container's processes
+    domainname: str = ""  # the UTS namespace's NIS domain name (--domainname), as a sysctl
     device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 1:3 rwm"
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -344,7 +346,7 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         },
         "rlimits": rlimits(run.rlimits),
         "noNewPrivileges": run.no_new_privileges,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": run.oom_score_adj,
     }
     if run.tty and run.console_size is not None:
         # Set by runc before the process starts, so its first look at the size is right.
@@ -375,7 +377,10 @@ def build_spec(run: RunSpec, *, rootfs: Path) -> dict[str, Any]:
         # nodes asked for are made all the same).
         if not run.privileged:
             device_rules += allowed
-    sysctl = {**(_network_sysctls() if run.network is NetworkMode.NONE else {}), **run.sysctls}
+    sysctl = _network_sysctls() if run.network is NetworkMode.NONE else {}
+    if run.domainname:  # as Docker sets it: runc refuses it in the host's UTS namespace
+        sysctl["kernel.domainname"] = run.domainname
+    sysctl.update(run.sysctls)
     if sysctl:
         linux["sysctl"] = sysctl
     if run.cgroups_path is not None:

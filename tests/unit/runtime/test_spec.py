@@ -9,6 +9,7 @@ import pytest
 
 from lamina.errors import UsageError
 from lamina.runtime import defaults
+from lamina.runtime.cgroups import Resources
 from lamina.runtime.spec import (
     GROUP_ADD_ANNOTATION,
     HOST_NAMESPACE,
@@ -356,3 +357,20 @@ def test_sysctls_over_dockers_network_defaults(rootfs: Path) -> None:
     }
     host = build_spec(RunSpec(args=("sh",), network=NetworkMode.HOST), rootfs=rootfs)
     assert "sysctl" not in host["linux"]
+
+
+def test_oom_score_oom_killer_and_domain_name(rootfs: Path) -> None:
+    # docker 20.10's spec: process.oomScoreAdj, memory.disableOOMKiller, and --domainname as
+    # the kernel.domainname sysctl (which runc refuses in the host's UTS namespace).
+    run = RunSpec(
+        args=("sh",),
+        oom_score_adj=500,
+        domainname="example.com",
+        resources=Resources(oom_kill_disable=True),
+        network=NetworkMode.HOST,
+    )
+    spec = build_spec(run, rootfs=rootfs)
+    assert spec["process"]["oomScoreAdj"] == 500
+    assert spec["linux"]["resources"]["memory"] == {"disableOOMKiller": True}
+    assert spec["linux"]["sysctl"] == {"kernel.domainname": "example.com"}
+    assert "domainname" not in spec

@@ -119,6 +119,7 @@ _CREATE_ARGS = (
     ),
     arg("--entrypoint", help="Overwrite the image's entrypoint."),
     arg("--hostname", help="Container host name."),
+    arg("--domainname", default="", help="Container NIS domain name."),
     arg(
         "--add-host",
         action="append",
@@ -186,6 +187,8 @@ _CREATE_ARGS = (
     arg("--cpus", help="Number of CPUs (1.5, 1/2)."),
     arg("-c", "--cpu-shares", type=int, default=0, help="CPU shares (relative weight)."),
     arg("--pids-limit", type=int, default=0, help="Process limit (0 or -1: unlimited)."),
+    arg("--oom-kill-disable", action="store_true", help="Disable the OOM killer."),
+    arg("--oom-score-adj", help="Tune the host's OOM preferences (-1000 to 1000)."),
     arg("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)."),
     arg("--cpuset-mems", default="", help="Memory nodes in which to allow execution (0-3, 0,1)."),
     arg(
@@ -227,7 +230,20 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         if args.cpus is not None:
             limits["nano_cpus"] = res.parse_cpus(args.cpus)
     _warn_on_localhost_dns(args.dns)
+    oom_kill_disable, oom_score_adj = False, 0
+    if args.oom_kill_disable or args.oom_score_adj is not None:
+        from lamina.engine import oom_args  # only for these flags
+
+        if args.oom_score_adj is not None:
+            oom_score_adj = oom_args.parse_score_adj(args.oom_score_adj)
+        oom_kill_disable, said = oom_args.warnings(
+            oom_kill_disable=args.oom_kill_disable, memory=limits["memory"]
+        )
+        for warning in said:
+            print(f"WARNING: {warning}", file=sys.stderr)
     return CreateOptions(
+        oom_kill_disable=oom_kill_disable,
+        oom_score_adj=oom_score_adj,
         **limits,
         cpu_shares=args.cpu_shares,
         pids_limit=args.pids_limit,
@@ -258,6 +274,7 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         shm_size=args.shm_size,
         entrypoint=args.entrypoint,
         hostname=args.hostname,
+        domainname=args.domainname,
         network=args.network,
         pid=args.pid,
         ipc=args.ipc,
