@@ -43,6 +43,8 @@ with ``exc.add_note(...)``. The CLI prints ``error: <message>``, the notes, and 
 
 from __future__ import annotations
 
+import errno as _errno  # (the name errno is HostFileError's field)
+
 
 def shorten(text: str, width: int = 100) -> str:
     """A path or name as an error message shows it: at most ``width`` characters, so a
@@ -247,10 +249,7 @@ class HostFileError(FileError):
     def __init__(self, message: str, *, errno: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno
-        self.exit_status = {_ENOENT: 127, _EACCES: 126}.get(errno or 0, 1)
-
-
-_ENOENT, _EACCES = 2, 13  # Linux's errno values, without importing errno everywhere
+        self.exit_status = {_errno.ENOENT: 127, _errno.EACCES: 126}.get(errno or 0, 1)
 
 
 def go_strerror(code: int) -> str:

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from msgspec import Struct
+
 from lamina.errors import ConflictError, ContainerNotFoundError, LaminaError, UsageError
 
 SHM_DIR: Final = Path("mounts") / "shm"  # in the container dir, as Docker's ShmResourcePath
@@ -30,14 +32,14 @@ _IPC_MODES: Final = ("", "none", "private", "host", "shareable")
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x2, 0x4, 0x8
 
 
-class Donor:
+class Donor(Struct, frozen=True):
     """What a container that others join offers: its id, its init's host pid (None when it
     does not run), its HostConfig and its container dir."""
 
-    def __init__(
-        self, container_id: str, pid: int | None, host_config: Mapping[str, Any], bundle: Path
-    ) -> None:
-        self.id, self.pid, self.host_config, self.bundle = container_id, pid, host_config, bundle
+    id: str
+    pid: int | None
+    host_config: Mapping[str, Any]
+    bundle: Path
 
 
 Lookup = Callable[[str], Donor]  # raises ContainerNotFoundError
