@@ -644,3 +644,68 @@ def test_domainname(lamina: Lamina) -> None:
     assert code == 125 and err.endswith(
         'sysctl "kernel.domainname" is not in a separate kernel namespace\n'
     )
+
+
+# -- --log-driver, --log-opt ----------------------------------------------------------------
+
+HUNDRED = "for i in $(seq 1 100); do echo line$i; done"
+
+
+def test_a_rotated_log(lamina: Lamina) -> None:
+    # docker 20.10, --log-opt max-size=1k --log-opt max-file=3: <id>-json.log, .1 and .2, the
+    # rotated ones about 1000 bytes each (an entry may take one past it); `logs` reads them
+    # oldest first (the last 30-odd lines, in order), --tail from the end; LogConfig as given.
+    cid = lamina.out(
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        HUNDRED,
+    ).strip()
+    assert lamina.out("wait", cid) == "0\n"
+    bundle = lamina.root / "containers" / cid
+    logs = sorted(p.name.removeprefix(cid) for p in bundle.iterdir() if p.name.startswith(cid))
+    assert logs == ["-json.log", "-json.log.1", "-json.log.2"]
+    for suffix in (".1", ".2"):
+        assert 1000 <= (bundle / f"{cid}-json.log{suffix}").stat().st_size < 1100
+    lines = lamina.out("logs", cid).split()
+    assert 26 <= len(lines) <= 40 and lines == [f"line{i}" for i in range(101 - len(lines), 101)]
+    assert lamina.out("logs", "--tail", "2", cid) == "line99\nline100\n"
+    assert lamina.out("inspect", "-f", "{{json .HostConfig.LogConfig}}", cid) == (
+        '{"Type":"json-file","Config":{"max-file":"3","max-size":"1k"}}\n'
+    )
+
+
+def test_no_log(lamina: Lamina) -> None:
+    # docker 20.10 --log-driver none: an attached run shows the output all the same; `logs`
+    # refuses ("configured logging driver does not support reading", status 1); LogPath "".
+    assert lamina.out("run", "--rm", "--log-driver", "none", "busybox", "echo", "hi") == "hi\n"
+    cid = lamina.out("run", "-d", "--log-driver", "none", "busybox", "sleep", "300").strip()
+    assert _fails(lamina, "logs", cid) == (
+        1,
+        "error: configured logging driver does not support reading\n",
+    )
+    fields = "{{json .HostConfig.LogConfig}} {{json .LogPath}}"
+    assert lamina.out("inspect", "-f", fields, cid) == '{"Type":"none","Config":{}} ""\n'
+    # lamina attaches through the log: it says so rather than show nothing.
+    code, err = _fails(lamina, "start", "-a", cid)
+    assert code == 1 and "its logging driver is none" in err
+    init = "failed to initialize logging driver: "
+    for flags, message in (
+        (
+            ("--log-driver", "none", "--log-opt", "max-size=1"),
+            "invalid logging opts for driver none",
+        ),
+        (("--log-opt", "bogus=1"), "unknown log opt 'bogus' for json-file log driver"),
+        (("--log-opt", "max-size=0"), init + "max-size must be a positive number"),
+        (("--log-opt", "max-file=x"), init + 'strconv.Atoi: parsing "x": invalid syntax'),
+    ):
+        assert _fails(lamina, "run", "--rm", *flags, "busybox", "true") == (
+            125,
+            f"error: {message}\n",
+        )

@@ -157,6 +157,7 @@ CREATE_FLAG_MODULES = {
     "lamina.engine.sysctl_args": ("--sysctl", "net.ipv4.ip_forward=1"),
     "lamina.engine.cpuset_args": ("--cpuset-cpus", "0"),
     "lamina.engine.oom_args": ("--oom-score-adj", "5"),
+    "lamina.engine.log_args": ("--log-opt", "max-size=1m"),
 }
 
 

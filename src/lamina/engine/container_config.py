@@ -20,6 +20,7 @@ from lamina.errors import UsageError
 
 if TYPE_CHECKING:
     from lamina.runtime import RunSpec
+    from lamina.runtime.logs import LogOptions
     from lamina.runtime.spec import TmpfsSpec
 
 
@@ -94,6 +95,8 @@ class CreateOptions(Struct, frozen=True, kw_only=True):
     oom_kill_disable: bool = False  # --oom-kill-disable (the CLI drops it where unsupported)
     oom_score_adj: int = 0  # --oom-score-adj, -1000 to 1000
     domainname: str = ""  # --domainname
+    log_driver: str = ""  # --log-driver json-file|none ("": json-file, Docker's default)
+    log_opts: tuple[str, ...] = ()  # --log-opt max-size=10m, max-file=3
 
 
 class VolumeArg(Struct, frozen=True, kw_only=True):
@@ -369,10 +372,15 @@ def host_config(
 
         ulimits = limit_args.merged_ulimits(opts.ulimits)
         shm_size = limit_args.parse_shm_size(opts.shm_size or "0")
+    log_config: dict[str, Any] = {"Type": "json-file", "Config": {}}
+    if opts.log_driver or opts.log_opts:
+        from lamina.engine.log_args import log_config as checked_log_config
+
+        log_config = checked_log_config(opts.log_driver, opts.log_opts)
     return {
         "Binds": list(binds) or None,
         "ContainerIDFile": opts.cidfile,  # as given (a relative path stays so)
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        "LogConfig": log_config,
         "NetworkMode": opts.network,
         "PortBindings": {},
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
@@ -469,6 +477,7 @@ def run_spec(
     console_size: tuple[int, int] | None = None,
     init: Path | None = None,
     namespaces: Mapping[str, Any] | None = None,
+    log: LogOptions | None = None,
 ) -> RunSpec:
     """The runtime's view of a stored container config. ``host_files`` maps /etc/hostname,
     /etc/hosts, /etc/resolv.conf to the files in the container dir that are bind-mounted.
@@ -476,7 +485,8 @@ def run_spec(
     known. ``init``: the host's static init binary for an ``--init`` container, bind-mounted
     read-only at Docker's /sbin/docker-init and run as PID 1 before the command (``--``).
     ``namespaces``: the RunSpec fields of its PID, IPC and UTS modes, as
-    :func:`lamina.engine.container_namespaces.run_fields` set them up."""
+    :func:`lamina.engine.container_namespaces.run_fields` set them up; ``log``: its logging
+    driver and rotation for the shim, when not the default (an annotation of the spec)."""
     from lamina.engine.container_resources import run_resources
     from lamina.runtime import MountSpec, NetworkMode, Rlimit, RunSpec
 
@@ -535,7 +545,18 @@ def run_spec(
         resources=run_resources(hc),
         **devices,
         **(namespaces or {}),
+        annotations=_log_annotation(log),
     )
+
+
+def _log_annotation(log: LogOptions | None) -> dict[str, str]:
+    if log is None:
+        return {}
+    import msgspec
+
+    from lamina.runtime.spec import LOG_ANNOTATION
+
+    return {LOG_ANNOTATION: msgspec.json.encode(log).decode()}
 
 
 def non_recursive_binds(stored: Mapping[str, Any]) -> set[str]:

@@ -94,7 +94,10 @@ def hostname(rec: ContainerRecord) -> str:
 
 
 def make_log(store: Store, rec: ContainerRecord) -> None:
-    """An empty log, so LogPath exists before the first start."""
+    """An empty log, so LogPath exists before the first start (none with the ``none``
+    logging driver: Docker's LogPath is "" then)."""
+    if (rec.config["HostConfig"].get("LogConfig") or {}).get("Type") == "none":
+        return
     log = store.containers.bundle(rec) / f"{rec.id}-json.log"
     if not log.exists():
         log.touch(mode=0o640)

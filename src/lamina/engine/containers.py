@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     # lamina.runtime is imported where a process is involved, so create, mount, diff, cp and
     # commit start faster (a CLI process per command: every import counts).
     from lamina.runtime import ContainerState, LogEntry, Runtime
+    from lamina.runtime.logs import LogOptions
     from lamina.runtime.state import Record
 
 RUN_MOUNT_MARK = "rootfs.mounted"
@@ -309,6 +310,12 @@ class ContainerService:
             return rec.id, container_attach.attach_running(
                 self, rec, stdin=interactive, sig_proxy=True, detach_keys=detach_keys
             )
+        log = None  # json-file, not rotated: the shim's default
+        log_config = rec.config["HostConfig"].get("LogConfig") or {}
+        if log_config.get("Type", "json-file") != "json-file" or log_config.get("Config"):
+            from lamina.engine.log_args import log_options
+
+            log = log_options(log_config)  # refused here, as Docker's start refuses it
         console_size = None
         if tty and attach:
             from lamina.runtime.console import terminal_size
@@ -343,6 +350,7 @@ class ContainerService:
                 console_size=console_size,
                 init=cc.find_init() if rec.config["HostConfig"].get("Init") else None,
                 namespaces=namespaces,
+                log=log,
             )
             from lamina.runtime import build_spec, write_bundle
 
@@ -706,6 +714,8 @@ class ContainerService:
         logged at or after ``since`` and at or before ``until`` (Unix seconds), as
         ``docker logs --tail/--since/--until``."""
         rec = self.resolve(ref)
+        if self._log_options(rec).driver == "none":
+            raise ConflictError("configured logging driver does not support reading")
         entries = self._log_entries(rec, follow=follow)
         if tail is not None:
             if follow:
@@ -720,15 +730,32 @@ class ContainerService:
     def _log_entries(self, rec: ContainerRecord, *, follow: bool) -> Iterator[LogEntry]:
         from lamina.runtime.logs import read_log
 
+        options = self._log_options(rec)
         if follow:
             try:
-                return self.runtime.logs(rec.id, follow=True)
+                return self.runtime.logs(rec.id, follow=True, options=options)
             except ContainerNotFoundError:
                 return iter(())  # never started: no output yet
         record = self._runtime_record(rec)  # it says where the log is
         if record is None:
             return iter(())
-        return read_log(Path(record.log_path), follow=False, finished=lambda: True)
+        path = Path(record.log_path)
+        return read_log(path, follow=False, finished=lambda: True, options=options)
+
+    def _log_options(self, rec: ContainerRecord) -> LogOptions:
+        """How ``rec`` logs (its logging driver, how its log is rotated), as its start reads
+        its LogConfig; Docker's default for one no start would take."""
+        from lamina.runtime.logs import DEFAULT_OPTIONS
+
+        log_config = rec.config["HostConfig"].get("LogConfig") or {}
+        if log_config.get("Type", "json-file") == "json-file" and not log_config.get("Config"):
+            return DEFAULT_OPTIONS
+        from lamina.engine.log_args import log_options
+
+        try:
+            return log_options(log_config)
+        except UsageError:
+            return DEFAULT_OPTIONS  # it never started: there is no log to read
 
     # -- observing ------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
+import msgspec
+
 from lamina.atomic import remove_tree
 from lamina.errors import ContainerNotFoundError, NotATerminalError, UsageError
 from lamina.runtime import console, shim
@@ -52,12 +54,17 @@ from lamina.runtime.errors import (
     RuncError,
     start_error,
 )
-from lamina.runtime.logs import LogEntry, read_log
+from lamina.runtime.logs import DEFAULT_OPTIONS, LogEntry, LogOptions, read_log
 from lamina.runtime.process import ExecSpec, exec_process, run_foreground
 from lamina.runtime.rootfs import blocking_account_file, find_command
 from lamina.runtime.runc import Runc, last_error
 from lamina.runtime.signals import Wakeup, signal_number
-from lamina.runtime.spec import GROUP_ADD_ANNOTATION, STOP_SIGNAL_ANNOTATION, read_bundle
+from lamina.runtime.spec import (
+    GROUP_ADD_ANNOTATION,
+    LOG_ANNOTATION,
+    STOP_SIGNAL_ANNOTATION,
+    read_bundle,
+)
 from lamina.runtime.state import (
     SHIM_DIR,
     ContainerState,
@@ -198,8 +205,10 @@ class Runtime:
         bundle = bundle.resolve()
         log_path = bundle / f"{container_id}-json.log"
         self._precheck(container_id, bundle, record_dir=record_dir, log_path=log_path)
-        process = read_bundle(bundle)["process"]
+        spec = read_bundle(bundle)
+        process = spec["process"]
         terminal = bool(process.get("terminal"))
+        log = spec.get("annotations", {}).get(LOG_ANNOTATION)
         return shim.ShimConfig(
             container_id=container_id,
             bundle=bundle,
@@ -221,6 +230,7 @@ class Runtime:
             open_stdin=open_stdin,
             stdin_once=stdin_once,
             detach_keys=keys,
+            log=msgspec.json.decode(log, type=LogOptions) if log else DEFAULT_OPTIONS,
         )
 
     def _precheck(
@@ -501,15 +511,18 @@ class Runtime:
             runc_state=lambda: self.runc_state(container_id),
         )
 
-    def logs(self, container_id: str, *, follow: bool = False) -> Iterator[LogEntry]:
-        """The container's output as ``(stream, line, time)``; with ``follow``, until it
-        exits."""
+    def logs(
+        self, container_id: str, *, follow: bool = False, options: LogOptions = DEFAULT_OPTIONS
+    ) -> Iterator[LogEntry]:
+        """The container's output as ``(stream, line, time)``; with ``follow``, until it exits;
+        ``options``: how it is rotated (the rotated files are read first, a rotation is
+        followed)."""
         rec = self._record(container_id)
 
         def finished() -> bool:
             return self.state(container_id).status is not ContainerStatus.RUNNING
 
-        return read_log(Path(rec.log_path), follow=follow, finished=finished)
+        return read_log(Path(rec.log_path), follow=follow, finished=finished, options=options)
 
     def top(
         self, container_id: str, ps_args: Sequence[str] = ()

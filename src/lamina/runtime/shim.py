@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Final
 from msgspec import Struct
 
 from lamina.runtime import cgroups, console
-from lamina.runtime.logs import LogWriter, rfc3339_nano
+from lamina.runtime.logs import DEFAULT_OPTIONS, LogOptions, LogWriter, rfc3339_nano
 from lamina.runtime.runc import last_error
 from lamina.runtime.signals import Wakeup
 from lamina.runtime.state import (
@@ -123,6 +123,7 @@ class ShimConfig(Struct, frozen=True, kw_only=True):
     # The launcher's stdin relayed to a terminal (``run -it``) is watched for these keys
     # (attach.detach_keys); empty: not watched.
     detach_keys: bytes = b""
+    log: LogOptions = DEFAULT_OPTIONS  # the logging driver and its rotation
 
 
 def start_failure_status(message: str) -> int:
@@ -434,7 +435,9 @@ def _serve_pipes(shim: _Shim, *, own_stdin: bool) -> int:
         on_resize=None,
     )
 
-    output = _Output(LogWriter(config.log_path), attach=config.attach, clients=server)
+    output = _Output(
+        LogWriter(config.log_path, options=config.log), attach=config.attach, clients=server
+    )
     sel = selectors.DefaultSelector()
     sel.register(wake_r, selectors.EVENT_READ, "wake")
     sel.register(out_r, selectors.EVENT_READ, "stdout")
@@ -647,7 +650,11 @@ def _copy_terminal(
     from lamina.runtime import attach
 
     os.set_blocking(master, False)
-    output = _Output(LogWriter(shim.config.log_path), attach=shim.config.attach, clients=server)
+    output = _Output(
+        LogWriter(shim.config.log_path, options=shim.config.log),
+        attach=shim.config.attach,
+        clients=server,
+    )
     sel = selectors.PollSelector()  # poll takes any fd (epoll refuses a regular-file stdin)
     sel.register(wake_r, selectors.EVENT_READ, "wake")
     sel.register(master, selectors.EVENT_READ, "master")

@@ -36,6 +36,8 @@ CONFIG_NAME: Final = "config.json"
 STOP_SIGNAL_ANNOTATION: Final = "org.lamina.stop-signal"
 # --group-add, for exec -u to add them as Docker's exec does (a JSON list of names/ids).
 GROUP_ADD_ANNOTATION: Final = "org.lamina.group-add"
+# --log-driver/--log-opt, for the shim: a JSON LogOptions (absent: json-file, no rotation).
+LOG_ANNOTATION: Final = "org.lamina.log"
 
 # In RunSpec.namespaces: the host's namespace (none of the container's own).
 HOST_NAMESPACE: Final = ""

@@ -169,6 +169,14 @@ _CREATE_ARGS = (
         action="store_true",
         help="Run an init (tini) as PID 1 that reaps and forwards signals.",
     ),
+    arg("--log-driver", default="", help="Logging driver: json-file (default) or none."),
+    arg(
+        "--log-opt",
+        dest="log_opts",
+        action="append",
+        default=[],
+        help="Log driver option: max-size=SIZE (10m: 10 MB), max-file=N (rotated json-file).",
+    ),
     arg("--stop-signal", help="Signal to stop the container (default: the image's, or TERM)."),
     arg(
         "--stop-timeout",
@@ -275,6 +283,8 @@ def _options(args: Namespace, *, detach: bool = False, auto_remove: bool = False
         entrypoint=args.entrypoint,
         hostname=args.hostname,
         domainname=args.domainname,
+        log_driver=args.log_driver,
+        log_opts=tuple(args.log_opts),
         network=args.network,
         pid=args.pid,
         ipc=args.ipc,
