@@ -13,6 +13,7 @@ from pathlib import Path
 
 from backports import zstd
 
+from lamina.archive import changes
 from lamina.archive.apply import ApplyResult, WhiteoutFormat, apply_layer
 from lamina.archive.entry import IndexEntry
 
@@ -127,3 +128,19 @@ class Sandbox:
 
     def assert_untouched(self) -> None:
         assert self.snapshot() == self._before
+
+
+def write_tree_diff(
+    lower: Path | None, upper: Path, out: io.BytesIO, **kw: object
+) -> list[IndexEntry]:
+    """changes.write_tree_diff, its index rows collected."""
+    rows: list[IndexEntry] = []
+    changes.write_tree_diff(lower, upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
+    return rows
+
+
+def write_upper_dir(upper: Path, out: io.BytesIO, **kw: object) -> list[IndexEntry]:
+    """changes.write_upper_dir, its index rows collected."""
+    rows: list[IndexEntry] = []
+    changes.write_upper_dir(upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
+    return rows

@@ -12,30 +12,15 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from layer_tars import write_tree_diff, write_upper_dir
 
 from lamina.archive import changes
 from lamina.archive.changes import Change, ChangeKind, tree_changes, upper_changes
-from lamina.archive.entry import EntryKind, IndexEntry
+from lamina.archive.entry import EntryKind
 from lamina.errors import DriverError
 
 A, C, D = ChangeKind.ADDED, ChangeKind.MODIFIED, ChangeKind.DELETED
 T = 1_600_000_000
-
-
-def write_tree_diff(
-    lower: Path | None, upper: Path, out: io.BytesIO, **kw: object
-) -> list[IndexEntry]:
-    """changes.write_tree_diff, its index rows collected."""
-    rows: list[IndexEntry] = []
-    changes.write_tree_diff(lower, upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
-    return rows
-
-
-def write_upper_dir(upper: Path, out: io.BytesIO, **kw: object) -> list[IndexEntry]:
-    """changes.write_upper_dir, its index rows collected."""
-    rows: list[IndexEntry] = []
-    changes.write_upper_dir(upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
-    return rows
 
 
 def _file(p: Path, data: bytes = b"x", mtime: int = T) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
+from layer_tars import write_tree_diff, write_upper_dir
 
-from lamina.archive import changes
 from lamina.archive.apply import WhiteoutFormat, apply_layer
 from lamina.archive.entry import EntryKind, IndexEntry
 from lamina.digest import EMPTY_TAR_DIFF_ID, Digest
@@ -38,22 +38,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-
-def write_tree_diff(
-    lower: Path | None, upper: Path, out: io.BytesIO, **kw: object
-) -> list[IndexEntry]:
-    """changes.write_tree_diff, its index rows collected."""
-    rows: list[IndexEntry] = []
-    changes.write_tree_diff(lower, upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
-    return rows
-
-
-def write_upper_dir(upper: Path, out: io.BytesIO, **kw: object) -> list[IndexEntry]:
-    """changes.write_upper_dir, its index rows collected."""
-    rows: list[IndexEntry] = []
-    changes.write_upper_dir(upper, out, rows=rows.extend, **kw)  # type: ignore[arg-type]
-    return rows
 
 
 @contextmanager
