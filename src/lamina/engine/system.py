@@ -102,7 +102,9 @@ class SystemService:
         reclaimable = sum(layer_size[c] for c in referenced - active_layers if c in layer_size)
         volumes = [
             VolumeUsage(
-                name=v.name, links=len(store.volumes.users(v.name)), size=data_size(v.mountpoint)
+                name=v.name,
+                links=len({cid for cid, _ in store.volumes.users(v.name)}),
+                size=data_size(v.mountpoint),
             )
             for v in store.volumes.list()
         ]

@@ -142,7 +142,7 @@ def df(ctx: Context, args: Namespace) -> None:
             len(usage.containers),
             sum(active),
             sum(rw),
-            sum(size for size, busy in zip(rw, active, strict=True) if not busy),
+            sum(size for size, on in zip(rw, active, strict=True) if not on),
         ),
         _df_row(
             "Local Volumes",
