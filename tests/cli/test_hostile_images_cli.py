@@ -344,6 +344,14 @@ def test_a_history_shorter_than_the_layers_loads_and_grows_aligned(cli: Cli, shm
         assert steps[2].endswith("|committed")  # the committed layer's own entry
         assert steps[3] == "|"  # the blank entry standing for the undescribed layer
         assert steps[4:] == (["base step|"] if history else ["|"])
+        # Built straight on the image with the short history: the COPY's entry comes after a
+        # blank one for each undescribed layer.
+        (shm_tmp / "ctx" / "Dockerfile").write_text(f"FROM h:{name}\nCOPY Dockerfile /df\n")
+        cli.ok("build", "-q", "-t", f"h:{name}-d", str(shm_tmp / "ctx"))
+        direct = cli.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}",
+                        f"h:{name}-d").splitlines()  # fmt: skip
+        assert "COPY" in direct[0]
+        assert direct[1:] == (["", "base step"] if history else ["", ""])
         cli.ok("save", "-o", str(shm_tmp / f"{name}-b.tar"), f"h:{name}-b")
         cli.ok("rmi", f"h:{name}-b")
         cli.ok("load", "-q", "-i", str(shm_tmp / f"{name}-b.tar"))

@@ -44,7 +44,7 @@ from lamina.build.stage import (
 from lamina.build.volumes import Discard, mount_points
 from lamina.digest import Digest, chain_ids
 from lamina.errors import BuildError, InstructionFailedError, UsageError
-from lamina.oci.config import History
+from lamina.oci.config import history_for_layers
 from lamina.store.layers import LayerRecord
 from lamina.store.worklayers import InitLayer
 
@@ -205,7 +205,7 @@ class Steps:
         chains = chain_ids(list(config.diff_ids)) if config.diff_ids else []
         layers = [self.b.store.layers.get(c) for c in chains]
         doc = config.json()
-        history = list(config.history) or [History() for _ in chains]
+        history = history_for_layers(config.history, len(chains))
         keep = {k: v for k, v in doc.items() if k in ("architecture", "os", "variant", "author")}
         keep["config"] = dict(doc.get("config") or {})
         return StageState(
