@@ -31,8 +31,6 @@ _JSON_FILE_KEYS: Final = (
     *("max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"),
 )
 _KEYS: Final = ("max-file", "max-size")
-_SIZE: Final = re.compile(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?")  # go-units' sizeRegex
-_DECIMAL: Final = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 _ATOI: Final = re.compile(r"[+-]?[0-9]+")
 
 
@@ -62,21 +60,10 @@ def log_config(driver: str, opts: Sequence[str]) -> dict[str, Any]:
     return {"Type": driver, "Config": dict(sorted(config.items()))}  # a Go map: sorted
 
 
-def _from_human_size(text: str) -> int:
-    m = _SIZE.fullmatch(text)
-    if m is None:
-        raise ValueError(f"invalid size: '{text}'")
-    number, unit = m.group(1), (m.group(2) or "").lower()
-    if number.count(".") > 1:
-        raise ValueError(f'strconv.ParseFloat: parsing "{number}": invalid syntax')
-    from fractions import Fraction
-
-    return int(Fraction(number) * _DECIMAL.get(unit, 1))
-
-
 def log_options(log_config: Mapping[str, Any]) -> LogOptions:
     """The shim's :class:`~lamina.runtime.logs.LogOptions` for a stored LogConfig, read as
     the json-file logger reads them at start; UsageError in its words."""
+    from lamina.engine.go_units import parse_size
     from lamina.runtime.logs import LogOptions
 
     driver = str(log_config.get("Type") or "json-file")
@@ -84,7 +71,7 @@ def log_options(log_config: Mapping[str, Any]) -> LogOptions:
     max_size, max_files = -1, 1
     try:
         if "max-size" in config:
-            max_size = _from_human_size(config["max-size"])
+            max_size = parse_size(config["max-size"], binary=False)
             if max_size <= 0:
                 raise ValueError("max-size must be a positive number")
         if "max-file" in config:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,10 +26,6 @@ PROPAGATIONS: Final = ("private", "rprivate", "slave", "rslave", "shared", "rsha
 DEFAULT_PROPAGATION: Final = "rprivate"
 _TRUE: Final = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool
 _FALSE: Final = ("0", "f", "F", "FALSE", "false", "False")
-# go-units' RAMInBytes: a number, an optional binary unit, an optional "i" and "b".
-_RAM: Final = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
-_UNITS: Final = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_MAX_INT64: Final = (1 << 63) - 1
 
 
 def _bool(key: str, value: str) -> bool:
@@ -43,15 +38,12 @@ def _bool(key: str, value: str) -> bool:
 
 def ram_in_bytes(text: str) -> int | None:
     """go-units' ``RAMInBytes`` (``64m``, ``1.5g``, ``100``: binary units); None if invalid."""
-    m = _RAM.match(text)
-    if m is None:
-        return None
+    from lamina.engine.go_units import parse_size
+
     try:
-        number = float(m.group(1))
+        return parse_size(text, binary=True)
     except ValueError:
         return None
-    value = int(number * _UNITS.get((m.group(2) or "").lower(), 1))
-    return value if value <= _MAX_INT64 else None
 
 
 def _fields(spec: str) -> list[str]:
