@@ -7,10 +7,10 @@ runc as given (``+1`` passes Go's Atoi, and the kernel refuses it, as under Dock
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Final
 
 from lamina.errors import UsageError
+from lamina.runtime.cgroups import host_cpuset
 
 _ATOI: Final = re.compile(r"[+-]?[0-9]+")  # Go's strconv.Atoi
 _INT64_MAX: Final = (1 << 63) - 1
@@ -48,27 +48,6 @@ def parse_list(value: str, *, maximum: int = 0) -> set[int]:
             raise ValueError(f"value of out range, maximum is {maximum}")
         out.update(range(low, high + 1))
     return out
-
-
-def host_cpuset() -> tuple[str, str]:
-    """The host's CPUs and memory nodes as Docker's sysinfo reads them: the cpuset
-    hierarchy's root ``cpuset.cpus`` and ``cpuset.mems`` (v1), else the v2 root's effective
-    ones."""
-    from lamina.runtime.cgroups import hierarchy
-
-    v1 = hierarchy("cpuset")
-    if v1 is not None:
-        files = (v1 / "cpuset.cpus", v1 / "cpuset.mems")
-    else:
-        v2 = hierarchy("") or Path("/sys/fs/cgroup")
-        files = (v2 / "cpuset.cpus.effective", v2 / "cpuset.mems.effective")
-    out = []
-    for f in files:
-        try:
-            out.append(f.read_text().strip())
-        except OSError:
-            out.append("")
-    return out[0], out[1]
 
 
 def check_cpuset(cpus: str, mems: str) -> None:

@@ -286,6 +286,19 @@ def system_cpu_ns() -> int:
     return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
+def host_cpuset() -> tuple[str, str]:
+    """The host's CPUs and memory nodes as Docker's sysinfo reads them: the cpuset
+    hierarchy's root ``cpuset.cpus`` and ``cpuset.mems`` (v1), else the v2 root's effective
+    ones; "" where a file cannot be read."""
+    v1 = hierarchy("cpuset")
+    if v1 is not None:
+        files = (v1 / "cpuset.cpus", v1 / "cpuset.mems")
+    else:
+        v2 = hierarchy("") or Path("/sys/fs/cgroup")
+        files = (v2 / "cpuset.cpus.effective", v2 / "cpuset.mems.effective")
+    return _text_file(files[0]) or "", _text_file(files[1]) or ""
+
+
 def _text_file(path: Path) -> str | None:
     try:
         return path.read_text().strip()
